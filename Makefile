@@ -1,0 +1,50 @@
+# One entry point for people and CI. Everything runs from a local .venv that this file creates.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+CONFIG ?= config/demo.yaml
+
+.PHONY: help venv peers run demo test test-unit check lint typecheck bench bench-config clean
+
+help:
+	@echo "make run      install and start netwatch on the demo province"
+	@echo "make test     install every test peer and run the whole suite"
+	@echo "make check    ruff, mypy --strict and the tests"
+	@echo "make bench    run the benchmarks and print their tables"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@
+
+venv: $(STAMP)
+
+# System programs the tests talk to (snmpd, nft, promtool, ...). Idempotent.
+peers:
+	scripts/install-peers
+
+run: $(STAMP)
+	$(BIN)/netwatch -c $(CONFIG) run
+
+test: $(STAMP) peers
+	scripts/run-pytest $(BIN)/python tests
+
+test-unit: $(STAMP)
+	scripts/run-pytest $(BIN)/python tests/unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check netwatch tests bench
+	$(BIN)/ruff format --check netwatch tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+bench: $(STAMP) peers
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

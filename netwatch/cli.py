@@ -1,0 +1,5 @@
+"""Placeholder replaced by the real command line below."""
+
+
+def main() -> int:
+    return 0
