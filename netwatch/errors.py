@@ -5,7 +5,7 @@ translated at one boundary per module and chained with ``raise ... from exc``::
 
     NetwatchError
     ├── ConfigError          the configuration cannot be used; carries every Problem found
-    ├── SecretError          a {env:} / {file:} secret cannot be read (message never holds the value)
+    ├── SecretError          an {env:} or {file:} secret cannot be read (never shows the value)
     ├── ProbeSetupError      a probe cannot start at all (e.g. no ICMP permission)
     ├── HistoryError         the history database cannot be opened or written
     └── NotifyError          a notification channel rejected or could not take a message
@@ -63,4 +63,16 @@ class HistoryError(NetwatchError):
 
 
 class NotifyError(NetwatchError):
-    """A notification channel did not accept a message."""
+    """A notification channel did not accept a message.
+
+    ``retryable`` tells the outbox whether trying the same message again later can succeed
+    (server down, rate limit, a config fix on reload) or never will (the message or its
+    recipient was rejected for good).
+
+    >>> NotifyError("smtp 127.0.0.1:25: connection refused").retryable
+    True
+    """
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable

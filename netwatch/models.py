@@ -144,6 +144,8 @@ class TcpSpec:
     expect_banner: str | None = None
     tls: bool = False  # TLS from the first byte (e.g. 465, 993)
     starttls: bool = False  # SMTP STARTTLS after the banner
+    verify_tls: bool = True  # for tls/starttls: check the chain and that the cert is for host
+    ca_file: str | None = None  # e.g. the province's internal CA, instead of the system store
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +253,7 @@ class Failure:
         return f"{self.kind.value}: {self.detail}"
 
 
-D = TypeVar("D")
+D = TypeVar("D", covariant=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,1 @@
+"""Benchmarks: plain scripts, also importable (``python -m bench.icmp``)."""

@@ -1,0 +1,13 @@
+"""The configuration loader, split by job; ``netwatch.config`` is the entry point.
+
+- ``values``: pure parsers for durations, addresses, URLs and ids (raise ``ValueError``).
+- ``source``: YAML files read into nodes that keep their line and column, and the
+  ``Checker`` that turns nodes into typed values while collecting every problem.
+- ``readers``: small typed readers applied to a mapping's entries by table.
+- ``agent``: the ``agent`` section and the contacts.
+- ``settings``: inheritable settings layers (``defaults``, sites, devices) and their stacking.
+- ``services``: a device's HTTP, TCP and DNS checks.
+- ``files``: first pass, every file and include read into site and device drafts.
+- ``tree``: second pass, the site tree resolved (levels, gateways, contacts, dependencies)
+  into ``Config``.
+"""

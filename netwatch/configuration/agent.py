@@ -1,0 +1,138 @@
+"""The ``agent`` section and the ``contacts``.
+
+>>> import yaml
+>>> from .source import Problems, Secrets
+>>> check = Checker("x.yaml", Problems(), Secrets({}))
+>>> parse_agent(check, yaml.compose("{language: en, listen: '[::1]:9431'}"), "agent").listen
+'[::1]:9431'
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Mapping
+from typing import Any
+
+from yaml.nodes import Node
+
+from netwatch.models import AgentSettings, Contact
+
+from . import readers
+from .readers import Reader, read_fields
+from .source import Checker, join
+from .values import check_email, check_label_name, check_url, parse_listen
+
+
+def _check_timezone(name: str) -> None:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {name!r}; use an IANA name such as Asia/Ho_Chi_Minh"
+        ) from None
+
+
+_AGENT_READERS: dict[str, Reader] = {
+    "listen": readers.checked(parse_listen),
+    "data_dir": readers.text,
+    "language": readers.choice("vi", "en"),
+    "timezone": readers.checked(_check_timezone),
+    "api_token": readers.secret,
+    "log_format": readers.choice("auto", "text", "plain", "json"),
+    "log_level": readers.choice("debug", "info", "warning", "error"),
+    "max_in_flight": readers.positive,
+}
+AGENT_KEYS = (*_AGENT_READERS, "hierarchy")
+
+
+def parse_agent(check: Checker, node: Node | None, path: str) -> AgentSettings:
+    """The ``agent`` section; invalid entries keep their defaults (and are reported)."""
+    entries = {} if node is None else check.mapping(node, path, AGENT_KEYS)
+    if not entries:
+        return AgentSettings()
+    read = read_fields(check, entries, path, _AGENT_READERS)
+    fields = {key: value for key, (value, _) in read.items()}
+    if "hierarchy" in entries:
+        hierarchy = _parse_hierarchy(check, entries["hierarchy"], join(path, "hierarchy"))
+        if hierarchy:
+            fields["hierarchy"] = hierarchy
+    return AgentSettings(**fields)
+
+
+def _parse_hierarchy(check: Checker, node: Node, path: str) -> tuple[str, ...] | None:
+    items = check.texts(node, path)
+    if items is None:
+        return None
+    if not items:
+        check.report(node, path, "the hierarchy needs at least one level")
+        return None
+    levels: list[str] = []
+    for name, item in items:
+        if check.valid(item, path, name, check_label_name) is None:
+            continue
+        if name in levels:
+            check.report(item, path, f"level '{name}' is listed twice")
+            continue
+        levels.append(name)
+    return tuple(levels)
+
+
+# --------------------------------------------------------------------------- contacts
+
+CONTACT_KEYS = ("email", "telegram", "webhook", "alertmanager")
+
+
+def parse_contact(check: Checker, name: str, node: Node, path: str) -> Contact | None:
+    """One entry of ``contacts``; ``None`` when it cannot be used."""
+    entries = check.mapping(node, path, CONTACT_KEYS)
+    if entries is None:
+        return None
+    emails: list[str] = []
+    if "email" in entries:
+        for address, item in check.texts(entries["email"], join(path, "email")) or []:
+            if check.valid(item, join(path, "email"), address, check_email) is not None:
+                emails.append(address)
+    chat_id = _sub_field(check, entries, path, "telegram", "chat_id", readers.text)
+    webhook_url = _sub_field(check, entries, path, "webhook", "url", _url)
+    webhook_secret = _sub_field(
+        check, entries, path, "webhook", "secret", readers.secret, optional=True
+    )
+    alertmanager = entries.get("alertmanager")
+    to_alertmanager = bool(alertmanager and check.boolean(alertmanager, join(path, "alertmanager")))
+    if not entries:
+        check.report(
+            node, path, "contact has no channel: add email, telegram, webhook or alertmanager"
+        )
+    return Contact(
+        name=name,
+        email=tuple(emails),
+        telegram_chat_id=chat_id,
+        webhook_url=webhook_url,
+        webhook_secret=webhook_secret,
+        alertmanager=to_alertmanager,
+    )
+
+
+_url = readers.checked(check_url)
+
+
+def _sub_field(
+    check: Checker,
+    entries: Mapping[str, Node],
+    path: str,
+    section: str,
+    key: str,
+    reader: Reader,
+    *,
+    optional: bool = False,
+) -> Any:
+    """``section.key`` of a contact, e.g. ``telegram.chat_id``."""
+    node = entries.get(section)
+    if node is None:
+        return None
+    section_path = join(path, section)
+    keys = {"telegram": ("chat_id",), "webhook": ("url", "secret")}[section]
+    sub = check.mapping(node, section_path, keys, required=() if optional else (key,))
+    if not sub or key not in sub:
+        return None
+    return reader(check, sub[key], join(section_path, key))

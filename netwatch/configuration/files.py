@@ -1,0 +1,374 @@
+"""The first pass of the loader: files and includes read into site and device drafts.
+
+The main file is read first, then its includes depth first; each site becomes a
+:class:`SiteDraft` and each device a :class:`DeviceDraft` that remember where they were written.
+Ids are registered here, so duplicates are found across files. Nothing is resolved yet: the
+second pass (``tree``) attaches included sites, walks the tree and resolves what is inherited.
+
+>>> import pathlib, tempfile
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "n.yaml"
+>>> _ = path.write_text("sites: [{id: hq, devices: [{id: r1, address: 10.0.0.1}]}]")
+>>> reader = Reader({})
+>>> _ = reader.read(str(path))
+>>> [d.id for d in reader.devices], reader.problems.items
+(['r1'], [])
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import yaml
+from yaml.nodes import MappingNode, Node, SequenceNode
+
+from netwatch.errors import ConfigError, Problem
+from netwatch.models import AgentSettings, Contact, IcmpSettings, Role, ServiceCheck, SnmpSettings
+
+from .agent import parse_agent, parse_contact
+from .settings import INHERITABLE, Effective, Layer, parse_layer
+from .source import Checker, Loc, Problems, Secrets, compose_file, index, join, syntax_problem
+from .values import check_address
+
+MAIN_KEYS = ("agent", "defaults", "contacts", "notify", "sites", "include")
+INCLUDED_KEYS = ("sites", "contacts", "include")
+SITE_KEYS = ("id", "name", "level", "contacts", "gateway", "devices", "sites", "parent")
+DEVICE_KEYS = ("id", "name", "address", "role", "services", "depends_on", *INHERITABLE)
+ROLES = tuple(role.value for role in Role)
+
+
+@dataclass(eq=False)
+class DeviceDraft:
+    """A device as read, before the tree walk resolves what it inherits."""
+
+    id: str
+    node: Node
+    path: str
+    check: Checker
+    site: SiteDraft
+    address: str
+    role: Role
+    name: str
+    layer: Layer
+    services_node: Node | None
+    depends: list[tuple[str, Node]] | None  # explicit depends_on
+    depends_node: Node | None
+    # Filled in by the tree walk.
+    icmp: IcmpSettings | None = None
+    snmp: SnmpSettings | None = None
+    services: tuple[ServiceCheck, ...] = ()
+    values: Effective | None = None
+    upstream: str | None = None  # the gateway it depends on when depends_on is not given
+    walked: bool = False
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        if self.depends is not None:
+            return tuple(dict.fromkeys(dep for dep, _ in self.depends))
+        return () if self.upstream is None else (self.upstream,)
+
+
+@dataclass(eq=False)
+class SiteDraft:
+    """A site as read; ``children`` grows when included sites name it as ``parent``."""
+
+    id: str
+    node: Node
+    path: str
+    check: Checker
+    name: str
+    level: tuple[str, Node] | None
+    contacts: list[tuple[str, Node]] | None
+    gateway: tuple[str, Node] | None
+    layer: Layer
+    parent_ref: tuple[str, Node] | None
+    devices: list[DeviceDraft] = field(default_factory=list)
+    children: list[SiteDraft] = field(default_factory=list)
+    parent: SiteDraft | None = None
+    # Filled in by the tree walk.
+    resolved_contacts: tuple[str, ...] = ()
+    resolved_gateway: DeviceDraft | None = None
+    resolved_level: str = ""
+
+
+class Reader:
+    """Reads a configuration and everything it includes into drafts, collecting problems."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.problems = Problems()
+        self.secrets = Secrets(environ)
+        self.files: list[str] = []
+        self.loaded: set[str] = set()
+        self.roots: list[SiteDraft] = []
+        self.adopted: list[SiteDraft] = []  # included sites with `parent:`
+        self.site_ids: dict[str, SiteDraft] = {}
+        self.device_ids: dict[str, DeviceDraft] = {}
+        self.devices: list[DeviceDraft] = []
+        self.contacts: dict[str, Contact] = {}
+        self.contact_at: dict[str, Loc] = {}
+
+    def read(self, path: str) -> tuple[AgentSettings, Layer]:
+        """Reads ``path`` and its includes; returns the agent settings and the defaults.
+
+        Raises ``ConfigError`` only when the main file cannot be used at all.
+        """
+        return self._read_main(path)
+
+    def _read_main(self, path: str) -> tuple[AgentSettings, Layer]:
+        check = Checker(path, self.problems, self.secrets)
+        try:
+            root = compose_file(path)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise ConfigError(
+                [Problem(path, 1, 1, "", f"cannot read the configuration: {reason}")]
+            ) from exc
+        except (UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise ConfigError([_read_problem(path, exc)]) from exc
+        self.files.append(path)
+        self.loaded.add(os.path.realpath(path))
+        if root is None or (isinstance(root, MappingNode) and not root.value):
+            raise ConfigError([Problem(path, 1, 1, "", "the configuration is empty")])
+        entries = check.mapping(root, "", MAIN_KEYS) or {}
+        agent = parse_agent(check, entries.get("agent"), "agent")
+        defaults = Layer()
+        if "defaults" in entries:
+            defaults_entries = check.mapping(entries["defaults"], "defaults", INHERITABLE) or {}
+            defaults = parse_layer(check, defaults_entries, "defaults")
+        if "notify" in entries:
+            # The notify section is defined by a later change; only its shape is checked here.
+            check.mapping(entries["notify"], "notify", None)
+        self._read_body(check, entries, included=False, chain=((os.path.realpath(path), path),))
+        return agent, defaults
+
+    def _read_body(
+        self,
+        check: Checker,
+        entries: Mapping[str, Node],
+        *,
+        included: bool,
+        chain: tuple[tuple[str, str], ...],
+    ) -> None:
+        """The parts a main and an included file share: contacts, sites, include."""
+        if "contacts" in entries:
+            self._read_contacts(check, entries["contacts"])
+        if "sites" in entries:
+            for i, node in enumerate(check.sequence(entries["sites"], "sites") or []):
+                site = self._read_site(check, node, index("sites", i), None, top=included)
+                if site is None:
+                    continue
+                (self.adopted if site.parent_ref else self.roots).append(site)
+        if "include" in entries:
+            self._read_includes(check, entries["include"], chain)
+
+    # ------------------------------------------------------------------ includes
+
+    def _read_includes(
+        self, check: Checker, node: Node, chain: tuple[tuple[str, str], ...]
+    ) -> None:
+        listed = isinstance(node, SequenceNode)
+        for i, (pattern, item) in enumerate(check.texts(node, "include") or []):
+            path = index("include", i) if listed else "include"
+            matches = sorted(
+                m
+                for m in glob.glob(os.path.join(check.base_dir, pattern), recursive=True)
+                if os.path.isfile(m)
+            )
+            if not matches:
+                folder = check.base_dir or "."
+                check.report(item, path, f"include '{pattern}' matches no file (in {folder})")
+            for match in matches:
+                self._read_included(check, item, path, match, chain)
+
+    def _read_included(
+        self,
+        check: Checker,
+        item: Node,
+        path: str,
+        file: str,
+        chain: tuple[tuple[str, str], ...],
+    ) -> None:
+        real = os.path.realpath(file)
+        loop_start = next((i for i, (seen, _) in enumerate(chain) if seen == real), None)
+        if loop_start is not None:
+            names = [shown for _, shown in chain[loop_start:]] + [file]
+            check.report(item, path, f"include loop: {' -> '.join(names)}")
+            return
+        if real in self.loaded:
+            return  # matched by two globs: read once
+        self.loaded.add(real)
+        try:
+            root = compose_file(file)
+        except OSError as exc:
+            check.report(item, path, f"cannot read included file {file}: {exc.strerror}")
+            return
+        except (UnicodeDecodeError, yaml.YAMLError) as exc:
+            self.files.append(file)
+            self.problems.record(_read_problem(file, exc))
+            return
+        self.files.append(file)
+        sub = Checker(file, self.problems, self.secrets)
+        if root is None:
+            sub.problems.add(Loc(file, 1, 1, ""), "the included file is empty")
+            return
+        entries = sub.mapping(root, "", INCLUDED_KEYS) or {}
+        self._read_body(sub, entries, included=True, chain=(*chain, (real, file)))
+
+    # ------------------------------------------------------------------ contacts
+
+    def _read_contacts(self, check: Checker, node: Node) -> None:
+        entries = check.mapping(node, "contacts", None) or {}
+        for name, value in entries.items():
+            path = join("contacts", name)
+            first = self.contact_at.get(name)
+            if first is not None:
+                check.report(value, path, f"duplicate contact '{name}' (first at {first.where()})")
+                continue
+            contact = parse_contact(check, name, value, path)
+            if contact is not None:
+                self.contacts[name] = contact
+                self.contact_at[name] = check.loc(value, path)
+
+    # ------------------------------------------------------------------ sites and devices
+
+    def _read_site(
+        self, check: Checker, node: Node, path: str, parent: SiteDraft | None, *, top: bool
+    ) -> SiteDraft | None:
+        entries = check.mapping(node, path, (*SITE_KEYS, *INHERITABLE), required=("id",))
+        if entries is None or "id" not in entries:
+            return None
+        site_id = check.ident(entries["id"], join(path, "id"))
+        if site_id is None:
+            return None
+        first = self.site_ids.get(site_id)
+        if first is not None:
+            where = first.check.loc(first.node, "").where()
+            check.report(
+                entries["id"], join(path, "id"), f"duplicate site id '{site_id}' (first at {where})"
+            )
+        parent_ref = None
+        if "parent" in entries:
+            parent_ref = _reference(check, entries["parent"], join(path, "parent"))
+            if not top:
+                check.report(
+                    entries["parent"],
+                    join(path, "parent"),
+                    "'parent' is only for the top-level sites of an included file; "
+                    "nest this site under its parent instead",
+                )
+                parent_ref = None
+        site = SiteDraft(
+            id=site_id,
+            node=node,
+            path=path,
+            check=check,
+            name=_text_or(check, entries, path, "name", site_id),
+            level=_reference(check, entries["level"], join(path, "level"))
+            if "level" in entries
+            else None,
+            contacts=_references(check, entries, path, "contacts"),
+            gateway=_reference(check, entries["gateway"], join(path, "gateway"))
+            if "gateway" in entries
+            else None,
+            layer=parse_layer(check, entries, path),
+            parent_ref=parent_ref,
+            parent=parent,
+        )
+        if first is None:
+            self.site_ids[site_id] = site
+        self._read_site_contents(check, entries, path, site)
+        return site
+
+    def _read_site_contents(
+        self, check: Checker, entries: Mapping[str, Node], path: str, site: SiteDraft
+    ) -> None:
+        if "devices" in entries:
+            devices_path = join(path, "devices")
+            for i, node in enumerate(check.sequence(entries["devices"], devices_path) or []):
+                device = self._read_device(check, node, index(devices_path, i), site)
+                if device is not None:
+                    site.devices.append(device)
+        if "sites" in entries:
+            sites_path = join(path, "sites")
+            for i, node in enumerate(check.sequence(entries["sites"], sites_path) or []):
+                child = self._read_site(check, node, index(sites_path, i), site, top=False)
+                if child is not None:
+                    site.children.append(child)
+
+    def _read_device(
+        self, check: Checker, node: Node, path: str, site: SiteDraft
+    ) -> DeviceDraft | None:
+        entries = check.mapping(node, path, DEVICE_KEYS, required=("id", "address"))
+        if entries is None or "id" not in entries:
+            return None
+        device_id = check.ident(entries["id"], join(path, "id"))
+        address = None
+        if "address" in entries:
+            address = check.text(entries["address"], join(path, "address"))
+            if address is not None:
+                address = check.valid(
+                    entries["address"], join(path, "address"), address, check_address
+                )
+        role = Role.OTHER
+        if "role" in entries:
+            role = Role(check.choice(entries["role"], join(path, "role"), ROLES) or Role.OTHER)
+        layer = parse_layer(check, entries, path, device=True)
+        depends = _references(check, entries, path, "depends_on")
+        if device_id is None:
+            return None
+        first = self.device_ids.get(device_id)
+        if first is not None:
+            check.report(
+                entries["id"],
+                join(path, "id"),
+                f"duplicate device id '{device_id}' "
+                f"(first at {first.check.loc(first.node, '').where()})",
+            )
+            return None
+        device = DeviceDraft(
+            id=device_id,
+            node=node,
+            path=path,
+            check=check,
+            site=site,
+            address=address or "",  # invalid (reported); kept so its id is known
+            role=role,
+            name=_text_or(check, entries, path, "name", device_id),
+            layer=layer,
+            services_node=entries.get("services"),
+            depends=depends,
+            depends_node=entries.get("depends_on"),
+        )
+        self.device_ids[device_id] = device
+        self.devices.append(device)
+        return device
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _read_problem(path: str, exc: UnicodeDecodeError | yaml.YAMLError) -> Problem:
+    if isinstance(exc, UnicodeDecodeError):
+        return Problem(path, 1, 1, "", "the file is not UTF-8 text")
+    return syntax_problem(path, exc)
+
+
+def _reference(check: Checker, node: Node, path: str) -> tuple[str, Node] | None:
+    text = check.text(node, path)
+    return None if text is None else (text, node)
+
+
+def _references(
+    check: Checker, entries: Mapping[str, Node], path: str, key: str
+) -> list[tuple[str, Node]] | None:
+    if key not in entries:
+        return None
+    return check.texts(entries[key], join(path, key)) or []
+
+
+def _text_or(check: Checker, entries: Mapping[str, Node], path: str, key: str, default: str) -> str:
+    if key not in entries:
+        return default
+    return check.text(entries[key], join(path, key)) or default
