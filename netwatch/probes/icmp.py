@@ -1,0 +1,234 @@
+"""The ICMP probe: ``count`` echo requests to a device, as one :class:`~netwatch.models.Sample`.
+
+One :class:`IcmpProber` per process holds one ICMP socket per address family, shared by every
+ping (see :mod:`netwatch.probes.icmp_socket` for why not icmplib's own ``async_multiping``: a raw
+socket per request made its cost grow with the square of the targets and lost replies).
+Whether this machine lets us ping at all is found out once, by :func:`detect_icmp_mode`.
+
+>>> async def main():  # doctest: +SKIP
+...     prober = IcmpProber(detect_icmp_mode())
+...     sample = await prober.ping("core-rtr", "127.0.0.1", IcmpSettings(count=3))
+...     await prober.close()
+...     return sample.data.received
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import random
+import socket
+import time
+from collections.abc import Callable
+from typing import Literal
+
+from netwatch.errors import ProbeSetupError
+from netwatch.models import Failure, FailureKind, IcmpSettings, IcmpStats, Sample
+from netwatch.probes.icmp_socket import EchoSocket, Mode, Outcome, tick
+
+__all__ = ["IcmpProber", "detect_icmp_mode"]
+
+_FIX = (
+    "grant the netwatch process CAP_NET_RAW (AmbientCapabilities=CAP_NET_RAW in its systemd "
+    "unit), or allow unprivileged ping with "
+    'sysctl -w net.ipv4.ping_group_range="0 2147483647"'
+)
+
+
+def detect_icmp_mode() -> Literal["raw", "dgram"]:
+    """Which kind of ICMP socket this process may open: ``"raw"`` (root or CAP_NET_RAW), else
+    ``"dgram"`` (Linux unprivileged ping, allowed by ``net.ipv4.ping_group_range``).
+
+    Raises :class:`~netwatch.errors.ProbeSetupError`, naming the fix, when neither is allowed.
+    """
+    errors: list[str] = []
+    for mode, kind in (("raw", socket.SOCK_RAW), ("dgram", socket.SOCK_DGRAM)):
+        try:
+            socket.socket(socket.AF_INET, kind, socket.IPPROTO_ICMP).close()
+        except OSError as exc:
+            errors.append(f"{mode}: {exc.strerror or exc}")
+            continue
+        return "raw" if mode == "raw" else "dgram"
+    raise ProbeSetupError(
+        f"this machine does not let netwatch send ICMP ({'; '.join(errors)}); to fix it, {_FIX}"
+    )
+
+
+SEND_STEP = 0.02  # seconds; at most a quarter of the spacing
+
+# A resolved target: address family, socket address, and the address as text for messages.
+_Target = tuple[int, tuple[object, ...], str]
+
+
+class IcmpProber:
+    """Pings devices over one shared ICMP socket per address family, opened on first use.
+
+    One per process and event loop; ``ping`` never raises for network problems, it returns the
+    failure in the sample.
+
+    >>> async def main():  # doctest: +SKIP
+    ...     prober = IcmpProber("raw")
+    ...     s = await prober.ping("r1", "127.0.0.1", IcmpSettings(count=3, spacing=0.2))
+    ...     await prober.close()
+    ...     return s.ok, s.data.loss, s.data.rtt_avg
+    """
+
+    def __init__(
+        self,
+        mode: Literal["raw", "dgram"],
+        *,
+        resolver_ttl: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.mode: Mode = mode
+        self._resolver_ttl = resolver_ttl
+        self._clock = clock
+        self._wall = wall
+        # One identifier for the whole process (raw sockets); a random payload token tells our
+        # replies from another pinger's that happens to use the same identifier.
+        self._ident = random.getrandbits(16)
+        self._payload = b"netwatch" + os.urandom(8)
+        self._sockets: dict[int, EchoSocket] = {}
+        self._names: dict[str, tuple[float, _Target]] = {}
+        self._ticker_: _Ticker | None = None
+
+    def _ticker(self, loop: asyncio.AbstractEventLoop) -> _Ticker:
+        if self._ticker_ is None:
+            self._ticker_ = _Ticker(loop)
+        return self._ticker_
+
+    async def ping(self, device: str, address: str, settings: IcmpSettings) -> Sample[IcmpStats]:
+        """Send ``settings.count`` echo requests ``settings.spacing`` apart, waiting up to
+        ``settings.timeout`` for each reply. ``data.sent`` counts requests the kernel took."""
+        at = self._wall()
+        start = self._clock()
+        target = await self._resolve(address)
+        if isinstance(target, Failure):
+            return self._sample(device, at, start, target, IcmpStats(0, ()))
+        family, sockaddr, ip = target
+        sock = self._socket(family)
+        if isinstance(sock, Failure):
+            return self._sample(device, at, start, sock, IcmpStats(0, ()))
+
+        requests: list[tuple[int, asyncio.Future[Outcome]]] = []
+        loop = asyncio.get_running_loop()
+        first = loop.time()
+        # Later requests go out on a grid, so the requests of many pings share a wake-up.
+        step = min(SEND_STEP, settings.spacing / 4)
+        try:
+            for i in range(settings.count):
+                if i:
+                    due = first + i * settings.spacing
+                    if step > 0:
+                        await self._ticker(loop).wait(tick(due, step))
+                    else:
+                        await asyncio.sleep(max(due - loop.time(), 0.0))
+                requests.append(sock.send(sockaddr, ip, settings.timeout))
+            outcomes = [await future for _, future in requests]
+        finally:
+            for seq, future in requests:
+                if not future.done():  # cancelled while waiting: free the sequence numbers
+                    sock.forget(seq, future)
+
+        rtts = tuple(o for o in outcomes if isinstance(o, float))
+        sent = sum(1 for seq, _ in requests if seq >= 0)
+        failure: Failure | None = None
+        if not rtts:
+            failure = next((o for o in outcomes if isinstance(o, Failure)), None) or Failure(
+                FailureKind.TIMEOUT,
+                f"no echo reply from {_name(address, ip)} to {sent} request(s) "
+                f"within {settings.timeout:g}s each",
+            )
+        return self._sample(device, at, start, failure, IcmpStats(sent, rtts))
+
+    def _sample(
+        self, device: str, at: float, start: float, failure: Failure | None, stats: IcmpStats
+    ) -> Sample[IcmpStats]:
+        duration = self._clock() - start
+        return Sample(device, "icmp", at, duration, failure, stats)
+
+    def _socket(self, family: int) -> EchoSocket | Failure:
+        sock = self._sockets.get(family)
+        if sock is not None:
+            return sock
+        try:
+            sock = EchoSocket(
+                family, self.mode, ident=self._ident, payload=self._payload, clock=self._clock
+            )
+        except OSError as exc:
+            v = "IPv4" if family == socket.AF_INET else "IPv6"
+            if exc.errno in (errno.EPERM, errno.EACCES):
+                return Failure(FailureKind.PERMISSION, f"cannot open an {v} ICMP socket; {_FIX}")
+            return Failure(FailureKind.ERROR, f"cannot open an {v} ICMP socket: {exc}")
+        self._sockets[family] = sock
+        return sock
+
+    async def _resolve(self, address: str) -> _Target | Failure:
+        now = self._clock()
+        cached = self._names.get(address)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        target: _Target
+        for family in (socket.AF_INET, socket.AF_INET6):
+            try:  # inet_pton: a literal needs no resolver (and is 10x faster than ipaddress)
+                ip = socket.inet_ntop(family, socket.inet_pton(family, address))
+            except OSError:
+                continue
+            sockaddr = (ip, 0) if family == socket.AF_INET else (ip, 0, 0, 0)
+            target = (family, sockaddr, ip)
+            self._names[address] = (float("inf"), target)
+            return target
+        # A name, or an IPv6 literal with a %scope: ask the system resolver (in a thread).
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                address, None, type=socket.SOCK_DGRAM
+            )
+        except (OSError, UnicodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            return Failure(
+                FailureKind.DNS,
+                f"{address!r} did not resolve ({why}); check the name and the resolver "
+                "in /etc/resolv.conf",
+            )
+        infos = [i for i in infos if i[0] in (socket.AF_INET, socket.AF_INET6)]
+        if not infos:
+            return Failure(FailureKind.DNS, f"{address!r} has no IPv4 or IPv6 address")
+        family, _, _, _, resolved = infos[0]  # the resolver's preferred order (RFC 6724)
+        target = (int(family), tuple(resolved), str(resolved[0]))
+        self._names[address] = (now + self._resolver_ttl, target)
+        return target
+
+    async def close(self) -> None:
+        """Close the sockets; pings still waiting finish with an ERROR failure."""
+        for sock in self._sockets.values():
+            sock.close()
+        self._sockets.clear()
+
+
+class _Ticker:
+    """Wakes every waiter of one grid time with one loop timer (a timer per waiter costs heap
+    work in the event loop for each of thousands of pings)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._waiters: dict[float, list[asyncio.Future[None]]] = {}
+
+    def wait(self, when: float) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = self._loop.create_future()
+        waiters = self._waiters.get(when)
+        if waiters is None:
+            waiters = self._waiters[when] = []
+            self._loop.call_at(when, self._fire, when)
+        waiters.append(future)
+        return future
+
+    def _fire(self, when: float) -> None:
+        for future in self._waiters.pop(when, ()):
+            if not future.done():  # a cancelled ping's future is done already
+                future.set_result(None)
+
+
+def _name(address: str, ip: str) -> str:
+    return address if address == ip else f"{address} ({ip})"

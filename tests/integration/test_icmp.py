@@ -1,0 +1,121 @@
+"""Real ICMP: the host's loopback, 500 targets at once, and faults inside a network namespace."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from netwatch.models import FailureKind, IcmpSettings
+from netwatch.probes.icmp import IcmpProber, detect_icmp_mode
+from tests.netns import Netns
+
+CHILD = Path(__file__).with_name("icmp_child.py")
+ROOT = Path(__file__).parents[2]
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="raw ICMP sockets need root")
+
+
+def run_in(ns: Netns, spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """Run the prober inside ``ns`` with ``spec`` (see icmp_child.py); one result per ping."""
+    done = ns.run([sys.executable, str(CHILD), json.dumps(spec)], cwd=ROOT, timeout=60)
+    results: list[dict[str, Any]] = json.loads(done.stdout)
+    return results
+
+
+@needs_root
+def test_detect_icmp_mode_is_raw_as_root() -> None:
+    assert detect_icmp_mode() == "raw"
+
+
+@needs_root
+@pytest.mark.parametrize("address", ["127.0.0.1", "::1"])
+async def test_loopback_answers_every_echo_within_5ms(address: str) -> None:
+    prober = IcmpProber("raw")
+    try:
+        sample = await prober.ping("lo", address, IcmpSettings(count=3, timeout=1, spacing=0.05))
+    finally:
+        await prober.close()
+    assert sample.failure is None, sample.failure
+    assert sample.data is not None
+    assert (sample.data.sent, sample.data.received) == (3, 3)
+    assert max(sample.data.rtts) < 0.005
+    assert sample.duration >= 0.1  # the three requests were spaced 50 ms apart
+
+
+@needs_root
+async def test_500_targets_at_once_lose_nothing() -> None:
+    prober = IcmpProber("raw")
+    addresses = [f"127.7.{i // 250}.{i % 250 + 1}" for i in range(500)]
+    settings = IcmpSettings(count=3, timeout=2, spacing=0.05)
+    try:
+        import asyncio
+
+        samples = await asyncio.gather(*[prober.ping(a, a, settings) for a in addresses])
+    finally:
+        await prober.close()
+    assert {s.device for s in samples} == set(addresses)
+    assert sum(s.data.received for s in samples if s.data) == 1500
+    assert all(s.ok for s in samples)
+    rtts = [r for s in samples if s.data for r in s.data.rtts]
+    assert statistics.median(rtts) < 0.05  # timestamped when read, not when a task woke up
+
+
+@pytest.mark.netns
+def test_dropped_address_times_out_and_lossy_one_loses_some() -> None:
+    with Netns() as ns:
+        ns.drop("127.0.0.5")
+        ns.lossy("127.0.0.6", 30)
+        spec = {"mode": "raw", "count": 3, "timeout": 0.5, "spacing": 0.02,
+                "pings": [["127.0.0.5", 1], ["127.0.0.6", 20], ["127.0.0.7", 1]]}  # fmt: skip
+        results = run_in(ns, spec)
+    dead = [r for r in results if r["address"] == "127.0.0.5"]
+    assert dead == [
+        {"address": "127.0.0.5", "mode": "raw", "sent": 3, "received": 0, "failure": "timeout",
+         "detail": "no echo reply from 127.0.0.5 to 3 request(s) within 0.5s each"}
+    ]  # fmt: skip
+    lossy = [r for r in results if r["address"] == "127.0.0.6"]
+    sent = sum(r["sent"] for r in lossy)
+    received = sum(r["received"] for r in lossy)
+    assert sent == 60
+    assert 0 < 1 - received / sent < 0.7
+    healthy = [r for r in results if r["address"] == "127.0.0.7"]
+    assert [(r["received"], r["failure"]) for r in healthy] == [(3, None)]
+
+
+@pytest.mark.netns
+def test_restore_brings_a_dropped_address_back() -> None:
+    with Netns() as ns:
+        ns.drop("::1")
+        spec = {"mode": "raw", "count": 2, "timeout": 0.3, "spacing": 0.02, "pings": [["::1", 1]]}
+        assert [r["failure"] for r in run_in(ns, spec)] == ["timeout"]
+        ns.restore("::1")
+        assert [(r["received"], r["failure"]) for r in run_in(ns, spec)] == [(2, None)]
+
+
+@pytest.mark.netns
+def test_dgram_mode_works_where_ping_group_range_allows_it() -> None:
+    with Netns() as ns:
+        # The child detects the mode as an unprivileged user would not; force dgram instead.
+        spec = {"mode": "dgram", "count": 3, "timeout": 0.5, "spacing": 0.02,
+                "pings": [["127.0.0.1", 1], ["127.3.2.1", 1], ["::1", 1]]}  # fmt: skip
+        results = run_in(ns, spec)
+    assert [(r["mode"], r["sent"], r["received"], r["failure"]) for r in results] == [
+        ("dgram", 3, 3, None)
+    ] * 3
+
+
+@pytest.mark.netns
+def test_unresolvable_name_is_a_dns_failure() -> None:
+    # Inside the namespace only lo exists, so the resolver's query cannot leave this machine.
+    with Netns() as ns:
+        spec = {"mode": "raw", "count": 1, "timeout": 0.5, "spacing": 0.02,
+                "pings": [["no-such-host.invalid", 1]]}  # fmt: skip
+        results = run_in(ns, spec)
+    assert [(r["failure"], r["sent"]) for r in results] == [(FailureKind.DNS.value, 0)]
+    assert "no-such-host.invalid" in results[0]["detail"]

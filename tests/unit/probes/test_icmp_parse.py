@@ -1,0 +1,367 @@
+"""ICMP packets, reply matching and the prober's failure mapping, with fakes (no network)."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import math
+import socket
+import struct
+from typing import Any
+
+import pytest
+
+from netwatch.errors import ProbeSetupError
+from netwatch.models import FailureKind, IcmpSettings, IcmpStats
+from netwatch.probes import icmp as icmp_module
+from netwatch.probes.icmp import IcmpProber, detect_icmp_mode
+from netwatch.probes.icmp_socket import EchoSocket, build_echo, checksum, parse_reply
+
+V4, V6 = socket.AF_INET, socket.AF_INET6
+PAYLOAD = b"netwatch-test-01"
+
+
+def ipv4_header(proto: int = 1, length: int = 20) -> bytes:
+    """A minimal IPv4 header (IHL 5) as a raw socket delivers it."""
+    return struct.pack("!BBHHHBBH4s4s", 0x45, 0, length, 0, 0, 64, proto, 0,
+                       b"\x7f\0\0\1", b"\x7f\0\0\1")  # fmt: skip
+
+
+def echo_reply(family: int, ident: int, seq: int, payload: bytes = PAYLOAD) -> bytes:
+    kind = 0 if family == V4 else 129
+    return struct.pack("!BBHHH", kind, 0, 0, ident, seq) + payload
+
+
+def error_quoting(family: int, ident: int, seq: int, code: int = 1) -> bytes:
+    """Destination unreachable quoting our echo request (IP header + the request)."""
+    request = build_echo(family, ident, seq, PAYLOAD)
+    if family == V4:
+        return struct.pack("!BBHI", 3, code, 0, 0) + ipv4_header() + request
+    return struct.pack("!BBHI", 1, code, 0, 0) + bytes(40) + request
+
+
+# --------------------------------------------------------------------------- packets
+
+
+def test_echo_request_v4_has_a_valid_checksum_and_fields() -> None:
+    packet = build_echo(V4, 0xBEEF, 65535, PAYLOAD)
+    assert checksum(packet) == 0
+    assert struct.unpack_from("!BBHHH", packet)[0:2] == (8, 0)
+    assert struct.unpack_from("!HH", packet, 4) == (0xBEEF, 65535)
+    assert packet[8:] == PAYLOAD
+
+
+def test_checksum_of_odd_length_data_pads_with_zero() -> None:
+    assert checksum(b"\x01") == checksum(b"\x01\x00") == 0xFEFF
+
+
+def test_echo_request_v6_uses_type_128_and_leaves_checksum_to_kernel() -> None:
+    packet = build_echo(V6, 1, 2, b"")
+    assert packet == struct.pack("!BBHHH", 128, 0, 0, 1, 2)
+
+
+@pytest.mark.parametrize(
+    ("family", "packet", "ip_header"),
+    [
+        (V4, ipv4_header() + echo_reply(V4, 7, 9), True),  # raw v4: IP header first
+        (V4, echo_reply(V4, 7, 9), False),  # dgram v4: ICMP only
+        (V6, echo_reply(V6, 7, 9), False),  # raw or dgram v6: ICMP only
+    ],
+)
+def test_echo_reply_is_parsed(family: int, packet: bytes, ip_header: bool) -> None:
+    reply = parse_reply(family, packet, ip_header=ip_header)
+    assert reply is not None
+    assert (reply.ident, reply.seq, reply.payload, reply.error) == (7, 9, PAYLOAD, None)
+
+
+def test_ipv4_header_with_options_is_skipped_by_its_ihl() -> None:
+    header = bytes([0x46]) + ipv4_header()[1:] + b"\x01\x01\x01\x00"  # IHL 6: 4 bytes options
+    reply = parse_reply(V4, header + echo_reply(V4, 1, 2), ip_header=True)
+    assert reply is not None
+    assert (reply.ident, reply.seq) == (1, 2)
+
+
+@pytest.mark.parametrize("family", [V4, V6])
+def test_echo_requests_and_other_types_are_ignored(family: int) -> None:
+    assert parse_reply(family, build_echo(family, 1, 1, PAYLOAD), ip_header=False) is None
+    other = struct.pack("!BBHI", 5 if family == V4 else 135, 0, 0, 0) + bytes(40)
+    assert parse_reply(family, other, ip_header=False) is None
+
+
+@pytest.mark.parametrize("family", [V4, V6])
+def test_unreachable_quoting_our_request_is_matched_to_it(family: int) -> None:
+    reply = parse_reply(family, error_quoting(family, 0x1234, 77, code=1), ip_header=False)
+    assert reply is not None
+    assert (reply.ident, reply.seq) == (0x1234, 77)
+    assert reply.error == "destination unreachable (code 1)"
+
+
+def test_error_quoting_a_udp_packet_is_ignored() -> None:
+    udp = struct.pack("!HHHH", 5000, 161, 8, 0)
+    packet = struct.pack("!BBHI", 3, 3, 0, 0) + ipv4_header(proto=17) + udp
+    assert parse_reply(V4, packet, ip_header=False) is None
+
+
+@pytest.mark.parametrize("size", [0, 4, 7, 19])
+def test_truncated_packets_are_ignored(size: int) -> None:
+    data = (ipv4_header() + echo_reply(V4, 1, 1))[:size]
+    assert parse_reply(V4, data, ip_header=True) is None
+    assert parse_reply(V4, data, ip_header=False) is None
+
+
+# --------------------------------------------------------------------------- matching
+
+
+class FakeSock:
+    """Stands in for the ICMP socket: records sends; replies are written to a socketpair."""
+
+    def __init__(self) -> None:
+        self.reader, self.writer = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.reader.setblocking(False)
+        self.sent: list[tuple[bytes, Any]] = []
+        self.send_error: OSError | None = None
+        self.sent_event = asyncio.Event()  # set on every send
+
+    def fileno(self) -> int:
+        return self.reader.fileno()
+
+    def setblocking(self, flag: bool) -> None:
+        pass
+
+    def setsockopt(self, *args: Any) -> None:
+        pass
+
+    def sendto(self, packet: bytes, address: Any) -> int:
+        if self.send_error is not None:
+            raise self.send_error
+        self.sent.append((packet, address))
+        self.sent_event.set()
+        return len(packet)
+
+    def recvmsg(self, size: int, ancsize: int) -> tuple[bytes, list[Any], int, tuple[str, int]]:
+        return self.reader.recv(size), [], 0, ("192.0.2.1", 0)
+
+    def close(self) -> None:
+        self.reader.close()
+        self.writer.close()
+
+    def reply(self, packet: bytes) -> None:
+        self.writer.send(packet)
+
+    def last_seq(self) -> int:
+        return int(struct.unpack_from("!H", self.sent[-1][0], 6)[0])
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_socket(mode: str = "raw", family: int = V4) -> tuple[EchoSocket, FakeSock, FakeClock]:
+    fake, clock = FakeSock(), FakeClock()
+    sock = EchoSocket(family, mode, ident=0x4E57, payload=PAYLOAD, clock=clock,  # type: ignore[arg-type]
+                      sock=fake)  # type: ignore[arg-type]  # fmt: skip
+    return sock, fake, clock
+
+
+async def test_reply_is_matched_by_identifier_and_sequence_and_timed_when_read() -> None:
+    sock, fake, clock = make_socket("raw")
+    seq_a, fut_a = sock.send(("127.0.0.1", 0), "127.0.0.1", 1.0)
+    seq_b, fut_b = sock.send(("127.0.0.2", 0), "127.0.0.2", 1.0)
+    assert seq_a != seq_b
+    clock.now += 0.004
+    fake.reply(ipv4_header() + echo_reply(V4, 0x4E58, seq_b))  # another process's identifier
+    fake.reply(ipv4_header() + echo_reply(V4, 0x4E57, seq_b))
+    assert await asyncio.wait_for(fut_b, 1) == pytest.approx(0.004)
+    assert not fut_a.done()
+    sock.close()
+    assert await fut_a is not None  # closing resolves waiters with a failure
+
+
+async def test_dgram_matches_by_sequence_only_because_the_kernel_rewrites_the_id() -> None:
+    sock, fake, _ = make_socket("dgram")
+    seq, fut = sock.send(("127.0.0.1", 0), "127.0.0.1", 1.0)
+    fake.reply(echo_reply(V4, 40000, seq))  # the id is the socket's port
+    assert isinstance(await asyncio.wait_for(fut, 1), float)
+    sock.close()
+
+
+async def test_reply_with_a_foreign_payload_is_not_ours() -> None:
+    sock, fake, _ = make_socket("raw", V6)
+    seq, fut = sock.send(("::1", 0, 0, 0), "::1", 0.05)
+    fake.reply(echo_reply(V6, 0x4E57, seq, payload=b"somebody-else"))
+    assert await fut is None  # timed out: the stray reply did not count
+    assert sock.in_flight == 0
+    sock.close()
+
+
+async def test_timeout_resolves_none_and_a_late_reply_is_dropped() -> None:
+    sock, fake, _ = make_socket("raw")
+    seq, fut = sock.send(("127.0.0.1", 0), "127.0.0.1", 0.02)
+    assert await fut is None
+    fake.reply(ipv4_header() + echo_reply(V4, 0x4E57, seq))
+    await asyncio.sleep(0.01)  # the reader runs and must ignore it without error
+    assert sock.in_flight == 0
+    sock.close()
+
+
+async def test_unreachable_error_resolves_the_request_as_unreachable() -> None:
+    sock, fake, _ = make_socket("raw")
+    seq, fut = sock.send(("127.0.0.1", 0), "127.0.0.1", 1.0)
+    fake.reply(ipv4_header() + error_quoting(V4, 0x4E57, seq))
+    outcome = await asyncio.wait_for(fut, 1)
+    assert not isinstance(outcome, float)
+    assert outcome is not None
+    assert outcome.kind is FailureKind.UNREACHABLE
+    assert "192.0.2.1" in outcome.detail
+    sock.close()
+
+
+@pytest.mark.parametrize(
+    ("err", "kind"),
+    [
+        (errno.EPERM, FailureKind.PERMISSION),
+        (errno.ENETUNREACH, FailureKind.UNREACHABLE),
+        (errno.EHOSTUNREACH, FailureKind.UNREACHABLE),
+        (errno.EIO, FailureKind.ERROR),
+    ],
+)
+async def test_send_errors_become_failures(err: int, kind: FailureKind) -> None:
+    sock, fake, _ = make_socket("raw")
+    fake.send_error = OSError(err, "boom")
+    seq, fut = sock.send(("127.0.0.1", 0), "127.0.0.1", 1.0)
+    outcome = fut.result()
+    assert seq == -1
+    assert outcome is not None
+    assert not isinstance(outcome, float)
+    assert outcome.kind is kind
+    assert sock.in_flight == 0
+    sock.close()
+
+
+async def test_sequence_wraps_at_65536_and_skips_numbers_in_flight() -> None:
+    sock, _fake, _ = make_socket("raw")
+    sock._next_seq = 65535
+    first, _ = sock.send(("127.0.0.1", 0), "x", 5.0)
+    second, _ = sock.send(("127.0.0.1", 0), "x", 5.0)
+    assert (first, second) == (65535, 0)
+    sock._next_seq = 65535  # 65535 is still in flight: it must be skipped
+    third, _ = sock.send(("127.0.0.1", 0), "x", 5.0)
+    assert third == 1
+    assert sock.in_flight == 3
+    sock.close()
+
+
+# --------------------------------------------------------------------------- prober
+
+
+async def test_prober_reports_rtts_in_send_order_and_partial_loss(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake, clock = FakeSock(), FakeClock()
+
+    def fake_socket(family: int, mode: Any, **kw: Any) -> EchoSocket:
+        return EchoSocket(family, mode, sock=fake, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(icmp_module, "EchoSocket", fake_socket)
+    prober = IcmpProber("raw", clock=clock, wall=lambda: 1000.0)
+    prober._payload = PAYLOAD
+    settings = IcmpSettings(count=3, timeout=0.2, spacing=0.01)
+    task = asyncio.create_task(prober.ping("r1", "127.0.0.9", settings))
+    for rtt in (0.002, None, 0.001):  # reply, lose, reply
+        await asyncio.wait_for(fake.sent_event.wait(), 1)
+        fake.sent_event.clear()
+        if rtt is not None:
+            clock.now += rtt
+            ident = prober._ident
+            fake.reply(ipv4_header() + echo_reply(V4, ident, fake.last_seq()))
+    sample = await asyncio.wait_for(task, 2)
+    assert sample.ok
+    assert sample.at == 1000.0
+    assert sample.check == "icmp"
+    assert sample.data == IcmpStats(3, pytest.approx((0.002, 0.001)))  # type: ignore[arg-type]
+    assert fake.sent[0][1] == ("127.0.0.9", 0)
+    await prober.close()
+
+
+async def test_prober_without_any_reply_reports_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeSock()
+    monkeypatch.setattr(
+        icmp_module,
+        "EchoSocket",
+        lambda f, m, **kw: EchoSocket(f, m, sock=fake, **kw),  # type: ignore[arg-type]
+    )
+    prober = IcmpProber("raw")
+    sample = await prober.ping("r1", "::1", IcmpSettings(count=2, timeout=0.02, spacing=0.01))
+    assert sample.failure is not None
+    assert sample.failure.kind is FailureKind.TIMEOUT
+    assert sample.data == IcmpStats(2, ())
+    assert fake.sent[0][1] == ("::1", 0, 0, 0)
+    await prober.close()
+
+
+async def test_dns_failure_is_data_and_names_are_cached_for_the_ttl(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[str] = []
+
+    async def getaddrinfo(host: str, *args: Any, **kw: Any) -> list[Any]:
+        calls.append(host)
+        if host == "gone.example":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [(V4, socket.SOCK_DGRAM, 17, "", ("127.0.0.3", 0))]
+
+    loop = asyncio.get_running_loop()
+    monkeypatch.setattr(loop, "getaddrinfo", getaddrinfo)
+    clock = FakeClock()
+    prober = IcmpProber("raw", resolver_ttl=60.0, clock=clock)
+    sample = await prober.ping("srv", "gone.example", IcmpSettings())
+    assert sample.failure is not None
+    assert sample.failure.kind is FailureKind.DNS
+    assert "gone.example" in sample.failure.detail
+    assert sample.data == IcmpStats(0, ())
+
+    assert await prober._resolve("srv.example") == (V4, ("127.0.0.3", 0), "127.0.0.3")
+    clock.now += 59
+    await prober._resolve("srv.example")
+    assert calls.count("srv.example") == 1  # served from the cache within the TTL
+    clock.now += 2
+    await prober._resolve("srv.example")
+    assert calls.count("srv.example") == 2
+    await prober._resolve("10.0.0.1")
+    assert "10.0.0.1" not in calls  # literals never reach the resolver
+    await prober.close()
+
+
+def test_detect_without_permission_names_both_fixes(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any) -> socket.socket:
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(socket, "socket", refuse)
+    with pytest.raises(ProbeSetupError, match=r"CAP_NET_RAW.*ping_group_range"):
+        detect_icmp_mode()
+
+
+# --------------------------------------------------------------------------- IcmpStats
+
+
+def test_icmp_stats_edge_cases() -> None:
+    nothing = IcmpStats(0, ())
+    assert nothing.loss == 1.0
+    assert nothing.received == 0
+    assert math.isnan(nothing.rtt_avg)
+    lost = IcmpStats(3, ())
+    assert lost.loss == 1.0
+    assert lost.jitter == 0.0
+    assert math.isnan(lost.rtt_min)
+    one = IcmpStats(3, (0.01,))
+    assert one.loss == pytest.approx(2 / 3)
+    assert one.jitter == 0.0
+    assert one.rtt_max == 0.01
+    three = IcmpStats(3, (0.01, 0.03, 0.02))
+    assert three.loss == 0.0
+    assert three.jitter == pytest.approx(0.015)
+    assert (three.rtt_min, three.rtt_avg, three.rtt_max) == pytest.approx((0.01, 0.02, 0.03))
