@@ -1,0 +1,837 @@
+"""The SNMP probe: system, interface and host-resource data from one device per ``poll()``.
+
+One :class:`SnmpPoller` per process owns one pysnmp ``SnmpEngine`` and one UDP socket per
+address family. Requests are numeric-OID GET and GETBULK sent through pysnmp's RFC 3413
+command generators directly (not the hlapi wrappers), so replies stay raw pyasn1 values that
+are read with ``int()`` / ``asOctets()``: no MIB lookup, no ``ObjectType`` wrapping, no
+``prettyPrint``. A network or agent problem is returned as a ``Failure`` (see
+:func:`_failure_from`); ``poll()`` raises only for bugs.
+
+SNMPv3 engine state is per target: pysnmp caches each agent's engine id by transport address
+and its boots/time by engine id; netwatch registers each USM user under the engine id of the
+agent it is used with, so two devices may use the same user name with different passwords.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import functools
+import hashlib
+import ipaddress
+import itertools
+import logging
+import re
+import socket
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from pyasn1.error import PyAsn1Error
+from pysnmp.carrier import error as carrier_error
+from pysnmp.carrier.asyncio.dgram import udp, udp6
+from pysnmp.entity import config as snmp_config
+from pysnmp.entity.engine import SnmpEngine
+from pysnmp.entity.rfc3413 import cmdgen
+from pysnmp.error import PySnmpError
+from pysnmp.proto import errind, rfc1905
+from pysnmp.proto import error as proto_error
+from pysnmp.proto.rfc1902 import Null
+from pysnmp.smi import error as smi_error
+
+from netwatch.models import (
+    SNMP_OID_SETS,
+    Failure,
+    FailureKind,
+    InterfaceFilter,
+    Sample,
+    SnmpSettings,
+)
+from netwatch.probes import snmp_oids as oids
+
+log = logging.getLogger(__name__)
+
+# 8 MiB: with the kernel default (208 KiB) replies to 50+ concurrent GETBULKs are dropped.
+RCVBUF_BYTES: Final = 8 * 1024 * 1024
+MAX_WALK_ROUNDS: Final = 2000  # bounds a walk against an agent that never ends a column
+
+AUTH_PROTOCOLS: Final[Mapping[str, Any]] = {
+    "md5": snmp_config.USM_AUTH_HMAC96_MD5,
+    "sha": snmp_config.USM_AUTH_HMAC96_SHA,
+    "sha224": snmp_config.USM_AUTH_HMAC128_SHA224,
+    "sha256": snmp_config.USM_AUTH_HMAC192_SHA256,
+    "sha384": snmp_config.USM_AUTH_HMAC256_SHA384,
+    "sha512": snmp_config.USM_AUTH_HMAC384_SHA512,
+}
+# net-snmp's AES-192/AES-256 extend the localized key the Blumenthal way
+# (draft-blumenthal-aes-usm-04); pysnmp's plain Aes192/Aes256 are the Reeder ("Cisco") variant,
+# which net-snmp calls AES-192-C / AES-256-C.
+PRIV_PROTOCOLS: Final[Mapping[str, Any]] = {
+    "des": snmp_config.USM_PRIV_CBC56_DES,
+    "aes": snmp_config.USM_PRIV_CFB128_AES,
+    "aes192": snmp_config.USM_PRIV_CFB192_AES_BLUMENTHAL,
+    "aes256": snmp_config.USM_PRIV_CFB256_AES_BLUMENTHAL,
+}
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True, slots=True)
+class SystemInfo:
+    """The SNMPv2-MIB system group; uptimes in seconds (``None`` when the agent lacks them)."""
+
+    sys_name: str
+    sys_descr: str
+    sys_object_id: str
+    sys_uptime_seconds: float | None
+    engine_time_seconds: int | None = None  # snmpEngineTime: seconds since the engine booted
+    hr_system_uptime_seconds: float | None = None  # host uptime (not the agent's)
+
+
+@dataclass(frozen=True, slots=True)
+class Interface:
+    """One row of ifTable/ifXTable. Counters are the device's raw values (64-bit when ``hc``)."""
+
+    index: int
+    name: str
+    alias: str
+    oper_up: bool
+    admin_up: bool
+    speed_bps: int | None
+    in_octets: int | None
+    out_octets: int | None
+    in_ucast_pkts: int | None
+    out_ucast_pkts: int | None
+    in_errors: int | None
+    out_errors: int | None
+    in_discards: int | None
+    out_discards: int | None
+    hc: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Storage:
+    """One hrStorageTable row; ``type`` is ``ram``, ``virtual``, ``fixed disk`` or ``other``."""
+
+    index: int
+    description: str
+    type: str
+    size_bytes: int
+    used_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class HostResources:
+    """HOST-RESOURCES-MIB (and UCD load averages when the agent has them)."""
+
+    cpu_loads: tuple[float, ...]  # per processor, ratio 0..1
+    storage: tuple[Storage, ...]
+    processes: int | None
+    load_average: tuple[float, float, float] | None = None  # UCD laLoad 1/5/15 min
+
+
+@dataclass(frozen=True, slots=True)
+class SnmpData:
+    """What one poll collected. A set not collected, or one that failed, is ``None``.
+
+    >>> SnmpData(system=None, interfaces=(), host=None).table_failures
+    {}
+    """
+
+    system: SystemInfo | None
+    interfaces: tuple[Interface, ...] | None
+    host: HostResources | None
+    table_failures: Mapping[str, Failure] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- errors
+
+_WRONG_AUTH: Final = "authentication failed (wrong auth password?)"
+_WRONG_PRIV: Final = "decryption failed (wrong privacy password or protocol?)"
+_BAD_LEVEL: Final = "unsupported security level for user {user} (check auth/priv settings)"
+_TIME_WINDOW: Final = "not in time window (agent engine boots/time out of sync)"
+_TIMEOUT_KINDS: Final = (errind.RequestTimedOut, proto_error.RequestTimeout, TimeoutError)
+# (class, kind, detail) — first match wins, so subclasses come before their bases.
+_ERROR_TABLE: Final[tuple[tuple[type[BaseException], FailureKind, str], ...]] = (
+    (errind.WrongDigest, FailureKind.AUTH, _WRONG_AUTH),
+    (errind.AuthenticationFailure, FailureKind.AUTH, _WRONG_AUTH),
+    (errind.AuthenticationError, FailureKind.AUTH, _WRONG_AUTH),
+    (errind.DecryptionError, FailureKind.AUTH, _WRONG_PRIV),
+    (errind.UnknownUserName, FailureKind.AUTH, "unknown user {user}"),
+    (errind.UnknownSecurityName, FailureKind.AUTH, "unknown user {user}"),
+    (errind.UnknownCommunityName, FailureKind.AUTH, "community not accepted"),
+    (errind.UnsupportedSecurityLevel, FailureKind.AUTH, _BAD_LEVEL),
+    (errind.NotInTimeWindow, FailureKind.AUTH, _TIME_WINDOW),
+    (errind.UnsupportedAuthProtocol, FailureKind.AUTH, "unsupported authentication protocol"),
+    (errind.UnsupportedPrivProtocol, FailureKind.AUTH, "unsupported privacy protocol"),
+    (errind.NoAuthentication, FailureKind.AUTH, "no authentication service for this protocol"),
+    (errind.NoEncryption, FailureKind.AUTH, "no privacy service for this protocol"),
+    (errind.EncryptionError, FailureKind.AUTH, "encryption failed"),
+    (errind.UnknownEngineID, FailureKind.PROTOCOL, "SNMPv3 engine id discovery failed"),
+    (errind.EngineIDMismatch, FailureKind.PROTOCOL, "SNMPv3 engine id mismatch"),
+    (errind.UnsupportedSecurityModel, FailureKind.PROTOCOL, "unsupported security model"),
+    (errind.NoSuchView, FailureKind.AUTH, "access denied (no such view)"),
+    (errind.NoAccessEntry, FailureKind.AUTH, "access denied (no access entry)"),
+    (errind.NoGroupName, FailureKind.AUTH, "access denied (no group for this user)"),
+    (errind.NoSuchContext, FailureKind.AUTH, "unknown context"),
+    (errind.NotInView, FailureKind.NO_SUCH_NAME, "object not in the agent's view"),
+    (errind.TooBig, FailureKind.PROTOCOL, "reply too big (lower max_repetitions)"),
+    (errind.EmptyResponse, FailureKind.PROTOCOL, "empty response"),
+    (errind.DataMismatch, FailureKind.PROTOCOL, "response does not match the request"),
+    (errind.OidNotIncreasing, FailureKind.PROTOCOL, "agent returned OIDs out of order"),
+    (errind.LoopTerminated, FailureKind.PROTOCOL, "request loop terminated"),
+    (errind.ReportPduReceived, FailureKind.PROTOCOL, "agent sent an unexpected report"),
+    (errind.InvalidMsg, FailureKind.PROTOCOL, "invalid message"),
+    (errind.DeserializationError, FailureKind.PROTOCOL, "undecodable reply"),
+    (errind.SerializationError, FailureKind.PROTOCOL, "request could not be encoded"),
+    (errind.UnsupportedMsgProcessingModel, FailureKind.PROTOCOL, "unsupported SNMP version"),
+    (errind.UnknownPDUHandler, FailureKind.PROTOCOL, "unexpected PDU type"),
+    (errind.UnsupportedPDUtype, FailureKind.PROTOCOL, "unsupported PDU type"),
+    (errind.NonReportable, FailureKind.PROTOCOL, "non-reportable error"),
+    (errind.AccessAllowed, FailureKind.ERROR, "unexpected access-allowed indication"),
+    (errind.OtherError, FailureKind.ERROR, "unspecified SNMP engine error"),
+    (errind.ErrorIndication, FailureKind.ERROR, "SNMP engine error"),
+    (smi_error.NoSuchObjectError, FailureKind.NO_SUCH_NAME, "no such object"),
+    (smi_error.NoSuchInstanceError, FailureKind.NO_SUCH_NAME, "no such instance"),
+    (smi_error.NoSuchNameError, FailureKind.NO_SUCH_NAME, "no such name"),
+    (smi_error.AuthorizationError, FailureKind.AUTH, "not authorized"),
+    (smi_error.NoAccessError, FailureKind.AUTH, "no access"),
+    (smi_error.TooBigError, FailureKind.PROTOCOL, "reply too big (lower max_repetitions)"),
+    (smi_error.MibLoadError, FailureKind.ERROR, "pysnmp could not load a MIB module"),
+    (smi_error.SmiError, FailureKind.ERROR, "pysnmp MIB error"),
+    (proto_error.CacheExpiredError, FailureKind.TIMEOUT, "request expired"),
+    (proto_error.MessageProcessingError, FailureKind.PROTOCOL, "message processing failed"),
+    (proto_error.ProtocolError, FailureKind.PROTOCOL, "protocol error"),
+    (PyAsn1Error, FailureKind.PROTOCOL, "undecodable reply"),
+    (carrier_error.CarrierError, FailureKind.ERROR, "transport error"),
+    (PySnmpError, FailureKind.ERROR, "pysnmp error"),
+)  # fmt: skip
+
+# RFC 3416 error-status values of a response PDU.
+_ERROR_STATUS: Final[Mapping[int, tuple[FailureKind, str]]] = {
+    1: (FailureKind.PROTOCOL, "tooBig (lower max_repetitions)"),
+    2: (FailureKind.NO_SUCH_NAME, "noSuchName"),
+    5: (FailureKind.ERROR, "genErr"),
+    6: (FailureKind.AUTH, "noAccess"),
+    16: (FailureKind.AUTH, "authorizationError"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorStatus:
+    """A non-zero error-status in an agent's response PDU (not an exception of pysnmp)."""
+
+    status: int
+    index: int
+
+
+def _failure_from(device: str, error: object, settings: SnmpSettings) -> Failure:
+    """The one translation of pysnmp/pyasn1/OS errors into a ``Failure``; never raises.
+
+    ``error`` is an exception, an ``errind`` error indication, an :class:`ErrorStatus`, or the
+    string pysnmp uses for a mismatched response (``"badResponse"``).
+    """
+    prefix = f"SNMP {device}"
+    if isinstance(error, proto_error.StatusInformation):
+        try:
+            inner = error["errorIndication"]
+        except (KeyError, TypeError):
+            inner = None
+        if inner is not None:
+            return _failure_from(device, inner, settings)
+    if isinstance(error, _TIMEOUT_KINDS):
+        why = "wrong community or agent down?" if settings.version == "2c" else "agent down?"
+        wait = settings.timeout * (settings.retries + 1)
+        return Failure(FailureKind.TIMEOUT, f"{prefix}: no reply within {wait:g}s ({why})")
+    if isinstance(error, ErrorStatus):
+        kind, name = _ERROR_STATUS.get(error.status, (FailureKind.ERROR, "error"))
+        detail = f"agent answered {name} (error-status {error.status}, index {error.index})"
+        return Failure(kind, f"{prefix}: {detail}")
+    if isinstance(error, str):
+        return Failure(FailureKind.PROTOCOL, f"{prefix}: unexpected reply ({error[:60]})")
+    if isinstance(error, socket.gaierror):
+        return Failure(FailureKind.DNS, f"{prefix}: cannot resolve address: {error.strerror}")
+    if isinstance(error, carrier_error.CarrierError) and isinstance(error.__context__, OSError):
+        return _failure_from(device, error.__context__, settings)
+    if isinstance(error, OSError):
+        return _os_failure(prefix, error)
+    if isinstance(error, BaseException):
+        for cls, kind, text in _ERROR_TABLE:
+            if isinstance(error, cls):
+                return Failure(kind, f"{prefix}: {text.format(user=settings.user or '')}")
+    return Failure(FailureKind.ERROR, f"{prefix}: {type(error).__name__}")
+
+
+def _os_failure(prefix: str, error: OSError) -> Failure:
+    if error.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL):
+        return Failure(FailureKind.UNREACHABLE, f"{prefix}: {error.strerror}")
+    if error.errno == errno.ECONNREFUSED:
+        return Failure(FailureKind.REFUSED, f"{prefix}: port closed (ICMP port unreachable)")
+    if error.errno in (errno.EPERM, errno.EACCES):
+        return Failure(FailureKind.PERMISSION, f"{prefix}: sending not permitted (firewall?)")
+    return Failure(FailureKind.ERROR, f"{prefix}: {error.strerror or type(error).__name__}")
+
+
+# --------------------------------------------------------------------------- varbind values
+
+_ABSENT: Final = (rfc1905.NoSuchObject, rfc1905.NoSuchInstance, rfc1905.EndOfMibView)
+
+
+def _int(value: Any) -> int | None:
+    if value is None or isinstance(value, _ABSENT):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError, PyAsn1Error):
+        return None
+
+
+def _text(value: Any) -> str:
+    if value is None or isinstance(value, _ABSENT):
+        return ""
+    try:
+        raw: bytes = value.asOctets()
+    except (AttributeError, PyAsn1Error):
+        return str(value)
+    return raw.decode("utf-8", "replace").rstrip("\x00")
+
+
+def _oid_text(value: Any) -> str:
+    if value is None or isinstance(value, _ABSENT):
+        return ""
+    try:
+        return ".".join(map(str, value.asTuple()))
+    except (AttributeError, PyAsn1Error):
+        return str(value)
+
+
+# --------------------------------------------------------------------------- poller
+
+Column = dict[tuple[int, ...], Any]  # row index -> raw value
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    name: str  # pysnmp target-address name
+    domain: tuple[int, ...]
+    address: tuple[Any, ...]
+
+
+class _RequestFailed(Exception):
+    def __init__(self, error: object) -> None:
+        super().__init__(repr(error))
+        self.error = error
+
+
+class SnmpPoller:
+    """Polls devices by SNMP v2c or v3; one per process (it owns the SNMP engine and socket).
+
+    The constructor loads pysnmp's MIB modules (tens of ms): build it in a thread, e.g. with
+    :meth:`create`. The engine binds to the event loop of its first ``poll()``.
+
+    >>> poller = await SnmpPoller.create()  # doctest: +SKIP
+    >>> sample = await poller.poll("core-rtr", "10.10.0.1", settings)  # doctest: +SKIP
+    >>> sample.data.system.sys_name if sample.ok else str(sample.failure)  # doctest: +SKIP
+    'core-rtr'
+    >>> poller.close()  # doctest: +SKIP
+    """
+
+    def __init__(self) -> None:
+        self._engine = SnmpEngine()
+        self._get = cmdgen.GetCommandGenerator()
+        self._bulk = cmdgen.BulkCommandGeneratorSingleRun()
+        self._ids = itertools.count(1)
+        self._transports: dict[tuple[int, ...], Any] = {}
+        self._sockets: list[socket.socket] = []
+        self._params: dict[tuple[object, ...], str] = {}  # security key -> params name
+        self._targets: dict[tuple[object, ...], str] = {}  # address + params -> target name
+        self._usm: dict[tuple[bytes, str], bytes] = {}  # (engine id, user) -> credentials hash
+        self._table_rows: dict[tuple[str, tuple[int, ...]], int] = {}  # rows seen last time
+        self._closed = False
+
+    @classmethod
+    async def create(cls) -> SnmpPoller:
+        """Build the poller (and its SNMP engine) in a worker thread."""
+        return await asyncio.to_thread(cls)
+
+    @property
+    def receive_buffer_bytes(self) -> int:
+        """The kernel's receive buffer of the IPv4 socket (0 before the first poll)."""
+        for sock in self._sockets:
+            if sock.family == socket.AF_INET and sock.fileno() >= 0:
+                return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+        return 0
+
+    def close(self) -> None:
+        """Close the socket(s) and stop pysnmp's timer; the poller cannot be used afterwards."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._engine.transport_dispatcher is not None:
+            self._engine.close_dispatcher()
+        for sock in self._sockets:
+            sock.close()
+
+    # ------------------------------------------------------------------ public
+
+    async def poll(self, device: str, address: str, settings: SnmpSettings) -> Sample[SnmpData]:
+        """Collect ``settings.collect`` from ``address``; a failure is returned, not raised."""
+        at, started = time.time(), time.monotonic()
+        try:
+            failure, data = await self._poll(device, address, settings)
+        except (PySnmpError, PyAsn1Error, OSError, errind.ErrorIndication) as exc:
+            failure, data = _failure_from(device, exc, settings), None
+        if failure is not None:
+            log.debug("snmp %s: %s", device, failure)
+        return Sample(device, "snmp", at, time.monotonic() - started, failure, data)
+
+    # ------------------------------------------------------------------ poll steps
+
+    async def _poll(
+        self, device: str, address: str, settings: SnmpSettings
+    ) -> tuple[Failure | None, SnmpData | None]:
+        if self._closed:
+            raise RuntimeError("SnmpPoller is closed")
+        try:
+            target = await self._target(address, settings)
+        except _RequestFailed as exc:
+            return _failure_from(device, exc.error, settings), None
+        if settings.version == "3":
+            failure = await self._prepare_v3(device, target, settings)
+            if failure is not None:
+                return failure, None
+
+        collect = set(settings.collect)
+        failures: dict[str, Failure] = {}
+        scalars: dict[tuple[int, ...], Any] = {}
+        wanted = (oids.SYSTEM_SCALARS if "system" in collect else ()) + (
+            oids.HOST_SCALARS if "host" in collect else ()
+        )
+        if wanted:
+            # One GET first: it proves the agent answers before the walks start, so a dead
+            # device costs one timeout, not one per table.
+            try:
+                scalars = await self._get_scalars(target, wanted, settings)
+            except _RequestFailed as exc:
+                failure = _failure_from(device, exc.error, settings)
+                if failure.kind in (FailureKind.TIMEOUT, FailureKind.AUTH):
+                    return failure, None
+                failures["system"] = failure
+
+        system: SystemInfo | None = None
+        if "system" in collect and "system" not in failures:
+            system = _system_from(scalars)
+            if system is None:
+                failures["system"] = Failure(
+                    FailureKind.NO_SUCH_NAME,
+                    f"SNMP {device}: agent has no system group (view restricted?)",
+                )
+
+        async def interfaces() -> tuple[Interface, ...] | None:
+            try:
+                return await self._interfaces(target, settings)
+            except _RequestFailed as exc:
+                failures["interfaces"] = _failure_from(device, exc.error, settings)
+                return None
+
+        async def host() -> HostResources | None:
+            try:
+                return await self._host(target, settings, scalars)
+            except _RequestFailed as exc:
+                failures["host"] = _failure_from(device, exc.error, settings)
+                return None
+
+        ifaces, hr = await asyncio.gather(
+            interfaces() if "interfaces" in collect else _none(),
+            host() if "host" in collect else _none(),
+        )
+        data = SnmpData(system, ifaces, hr, dict(failures))
+        asked = [name for name in SNMP_OID_SETS if name in collect]
+        if asked and all(name in failures for name in asked):
+            return failures[asked[0]], data
+        return None, data
+
+    async def _get_scalars(
+        self, target: _Target, wanted: Sequence[tuple[int, ...]], settings: SnmpSettings
+    ) -> dict[tuple[int, ...], Any]:
+        varbinds = await self._request(target, settings, list(wanted), bulk=False)
+        return {tuple(oid): value for oid, value in varbinds}
+
+    async def _interfaces(self, target: _Target, settings: SnmpSettings) -> tuple[Interface, ...]:
+        cols = await self._walk(target, settings, {**oids.IF_COLUMNS, **oids.IF_X_COLUMNS})
+        indices = set(cols["ifAdminStatus"]) | set(cols["ifName"]) | set(cols["ifOperStatus"])
+        hc_names = ("ifHCInOctets", "ifHCOutOctets", "ifHCInUcastPkts", "ifHCOutUcastPkts")
+        need_fallback = any(
+            idx not in cols["ifName"]
+            or idx not in cols["ifHighSpeed"]
+            or any(idx not in cols[name] for name in hc_names)
+            for idx in indices
+        )
+        if need_fallback:  # no (or a partial) ifXTable: 32-bit counters and ifDescr
+            cols.update(await self._walk(target, settings, oids.IF_FALLBACK_COLUMNS))
+        result = []
+        keep = _interface_matcher(settings.interfaces)
+        for idx in sorted(indices):
+            if len(idx) != 1:
+                continue
+            row = _interface_row(idx[0], idx, cols, hc_names)
+            if keep(row):
+                result.append(row)
+        return tuple(result)
+
+    async def _host(
+        self, target: _Target, settings: SnmpSettings, scalars: Mapping[tuple[int, ...], Any]
+    ) -> HostResources:
+        cols = await self._walk(target, settings, oids.HOST_COLUMNS)
+        storage = []
+        for idx, kind in sorted(cols["hrStorageType"].items()):
+            units = _int(cols["hrStorageAllocationUnits"].get(idx)) or 0
+            size = _int(cols["hrStorageSize"].get(idx))
+            used = _int(cols["hrStorageUsed"].get(idx))
+            if size is None or used is None or len(idx) != 1:
+                continue
+            type_oid = tuple(kind.asTuple()) if hasattr(kind, "asTuple") else ()
+            storage.append(
+                Storage(
+                    index=idx[0],
+                    description=_text(cols["hrStorageDescr"].get(idx)),
+                    type=oids.STORAGE_TYPES.get(type_oid, "other"),
+                    size_bytes=size * units,
+                    used_bytes=used * units,
+                )
+            )
+        loads = [_int(v) for _, v in sorted(cols["hrProcessorLoad"].items())]
+        la = [_float(_text(cols["laLoad"].get((i,)))) for i in (1, 2, 3)]
+        load_average = (la[0], la[1], la[2]) if None not in la else None
+        return HostResources(
+            cpu_loads=tuple(v / 100 for v in loads if v is not None),
+            storage=tuple(storage),
+            processes=_int(scalars.get(oids.HR_SYSTEM_PROCESSES)),
+            load_average=load_average,  # type: ignore[arg-type]
+        )
+
+    # ------------------------------------------------------------------ requests
+
+    async def _walk(
+        self, target: _Target, settings: SnmpSettings, columns: Mapping[str, tuple[int, ...]]
+    ) -> dict[str, Column]:
+        """GETBULK-walk several table columns side by side; each stops at its own end."""
+        result: dict[str, Column] = {name: {} for name in columns}
+        active = list(columns.items())
+        cursor = dict(columns)
+        # GETBULK overshoots: with 13 columns, 25 repetitions and 4 interfaces, 80 % of the
+        # reply lies past the table and is decoded for nothing. After the first poll, ask for
+        # one row more than the table had, so one round usually reads it all and sees its end.
+        size_key = (target.name, next(iter(columns.values())))
+        known = self._table_rows.get(size_key)
+        reps = max(1, settings.max_repetitions)
+        if known is not None:
+            reps = min(reps, known + 1)
+        for _round in range(MAX_WALK_ROUNDS):
+            if not active:
+                break
+            varbinds = await self._request(
+                target, settings, [cursor[name] for name, _ in active], bulk=True, reps=reps
+            )
+            width = len(active)
+            done: set[str] = set()
+            moved: set[str] = set()
+            for i, (oid, value) in enumerate(varbinds):
+                name, root = active[i % width]
+                if name in done:
+                    continue
+                key = tuple(oid)
+                if isinstance(value, rfc1905.EndOfMibView) or key[: len(root)] != root:
+                    done.add(name)
+                    continue
+                if key <= cursor[name]:  # a broken agent must not make us loop
+                    raise _RequestFailed(errind.oidNotIncreasing)
+                result[name][key[len(root) :]] = value
+                cursor[name] = key
+                moved.add(name)
+            active = [(n, r) for n, r in active if n not in done and n in moved]
+        self._table_rows[size_key] = max((len(column) for column in result.values()), default=0)
+        return result
+
+    async def _request(
+        self,
+        target: _Target,
+        settings: SnmpSettings,
+        request: list[tuple[int, ...]],
+        *,
+        bulk: bool,
+        reps: int = 0,
+    ) -> list[tuple[Any, Any]]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[Any, Any, Any, Any]] = loop.create_future()
+
+        def done(
+            _engine: Any, _handle: Any, indication: Any, status: Any, index: Any,
+            varbinds: Any, _ctx: Any,
+        ) -> None:  # fmt: skip
+            if not future.done():
+                future.set_result((indication, status, index, varbinds))
+
+        varbinds = [(oid, Null("")) for oid in request]
+        context = settings.context
+        try:
+            if bulk:
+                self._bulk.send_varbinds(
+                    self._engine, target.name, None, context, 0, reps, varbinds, done
+                )
+            else:
+                self._get.send_varbinds(self._engine, target.name, None, context, varbinds, done)
+        except (PySnmpError, PyAsn1Error, OSError) as exc:
+            raise _RequestFailed(exc) from exc
+        indication, status, index, reply = await future
+        if indication:
+            raise _RequestFailed(indication)
+        if status and int(status):
+            raise _RequestFailed(ErrorStatus(int(status), int(index or 0)))
+        return list(reply)
+
+    # ------------------------------------------------------------------ configuration
+
+    async def _target(self, address: str, settings: SnmpSettings) -> _Target:
+        host, family = await _resolve(address)
+        domain = self._transport(family)
+        addr: tuple[Any, ...] = (
+            (host, settings.port) if family == socket.AF_INET else (host, settings.port, 0, 0)
+        )
+        params = self._params_name(settings)
+        key = (domain, addr, params, settings.timeout, settings.retries)
+        name = self._targets.get(key)
+        if name is None:
+            name = f"t{next(self._ids)}"
+            snmp_config.add_target_address(
+                self._engine, name, domain, addr, params,
+                timeout=settings.timeout * 100, retryCount=settings.retries,
+            )  # fmt: skip
+            self._targets[key] = name
+        return _Target(name, domain, addr)
+
+    def _transport(self, family: int) -> tuple[int, ...]:
+        """Open (once) the UDP socket of ``family`` with a large receive buffer."""
+        v4 = family == socket.AF_INET
+        domain: tuple[int, ...] = udp.DOMAIN_NAME if v4 else udp6.DOMAIN_NAME
+        if domain in self._transports:
+            return domain
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            _raise_rcvbuf(sock)
+            sock.setblocking(False)
+            sock.bind(("0.0.0.0", 0) if v4 else ("::", 0))
+            proto = udp.UdpAsyncioTransport if v4 else udp6.Udp6AsyncioTransport
+            transport = proto(loop=asyncio.get_running_loop()).open_server_mode(sock=sock)
+            snmp_config.add_transport(self._engine, domain, transport)
+        except BaseException:
+            sock.close()
+            raise
+        self._sockets.append(sock)
+        self._transports[domain] = transport
+        return domain
+
+    def _params_name(self, settings: SnmpSettings) -> str:
+        if settings.version == "2c":
+            if settings.community is None:
+                raise _RequestFailed(PySnmpError("no community configured"))
+            community = settings.community.reveal()
+            key: tuple[object, ...] = ("2c", _digest(community))
+            name = self._params.get(key)
+            if name is None:
+                name = f"p{next(self._ids)}"
+                snmp_config.add_v1_system(self._engine, name, community, securityName=name)
+                snmp_config.add_target_parameters(self._engine, name, name, "noAuthNoPriv", 1)
+                self._params[key] = name
+            return name
+        if not settings.user:
+            raise _RequestFailed(PySnmpError("no SNMPv3 user configured"))
+        key = ("3", settings.user, _security_level(settings))
+        name = self._params.get(key)
+        if name is None:
+            name = f"p{next(self._ids)}"
+            snmp_config.add_target_parameters(
+                self._engine, name, settings.user, _security_level(settings), 3
+            )
+            self._params[key] = name
+        return name
+
+    async def _prepare_v3(
+        self, device: str, target: _Target, settings: SnmpSettings
+    ) -> Failure | None:
+        """Make sure the agent's engine id is known and the user is registered under it.
+
+        The first request to a new agent runs pysnmp's engine-id discovery; it then fails
+        locally with ``unknownSecurityName`` because no user is registered for that engine id
+        yet, which is what we want: the user is added for exactly this engine, with this
+        device's keys, and the poll goes on.
+        """
+        engine_id = self._peer_engine_id(target)
+        if engine_id is None:
+            try:
+                await self._request(target, settings, [oids.SYS_UPTIME], bulk=False)
+            except _RequestFailed as exc:
+                engine_id = self._peer_engine_id(target)
+                if engine_id is None:
+                    return _failure_from(device, exc.error, settings)
+            engine_id = self._peer_engine_id(target)
+            if engine_id is None:
+                return Failure(FailureKind.PROTOCOL, f"SNMP {device}: no SNMPv3 engine id")
+        self._register_user(engine_id, settings)
+        return None
+
+    def _peer_engine_id(self, target: _Target) -> bytes | None:
+        mpmod = self._engine.message_processing_subsystems[3]
+        engine_id, _ctx_engine, _ctx = mpmod.get_peer_engine_info(target.domain, target.address)
+        return None if engine_id is None else bytes(engine_id)
+
+    def _register_user(self, engine_id: bytes, settings: SnmpSettings) -> None:
+        user = settings.user or ""
+        auth = settings.auth_protocol
+        priv = settings.priv_protocol
+        auth_key = settings.auth_password.reveal() if auth and settings.auth_password else None
+        priv_key = priv_key_text = None
+        if auth_key is not None and priv and settings.priv_password:
+            priv_key = priv_key_text = settings.priv_password.reveal()
+        digest = _digest(repr((auth, auth_key, priv, priv_key_text)))
+        if self._usm.get((engine_id, user)) == digest:
+            return
+        snmp_config.add_v3_user(
+            self._engine,
+            user,
+            AUTH_PROTOCOLS[auth] if auth_key is not None and auth else snmp_config.USM_AUTH_NONE,
+            auth_key,
+            PRIV_PROTOCOLS[priv] if priv_key is not None and priv else snmp_config.USM_PRIV_NONE,
+            priv_key,
+            securityEngineId=engine_id,
+        )
+        self._usm[(engine_id, user)] = digest
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+async def _none() -> None:
+    return None
+
+
+async def _resolve(address: str) -> tuple[str, int]:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        pass
+    else:
+        return str(ip), socket.AF_INET if ip.version == 4 else socket.AF_INET6
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            address, None, type=socket.SOCK_DGRAM, proto=socket.IPPROTO_UDP
+        )
+    except socket.gaierror as exc:
+        raise _RequestFailed(exc) from exc
+    family, _type, _proto, _name, sockaddr = infos[0]
+    return str(sockaddr[0]), int(family)
+
+
+def _raise_rcvbuf(sock: socket.socket) -> None:
+    # SO_RCVBUFFORCE (root / CAP_NET_ADMIN) ignores net.core.rmem_max; SO_RCVBUF is capped by it.
+    force = getattr(socket, "SO_RCVBUFFORCE", None)
+    if force is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, force, RCVBUF_BYTES)
+            return
+        except OSError:
+            pass
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_BYTES)
+    except OSError:
+        log.warning("snmp: cannot raise the UDP receive buffer; replies may be dropped")
+
+
+def _security_level(settings: SnmpSettings) -> str:
+    if settings.auth_protocol and settings.auth_password:
+        if settings.priv_protocol and settings.priv_password:
+            return "authPriv"
+        return "authNoPriv"
+    return "noAuthNoPriv"
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode()).digest()
+
+
+def _float(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _system_from(scalars: Mapping[tuple[int, ...], Any]) -> SystemInfo | None:
+    def present(oid: tuple[int, ...]) -> bool:
+        value = scalars.get(oid)
+        return value is not None and not isinstance(value, _ABSENT)
+
+    if not any(present(oid) for oid in (oids.SYS_DESCR, oids.SYS_UPTIME, oids.SYS_NAME)):
+        return None
+    uptime = _int(scalars.get(oids.SYS_UPTIME))
+    hr_uptime = _int(scalars.get(oids.HR_SYSTEM_UPTIME))
+    return SystemInfo(
+        sys_name=_text(scalars.get(oids.SYS_NAME)),
+        sys_descr=_text(scalars.get(oids.SYS_DESCR)),
+        sys_object_id=_oid_text(scalars.get(oids.SYS_OBJECT_ID)),
+        sys_uptime_seconds=None if uptime is None else uptime / 100,
+        engine_time_seconds=_int(scalars.get(oids.SNMP_ENGINE_TIME)),
+        hr_system_uptime_seconds=None if hr_uptime is None else hr_uptime / 100,
+    )
+
+
+def _interface_row(
+    index: int, idx: tuple[int, ...], cols: Mapping[str, Column], hc_names: Sequence[str]
+) -> Interface:
+    def get(name: str) -> Any:
+        column = cols.get(name)
+        return None if column is None else column.get(idx)
+
+    hc = all(_int(get(name)) is not None for name in hc_names)
+    high_speed = _int(get("ifHighSpeed"))
+    # ifHighSpeed is in Mb/s; 0 on some virtual interfaces, where ifSpeed still says something.
+    speed = high_speed * 1_000_000 if high_speed else _int(get("ifSpeed"))
+    if speed is None and high_speed == 0:
+        speed = 0
+    return Interface(
+        index=index,
+        name=_text(get("ifName")) or _text(get("ifDescr")),
+        alias=_text(get("ifAlias")),
+        oper_up=_int(get("ifOperStatus")) == 1,
+        admin_up=_int(get("ifAdminStatus")) == 1,
+        speed_bps=speed,
+        in_octets=_int(get("ifHCInOctets" if hc else "ifInOctets")),
+        out_octets=_int(get("ifHCOutOctets" if hc else "ifOutOctets")),
+        in_ucast_pkts=_int(get("ifHCInUcastPkts" if hc else "ifInUcastPkts")),
+        out_ucast_pkts=_int(get("ifHCOutUcastPkts" if hc else "ifOutUcastPkts")),
+        in_errors=_int(get("ifInErrors")),
+        out_errors=_int(get("ifOutErrors")),
+        in_discards=_int(get("ifInDiscards")),
+        out_discards=_int(get("ifOutDiscards")),
+        hc=hc,
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
+    return tuple(re.compile(p) for p in patterns)
+
+
+def _interface_matcher(rule: InterfaceFilter) -> Any:
+    include = _compiled(rule.include)
+    exclude = _compiled(rule.exclude)
+
+    def keep(row: Interface) -> bool:
+        if rule.admin_up_only and not row.admin_up:
+            return False
+        if include and not any(p.search(row.name) for p in include):
+            return False
+        return not any(p.search(row.name) for p in exclude)
+
+    return keep
