@@ -1,0 +1,93 @@
+"""Which checks a device has, and which probe runs each one.
+
+A check is named ``icmp``, ``snmp`` or ``service:<name>``. ``Probes`` owns one instance of each
+probe for the whole process (one ICMP socket per family, one SNMP engine, one HTTP session) and
+dispatches a check to it by kind.
+
+>>> [c.name for c in checks_of(device)]  # doctest: +SKIP
+['icmp', 'snmp', 'service:portal']
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from netwatch.errors import ProbeSetupError
+from netwatch.models import Device, Sample, ServiceCheck
+from netwatch.probes.icmp import IcmpProber, detect_icmp_mode
+from netwatch.probes.service import ServiceProber
+from netwatch.probes.snmp import SnmpPoller
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckSpec:
+    """One scheduled check of one device."""
+
+    device: Device
+    name: str
+    kind: str  # icmp | snmp | http | tcp | dns
+    interval: float
+    service: ServiceCheck | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.device.id}/{self.name}"
+
+
+def checks_of(device: Device, *, icmp: bool = True) -> list[CheckSpec]:
+    """The device's checks; ``icmp=False`` leaves ICMP out (this machine cannot ping)."""
+    specs = []
+    if device.icmp is not None and icmp:
+        specs.append(CheckSpec(device, "icmp", "icmp", device.icmp.interval))
+    if device.snmp is not None:
+        specs.append(CheckSpec(device, "snmp", "snmp", device.snmp.interval))
+    for service in device.services:
+        specs.append(
+            CheckSpec(device, f"service:{service.name}", service.kind, service.interval, service)
+        )
+    return specs
+
+
+class Probes:
+    """The process's probes. Build with ``await Probes.open()``; close with ``await close()``."""
+
+    def __init__(self, icmp: IcmpProber | None, snmp: SnmpPoller, services: ServiceProber) -> None:
+        self.icmp = icmp
+        self.snmp = snmp
+        self.services = services
+
+    @classmethod
+    async def open(cls) -> Probes:
+        icmp: IcmpProber | None = None
+        try:
+            icmp = IcmpProber(detect_icmp_mode())
+        except ProbeSetupError as exc:
+            # Without ICMP the SNMP and service checks still run (DESIGN.md, pitfalls).
+            log.error("ICMP checks are off: %s", exc)
+        snmp = await SnmpPoller.create()
+        services = ServiceProber(ServiceProber.make_session())
+        return cls(icmp, snmp, services)
+
+    def checks_of(self, device: Device) -> list[CheckSpec]:
+        return checks_of(device, icmp=self.icmp is not None)
+
+    async def poll(self, check: CheckSpec) -> Sample[object]:
+        device = check.device
+        if check.kind == "icmp":
+            assert device.icmp is not None
+            assert self.icmp is not None
+            return await self.icmp.ping(device.id, device.address, device.icmp)
+        if check.kind == "snmp":
+            assert device.snmp is not None
+            return await self.snmp.poll(device.id, device.address, device.snmp)
+        assert check.service is not None
+        return await self.services.check(device.id, check.service)
+
+    async def close(self) -> None:
+        if self.icmp is not None:
+            await self.icmp.close()
+        self.snmp.close()
+        await self.services.close()

@@ -1,0 +1,168 @@
+"""When each check runs. The only module that imports APScheduler.
+
+One job per (device, check), first run at a random offset within its interval so thousands of
+targets never fire together, then every ``interval`` with a little jitter. A semaphore bounds the
+polls in flight; a poll still running when its next turn comes is skipped and counted, never
+stacked (``max_instances=1``). After a failed poll the job can be pulled forward
+(``retry_in``) so a dead device is confirmed quickly.
+
+>>> from prometheus_client import CollectorRegistry
+>>> s = Scheduler(CollectorRegistry(), max_in_flight=10)  # doctest: +SKIP
+>>> s.add("r1/icmp", "icmp", 30.0, poll_r1)               # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.events import (
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    EVENT_JOB_SUBMITTED,
+    JobEvent,
+    JobSubmissionEvent,
+)
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+log = logging.getLogger(__name__)
+
+LAG_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a poll function tells the scheduler: how it went and whether to retry early."""
+
+    ok: bool
+    retry_in: float | None = None
+
+
+PollFunc = Callable[[], Awaitable[Outcome]]
+
+
+class Scheduler:
+    """Runs poll functions on their intervals; exports lag and poll counts to ``registry``."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        *,
+        max_in_flight: int,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._rng = rng or random.Random()
+        self._limit = asyncio.Semaphore(max_in_flight)
+        self._kinds: dict[str, str] = {}  # job key -> check kind, for labels
+        self._intervals: dict[str, float] = {}
+        self._planned: dict[str, float] = {}  # job key -> planned start (epoch seconds)
+        self._last_run = time.monotonic()
+        self._aps = AsyncIOScheduler(timezone=UTC)
+        self._aps.add_listener(self._on_submitted, EVENT_JOB_SUBMITTED)
+        self._aps.add_listener(self._on_skipped, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
+        self.lag = Histogram(
+            "netwatch_poll_lag_seconds",
+            "Actual start of a poll minus its planned start.",
+            ["check"],
+            buckets=LAG_BUCKETS,
+            registry=registry,
+        )
+        self.polls = Counter(
+            "netwatch_polls",
+            "Polls by check kind and result (ok, failed, skipped, error).",
+            ["check", "result"],
+            registry=registry,
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self._aps.start()
+
+    def shutdown(self) -> None:
+        """Stop starting polls; polls already running are left to their own timeouts."""
+        if self._aps.running:
+            self._aps.shutdown(wait=False)
+
+    def progressing(self, stall: float = 30.0) -> bool:
+        """True while polling moves: no due poll has waited ``stall`` seconds to start, and a
+        poll started within the longest interval (plus ``stall``). The watchdog pings only then.
+        """
+        now = time.time()
+        if any(now - planned > stall for planned in self._planned.values()):
+            return False
+        longest = max(self._intervals.values(), default=0.0)
+        return time.monotonic() - self._last_run < longest + stall
+
+    # ------------------------------------------------------------------ jobs
+
+    def add(self, key: str, kind: str, interval: float, func: PollFunc) -> None:
+        """Schedule ``func`` every ``interval`` seconds, first at a random point within it."""
+        first = datetime.now(UTC) + timedelta(seconds=self._rng.uniform(0, interval))
+        self._kinds[key] = kind
+        self._intervals[key] = interval
+        self._aps.add_job(
+            self._run,
+            IntervalTrigger(seconds=interval, start_date=first, jitter=min(interval * 0.05, 2.0)),
+            next_run_time=first,  # as planned, even if start() comes later than add()
+            args=(key, kind, func),
+            id=key,
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=max(1, int(interval)),
+        )
+
+    def remove(self, key: str) -> None:
+        self._kinds.pop(key, None)
+        self._intervals.pop(key, None)
+        self._planned.pop(key, None)
+        if self._aps.get_job(key) is not None:
+            self._aps.remove_job(key)
+
+    def keys(self) -> set[str]:
+        return set(self._kinds)
+
+    def _retry(self, key: str, delay: float) -> None:
+        job = self._aps.get_job(key)
+        if job is None:
+            return
+        at = datetime.now(UTC) + timedelta(seconds=delay)
+        if job.next_run_time is None or at < job.next_run_time:
+            job.modify(next_run_time=at)
+
+    # ------------------------------------------------------------------ running
+
+    async def _run(self, key: str, kind: str, func: PollFunc) -> None:
+        async with self._limit:
+            now = time.time()
+            self._last_run = time.monotonic()
+            planned = self._planned.pop(key, now)
+            self.lag.labels(kind).observe(max(0.0, now - planned))
+            try:
+                outcome = await func()
+            except Exception:
+                # A bug, not a network failure (probes return those as data): log and go on.
+                log.exception("poll %s failed with an internal error", key)
+                self.polls.labels(kind, "error").inc()
+                return
+        self.polls.labels(kind, "ok" if outcome.ok else "failed").inc()
+        if outcome.retry_in is not None:
+            self._retry(key, outcome.retry_in)
+
+    def _on_submitted(self, event: JobEvent) -> None:
+        assert isinstance(event, JobSubmissionEvent)
+        if event.scheduled_run_times:
+            self._planned[event.job_id] = event.scheduled_run_times[-1].timestamp()
+
+    def _on_skipped(self, event: JobEvent) -> None:
+        kind = self._kinds.get(event.job_id)
+        if kind is not None:
+            self.polls.labels(kind, "skipped").inc()

@@ -1,0 +1,82 @@
+"""netwatch's HTTP server: ``/metrics``, ``/-/healthy``, ``/-/ready``, ``POST /-/reload``.
+
+It only reads state; the one thing that changes state (reload) needs the bearer token from
+``agent.api_token`` and is refused when none is configured.
+
+>>> app = make_app(registry, hooks)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from netwatch.models import Secret
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Hooks:
+    """What the web layer may ask of the daemon."""
+
+    ready: Callable[[], bool]
+    reload: Callable[[], Awaitable[list[str]]]  # returns the problems; empty when applied
+    token: Callable[[], Secret | None]
+
+
+def _bearer_ok(request: web.Request, token: Secret | None) -> bool:
+    if token is None:
+        return False
+    given = request.headers.get("Authorization", "")
+    scheme, _, value = given.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        value.strip().encode(), token.reveal().encode()
+    )
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def make_app(registry: CollectorRegistry, hooks: Hooks) -> web.Application:
+    async def metrics(_: web.Request) -> web.Response:
+        body = generate_latest(registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def healthy(_: web.Request) -> web.Response:
+        return web.Response(text="netwatch is healthy\n")
+
+    async def ready(_: web.Request) -> web.Response:
+        if hooks.ready():
+            return web.Response(text="netwatch is ready\n")
+        return web.Response(status=503, text="netwatch is starting\n")
+
+    async def reload(request: web.Request) -> web.Response:
+        token = hooks.token()
+        if token is None:
+            return _error(403, "reload over HTTP is disabled: set agent.api_token to enable it")
+        if not _bearer_ok(request, token):
+            return _error(401, "missing or wrong bearer token")
+        problems = await hooks.reload()
+        if problems:
+            return web.json_response({"error": "invalid config", "problems": problems}, status=400)
+        return web.json_response({"status": "reloaded"})
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/-/healthy", healthy)
+    app.router.add_get("/-/ready", ready)
+    app.router.add_post("/-/reload", reload)
+    return app
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """``"0.0.0.0:9430"`` -> ``("0.0.0.0", 9430)``; ``"[::1]:9430"`` -> ``("::1", 9430)``."""
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]") or "0.0.0.0", int(port)
