@@ -1,0 +1,557 @@
+"""The alert engine: from devices' own status changes to one message per incident.
+
+The daemon feeds it each device's own up/down change (``own_changed``) and each service check's
+change (``service_changed``), and calls ``tick()`` after every change and every second. A tick
+re-evaluates the topology below what changed (``netwatch.topology``), and returns the status
+transitions to record, the deliveries to queue, the devices to poll again now, and the alerts it
+recorded but did not send. No I/O, and the clock is injected.
+
+The topology races (DESIGN.md, "Pitfalls"): a device whose own failure is confirmed while a
+device it depends on is still failing-but-unconfirmed (``suspect``) or has not been polled since
+is *held* for up to ``hold`` seconds; if the parent is then confirmed down, the device is
+unreachable and its alert is dropped. When a parent recovers, the devices that were cut off
+behind it stay UNREACHABLE and are listed in ``recheck`` until each has been polled again
+(``last_polled(d) > recovered_at``); only then is anything said about them.
+
+>>> engine = AlertEngine(inventory, AlertSettings(), clock=clock,  # doctest: +SKIP
+...                      suspect=tracker_suspect, last_polled=scheduler_last_polled)
+>>> engine.own_changed(change)  # doctest: +SKIP
+>>> out = engine.tick()  # doctest: +SKIP
+>>> outbox.put(out.deliveries); history.record(out.transitions)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from netwatch.alerting.flapping import FlapDetector
+from netwatch.alerting.incidents import Incident, digest_alert, incident_alert
+from netwatch.alerting.maintenance import Maintenance
+from netwatch.alerting.model import Alert, AlertKind, AlertState, Delivery
+from netwatch.alerting.routing import deliveries, escalation_contacts
+from netwatch.alerting.settings import DEFAULT_TIMEZONE, AlertSettings, MaintenanceWindow, Silence
+from netwatch.models import Config, Status, Transition
+from netwatch.state import Change
+from netwatch.topology import Effective, InventoryLike, Topology
+
+
+class AlertInventory(InventoryLike, Protocol):
+    """The part of ``netwatch.inventory.Inventory`` the engine reads."""
+
+    @property
+    def config(self) -> Config: ...
+
+    def labels(self, device_id: str) -> Mapping[str, str]: ...
+
+
+@dataclass(slots=True)
+class EngineOutput:
+    """What one tick produced; the daemon records, queues and polls accordingly."""
+
+    transitions: list[Transition] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
+    recheck: list[str] = field(default_factory=list)
+    suppressed: list[tuple[Alert, str]] = field(default_factory=list)  # reason: see _suppressed
+
+
+class AlertEngine:
+    """Alert lifecycle over one inventory: hold, recheck, flapping, maintenance, routing.
+
+    >>> engine = AlertEngine(inv, AlertSettings(), clock=lambda: now,  # doctest: +SKIP
+    ...                      suspect=lambda d: False, last_polled=lambda d: now)
+    >>> engine.own_changed(Change("nk-rtr", Status.UP, Status.DOWN, now, "icmp", None))
+    ... # doctest: +SKIP
+    >>> [d.channel for d in engine.tick().deliveries]  # doctest: +SKIP
+    ['email', 'telegram', 'log']
+    """
+
+    def __init__(
+        self,
+        inventory: AlertInventory,
+        settings: AlertSettings,
+        *,
+        clock: Callable[[], float],
+        suspect: Callable[[str], bool],
+        last_polled: Callable[[str], float],
+        windows: Iterable[MaintenanceWindow] = (),
+        timezone: str = DEFAULT_TIMEZONE,
+        recovering: Callable[[str], bool] | None = None,
+    ) -> None:
+        self._inv = inventory
+        self._settings = settings
+        self._clock = clock
+        self._suspect = suspect
+        self._last_polled = last_polled
+        self._recovering = recovering
+        self._timezone = timezone
+        ZoneInfo(timezone)  # an unknown zone fails here, not at the first digest
+        self._topo = Topology(inventory)
+        self._own: dict[str, Status] = {}
+        self._own_since: dict[str, float] = {}
+        self._detail: dict[str, str] = {}
+        self._dirty: set[str] = set(inventory.devices)
+        self._dirty_sites: set[str] = set(inventory.sites)
+        self._touched: set[str] = set()  # own status changed since the last tick
+        self._services: dict[str, dict[str, str]] = {}  # failing services: device -> name -> why
+        self._services_touched: set[tuple[str, str]] = set()
+        self._planned = Maintenance(windows)
+        self._incidents: dict[str, Incident] = {}
+        self._by_id: dict[str, str] = {}
+        self._held: dict[str, float] = {}  # incident key -> held since
+        self._pending: dict[str, tuple[str, float]] = {}  # device -> (cause, parent recovered at)
+        self._released: set[str] = set()  # re-checked this tick: what it says now stands
+        self._flaps = FlapDetector(settings.flap_window, settings.flap_threshold)
+        self._timers: list[tuple[float, int, str, str]] = []  # (due, seq, alert id, what)
+        self._seq = 0
+        self._digest: dict[str, dict[str, None]] = {}  # site -> devices waiting for the digest
+        self._digest_at = settings.next_digest(clock(), timezone)
+        self._out = EngineOutput()
+
+    # ------------------------------------------------------------------ inputs
+
+    def own_changed(self, change: Change) -> None:
+        """A device's own status changed (from ``StateTracker.record``)."""
+        did = change.device
+        if did not in self._inv.devices:
+            return
+        self._own[did] = change.new
+        self._own_since[did] = change.at
+        self._detail[did] = str(change.failure) if change.failure else ""
+        self._dirty.add(did)
+        self._touched.add(did)
+        if change.new is Status.UP:
+            self._pending.pop(did, None)
+        if {change.old, change.new} == {Status.UP, Status.DOWN} and self._flaps.record(
+            did, change.at
+        ):
+            self._held.pop(f"down:{did}", None)
+            settings = self._settings
+            detail = f"{settings.flap_threshold} changes within {settings.flap_window:g}s"
+            self._open("flapping", did, self._clock(), detail)
+
+    def service_changed(
+        self, device_id: str, service: str, ok: bool, detail: str, at: float
+    ) -> None:
+        """A service check on a device changed state (after its own hysteresis)."""
+        if device_id not in self._inv.devices:
+            return
+        failing = self._services.setdefault(device_id, {})
+        if ok:
+            failing.pop(service, None)
+        else:
+            failing[service] = detail
+        self._services_touched.add((device_id, service))
+
+    def acknowledge(self, alert_id: str, by: str) -> bool:
+        """Nothing more is sent for this incident (it is still listed and recorded)."""
+        key = self._by_id.get(alert_id)
+        if key is None:
+            return False
+        self._incidents[key].acked_by = by
+        return True
+
+    def silence(self, s: Silence) -> None:
+        self._planned.silence(s)
+
+    def unsilence(self, silence_id: str) -> bool:
+        return self._planned.unsilence(silence_id)
+
+    def add_window(self, window: MaintenanceWindow) -> None:
+        self._planned.add_window(window)
+
+    def remove_window(self, window_id: str) -> bool:
+        return self._planned.remove_window(window_id)
+
+    def set_inventory(self, inventory: AlertInventory) -> None:
+        """Reload: keep what is known of unchanged devices, forget removed ones."""
+        old, old_inventory = self._topo, self._inv
+        self._inv = inventory
+        self._topo = Topology(inventory)
+        for did in inventory.devices:
+            if did in old.devices:
+                self._topo.devices[did] = old.devices[did]
+        for sid in inventory.sites:
+            if sid in old.sites:
+                self._topo.sites[sid] = old.sites[sid]
+        gone = [d for d in old.devices if d not in inventory.devices]
+        for state in (self._own, self._own_since, self._detail, self._services, self._pending):
+            for did in gone:
+                state.pop(did, None)
+        self._flaps.forget(gone)
+        now = self._clock()
+        for inc in [i for i in self._incidents.values() if i.device not in inventory.devices]:
+            alert = incident_alert(inc, "resolved", now, old_inventory)
+            self._out.suppressed.append((alert, "removed"))
+            self._forget_incident(inc)
+        self._held = {k: v for k, v in self._held.items() if _device_of(k) in inventory.devices}
+        self._dirty = set(inventory.devices)
+        self._dirty_sites = set(inventory.sites)
+        self._planned.recheck()
+
+    # ------------------------------------------------------------------ the tick
+
+    def tick(self) -> EngineOutput:
+        """Apply what changed since the last tick; cheap when nothing did."""
+        now = self._clock()
+        self._check_windows(now)
+        self._check_pending(now)
+        for did in self._flaps.settled(now):
+            inc = self._incidents.get(f"flapping:{did}")
+            if inc is not None:
+                self._resolve(inc, now)
+            self._touched.add(did)  # normal alerting resumes with the current state
+        if self._dirty or self._dirty_sites or self._touched:
+            self._evaluate(now)
+        for device_id, service in self._services_touched:
+            self._reconcile_service(device_id, service, now)
+        self._services_touched.clear()
+        if self._held:
+            self._check_held(now)
+        self._run_timers(now)
+        if now >= self._digest_at:
+            self._send_digests(now)
+            self._digest_at = self._settings.next_digest(now, self._timezone)
+        out, self._out = self._out, EngineOutput()
+        out.recheck = list(dict.fromkeys(out.recheck))
+        return out
+
+    def _own_status(self, device_id: str) -> Status:
+        return self._own.get(device_id, Status.UNKNOWN)
+
+    def _evaluate(self, now: float) -> None:
+        topo = self._topo
+        held = {d: cause for d, (cause, _) in self._pending.items()}
+        changed = topo.update(
+            self._dirty,
+            self._own_status,
+            self._planned.active,
+            held=held,
+            dirty_sites=self._dirty_sites,
+        )
+        old_devices, old_sites = dict(changed.devices), dict(changed.sites)
+        # Cut off until now and not up by its own account: wait for a fresh poll before saying
+        # anything about it (it stays UNREACHABLE behind the same cause meanwhile).
+        uncut = [
+            d
+            for d, old in old_devices.items()
+            if old.blocked
+            and old.cause is not None
+            and topo.devices[d].cause is None
+            and self._own_status(d) is not Status.UP
+            and d not in self._released
+        ]
+        if uncut:
+            for did in uncut:
+                self._pending[did] = (old_devices[did].cause or "", now)
+                held[did] = old_devices[did].cause or ""
+            again = topo.update(uncut, self._own_status, self._planned.active, held=held)
+            for did, eff in again.devices.items():
+                old_devices.setdefault(did, eff)
+            for sid, eff in again.sites.items():
+                old_sites.setdefault(sid, eff)
+            self._out.recheck.extend(uncut)
+        self._dirty = set()
+        self._dirty_sites = set()
+        self._record_transitions(old_devices, topo.devices, "device", now)
+        self._record_transitions(old_sites, topo.sites, "site", now)
+        for did in dict.fromkeys([*old_devices, *self._touched]):
+            self._reconcile(did, now)
+        self._touched = set()
+        self._released = set()
+
+    def _record_transitions(
+        self, old: Mapping[str, Effective], new: Mapping[str, Effective], kind: str, now: float
+    ) -> None:
+        out = self._out.transitions
+        for subject, before in old.items():
+            after = new[subject]
+            if after.status is not before.status:
+                out.append(
+                    Transition(
+                        subject,
+                        "device" if kind == "device" else "site",
+                        before.status,
+                        after.status,
+                        now,
+                        after.cause,
+                    )
+                )
+            # Whatever goes dark behind an open incident belongs to it (for the resolved text).
+            if after.cause is not None:
+                inc = self._incidents.get(f"down:{after.cause}")
+                if inc is not None:
+                    bucket = inc.affected_devices if kind == "device" else inc.affected_sites
+                    bucket[subject] = None
+
+    # ------------------------------------------------------------------ incidents
+
+    def _reconcile(self, did: str, now: float) -> None:
+        if did not in self._inv.devices:
+            return
+        for service in self._services.get(did, {}):
+            self._reconcile_service(did, service, now)
+        if self._flaps.is_flapping(did):
+            return  # one flapping alert instead of up/down messages
+        key = f"down:{did}"
+        inc = self._incidents.get(key)
+        if self._wants_down(did):
+            if inc is not None:
+                if not inc.notified and not inc.digest and self._suppressed(inc, now) is None:
+                    self._send(inc, "firing", now)  # e.g. still down after its maintenance
+            elif key not in self._held:
+                if self._settled(did):
+                    self._open("down", did, now, self._detail.get(did, ""))
+                else:
+                    # The hold runs from when its failure was confirmed, not from this tick.
+                    self._held[key] = self._own_since.get(did, now)
+                    self._out.recheck.extend(self._topo.parents(did))
+        else:
+            self._held.pop(key, None)
+            if inc is not None:
+                self._resolve(inc, now)
+
+    def _wants_down(self, did: str) -> bool:
+        eff = self._topo.devices[did]
+        return self._own_status(did) is Status.DOWN and eff.blocked and eff.cause is None
+
+    def _settled(self, did: str) -> bool:
+        """Its own failure is proven: some parent answered since it failed and is not failing."""
+        parents = self._topo.parents(did)
+        if not parents:
+            return True
+        since = self._own_since.get(did, 0.0)
+        return any(
+            not self._topo.devices[p].blocked
+            and self._own_status(p) is Status.UP
+            and not self._suspect(p)
+            and self._last_polled(p) >= since
+            for p in parents
+        )
+
+    def _reconcile_service(
+        self, did: str, service: str, now: float, *, force: bool = False
+    ) -> None:
+        key = f"service:{did}:{service}"
+        detail = self._services.get(did, {}).get(service)
+        eff = self._topo.devices.get(did)
+        inc = self._incidents.get(key)
+        if detail is None:
+            self._held.pop(key, None)
+            if inc is not None:
+                self._resolve(inc, now)
+            return
+        # A service on a device that is down or cut off is explained by that: no alert of its
+        # own. An incident already open stays until the service answers again.
+        if eff is None or eff.blocked or self._own_status(did) is not Status.UP:
+            self._held.pop(key, None)
+            return
+        if inc is None and key not in self._held:
+            if self._suspect(did) and not force:
+                self._held[key] = now
+            else:
+                self._open("service", did, now, f"{service}: {detail}", service=service)
+
+    def _check_held(self, now: float) -> None:
+        for key, since in list(self._held.items()):
+            did = _device_of(key)
+            if key.startswith("down:"):
+                if not self._wants_down(did) or self._flaps.is_flapping(did):
+                    del self._held[key]
+                elif self._settled(did) or now - since >= self._settings.hold:
+                    del self._held[key]
+                    self._open("down", did, now, self._detail.get(did, ""))
+            elif not self._suspect(did) or now - since >= self._settings.hold:
+                del self._held[key]
+                self._reconcile_service(did, key.split(":", 2)[2], now, force=True)
+
+    def _check_pending(self, now: float) -> None:
+        settings = self._settings
+        for did, (_, since) in list(self._pending.items()):
+            polled = self._last_polled(did) > since
+            if self._recovering is not None:
+                # A first good poll does not make a down device up (hysteresis): wait for it.
+                done = polled and not self._recovering(did)
+            else:
+                done = polled and now - since >= settings.hold
+            if done or now - since >= settings.recheck_timeout:
+                del self._pending[did]
+                self._dirty.add(did)
+                self._released.add(did)
+
+    def _open(
+        self, kind: AlertKind, did: str, now: float, detail: str, *, service: str = ""
+    ) -> None:
+        device = self._inv.devices[did]
+        site = self._inv.sites[device.site]
+        gateway = site.gateway == did
+        severity, digest = self._settings.severity_of(
+            site.level, device.role.value, gateway=gateway
+        )
+        key = f"{kind}:{did}:{service}" if service else f"{kind}:{did}"
+        # Digest roles (workstations) never page: not when down, not when flapping.
+        inc = Incident(
+            key,
+            f"{key}:{int(now)}",
+            kind,
+            did,
+            site.id,
+            now,
+            detail,
+            severity,
+            digest and kind != "service",
+        )
+        if kind == "down":
+            devices, sites = self._topo.affected(did)
+            inc.affected_devices = dict.fromkeys(devices)
+            inc.affected_sites = dict.fromkeys(sites)
+        self._incidents[key] = inc
+        self._by_id[inc.id] = key
+        if inc.digest:
+            if kind == "down":
+                self._digest.setdefault(site.id, {})[did] = None
+            return
+        self._send(inc, "firing", now)
+        self._arm(now + self._settings.repeat_interval, inc, "repeat")
+        if severity == "critical":
+            self._arm(now + self._settings.escalate_after, inc, "escalate")
+
+    def _resolve(self, inc: Incident, now: float) -> None:
+        self._forget_incident(inc)
+        if inc.digest:
+            return
+        if not inc.notified:
+            self._out.suppressed.append((self._alert(inc, "resolved", now), inc.reason))
+            return
+        self._send(inc, "resolved", now)
+
+    def _forget_incident(self, inc: Incident) -> None:
+        self._incidents.pop(inc.key, None)
+        self._by_id.pop(inc.id, None)
+        if inc.digest and inc.kind == "down":
+            waiting = self._digest.get(inc.site, {})
+            waiting.pop(inc.device, None)
+            if not waiting:
+                self._digest.pop(inc.site, None)
+
+    def _send(self, inc: Incident, state: AlertState, now: float) -> None:
+        alert = self._alert(inc, state, now)
+        reason = self._suppressed(inc, now)
+        if reason is not None:
+            inc.reason = reason
+            self._out.suppressed.append((alert, reason))
+            return
+        if state == "firing":
+            inc.notified = True
+        site = self._inv.devices[inc.device].site
+        contacts = [*self._inv.sites[site].contacts, *inc.escalated_to]
+        self._out.deliveries.extend(deliveries(alert, contacts, self._inv.config.contacts))
+
+    def _suppressed(self, inc: Incident, now: float) -> str | None:
+        """Why nothing may be sent about this incident now: maintenance, silenced, acknowledged."""
+        did = inc.device
+        if self._topo.in_maintenance(did, self._planned.active):
+            return "maintenance"
+        device = self._inv.devices[did]
+        if self._planned.silenced(did, self._topo.chain(device.site), now):
+            return "silenced"
+        if inc.acked_by is not None:
+            return "acknowledged"
+        return None
+
+    def _alert(self, inc: Incident, state: AlertState, now: float) -> Alert:
+        return incident_alert(inc, state, now, self._inv)
+
+    # ------------------------------------------------------------------ timers
+
+    def _arm(self, due: float, inc: Incident, what: str) -> None:
+        self._seq += 1
+        heapq.heappush(self._timers, (due, self._seq, inc.id, what))
+
+    def _run_timers(self, now: float) -> None:
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            _, _, alert_id, what = heapq.heappop(timers)
+            key = self._by_id.get(alert_id)
+            if key is None:
+                continue  # resolved meanwhile
+            inc = self._incidents[key]
+            if what == "repeat":
+                if not (inc.kind == "down" and self._flaps.is_flapping(inc.device)):
+                    self._send(inc, "firing", now)
+                self._arm(now + self._settings.repeat_interval, inc, "repeat")
+            elif not inc.escalated_to:
+                self._escalate(inc, now)
+
+    def _escalate(self, inc: Incident, now: float) -> None:
+        reason = self._suppressed(inc, now)
+        site = self._inv.devices[inc.device].site
+        contacts = escalation_contacts(self._inv.sites, site)
+        if reason is not None:
+            self._out.suppressed.append(
+                (replace(self._alert(inc, "firing", now), escalated=True), reason)
+            )
+            if reason != "acknowledged":  # someone is on it; otherwise try again later
+                self._arm(now + self._settings.escalate_after, inc, "escalate")
+            return
+        if not contacts:
+            return
+        if not inc.notified:
+            self._send(inc, "firing", now)
+        inc.escalated_to = contacts
+        alert = self._alert(inc, "firing", now)
+        self._out.deliveries.extend(deliveries(alert, contacts, self._inv.config.contacts))
+
+    def _check_windows(self, now: float) -> None:
+        for target in self._planned.poll(now):
+            devices, sites = self._topo.covered_by(target)
+            self._dirty.update(devices)
+            self._dirty_sites.update(sites)
+
+    def _send_digests(self, now: float) -> None:
+        day = datetime.fromtimestamp(now, ZoneInfo(self._timezone)).date().isoformat()
+        for site_id, waiting in self._digest.items():
+            incs = [self._incidents[f"down:{d}"] for d in sorted(waiting)]
+            listed = [i for i in incs if self._suppressed(i, now) is None]
+            site = self._inv.sites.get(site_id)
+            if not listed or site is None:
+                continue
+            alert = digest_alert(site, listed, day)
+            self._out.deliveries.extend(deliveries(alert, site.contacts, self._inv.config.contacts))
+
+    # ------------------------------------------------------------------ views
+
+    def status_of(self, device_id: str) -> Status:
+        return self._topo.devices.get(device_id, Effective(Status.UNKNOWN)).status
+
+    def site_status(self, site_id: str) -> Status:
+        return self._topo.sites.get(site_id, Effective(Status.UNKNOWN)).status
+
+    def root_cause(self, device_id: str) -> str | None:
+        """The device whose failure explains this one's status (itself for its own failure)."""
+        eff = self._topo.devices.get(device_id)
+        if eff is None:
+            return None
+        return eff.cause or (device_id if eff.blocked else None)
+
+    def flapping(self) -> set[str]:
+        return self._flaps.flapping
+
+    def active_alerts(self) -> list[Alert]:
+        """Every open incident, sent or not (held ones are not incidents yet)."""
+        now = self._clock()
+        return [self._alert(i, "firing", now) for i in self._incidents.values()]
+
+    def silences(self) -> list[Silence]:
+        return self._planned.silences()
+
+    def windows(self) -> list[MaintenanceWindow]:
+        return self._planned.windows()
+
+
+def _device_of(key: str) -> str:
+    return key.split(":", 2)[1]

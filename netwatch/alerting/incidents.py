@@ -1,0 +1,98 @@
+"""An incident as the engine tracks it, and the ``Alert`` values made from it.
+
+An incident lives from the moment a failure is confirmed (and not held) until it ends; every
+message about it (firing, repeat, escalation, resolved) is an ``Alert`` with the same ``id``.
+
+>>> inc = Incident("down:r1", "down:r1:1700000000", "down", "r1", "xa-1", 1.7e9, "timeout",
+...                "warning", digest=False)
+>>> inc.escalated, inc.notified
+(False, False)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from netwatch.alerting.model import Alert, AlertKind, AlertState, Severity
+from netwatch.models import Device, Site
+
+SEVERITY_RANK: Mapping[Severity, int] = {"info": 0, "warning": 1, "critical": 2}
+
+
+class _Inventory(Protocol):
+    @property
+    def sites(self) -> Mapping[str, Site]: ...
+
+    @property
+    def devices(self) -> Mapping[str, Device]: ...
+
+    def labels(self, device_id: str) -> Mapping[str, str]: ...
+
+
+@dataclass(slots=True)
+class Incident:
+    key: str  # "down:<device>", "flapping:<device>", "service:<device>:<service>"
+    id: str
+    kind: AlertKind
+    device: str
+    site: str  # the root cause's site when it opened
+    started_at: float
+    detail: str
+    severity: Severity
+    digest: bool  # a digest role: listed in the site's daily digest, never sent on its own
+    notified: bool = False  # a firing message went out
+    reason: str = ""  # why the last message was not sent
+    escalated_to: tuple[str, ...] = ()
+    acked_by: str | None = None
+    affected_devices: dict[str, None] = field(default_factory=dict)  # ordered set
+    affected_sites: dict[str, None] = field(default_factory=dict)
+
+    @property
+    def escalated(self) -> bool:
+        return bool(self.escalated_to)
+
+
+def incident_alert(inc: Incident, state: AlertState, now: float, inventory: _Inventory) -> Alert:
+    device = inventory.devices[inc.device]
+    site = inventory.sites.get(device.site) or inventory.sites[inc.site]
+    return Alert(
+        id=inc.id,
+        state=state,
+        kind=inc.kind,
+        severity=inc.severity,
+        subject=inc.device,
+        subject_kind="device",
+        site=site.id,
+        site_name=site.name,
+        device_name=device.name or device.id,
+        detail=inc.detail,
+        started_at=inc.started_at,
+        resolved_at=now if state == "resolved" else None,
+        affected_sites=tuple(inc.affected_sites),
+        affected_devices=tuple(inc.affected_devices),
+        labels=dict(inventory.labels(inc.device)),
+        escalated=inc.escalated,
+        acknowledged_by=inc.acked_by,
+    )
+
+
+def digest_alert(site: Site, listed: Sequence[Incident], day: str) -> Alert:
+    """One site's daily digest: the devices (workstations) still down, one item each."""
+    items = tuple(i.device for i in listed)
+    return Alert(
+        id=f"digest:{site.id}:{day}",
+        state="firing",
+        kind="digest",
+        severity=max((i.severity for i in listed), key=SEVERITY_RANK.__getitem__),
+        subject=site.id,
+        subject_kind="site",
+        site=site.id,
+        site_name=site.name,
+        detail=f"{len(items)} down",
+        started_at=min(i.started_at for i in listed),
+        affected_devices=items,
+        items=items,
+        labels={"site": site.id},
+    )

@@ -1,0 +1,57 @@
+"""Values passed between the alert engine, the outbox and the notifiers.
+
+>>> a = Alert(id="device:nk-rtr:1700000000", state="firing", kind="down", severity="critical",
+...           subject="nk-rtr", subject_kind="device", site="ninh-kieu",
+...           site_name="Quận Ninh Kiều", device_name="nk-rtr", detail="timeout: no reply",
+...           started_at=1700000000.0)
+>>> a.is_firing
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+AlertState = Literal["firing", "resolved"]
+AlertKind = Literal["down", "flapping", "service", "digest", "cert", "test"]
+Severity = Literal["critical", "warning", "info"]
+Channel = Literal["email", "telegram", "webhook", "alertmanager", "log"]
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One incident at one moment: what failed (the root cause), what it cut off, since when."""
+
+    id: str  # stable for the incident: the firing and the resolved message share it
+    state: AlertState
+    kind: AlertKind
+    severity: Severity
+    subject: str  # root-cause device id or site id
+    subject_kind: Literal["device", "site"]
+    site: str  # the root cause's site id
+    site_name: str  # full Vietnamese name
+    device_name: str = ""
+    detail: str = ""  # why it failed, for operators (never a secret)
+    started_at: float = 0.0
+    resolved_at: float | None = None
+    affected_sites: tuple[str, ...] = ()  # site ids cut off behind the root cause
+    affected_devices: tuple[str, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)  # device, site, role, hierarchy
+    escalated: bool = False  # sent to the parent site's contacts too
+    items: tuple[str, ...] = ()  # digest: one line per workstation
+    acknowledged_by: str | None = None  # who acknowledged it (API); nothing more is sent then
+
+    @property
+    def is_firing(self) -> bool:
+        return self.state == "firing"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One alert to one contact through one channel; the unit the outbox stores and retries."""
+
+    alert: Alert
+    contact: str
+    channel: Channel

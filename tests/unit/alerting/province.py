@@ -1,0 +1,186 @@
+"""A hand-built small province for the topology and alerting tests, and a harness around the
+engine with a fake clock and fake poll bookkeeping.
+
+tinh (province, DC): core-rtr, srv-mail, srv-portal
+└── huyen (district, gateway huyen-rtr -> core-rtr)
+    ├── xa-1 (commune, gateway xa-1-rtr -> huyen-rtr; pcs xa-1-pc-1, xa-1-pc-2 -> xa-1-rtr)
+    ├── xa-2 (same shape)
+    └── xa-3 (same shape, its own contacts)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from netwatch.alerting.engine import AlertEngine, EngineOutput
+from netwatch.alerting.settings import AlertSettings, MaintenanceWindow
+from netwatch.models import (
+    AgentSettings,
+    Config,
+    Contact,
+    Device,
+    Failure,
+    FailureKind,
+    Role,
+    Site,
+    Status,
+)
+from netwatch.state import Change
+
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+# Wednesday 2026-03-04 10:00 local: far from the 08:00 digest.
+START = datetime(2026, 3, 4, 10, 0, tzinfo=TZ).timestamp()
+FAIL = Failure(FailureKind.TIMEOUT, "no reply in 1s")
+
+CONTACTS = {
+    "dc-admin": Contact("dc-admin", email=("dc@tinh.example.gov.vn",), telegram_chat_id="-1"),
+    "it-huyen": Contact("it-huyen", email=("it@huyen.example.gov.vn",), telegram_chat_id="-2"),
+    "it-xa3": Contact("it-xa3", email=("it@xa3.example.gov.vn",)),
+}
+COMMUNES = ("xa-1", "xa-2", "xa-3")
+
+
+@dataclass
+class FakeInventory:
+    """Shaped like netwatch.inventory.Inventory (the fields the engine reads)."""
+
+    config: Config
+    sites: Mapping[str, Site]
+    devices: Mapping[str, Device]
+    hierarchy: tuple[str, ...] = ("province", "district", "commune")
+    _labels: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def labels(self, device_id: str) -> dict[str, str]:
+        device = self.devices[device_id]
+        chain = []
+        cur: str | None = device.site
+        while cur is not None:
+            chain.append(self.sites[cur])
+            cur = self.sites[cur].parent
+        labels = {"device": device.id, "site": device.site, "role": device.role.value}
+        for level in self.hierarchy:
+            labels[level] = next((s.id for s in chain if s.level == level), "")
+        return labels
+
+
+def build(sites: list[Site], devices: list[Device]) -> FakeInventory:
+    config = Config(AgentSettings(), CONTACTS, tuple(sites), tuple(devices), ("test.yaml",))
+    return FakeInventory(config, {s.id: s for s in sites}, {d.id: d for d in devices})
+
+
+def province() -> FakeInventory:
+    devices = [
+        Device("core-rtr", "10.0.0.1", Role.ROUTER, "tinh"),
+        Device("srv-mail", "10.0.1.10", Role.SERVER, "tinh", depends_on=("core-rtr",)),
+        Device("srv-portal", "10.0.1.11", Role.SERVER, "tinh", depends_on=("core-rtr",)),
+        Device("huyen-rtr", "10.1.0.1", Role.ROUTER, "huyen", depends_on=("core-rtr",)),
+    ]
+    sites = [
+        Site(
+            "tinh",
+            "Tỉnh — Trung tâm dữ liệu",
+            "province",
+            None,
+            ("dc-admin",),
+            None,
+            ("core-rtr", "srv-mail", "srv-portal"),
+            ("huyen",),
+        ),
+        Site(
+            "huyen",
+            "Huyện Phong Điền",
+            "district",
+            "tinh",
+            ("it-huyen",),
+            "huyen-rtr",
+            ("huyen-rtr",),
+            COMMUNES,
+        ),
+    ]
+    for xa in COMMUNES:
+        rtr = f"{xa}-rtr"
+        pcs = (f"{xa}-pc-1", f"{xa}-pc-2")
+        devices.append(Device(rtr, "10.2.0.1", Role.ROUTER, xa, depends_on=("huyen-rtr",)))
+        devices += [Device(pc, "10.2.0.9", Role.WORKSTATION, xa, depends_on=(rtr,)) for pc in pcs]
+        contacts = ("it-xa3",) if xa == "xa-3" else ("it-huyen",)  # xa-1, xa-2 inherit
+        sites.append(Site(xa, f"Xã {xa}", "commune", "huyen", contacts, rtr, (rtr, *pcs), ()))
+    return build(sites, devices)
+
+
+BEHIND_HUYEN = tuple(d for xa in COMMUNES for d in (f"{xa}-rtr", f"{xa}-pc-1", f"{xa}-pc-2"))
+
+
+class Harness:
+    """An engine on a fake clock; every device answers polls 'now' unless told otherwise."""
+
+    def __init__(
+        self,
+        inventory: FakeInventory | None = None,
+        settings: AlertSettings | None = None,
+        windows: tuple[MaintenanceWindow, ...] = (),
+        *,
+        start: float = START,
+        recovering: bool = False,
+    ) -> None:
+        self.now = start
+        self.inventory = inventory or province()
+        self.suspects: set[str] = set()
+        self.recovering: set[str] = set()
+        self.polled: dict[str, float] = {}  # device -> last poll time; default: now
+        self.own: dict[str, Status] = {}
+        self.engine = AlertEngine(
+            self.inventory,
+            settings or AlertSettings(),
+            clock=lambda: self.now,
+            suspect=self.suspects.__contains__,
+            last_polled=self.last_polled,
+            windows=windows,
+            recovering=self.recovering.__contains__ if recovering else None,
+        )
+
+    def last_polled(self, device_id: str) -> float:
+        return self.polled.get(device_id, self.now)
+
+    def set(self, device_id: str, status: Status) -> None:
+        old = self.own.get(device_id, Status.UNKNOWN)
+        self.own[device_id] = status
+        failure = FAIL if status is Status.DOWN else None
+        self.engine.own_changed(Change(device_id, old, status, self.now, "icmp", failure))
+
+    def all_up(self) -> EngineOutput:
+        for device_id in self.inventory.devices:
+            self.set(device_id, Status.UP)
+        return self.tick()
+
+    def tick(self, advance: float = 0.0) -> EngineOutput:
+        self.now += advance
+        return self.engine.tick()
+
+    def run(self, seconds: float, step: float = 1.0) -> EngineOutput:
+        """Tick every ``step`` seconds for ``seconds``; everything produced, merged."""
+        merged = EngineOutput()
+        for _ in range(int(seconds / step)):
+            out = self.tick(step)
+            merged.transitions += out.transitions
+            merged.deliveries += out.deliveries
+            merged.recheck += out.recheck
+            merged.suppressed += out.suppressed
+        return merged
+
+
+def sent(out: EngineOutput) -> list[tuple[str, str, str, str]]:
+    """(alert kind, state, subject, contact/channel) for each delivery."""
+    return [
+        (d.alert.kind, d.alert.state, d.alert.subject, f"{d.contact}/{d.channel}")
+        for d in out.deliveries
+    ]
+
+
+def alerts(out: EngineOutput) -> list[tuple[str, str, str]]:
+    """Distinct (kind, state, subject) of the alerts delivered."""
+    return list(
+        dict.fromkeys((d.alert.kind, d.alert.state, d.alert.subject) for d in out.deliveries)
+    )

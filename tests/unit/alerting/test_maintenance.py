@@ -1,0 +1,115 @@
+"""Maintenance windows: one-off and recurring, local time, across midnight and DST."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from netwatch.alerting.settings import AlertSettings, MaintenanceWindow, Silence, parse_clock
+
+HCM = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def window_now(window_id: str, target: str, now: float, *, hours: float) -> MaintenanceWindow:
+    start = datetime.fromtimestamp(now, HCM)
+    return MaintenanceWindow(window_id, target, start, timedelta(hours=hours), reason="test")
+
+
+def at(year: int, month: int, day: int, hour: int, minute: int, tz: ZoneInfo = HCM) -> float:
+    return datetime(year, month, day, hour, minute, tzinfo=tz).timestamp()
+
+
+def test_a_one_off_window_is_active_from_its_start_for_its_duration() -> None:
+    w = MaintenanceWindow(
+        "fw", "core-fw", datetime(2026, 3, 14, 21, tzinfo=HCM), timedelta(hours=3)
+    )
+    assert not w.active(at(2026, 3, 14, 20, 59))
+    assert w.active(at(2026, 3, 14, 21, 0))
+    assert w.active(at(2026, 3, 14, 23, 59))
+    assert not w.active(at(2026, 3, 15, 0, 0))
+    assert not w.active(at(2026, 3, 21, 22, 0))  # no recurrence
+
+
+def test_every_sunday_at_22_for_2h_in_the_agents_time_zone() -> None:
+    w = MaintenanceWindow.recurring("sun", "huyen", "22:00", timedelta(hours=2), weekday=6)
+    assert not w.active(at(2026, 3, 1, 21, 59))  # Sunday
+    assert w.active(at(2026, 3, 1, 22, 0))
+    assert w.active(at(2026, 3, 1, 23, 59))
+    assert not w.active(at(2026, 3, 2, 0, 0))  # Monday: two hours are over
+    assert w.active(at(2026, 3, 8, 22, 30))  # next Sunday
+    assert not w.active(at(2026, 3, 7, 22, 30))  # Saturday
+    # 22:00 in Hanoi is 15:00 UTC: the window follows the agent's clock, not UTC.
+    assert w.active(datetime(2026, 3, 1, 15, 30, tzinfo=ZoneInfo("UTC")).timestamp())
+
+
+def test_a_weekly_window_across_midnight_covers_the_next_morning() -> None:
+    w = MaintenanceWindow.recurring("late", "huyen", "23:00", timedelta(hours=2), weekday=6)
+    assert w.active(at(2026, 3, 1, 23, 30))  # Sunday
+    assert w.active(at(2026, 3, 2, 0, 30))  # Monday
+    assert not w.active(at(2026, 3, 2, 1, 0))
+    assert not w.active(at(2026, 3, 3, 0, 30))  # Tuesday
+
+
+def test_a_daily_window_repeats_every_day() -> None:
+    w = MaintenanceWindow.recurring("backup", "srv-mail", "02:00", timedelta(minutes=30))
+    assert all(w.active(at(2026, 3, d, 2, 15)) for d in range(1, 8))
+    assert not w.active(at(2026, 3, 4, 2, 30))
+
+
+def test_a_recurring_window_keeps_local_time_across_a_dst_change() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    w = MaintenanceWindow.recurring(
+        "sun", "x", "22:00", timedelta(hours=2), weekday=6, timezone="Europe/Berlin"
+    )
+    assert w.active(at(2026, 3, 22, 22, 30, tz=berlin))  # CET
+    assert w.active(at(2026, 3, 29, 22, 30, tz=berlin))  # CEST since that morning
+    assert not w.active(at(2026, 3, 29, 21, 30, tz=berlin))
+
+
+def test_next_change_is_the_next_edge() -> None:
+    w = MaintenanceWindow.recurring("sun", "huyen", "22:00", timedelta(hours=2), weekday=6)
+    assert w.next_change(at(2026, 3, 1, 12, 0)) == at(2026, 3, 1, 22, 0)
+    assert w.next_change(at(2026, 3, 1, 23, 0)) == at(2026, 3, 2, 0, 0)
+
+
+def test_a_recurring_window_does_not_apply_before_its_start() -> None:
+    w = MaintenanceWindow(
+        "w", "x", datetime(2026, 3, 8, 22, tzinfo=HCM), timedelta(hours=2), recurrence="weekly"
+    )
+    assert not w.active(at(2026, 3, 1, 22, 30))
+    assert w.active(at(2026, 3, 15, 22, 30))
+
+
+def test_a_window_needs_an_aware_start_and_a_positive_duration() -> None:
+    with pytest.raises(ValueError, match="time zone"):
+        MaintenanceWindow("w", "x", datetime(2026, 3, 8, 22), timedelta(hours=2))
+    with pytest.raises(ValueError, match="duration"):
+        MaintenanceWindow("w", "x", datetime(2026, 3, 8, 22, tzinfo=HCM), timedelta(0))
+    with pytest.raises(ValueError, match="22:00"):
+        parse_clock("10pm")
+
+
+def test_the_digest_is_at_its_local_time_each_day() -> None:
+    s = AlertSettings(digest_time="08:00")
+    assert s.next_digest(at(2026, 3, 4, 7, 59), "Asia/Ho_Chi_Minh") == at(2026, 3, 4, 8, 0)
+    assert s.next_digest(at(2026, 3, 4, 8, 0), "Asia/Ho_Chi_Minh") == at(2026, 3, 5, 8, 0)
+
+
+def test_severity_by_role_and_level() -> None:
+    s = AlertSettings()
+    assert s.severity_of("province", "server", gateway=False) == ("critical", False)
+    assert s.severity_of("district", "router", gateway=True) == ("critical", False)
+    assert s.severity_of("commune", "router", gateway=True) == ("warning", False)
+    assert s.severity_of("commune", "workstation", gateway=False) == ("warning", True)
+    custom = AlertSettings(severity_by_role={"commune/gateway": "critical"})
+    assert custom.severity_of("commune", "router", gateway=True) == ("critical", False)
+
+
+def test_a_silence_matches_its_devices_and_everything_below_its_sites_until_it_ends() -> None:
+    s = Silence("s", until=100.0, devices=("a",), sites=("huyen",))
+    assert s.matches("a", ("xa-1",), 50.0)
+    assert s.matches("b", ("xa-1", "huyen", "tinh"), 50.0)
+    assert not s.matches("b", ("tinh",), 50.0)
+    assert not s.matches("a", (), 100.0)
