@@ -1,0 +1,155 @@
+"""Alert → the short text an IT officer reads on a phone (subject line and body).
+
+What is down, since when (local time), how many sites it cut off, why, and a link to the status
+page; every text comes from ``netwatch.i18n``. Bodies stay under ``MAX_TEXT`` characters so a
+Telegram preview or an SMS gateway shows them whole.
+
+>>> from netwatch.alerting.model import Alert
+>>> a = Alert(id="device:nk-rtr:1700000000", state="firing", kind="down", severity="critical",
+...           subject="nk-rtr", subject_kind="device", site="ninh-kieu",
+...           site_name="Quận Ninh Kiều", device_name="Router Ninh Kiều",
+...           started_at=1700000000.0, affected_sites=("an-binh", "an-hoa"))
+>>> m = render(a, "vi", "Asia/Ho_Chi_Minh", "https://nw.example.gov.vn")
+>>> m.subject
+'MẤT KẾT NỐI: Router Ninh Kiều — Quận Ninh Kiều'
+>>> print(m.text)
+MẤT KẾT NỐI: Router Ninh Kiều
+Đơn vị: Quận Ninh Kiều
+Từ: 05:13 ngày 15/11/2023
+Ảnh hưởng: 2 đơn vị, 0 thiết bị
+Xem: https://nw.example.gov.vn/devices/nk-rtr
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import tzinfo
+from typing import Final
+from urllib.parse import quote
+
+from netwatch.alerting.model import Alert
+from netwatch.i18n import format_clock, format_duration, format_time, same_day, t
+
+MAX_TEXT: Final = 600  # characters; a phone's notification preview and one long SMS-ish block
+MAX_DETAIL: Final = 160
+MAX_ITEMS: Final = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A rendered notification: a one-line ``subject`` and a few-line ``text``."""
+
+    subject: str
+    text: str
+
+
+def link(alert: Alert, status_url: str) -> str:
+    """The status page of what the alert is about, or ``""`` without an external URL."""
+    if not status_url:
+        return ""
+    base = status_url.rstrip("/")
+    if alert.subject_kind == "device" and alert.kind != "digest":
+        return f"{base}/devices/{quote(alert.subject, safe='')}"
+    return f"{base}/sites/{quote(alert.site or alert.subject, safe='')}"
+
+
+def _headline(alert: Alert, lang: str) -> str:
+    firing = alert.is_firing
+    if alert.kind == "test":
+        return t("test", lang)
+    if alert.kind == "digest":
+        n = len(alert.items) or len(alert.affected_devices)
+        return t("digest", lang, n=n) if firing else t("digest_resolved", lang)
+    if alert.kind == "flapping":
+        return t("flapping" if firing else "flapping_resolved", lang)
+    if alert.kind == "cert":
+        return t("cert" if firing else "cert_resolved", lang)
+    if not firing:
+        return t("resolved", lang)
+    if alert.kind == "service":
+        return t("service_down", lang)
+    return t("site_down" if alert.subject_kind == "site" else "down", lang)
+
+
+def _what(alert: Alert) -> str:
+    if alert.subject_kind == "site":
+        return alert.site_name or alert.subject
+    return alert.device_name or alert.subject
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())  # one line: a multi-line detail would break the layout
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def render(
+    alert: Alert,
+    lang: str,
+    tz: str | tzinfo,
+    status_url: str,
+    *,
+    channel: str = "",
+    now: float | None = None,
+) -> Message:
+    """The subject and text of ``alert`` in ``lang``, times in ``tz``.
+
+    ``channel`` names the channel in a test message; ``now`` is its "sent at" time.
+    """
+    headline = _headline(alert, lang)
+    what = _what(alert)
+    url = link(alert, status_url)
+    prefix = f"[{t('escalated', lang)}] " if alert.escalated and alert.is_firing else ""
+
+    if alert.kind == "test":
+        when = format_time(time.time() if now is None else now, tz, lang)
+        lines = [headline, t("test_note", lang, channel=channel or "?"),
+                 t("line_sent_at", lang, time=when)]  # fmt: skip
+        if url:
+            lines.append(t("line_link", lang, url=url))
+        return Message(subject=headline, text="\n".join(lines))
+
+    if alert.kind == "digest":
+        subject = f"{prefix}{headline} — {alert.site_name or alert.site}"
+        head = [f"{prefix}{headline}", t("line_site", lang, site=alert.site_name or alert.site)]
+    elif alert.subject_kind == "site":
+        subject = f"{prefix}{headline}: {what}"
+        head = [f"{prefix}{headline}: {what}"]
+    else:
+        subject = f"{prefix}{headline}: {what} — {alert.site_name or alert.site}"
+        head = [f"{prefix}{headline}: {what}", t("line_site", lang, site=alert.site_name)]
+
+    tail: list[str] = []
+    if alert.is_firing:
+        tail.append(t("line_since", lang, time=format_time(alert.started_at, tz, lang)))
+        if alert.affected_sites or alert.affected_devices:
+            tail.append(t("affected", lang, sites=len(alert.affected_sites),
+                          devices=len(alert.affected_devices)))  # fmt: skip
+        if alert.kind == "flapping":
+            tail.append(t("flapping_note", lang))
+        if alert.detail:
+            tail.append(t("line_detail", lang, detail=_clip(alert.detail, MAX_DETAIL)))
+        if alert.escalated:
+            tail.append(t("escalated_note", lang))
+    else:
+        end = alert.resolved_at if alert.resolved_at is not None else alert.started_at
+        lasted = format_duration(end - alert.started_at, lang)
+        tail.append(t("line_duration", lang, duration=lasted))
+        start = format_time(alert.started_at, tz, lang)
+        # "from 14:05 on 20/11 to 15:10": the date once when both ends fall on the same day
+        same = same_day(alert.started_at, end, tz)
+        second = format_clock(end, tz) if same else format_time(end, tz, lang)
+        tail.append(t("line_period", lang, start=start, end=second))
+    if url:
+        tail.append(t("line_link", lang, url=url))
+
+    shown = MAX_ITEMS if alert.kind == "digest" and alert.is_firing else 0
+    while True:
+        items = [f"• {_clip(item, 60)}" for item in alert.items[:shown]]
+        if len(alert.items) > shown > 0:
+            items.append(t("digest_more", lang, n=len(alert.items) - shown))
+        text = "\n".join(head + items + tail)
+        if len(text) <= MAX_TEXT or shown == 0:
+            break
+        shown -= 1  # drop digest items first: the count and the link matter more
+    return Message(subject=_clip(subject, 200), text=text[:MAX_TEXT])

@@ -1,0 +1,123 @@
+"""Notification channels, chosen by name from :data:`REGISTRY`.
+
+A notifier sends one :class:`~netwatch.alerting.model.Delivery` to one contact and either returns
+(the channel accepted it) or raises :class:`~netwatch.errors.NotifyError` whose ``retryable``
+tells the outbox whether to try again. Notifiers never retry themselves; the outbox does.
+
+>>> from netwatch.models import Contact
+>>> channels_of(Contact("it-nk", email=("cntt@ninhkieu.example.gov.vn",), telegram_chat_id="-1"))
+('email', 'telegram')
+>>> problems({"it-nk": Contact("it-nk", email=("a@b",))}, NotifySettings())
+['contacts.it-nk.email: needs a notify.smtp section (SMTP server and sender)']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Final, Protocol
+
+import aiohttp
+
+from netwatch.alerting.model import Channel, Delivery
+from netwatch.alerting.notifiers.alertmanager import AlertmanagerNotifier
+from netwatch.alerting.notifiers.log import LogNotifier
+from netwatch.alerting.notifiers.smtp import SmtpNotifier
+from netwatch.alerting.notifiers.telegram import TelegramNotifier
+from netwatch.alerting.notifiers.webhook import WebhookNotifier
+from netwatch.alerting.notify_settings import NotifySettings
+from netwatch.models import Contact
+
+
+class Notifier(Protocol):
+    """One channel. ``send`` returns when the channel accepted the message."""
+
+    @property
+    def channel(self) -> Channel: ...
+
+    async def send(self, delivery: Delivery, contact: Contact) -> None: ...
+
+
+# A factory gets the shared settings and HTTP session; it returns None when the channel's
+# server settings are missing (e.g. e-mail without notify.smtp).
+Factory = Callable[[NotifySettings, aiohttp.ClientSession], Notifier | None]
+
+
+def _email(s: NotifySettings, _: aiohttp.ClientSession) -> Notifier | None:
+    return SmtpNotifier(s.smtp, s) if s.smtp else None
+
+
+def _telegram(s: NotifySettings, session: aiohttp.ClientSession) -> Notifier | None:
+    return TelegramNotifier(s.telegram, s, session) if s.telegram else None
+
+
+def _alertmanager(s: NotifySettings, session: aiohttp.ClientSession) -> Notifier | None:
+    return AlertmanagerNotifier(s.alertmanager, s, session) if s.alertmanager else None
+
+
+REGISTRY: Final[Mapping[Channel, Factory]] = {
+    "email": _email,
+    "telegram": _telegram,
+    "webhook": lambda s, session: WebhookNotifier(s, session),
+    "alertmanager": _alertmanager,
+    "log": lambda s, _: LogNotifier(s),
+}
+_NEEDS: Final[Mapping[Channel, str]] = {
+    "email": "a notify.smtp section (SMTP server and sender)",
+    "telegram": "a notify.telegram section (bot_token)",
+    "alertmanager": "a notify.alertmanager section (urls)",
+}
+
+
+def build_notifiers(
+    settings: NotifySettings, session: aiohttp.ClientSession
+) -> dict[Channel, Notifier]:
+    """Every channel whose server settings are present; ``session`` is owned by the caller."""
+    built = {name: factory(settings, session) for name, factory in REGISTRY.items()}
+    return {name: n for name, n in built.items() if n is not None}
+
+
+def channels_of(contact: Contact) -> tuple[Channel, ...]:
+    """The channels configured on ``contact``, in a fixed order."""
+    found: list[Channel] = []
+    if contact.email:
+        found.append("email")
+    if contact.telegram_chat_id:
+        found.append("telegram")
+    if contact.webhook_url:
+        found.append("webhook")
+    if contact.alertmanager:
+        found.append("alertmanager")
+    return tuple(found)
+
+
+def problems(contacts: Mapping[str, Contact], settings: NotifySettings) -> list[str]:
+    """``yaml.path: message`` for every contact channel that lacks its server settings.
+
+    ``config.py`` turns these into config errors, so a missing bot token fails at load time.
+    """
+    present = {name for name in _NEEDS if getattr(settings, _field(name)) is not None}
+    out = []
+    for name, contact in contacts.items():
+        for channel in channels_of(contact):
+            if channel in _NEEDS and channel not in present:
+                out.append(f"contacts.{name}.{channel}: needs {_NEEDS[channel]}")
+    return out
+
+
+def _field(channel: Channel) -> str:
+    return "smtp" if channel == "email" else channel
+
+
+__all__ = [
+    "REGISTRY",
+    "AlertmanagerNotifier",
+    "Factory",
+    "LogNotifier",
+    "Notifier",
+    "SmtpNotifier",
+    "TelegramNotifier",
+    "WebhookNotifier",
+    "build_notifiers",
+    "channels_of",
+    "problems",
+]

@@ -1,0 +1,166 @@
+"""The one catalogue of user-facing text, in Vietnamese (the default) and English.
+
+Notifications use it today and the web UI will later: a key maps to one template per language,
+filled with ``str.format`` keywords. Dates and times are shown in the agent's time zone.
+
+>>> t("down", "vi")
+'MẤT KẾT NỐI'
+>>> t("affected", "en", sites=1, devices=3)
+'Affected: 1 site, 3 devices'
+>>> format_duration(3900, "vi")
+'1 giờ 5 phút'
+>>> format_time(1700000000.0, "Asia/Ho_Chi_Minh", "vi")
+'05:13 ngày 15/11/2023'
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime, tzinfo
+from typing import Final, Literal
+from zoneinfo import ZoneInfo
+
+Language = Literal["vi", "en"]
+LANGUAGES: Final[tuple[Language, ...]] = ("vi", "en")
+DEFAULT_LANGUAGE: Final[Language] = "vi"
+
+# English plural forms are chosen with the "{n:s|plural}" convention below; Vietnamese has none.
+_CATALOGUE: Final[dict[str, dict[Language, str]]] = {
+    # headlines (the first words an officer sees on the lock screen)
+    "down": {"vi": "MẤT KẾT NỐI", "en": "DOWN"},
+    "site_down": {"vi": "MẤT KẾT NỐI ĐƠN VỊ", "en": "SITE DOWN"},
+    "service_down": {"vi": "DỊCH VỤ NGỪNG HOẠT ĐỘNG", "en": "SERVICE DOWN"},
+    "flapping": {"vi": "KẾT NỐI CHẬP CHỜN", "en": "FLAPPING"},
+    "cert": {"vi": "CHỨNG CHỈ SẮP HẾT HẠN", "en": "CERTIFICATE EXPIRING"},
+    "resolved": {"vi": "Đã khôi phục", "en": "Recovered"},
+    "flapping_resolved": {"vi": "Đã ổn định", "en": "Stable again"},
+    "cert_resolved": {"vi": "Đã gia hạn chứng chỉ", "en": "Certificate renewed"},
+    "escalated": {"vi": "CHUYỂN CẤP TRÊN", "en": "ESCALATED"},
+    "digest": {
+        "vi": "{n} máy trạm không hoạt động",
+        "en": "{n} workstation{n:s|s} not responding",
+    },
+    "digest_resolved": {
+        "vi": "Các máy trạm đã hoạt động trở lại",
+        "en": "Workstations are back",
+    },
+    "test": {"vi": "Tin nhắn thử nghiệm từ netwatch", "en": "Test message from netwatch"},
+    # body lines
+    "line_site": {"vi": "Đơn vị: {site}", "en": "Site: {site}"},
+    "line_since": {"vi": "Từ: {time}", "en": "Since: {time}"},
+    "line_period": {"vi": "Từ {start} đến {end}", "en": "From {start} to {end}"},
+    "line_duration": {"vi": "Thời gian gián đoạn: {duration}", "en": "Outage lasted: {duration}"},
+    "affected": {
+        "vi": "Ảnh hưởng: {sites} đơn vị, {devices} thiết bị",
+        "en": "Affected: {sites} site{sites:s|s}, {devices} device{devices:s|s}",
+    },
+    "affected_sites": {
+        "vi": "{sites} đơn vị bị ảnh hưởng",
+        "en": "{sites} site{sites:s|s} affected",
+    },
+    "line_detail": {"vi": "Chi tiết: {detail}", "en": "Detail: {detail}"},
+    "line_link": {"vi": "Xem: {url}", "en": "Status: {url}"},
+    "escalated_note": {
+        "vi": "Sự cố chưa được khắc phục, đã thông báo lên cấp trên.",
+        "en": "Not resolved yet; the parent site's contacts were told.",
+    },
+    "flapping_note": {
+        "vi": "Thiết bị liên tục mất và có lại kết nối.",
+        "en": "The device keeps going down and up.",
+    },
+    "digest_more": {"vi": "… và {n} máy khác", "en": "… and {n} more"},
+    "test_note": {
+        "vi": "Kênh {channel} hoạt động bình thường. Không cần xử lý.",
+        "en": "The {channel} channel works. No action needed.",
+    },
+    "line_sent_at": {"vi": "Gửi lúc: {time}", "en": "Sent at: {time}"},
+    # statuses, for the web UI and summaries
+    "status_up": {"vi": "Hoạt động", "en": "Up"},
+    "status_down": {"vi": "Mất kết nối", "en": "Down"},
+    "status_unreachable": {"vi": "Không truy cập được", "en": "Unreachable"},
+    "status_maintenance": {"vi": "Đang bảo trì", "en": "Maintenance"},
+    "status_unknown": {"vi": "Chưa rõ", "en": "Unknown"},
+    "severity_critical": {"vi": "Nghiêm trọng", "en": "Critical"},
+    "severity_warning": {"vi": "Cảnh báo", "en": "Warning"},
+    "severity_info": {"vi": "Thông tin", "en": "Info"},
+    # durations and dates
+    "days": {"vi": "{n} ngày", "en": "{n} d"},
+    "hours": {"vi": "{n} giờ", "en": "{n} h"},
+    "minutes": {"vi": "{n} phút", "en": "{n} min"},
+    "seconds": {"vi": "{n} giây", "en": "{n} s"},
+    "datetime": {"vi": "{hm} ngày {d:02d}/{m:02d}/{y}", "en": "{hm}, {d} {mon} {y}"},
+}
+
+_MONTHS_EN: Final = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")  # fmt: skip
+
+
+class _Count(int):
+    """An int whose format spec ``s|<suffix>`` yields the suffix unless the count is one."""
+
+    def __format__(self, spec: str) -> str:
+        if spec.startswith("s|"):
+            return "" if int(self) == 1 else spec[2:]
+        return format(int(self), spec)
+
+
+def message_keys() -> frozenset[str]:
+    """Every message key, for tests and for the web UI to check its templates."""
+    return frozenset(_CATALOGUE)
+
+
+def language(value: str) -> Language:
+    """``value`` if it is a supported language, else the default (Vietnamese)."""
+    return "en" if value == "en" else DEFAULT_LANGUAGE
+
+
+def t(key: str, lang: str, **kw: object) -> str:
+    """The text for ``key`` in ``lang`` (falling back to Vietnamese), filled with ``kw``.
+
+    An unknown key raises ``KeyError``: a typo must fail in tests, not show a raw key to users.
+    """
+    templates = _CATALOGUE[key]
+    template = templates.get(language(lang), templates[DEFAULT_LANGUAGE])
+    args = {k: _Count(v) if isinstance(v, int) and not isinstance(v, bool) else v
+            for k, v in kw.items()}  # fmt: skip
+    return template.format(**args)
+
+
+@functools.lru_cache(maxsize=16)
+def zone(name: str) -> tzinfo:
+    """The ``ZoneInfo`` for an IANA name, cached (the tz database is read from disk)."""
+    return ZoneInfo(name)
+
+
+def _tz(tz: str | tzinfo) -> tzinfo:
+    return zone(tz) if isinstance(tz, str) else tz
+
+
+def format_time(ts: float, tz: str | tzinfo, lang: str) -> str:
+    """Epoch seconds as local time: ``14:05 ngày 20/11/2023`` or ``14:05, 20 Nov 2023``."""
+    dt = datetime.fromtimestamp(ts, _tz(tz))
+    return t("datetime", lang, hm=dt.strftime("%H:%M"), d=dt.day, m=dt.month,
+             mon=_MONTHS_EN[dt.month - 1], y=dt.year)  # fmt: skip
+
+
+def format_clock(ts: float, tz: str | tzinfo) -> str:
+    """Only the local ``HH:MM``, for the second time of a period on the same day."""
+    return datetime.fromtimestamp(ts, _tz(tz)).strftime("%H:%M")
+
+
+def same_day(a: float, b: float, tz: str | tzinfo) -> bool:
+    zi = _tz(tz)
+    return datetime.fromtimestamp(a, zi).date() == datetime.fromtimestamp(b, zi).date()
+
+
+def format_duration(seconds: float, lang: str) -> str:
+    """A duration with its two largest units: ``2 giờ 5 phút``, ``3 d 4 h``, ``45 giây``."""
+    total = max(0, round(seconds))
+    parts: list[str] = []
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60), ("seconds", 1)):
+        value, total = divmod(total, size)
+        if value and len(parts) < 2:
+            parts.append(t(unit, lang, n=value))
+        elif parts:
+            break  # keep units adjacent: "1 d 3 h", never "1 d 5 s"
+    return " ".join(parts) or t("seconds", lang, n=0)
