@@ -1,0 +1,347 @@
+"""Availability reports for planners: rows per device, per site, or per level of the site tree.
+
+``by`` chooses the rows:
+
+- ``"device"``: one row per device, from its own timeline.
+- ``"site"``: one row per site, from the site's own timeline (the site transitions the topology
+  records, i.e. whether the site as a whole was reachable).
+- a hierarchy level (``"district"``, ``"commune"``...): one row per site of that level,
+  aggregating that site *and every site below it*; with ``level`` only the sites of that level
+  in the subtree are aggregated (``by="district", level="commune"``: each district's communes).
+  Times are then site-seconds (a district of 10 communes has 10 site-days per day), so the
+  availability is the share of site-time that was up.
+
+``level`` with ``by="device"`` or ``"site"`` keeps the devices (of sites) / sites of that level.
+
+Every site row also has ``workstations_working``: workstation-seconds UP over workstation-seconds
+monitored, over the workstations of the sites in the row, i.e. the time-weighted share of its
+workstations that were working (None without workstations or data).
+
+Names and the tree come from the current inventory; history is keyed by ids only, so a renamed or
+moved site keeps its history. Subjects no longer in the inventory are left out. Rows are sorted
+worst first: lowest availability, then most downtime; rows with no data at all come last.
+
+Building a report blocks (SQLite): run it in a thread from async code.
+
+>>> from zoneinfo import ZoneInfo
+>>> [d.isoformat() for d in month_period("2026-10", ZoneInfo("Asia/Ho_Chi_Minh"))]
+['2026-10-01T00:00:00+07:00', '2026-11-01T00:00:00+07:00']
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from netwatch.errors import HistoryError
+from netwatch.history import reader, schema
+from netwatch.history.availability import Segment, Stats
+from netwatch.history.store import DEFAULT_TIMEZONE, HistoryStore
+from netwatch.models import Device, Role, Site, Status
+
+MAX_SEGMENTS_PER_ROW = 2000
+
+
+# --------------------------------------------------------------------------- periods
+
+
+def parse_date(text: str, tz: ZoneInfo | str = DEFAULT_TIMEZONE) -> datetime:
+    """``YYYY-MM-DD`` (or an ISO date-time without offset) as a time in the agent's zone.
+
+    >>> parse_date("2026-10-01").isoformat()
+    '2026-10-01T00:00:00+07:00'
+    """
+    zone = ZoneInfo(tz) if isinstance(tz, str) else tz
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
+            d = date.fromisoformat(text.strip())
+            return datetime(d.year, d.month, d.day, tzinfo=zone)
+        dt = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date: use YYYY-MM-DD, e.g. 2026-10-01") from None
+    return dt.replace(tzinfo=zone) if dt.tzinfo is None else dt.astimezone(zone)
+
+
+def month_period(text: str, tz: ZoneInfo | str = DEFAULT_TIMEZONE) -> tuple[datetime, datetime]:
+    """``YYYY-MM`` as ``[first day, first day of the next month)`` in the agent's zone."""
+    zone = ZoneInfo(tz) if isinstance(tz, str) else tz
+    m = re.fullmatch(r"(\d{4})-(\d{1,2})", text.strip())
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        raise ValueError(f"{text!r} is not a month: use YYYY-MM, e.g. 2026-10")
+    y, mo = int(m.group(1)), int(m.group(2))
+    start = datetime(y, mo, 1, tzinfo=zone)
+    end = datetime(y + mo // 12, mo % 12 + 1, 1, tzinfo=zone)
+    return start, end
+
+
+def report_period(
+    date_from: str | None,
+    date_to: str | None,
+    month: str | None,
+    tz: ZoneInfo | str = DEFAULT_TIMEZONE,
+) -> tuple[datetime, datetime]:
+    """The CLI's ``--from``/``--to`` (``--to`` is exclusive: October is ``--from 2026-10-01
+    --to 2026-11-01``) or ``--month``; exactly one of the two forms."""
+    if month is not None:
+        if date_from is not None or date_to is not None:
+            raise ValueError("use either --month or --from/--to, not both")
+        return month_period(month, tz)
+    if date_from is None or date_to is None:
+        raise ValueError("give --from DATE and --to DATE (exclusive), or --month YYYY-MM")
+    start, end = parse_date(date_from, tz), parse_date(date_to, tz)
+    if end <= start:
+        raise ValueError(f"--to {date_to} must be after --from {date_from}")
+    return start, end
+
+
+# --------------------------------------------------------------------------- report
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One line of a report. ``kind`` is ``"device"`` or ``"site"``; ``id`` its id."""
+
+    kind: str
+    id: str
+    name: str
+    level: str
+    stats: Stats
+    site: str | None = None  # a device row's site id
+    site_name: str | None = None
+    workstations_working: float | None = None
+    sites: int = 1  # sites aggregated into this row
+    segments: tuple[Segment, ...] = ()  # the not-up time, for the outage timeline
+
+    def to_json(self) -> dict[str, Any]:
+        s = self.stats
+        out: dict[str, Any] = {self.kind: self.id}
+        if self.kind == "device":
+            out["site"] = self.site
+            out["site_name"] = self.site_name
+        out.update(
+            name=self.name,
+            level=self.level,
+            availability=s.availability,
+            availability_excluding_maintenance=s.availability_excluding_maintenance,
+            downtime_seconds=s.downtime,
+            downtime_own_seconds=s.down,
+            downtime_upstream_seconds=s.unreachable,
+            maintenance_seconds=s.maintenance,
+            unknown_seconds=s.unknown,
+            outages=s.outages,
+            mttr_seconds=s.mttr,
+            longest_outage_seconds=s.longest_outage,
+            reboots=s.reboots,
+        )
+        if self.kind == "site":
+            out["workstations_working"] = self.workstations_working
+            out["sites"] = self.sites
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A built report; ``to_json()`` is the ``--format json`` and ``/api/v1/report`` body.
+
+    >>> r = Report(datetime(2026, 10, 1), datetime(2026, 11, 1), "site", None, "UTC", ())
+    >>> sorted(r.to_json())
+    ['by', 'from', 'level', 'rows', 'timezone', 'to']
+    """
+
+    start: datetime
+    end: datetime
+    by: str
+    level: str | None
+    timezone: str
+    rows: tuple[Row, ...] = field(default=())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "from": self.start.isoformat(),
+            "to": self.end.isoformat(),
+            "by": self.by,
+            "level": self.level,
+            "timezone": self.timezone,
+            "rows": [r.to_json() for r in self.rows],
+        }
+
+
+Source = HistoryStore | str | Path | sqlite3.Connection
+
+
+def _reader_connection(source: Source) -> tuple[sqlite3.Connection, bool]:
+    if isinstance(source, sqlite3.Connection):
+        return source, False
+    path = source.path if isinstance(source, HistoryStore) else Path(source)
+    if not path.exists():
+        raise HistoryError(f"history database {path} does not exist (is agent.data_dir right?)")
+    try:
+        return schema.connect(path, readonly=True), True
+    except sqlite3.Error as exc:
+        raise HistoryError(f"cannot read history database {path}: {exc}") from exc
+
+
+def _stats_for(
+    source: Source, start: float, end: float, keep: Callable[[reader.Key], bool]
+) -> dict[reader.Key, reader.SubjectResult]:
+    conn, owned = _reader_connection(source)
+    try:
+        return reader.period_stats(conn, start, end, keep_segments=keep)
+    except sqlite3.Error as exc:
+        raise HistoryError(f"cannot read the history database: {exc}") from exc
+    finally:
+        if owned:
+            conn.close()
+
+
+def _subtrees(sites: Mapping[str, Site]) -> dict[str, list[str]]:
+    """Each site's id with every descendant's, parents first."""
+    children: dict[str, list[str]] = {sid: [] for sid in sites}
+    for sid, site in sites.items():
+        if site.parent in children:
+            children[site.parent].append(sid)
+
+    def walk(sid: str) -> list[str]:
+        out = [sid]
+        for c in children[sid]:
+            out.extend(walk(c))
+        return out
+
+    return {sid: walk(sid) for sid in sites}
+
+
+def build_report(
+    source: Source,
+    sites: Mapping[str, Site],
+    devices: Mapping[str, Device],
+    *,
+    start: datetime,
+    end: datetime,
+    by: str = "site",
+    level: str | None = None,
+    tz: str = DEFAULT_TIMEZONE,
+) -> Report:
+    """Build the rows of a report over ``[start, end)`` (see the module docstring)."""
+    levels = sorted({s.level for s in sites.values()})
+    if by not in ("device", "site", *levels):
+        raise ValueError(f"--by {by}: use device, site or a level ({', '.join(levels)})")
+    if level is not None and level not in levels:
+        raise ValueError(f"--level {level}: use one of {', '.join(levels)}")
+    if end <= start:
+        raise ValueError("the end of the period must be after its start")
+    t0, t1 = start.timestamp(), end.timestamp()
+    period = t1 - t0
+
+    if by == "device":
+        chosen = [
+            d
+            for d in devices.values()
+            if level is None or (d.site in sites and sites[d.site].level == level)
+        ]
+        want = {("device", d.id) for d in chosen}
+    else:
+        subtree = _subtrees(sites)
+        if by == "site":
+            groups = {sid: [sid] for sid, s in sites.items() if level is None or s.level == level}
+        else:
+            groups = {
+                sid: [m for m in subtree[sid] if level is None or sites[m].level == level]
+                for sid, s in sites.items()
+                if s.level == by
+            }
+        want = {("site", m) for members in groups.values() for m in members}
+    results = _stats_for(source, t0, t1, lambda k: k in want)
+
+    def stats_of(key: reader.Key) -> tuple[Stats, list[Segment]]:
+        res = results.get(key)
+        if res is None:
+            return Stats(unknown=period), [Segment(t0, t1, Status.UNKNOWN)]
+        return res.stats, res.segments
+
+    rows: list[Row] = []
+    if by == "device":
+        for d in chosen:
+            st, segs = stats_of(("device", d.id))
+            site = sites.get(d.site)
+            rows.append(
+                Row(
+                    kind="device",
+                    id=d.id,
+                    name=d.name or d.id,
+                    level=site.level if site else "",
+                    stats=st,
+                    site=d.site,
+                    site_name=site.name if site else None,
+                    segments=_not_up(segs),
+                )
+            )
+    else:
+        workstations: dict[str, list[str]] = {}
+        for d in devices.values():
+            if d.role is Role.WORKSTATION:
+                workstations.setdefault(d.site, []).append(d.id)
+        for sid, members in groups.items():
+            total = Stats()
+            parts: list[Segment] = []
+            ws_up = ws_known = 0.0
+            for m in members:
+                st, ss = stats_of(("site", m))
+                total += st
+                parts.extend(ss)
+                for w in workstations.get(m, ()):
+                    ws = stats_of(("device", w))[0]
+                    ws_up += ws.up
+                    ws_known += ws.monitored
+            rows.append(
+                Row(
+                    kind="site",
+                    id=sid,
+                    name=sites[sid].name or sid,
+                    level=sites[sid].level,
+                    stats=total,
+                    workstations_working=ws_up / ws_known if ws_known > 0 else None,
+                    sites=len(members),
+                    segments=_not_up(parts),
+                )
+            )
+    rows.sort(key=_worst_first)
+    return Report(start, end, by, level, tz, tuple(rows))
+
+
+def _not_up(segs: list[Segment]) -> tuple[Segment, ...]:
+    bad = [s for s in segs if s.status is not Status.UP]
+    if len(bad) > MAX_SEGMENTS_PER_ROW:
+        bad = sorted(bad, key=lambda s: s.seconds, reverse=True)[:MAX_SEGMENTS_PER_ROW]
+        bad.sort(key=lambda s: s.start)
+    return tuple(bad)
+
+
+def _worst_first(row: Row) -> tuple[bool, float, float, str]:
+    a = row.stats.availability
+    return (a is None, a if a is not None else 0.0, -row.stats.downtime, row.name)
+
+
+def site_availability(
+    source: Source,
+    sites: Mapping[str, Site],
+    *,
+    window_seconds: float = 30 * 86400.0,
+    now: float,
+) -> dict[str, float]:
+    """Each site's own availability over the last ``window_seconds`` (for the
+    ``netwatch_site_availability_ratio{window="30d"}`` gauge). Blocking: compute it in a thread
+    every few minutes and let the collector read the cached value."""
+    results = _stats_for(source, now - window_seconds, now, lambda _: False)
+    out: dict[str, float] = {}
+    for sid in sites:
+        res = results.get(("site", sid))
+        a = res.stats.availability if res else None
+        if a is not None:
+            out[sid] = a
+    return out
