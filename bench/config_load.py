@@ -37,6 +37,8 @@ defaults:
   snmp: {{interval: 60s, timeout: 2s, retries: 1, version: 2c, community: {{env: SNMP_COMMUNITY}}}}
   down_after: 3
   up_after: 2
+notify:
+  smtp: {{host: 10.0.0.25, from: netwatch@cantho.example.gov.vn}}
 contacts:
   dc-admin: {{email: [dc@cantho.example.gov.vn]}}
 include: ["districts/*.yaml"]

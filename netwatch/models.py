@@ -13,7 +13,13 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Generic, Literal, TypeVar
+
+from netwatch.alerting.settings import AlertSettings, MaintenanceWindow
+
+if TYPE_CHECKING:
+    # notify_settings imports this module (for Secret); see _no_notify for the runtime side.
+    from netwatch.alerting.notify_settings import NotifySettings
 
 # --------------------------------------------------------------------------- enums
 
@@ -174,6 +180,9 @@ class ServiceCheck:
 # --------------------------------------------------------------------------- inventory
 
 
+UP_CHECKS: tuple[str, ...] = ("icmp", "snmp")  # the checks that may decide a device is up
+
+
 @dataclass(frozen=True, slots=True)
 class Device:
     """A polled device with its fully resolved settings (defaults already inherited)."""
@@ -190,6 +199,8 @@ class Device:
     down_after: int = 3
     up_after: int = 2
     retry_interval: float = 10.0
+    # The checks that decide "up": the device is up while any of these of its checks is up.
+    up_checks: tuple[str, ...] = UP_CHECKS
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +241,16 @@ class AgentSettings:
     max_in_flight: int = 512  # polls running at once, all kinds together
 
 
+def _no_notify() -> NotifySettings:
+    """Notification settings with no channel configured (the log channel still works).
+
+    Imported here rather than at the top: ``notify_settings`` imports ``Secret`` from this module.
+    """
+    from netwatch.alerting.notify_settings import NotifySettings
+
+    return NotifySettings()
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     """A validated configuration: the site tree in file order and every device resolved."""
@@ -239,6 +260,9 @@ class Config:
     sites: tuple[Site, ...]  # parents before children
     devices: tuple[Device, ...]
     files: tuple[str, ...]  # every file read, the main one first
+    alerting: AlertSettings = field(default_factory=AlertSettings)
+    maintenance: tuple[MaintenanceWindow, ...] = ()  # planned work, from the config file
+    notify: NotifySettings = field(default_factory=_no_notify)
 
 
 # --------------------------------------------------------------------------- samples

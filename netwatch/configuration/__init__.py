@@ -5,6 +5,10 @@
   ``Checker`` that turns nodes into typed values while collecting every problem.
 - ``readers``: small typed readers applied to a mapping's entries by table.
 - ``agent``: the ``agent`` section and the contacts.
+- ``alerting``: the ``alerting`` section and the ``maintenance`` windows.
+- ``notify``: the ``notify`` section (SMTP, Telegram, Alertmanager) and whether every contact's
+  channels have it.
+- ``up_checks``: which checks decide that a device is up, per role.
 - ``settings``: inheritable settings layers (``defaults``, sites, devices) and their stacking.
 - ``services``: a device's HTTP, TCP and DNS checks.
 - ``files``: first pass, every file and include read into site and device drafts.

@@ -23,7 +23,7 @@ from .source import Checker, join
 from .values import check_email, check_label_name, check_url, parse_listen
 
 
-def _check_timezone(name: str) -> None:
+def check_timezone(name: str) -> None:
     try:
         zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -36,7 +36,7 @@ _AGENT_READERS: dict[str, Reader] = {
     "listen": readers.checked(parse_listen),
     "data_dir": readers.text,
     "language": readers.choice("vi", "en"),
-    "timezone": readers.checked(_check_timezone),
+    "timezone": readers.checked(check_timezone),
     "api_token": readers.secret,
     "log_format": readers.choice("auto", "text", "plain", "json"),
     "log_level": readers.choice("debug", "info", "warning", "error"),

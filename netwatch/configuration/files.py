@@ -24,15 +24,36 @@ from dataclasses import dataclass, field
 import yaml
 from yaml.nodes import MappingNode, Node, SequenceNode
 
+from netwatch.alerting.notify_settings import NotifySettings
+from netwatch.alerting.settings import AlertSettings
 from netwatch.errors import ConfigError, Problem
-from netwatch.models import AgentSettings, Contact, IcmpSettings, Role, ServiceCheck, SnmpSettings
+from netwatch.models import (
+    UP_CHECKS,
+    AgentSettings,
+    Contact,
+    IcmpSettings,
+    Role,
+    ServiceCheck,
+    SnmpSettings,
+)
 
 from .agent import parse_agent, parse_contact
+from .alerting import WindowDraft, parse_alerting, parse_maintenance
+from .notify import Notify, parse_notify
 from .settings import INHERITABLE, Effective, Layer, parse_layer
 from .source import Checker, Loc, Problems, Secrets, compose_file, index, join, syntax_problem
 from .values import check_address
 
-MAIN_KEYS = ("agent", "defaults", "contacts", "notify", "sites", "include")
+MAIN_KEYS = (
+    "agent",
+    "defaults",
+    "contacts",
+    "alerting",
+    "maintenance",
+    "notify",
+    "sites",
+    "include",
+)
 INCLUDED_KEYS = ("sites", "contacts", "include")
 SITE_KEYS = ("id", "name", "level", "contacts", "gateway", "devices", "sites", "parent")
 DEVICE_KEYS = ("id", "name", "address", "role", "services", "depends_on", *INHERITABLE)
@@ -59,6 +80,7 @@ class DeviceDraft:
     icmp: IcmpSettings | None = None
     snmp: SnmpSettings | None = None
     services: tuple[ServiceCheck, ...] = ()
+    up_checks: tuple[str, ...] = UP_CHECKS
     values: Effective | None = None
     upstream: str | None = None  # the gateway it depends on when depends_on is not given
     walked: bool = False
@@ -108,6 +130,11 @@ class Reader:
         self.devices: list[DeviceDraft] = []
         self.contacts: dict[str, Contact] = {}
         self.contact_at: dict[str, Loc] = {}
+        self.channel_at: dict[str, Loc] = {}  # contacts.NAME.CHANNEL -> where it is written
+        # The main file's alerting, maintenance and notify sections.
+        self.alerting = AlertSettings()
+        self.windows: list[WindowDraft] = []
+        self.notify = Notify(NotifySettings())
 
     def read(self, path: str) -> tuple[AgentSettings, Layer]:
         """Reads ``path`` and its includes; returns the agent settings and the defaults.
@@ -137,9 +164,13 @@ class Reader:
         if "defaults" in entries:
             defaults_entries = check.mapping(entries["defaults"], "defaults", INHERITABLE) or {}
             defaults = parse_layer(check, defaults_entries, "defaults")
-        if "notify" in entries:
-            # The notify section is defined by a later change; only its shape is checked here.
-            check.mapping(entries["notify"], "notify", None)
+        if "alerting" in entries:
+            self.alerting = parse_alerting(check, entries["alerting"], "alerting", agent.hierarchy)
+        if "maintenance" in entries:
+            self.windows = parse_maintenance(
+                check, entries["maintenance"], "maintenance", agent.timezone
+            )
+        self.notify = parse_notify(check, entries.get("notify"), "notify", agent)
         self._read_body(check, entries, included=False, chain=((os.path.realpath(path), path),))
         return agent, defaults
 
@@ -227,6 +258,10 @@ class Reader:
                 check.report(value, path, f"duplicate contact '{name}' (first at {first.where()})")
                 continue
             contact = parse_contact(check, name, value, path)
+            if isinstance(value, MappingNode):
+                for key_node, channel_node in value.value:
+                    channel_path = join(path, str(key_node.value))
+                    self.channel_at[channel_path] = check.loc(channel_node, channel_path)
             if contact is not None:
                 self.contacts[name] = contact
                 self.contact_at[name] = check.loc(value, path)

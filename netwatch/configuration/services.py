@@ -16,7 +16,6 @@ for http, the port or ``host:port`` for tcp, the name to resolve for dns).
 from __future__ import annotations
 
 import ipaddress
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -51,7 +50,7 @@ _SPEC_KEYS: dict[str, tuple[str, ...]] = {
         "verify_tls",
         "ca_file",
     ),
-    "tcp": ("host", "port", "expect_banner", "tls", "starttls"),
+    "tcp": ("host", "port", "expect_banner", "tls", "starttls", "verify_tls", "ca_file"),
     "dns": ("name", "server", "port", "expect_address"),
 }
 # The key a short form's value stands for.
@@ -209,11 +208,7 @@ def _http(check: Checker, entries: Mapping[str, Entry], address: str) -> HttpSpe
         elif key == "basic_auth":
             kwargs.update(_basic_auth(check, node, key_path))
         elif key == "ca_file":
-            ca_file = check.text(node, key_path)
-            # Relative to the config file, like secret files.
-            kwargs[key] = (
-                None if ca_file is None else os.path.normpath(os.path.join(check.base_dir, ca_file))
-            )
+            kwargs[key] = check.local_file(node, key_path)  # relative to the config file
     return HttpSpec(**{k: v for k, v in kwargs.items() if v is not None})
 
 
@@ -272,9 +267,18 @@ def _tcp(check: Checker, entries: Mapping[str, Entry], address: str) -> TcpSpec 
         port = check.integer(port_node, port_path, minimum=1, maximum=65535)
     if "host" in entries:
         host = _address(check, *entries["host"])
-    flags = {key: check.boolean(*entries[key]) for key in ("tls", "starttls") if key in entries}
+    flags = {
+        key: check.boolean(*entries[key])
+        for key in ("tls", "starttls", "verify_tls")
+        if key in entries
+    }
     if flags.get("tls") and flags.get("starttls"):
         check.report(*entries["starttls"], "use tls or starttls, not both")
+    encrypted = bool(flags.get("tls") or flags.get("starttls"))
+    for key in ("verify_tls", "ca_file"):
+        if key in entries and not encrypted:
+            check.report(*entries[key], f"'{key}' needs tls: true or starttls: true")
+    ca_file = check.local_file(*entries["ca_file"]) if "ca_file" in entries else None
     banner = check.text(*entries["expect_banner"]) if "expect_banner" in entries else None
     if host is None or port is None:
         return None
@@ -284,6 +288,8 @@ def _tcp(check: Checker, entries: Mapping[str, Entry], address: str) -> TcpSpec 
         expect_banner=banner,
         tls=bool(flags.get("tls")),
         starttls=bool(flags.get("starttls")),
+        verify_tls=flags.get("verify_tls") is not False,
+        ca_file=ca_file,
     )
 
 

@@ -25,6 +25,7 @@ from netwatch.models import SNMP_OID_SETS, IcmpSettings, InterfaceFilter, SnmpSe
 from . import readers
 from .readers import INVALID, Field, Ranked, Reader, read_fields
 from .source import BOOL, Checker, Loc, Problems, join
+from .up_checks import parse_up_checks
 from .values import format_duration
 
 LOC = Loc("<built-in>", 1, 1, "")
@@ -38,6 +39,7 @@ INHERITABLE = (
     "service_interval",
     "service_timeout",
     "cert_warn_days",
+    "up_checks",
 )
 
 # --------------------------------------------------------------------------- layers
@@ -145,6 +147,8 @@ def parse_layer(
 ) -> Layer:
     """The inheritable keys among ``entries`` (of defaults, a site or a device)."""
     values = read_fields(check, entries, path, _VALUE_READERS, keep_invalid=True)
+    if "up_checks" in entries:
+        values.update(parse_up_checks(check, entries["up_checks"], join(path, "up_checks")))
     icmp: dict[str, Field] = {}
     icmp_on: bool | None = None
     if "icmp" in entries:

@@ -351,6 +351,20 @@ class Checker:
             return None
         return value
 
+    def local_file(self, node: Node, path: str) -> str | None:
+        """A path to a readable file (e.g. a CA bundle), relative to this config file.
+
+        Checked now so a typo fails at load time, not at the first TLS handshake.
+        """
+        text = self.text(node, path)
+        if text is None:
+            return None
+        full = os.path.normpath(os.path.join(self.base_dir, text))
+        if not os.path.isfile(full) or not os.access(full, os.R_OK):
+            self.report(node, path, f"cannot read file {full}: no such readable file")
+            return None
+        return full
+
     # ------------------------------------------------------------------ secrets
 
     def secret(self, node: Node, path: str, *, inline_ok: bool = False) -> Secret | None:

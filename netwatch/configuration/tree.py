@@ -16,15 +16,20 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from netwatch.alerting.notify_settings import NotifySettings
+from netwatch.alerting.settings import AlertSettings
 from netwatch.errors import ConfigError
 from netwatch.models import AgentSettings, Config, Device, IcmpSettings, Role, Site, SnmpSettings
 
+from .alerting import resolve_windows
 from .files import DeviceDraft, Reader, SiteDraft
+from .notify import contact_problems
 from .services import parse_services
 from .settings import Effective, Layer, build_icmp, build_snmp
 from .source import Problems, join
+from .up_checks import resolve_up_checks
 
 
 @dataclass
@@ -47,14 +52,22 @@ class Builder(Reader):
         self._attach()
         sites = self._walk(agent, defaults)
         self._check_dependencies()
+        windows = resolve_windows(
+            self.windows, self.site_ids, self.device_ids, self.problems, _unknown
+        )
+        contact_problems(self.contacts, self.notify, self.channel_at, self.problems)
         if self.problems.items:
             raise ConfigError(self.problems.items)
+        alerting, notify = _share_external_url(self.alerting, self.notify.settings)
         return Config(
             agent=agent,
             contacts=self.contacts,
             sites=tuple(_site(draft) for draft in sites),
             devices=tuple(_device(draft) for draft in self.devices),
             files=tuple(self.files),
+            alerting=alerting,
+            maintenance=windows,
+            notify=notify,
         )
 
     def _attach(self) -> None:
@@ -194,6 +207,10 @@ class Builder(Reader):
                 device.address,
                 eff,
             )
+        has = {name for name, on in (("icmp", device.icmp), ("snmp", device.snmp)) if on}
+        device.up_checks = resolve_up_checks(
+            eff.values, device.role, has, self.problems, device.check.loc(device.node, device.path)
+        )
         link = upstream_gateway if device is gateway else gateway
         device.upstream = link.id if link is not None else None
         device.walked = True
@@ -288,6 +305,16 @@ def _unknown(what: str, name: str, known: Mapping[str, object], where: str = "")
     return f"{message}; did you mean '{close[0]}'?" if close else message
 
 
+def _share_external_url(
+    alerting: AlertSettings, notify: NotifySettings
+) -> tuple[AlertSettings, NotifySettings]:
+    """The status page's URL, written in either section, serves both (links in messages)."""
+    url = notify.external_url or alerting.external_url
+    return replace(alerting, external_url=alerting.external_url or url), replace(
+        notify, external_url=url
+    )
+
+
 def _site(draft: SiteDraft) -> Site:
     gateway = draft.resolved_gateway
     return Site(
@@ -317,4 +344,5 @@ def _device(draft: DeviceDraft) -> Device:
         down_after=eff.value("down_after", 3),
         up_after=eff.value("up_after", 2),
         retry_interval=eff.value("retry_interval", 10.0),
+        up_checks=draft.up_checks,
     )

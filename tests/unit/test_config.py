@@ -22,7 +22,13 @@ from netwatch.models import (
     TcpSpec,
 )
 
-ENV = {"SNMP_COMMUNITY": "public-test", "API_TOKEN": "token-test"}
+ENV = {"SNMP_COMMUNITY": "public-test", "API_TOKEN": "token-test", "BOT_TOKEN": "bot-test"}
+# Contacts with e-mail or Telegram need the server side of those channels.
+NOTIFY = """\
+notify:
+  smtp: {host: mail.example.gov.vn, from: netwatch@example.gov.vn}
+  telegram: {bot_token: {env: BOT_TOKEN}}
+"""
 
 
 def write(folder: Path, name: str, text: str) -> Path:
@@ -48,7 +54,8 @@ def problems(folder: Path, text: str, environ: dict[str, str] | None = None) -> 
     return [f"{p.path}: {p.message}" for p in info.value.problems]
 
 
-DESIGN_EXAMPLE = """\
+DESIGN_EXAMPLE = (
+    """\
 agent: {listen: "0.0.0.0:9430", data_dir: /var/lib/netwatch, language: vi,
         hierarchy: [province, district, commune]}
 defaults:
@@ -77,6 +84,8 @@ sites:
              devices: [{id: an-binh-rtr, address: 10.20.1.1, role: router},
                        {id: an-binh-pc-01, address: 10.20.1.101, role: workstation}]}
 """
+    + NOTIFY
+)
 
 
 # --------------------------------------------------------------------------- the DESIGN example
@@ -245,7 +254,8 @@ def test_yaml_anchors_and_merge_keys_work(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------- the tree
 
-TREE = """\
+TREE = (
+    """\
 contacts:
   dc: {email: [dc@cantho.example.gov.vn]}
   nk: {telegram: {chat_id: -100123}}
@@ -273,6 +283,8 @@ sites:
               - {id: ta-sw, address: 10.20.2.2, role: switch}
       - id: cai-rang
 """
+    + NOTIFY
+)
 
 
 def test_levels_default_to_one_below_the_parent(tmp_path: Path) -> None:
@@ -430,6 +442,7 @@ def test_included_districts_attach_under_their_parent(tmp_path: Path) -> None:
         tmp_path,
         """\
         defaults: {icmp: {interval: 45s}}
+        notify: {smtp: {host: mail.example.gov.vn, from: netwatch@example.gov.vn}}
         include: ["districts/*.yaml", "districts/ninh-*.yaml"]
         sites:
           - id: can-tho

@@ -12,6 +12,7 @@ import pytest
 
 from netwatch.config import load_config, summarize
 from netwatch.inventory import build_inventory
+from netwatch.models import Secret, TcpSpec
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 EXAMPLES = sorted(CONFIG_DIR.glob("*.yaml"))
@@ -19,6 +20,7 @@ ENVIRON = {
     "SNMP_COMMUNITY": "example-community",
     "NETWATCH_API_TOKEN": "example-token",
     "EOFFICE_API_PASSWORD": "example-password",
+    "NETWATCH_SMTP_PASSWORD": "example-smtp-password",
 }
 
 
@@ -44,5 +46,30 @@ def test_example_includes_its_district_file() -> None:
     assert summarize(config) == (
         "8 sites (1 province, 2 district, 5 commune); "
         "24 devices (8 router, 3 switch, 1 firewall, 6 server, 5 workstation, 1 other); "
-        "checks: 23 icmp, 8 snmp, 8 services"
+        "checks: 23 icmp, 8 snmp, 9 services"
     )
+
+
+def test_example_sets_alerting_maintenance_notify_and_up_checks() -> None:
+    """The example's alerting, maintenance, notify, up_checks and TCP TLS keys reach the model."""
+    config = load_config(CONFIG_DIR / "example.yaml", environ=ENVIRON)
+    assert config.alerting.severity_of("commune", "router", gateway=True) == ("critical", False)
+    assert config.alerting.external_url == config.notify.external_url != ""
+    assert [(w.id, w.target, w.recurrence) for w in config.maintenance] == [
+        ("bao-tri-chu-nhat", "ninh-kieu", "weekly"),
+        ("nang-cap-router-cai-rang", "cai-rang-rtr", "none"),
+    ]
+    smtp, telegram = config.notify.smtp, config.notify.telegram
+    assert smtp is not None
+    assert telegram is not None
+    assert config.notify.alertmanager is not None
+    assert smtp.password == Secret("env:NETWATCH_SMTP_PASSWORD", "example-smtp-password")
+    assert smtp.ca_file == str(CONFIG_DIR / "secrets" / "ca-tinh.example.pem")
+    assert telegram.bot_token.source.endswith("telegram-bot-token.example")
+    devices = {device.id: device for device in config.devices}
+    assert devices["core-fw"].up_checks == ("snmp",)
+    assert devices["le-binh-pc-01"].up_checks == ("icmp",)
+    assert devices["core-rtr"].up_checks == ("icmp", "snmp")
+    mcu = devices["hop-truc-tuyen"].services[0].spec
+    assert isinstance(mcu, TcpSpec)
+    assert (mcu.tls, mcu.verify_tls) == (True, False)
