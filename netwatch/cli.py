@@ -1,7 +1,7 @@
 """The ``netwatch`` command. The only module that prints to the terminal or exits.
 
-Exit codes: 0 success; 1 a runtime failure (e.g. an unknown ``--device``); 2 an invalid
-configuration or command line.
+Exit codes: 0 success; 1 a runtime failure (e.g. an unknown ``--device``, a failed test
+notification, no history database); 2 an invalid configuration or command line.
 
 >>> main(["check-config", "-c", "config/demo.yaml"])  # doctest: +SKIP
 0
@@ -15,13 +15,20 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+import aiohttp
 from prometheus_client import generate_latest
 
 from netwatch import __version__
+from netwatch.alerting.notifiers import build_notifiers
+from netwatch.alerting.notify_test import notify_test
 from netwatch.config import load_config, summarize
-from netwatch.daemon import Daemon, run_once
+from netwatch.daemon import HISTORY_FILE, Daemon, run_once
 from netwatch.errors import ConfigError, NetwatchError
+from netwatch.history.formats import render
+from netwatch.history.report import build_report, report_period
+from netwatch.inventory import build_inventory
 from netwatch.logs import setup_logging
 from netwatch.models import Config
 
@@ -57,6 +64,28 @@ def _parser() -> argparse.ArgumentParser:
         metavar="ID",
         help="poll only this device (repeatable)",
     )
+    report = sub.add_parser(
+        "report",
+        parents=[common],
+        help="availability report from the uptime history",
+        description="Availability per device, site or level over a period, worst first.",
+    )
+    report.add_argument("--from", dest="date_from", metavar="DATE", help="first day, YYYY-MM-DD")
+    report.add_argument("--to", dest="date_to", metavar="DATE", help="day after the last one")
+    report.add_argument("--month", metavar="YYYY-MM", help="a whole month instead of --from/--to")
+    report.add_argument("--by", default="site", help="device, site or a level (default: site)")
+    report.add_argument("--level", help="only sites (or devices) of this level")
+    report.add_argument(
+        "--format", choices=["table", "csv", "json", "html"], default="table", dest="fmt"
+    )
+    report.add_argument("--lang", choices=["vi", "en"], help="default: agent.language")
+    report.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    notify = sub.add_parser(
+        "notify-test",
+        parents=[common],
+        help="send a test message through every channel of a contact",
+    )
+    notify.add_argument("--contact", required=True, metavar="NAME")
     return parser
 
 
@@ -96,6 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if args.command == "once":
             return _once(config, args.device)
+        if args.command == "report":
+            return _report(config, args)
+        if args.command == "notify-test":
+            return asyncio.run(_notify_test(config, args.contact))
         return asyncio.run(_run(args.config, config))
     except ConfigError as exc:
         _print_problems(exc)
@@ -129,6 +162,53 @@ def _once(config: Config, devices: list[str]) -> int:
     registry = asyncio.run(run_once(config, devices))
     sys.stdout.write(generate_latest(registry).decode())
     return EXIT_OK
+
+
+def _report(config: Config, args: argparse.Namespace) -> int:
+    """Build the report from the history database under agent.data_dir (read-only)."""
+    tz = config.agent.timezone
+    try:
+        start, end = report_period(args.date_from, args.date_to, args.month, tz)
+        inventory = build_inventory(config)
+        report = build_report(
+            Path(config.agent.data_dir) / HISTORY_FILE,
+            inventory.sites,
+            inventory.devices,
+            start=start,
+            end=end,
+            by=args.by,
+            level=args.level,
+            tz=tz,
+        )
+    except ValueError as exc:
+        print(f"netwatch report: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    body = render(report, args.fmt, args.lang or config.agent.language)
+    if args.output:
+        Path(args.output).write_bytes(body)
+        print(f"report written to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.buffer.write(body)
+        sys.stdout.flush()
+    return EXIT_OK
+
+
+async def _notify_test(config: Config, name: str) -> int:
+    """Send a test alert through each channel of one contact; print one line per channel."""
+    contact = config.contacts.get(name)
+    if contact is None:
+        known = ", ".join(sorted(config.contacts)) or "none configured"
+        print(f"netwatch notify-test: unknown contact {name!r} (known: {known})", file=sys.stderr)
+        return EXIT_FAILURE
+    async with aiohttp.ClientSession() as session:
+        notifiers = build_notifiers(config.notify, session)
+        results = await notify_test(contact, notifiers, config.notify)
+    if not results:
+        print(f"contact {name} has no channel (email, telegram, webhook, alertmanager)")
+        return EXIT_FAILURE
+    for channel, ok, detail in results:
+        print(f"{channel:<13} {'OK    ' if ok else 'FAILED'} {detail}")
+    return EXIT_OK if all(ok for _, ok, _ in results) else EXIT_FAILURE
 
 
 async def _run(path: str, config: Config) -> int:

@@ -1,8 +1,13 @@
 """The daemon's lifecycle: start, run, reload, stop. It wires the stages together.
 
-One poll, end to end: the scheduler calls ``Daemon._poll(check)`` → ``Probes.poll`` returns a
-``Sample`` → ``StateTracker.record`` applies hysteresis → a device status change is logged (and,
-later, alerted) → the collector reads the state at the next scrape.
+One poll, end to end:
+
+1. the scheduler calls ``Daemon._poll(check)``;
+2. ``Probes.poll`` returns a ``Sample`` (a network failure is data, never an exception);
+3. ``StateTracker.record`` applies hysteresis and returns the device's own status change;
+4. the change goes to the ``AlertEngine``, which every second (``_alerting``) turns changes into
+   statuses over the site tree (``Transition`` → history) and alerts (``Delivery`` → outbox);
+5. the collector reads all of it at the next scrape.
 
 >>> daemon = Daemon(config_path="config/demo.yaml")  # doctest: +SKIP
 >>> await daemon.start(); await daemon.wait(); await daemon.stop()  # doctest: +SKIP
@@ -14,25 +19,36 @@ import asyncio
 import logging
 import os
 import signal
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import Metric
 
+from netwatch.alerting.engine import AlertEngine, EngineOutput
+from netwatch.alerting.notifications import Notifications
+from netwatch.alerting.settings import MaintenanceWindow
 from netwatch.config import load_config
 from netwatch.errors import ConfigError, NetwatchError
 from netwatch.exporters.collector import NetwatchCollector, View
-from netwatch.inventory import Inventory, build_inventory
-from netwatch.models import Config, Device, Sample, Secret, Status
+from netwatch.history.report import site_availability
+from netwatch.history.store import HistoryStore
+from netwatch.inventory import AGENT_SHARD, Inventory, build_inventory
+from netwatch.models import Config, Device, Sample, Secret, Status, Transition
 from netwatch.polling import CheckSpec, Probes
 from netwatch.scheduler import Outcome, PollFunc, Scheduler
-from netwatch.state import Change, StateTracker
+from netwatch.state import REACHABILITY_CHECKS, Change, CheckState, StateTracker
 from netwatch.systemd import SystemdNotifier
 from netwatch.web.app import Hooks, make_app, parse_listen
 
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT = 4.0  # seconds granted to running polls on shutdown (the contract is 5 s)
+TICK = 1.0  # seconds between alert engine ticks
+AVAILABILITY_EVERY = 300.0  # seconds between recomputations of the 30-day availability gauge
+HISTORY_FILE = "history.sqlite"
 
 
 class Daemon:
@@ -50,10 +66,16 @@ class Daemon:
         self._environ = environ
         self._initial = config
         self.registry = registry or CollectorRegistry()
+        self.clock = time.time
         self.state = StateTracker()
         self.inventory: Inventory | None = None
+        self.engine: AlertEngine | None = None
+        self.history: HistoryStore | None = None
+        self.notifications: Notifications | None = None
         self.probes: Probes | None = None
         self.scheduler: Scheduler | None = None
+        self.availability: dict[str, float] = {}
+        self._config_windows: tuple[MaintenanceWindow, ...] = ()
         self._runner: web.AppRunner | None = None
         self._stopping = asyncio.Event()
         self._ready = False
@@ -67,17 +89,34 @@ class Daemon:
         config = self._initial
         if config is None:
             config = await asyncio.to_thread(load_config, self.config_path, environ=self._environ)
-        self.inventory = build_inventory(config)
+        self.inventory = inventory = build_inventory(config)
+        self.history = await asyncio.to_thread(self._open_history, config)
+        self.engine = AlertEngine(
+            inventory,
+            config.alerting,
+            clock=self.clock,
+            suspect=self._suspect,
+            last_polled=self._last_polled,
+            windows=config.maintenance,
+            timezone=config.agent.timezone,
+            recovering=self._recovering,
+        )
+        self._config_windows = config.maintenance
+        self.notifications = await Notifications.open(config, self.registry)
         self.probes = await Probes.open()
         self.scheduler = Scheduler(self.registry, max_in_flight=config.agent.max_in_flight)
-        self.registry.register(NetwatchCollector(self._view))
         for device in config.devices:
             self._schedule(device)
         self.scheduler.start()
         await self._serve(config)
         self._ready = True
         self._systemd.ready(self.status_line())
-        self._tasks.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
+        for coro, name in (
+            (self._heartbeat(), "heartbeat"),
+            (self._alerting(), "alerting"),
+            (self._availability(), "availability"),
+        ):
+            self._tasks.append(asyncio.create_task(coro, name=name))
         log.info(
             "netwatch started: watching %d devices at %d sites, listening on %s",
             len(config.devices),
@@ -85,9 +124,25 @@ class Daemon:
             config.agent.listen,
         )
 
+    def _open_history(self, config: Config) -> HistoryStore:
+        """Open the uptime history; a corrupt file stops startup (HistoryError names it)."""
+        store = HistoryStore.open(
+            Path(config.agent.data_dir) / HISTORY_FILE,
+            clock=self.clock,
+            timezone=config.agent.timezone,
+        )
+        store.agent_started()
+        return store
+
     async def _serve(self, config: Config) -> None:
-        hooks = Hooks(ready=lambda: self._ready, reload=self.reload, token=self._token)
-        self._runner = web.AppRunner(make_app(self.registry, hooks), access_log=None)
+        hooks = Hooks(
+            ready=lambda: self._ready,
+            reload=self.reload,
+            token=self._token,
+            metrics=self.render_metrics,
+            shards=lambda: self.inventory.shards if self.inventory else (),
+        )
+        self._runner = web.AppRunner(make_app(hooks), access_log=None)
         await self._runner.setup()
         host, port = parse_listen(config.agent.listen)
         try:
@@ -111,6 +166,7 @@ class Daemon:
         self._stopping.set()
 
     async def stop(self) -> None:
+        """Stop polling, send what the engine still has to the outbox, close everything."""
         log.info("netwatch stopping")
         self._systemd.stopping()
         self._ready = False
@@ -123,6 +179,13 @@ class Daemon:
             await self._runner.cleanup()
         if self.probes is not None:
             await asyncio.wait_for(self.probes.close(), STOP_TIMEOUT)
+        if self.engine is not None and self.notifications is not None:
+            await self._deliver(self.engine.tick())
+        if self.notifications is not None:
+            await self.notifications.close()
+        if self.history is not None:
+            self.history.agent_stopped()
+            await asyncio.to_thread(self.history.close)
         log.info("netwatch stopped")
 
     async def _heartbeat(self) -> None:
@@ -139,12 +202,10 @@ class Daemon:
             self._systemd.status(self.status_line())
 
     def status_line(self) -> str:
-        """``watching 5,212 devices, 3 down`` for systemctl status."""
-        assert self.inventory is not None
-        devices = self.inventory.config.devices
-        down = sum(1 for d in devices if self.status_of(d.id) is Status.DOWN)
-        plural = "" if len(devices) == 1 else "s"
-        return f"watching {len(devices):,} device{plural}, {down:,} down"
+        """For systemd's STATUS=: "watching 5,212 devices, 3 down"."""
+        total = len(self.inventory.devices) if self.inventory else 0
+        down = sum(1 for d in self.state.devices.values() if d.status is Status.DOWN)
+        return f"watching {total:,} device{'s' if total != 1 else ''}, {down:,} down"
 
     # ------------------------------------------------------------------ reload
 
@@ -166,11 +227,26 @@ class Daemon:
                     log.error("  %s", problem)
                 return problems
             self._apply(build_inventory(config))
+            self._replace_windows(config)
+            if self.notifications is not None:
+                await self.notifications.update(config)
             return []
+
+    def _replace_windows(self, config: Config) -> None:
+        """Maintenance windows from the old config go, the new config's come; windows added
+        through the API stay."""
+        assert self.engine is not None
+        assert self.inventory is not None
+        for window in self._config_windows:
+            self.engine.remove_window(window.id)
+        for window in config.maintenance:
+            self.engine.add_window(window)
+        self._config_windows = config.maintenance
 
     def _apply(self, new: Inventory) -> None:
         assert self.inventory is not None
         assert self.scheduler is not None
+        assert self.engine is not None
         old = self.inventory
         removed = [d for d in old.devices if d not in new.devices]
         added = [d for d in new.devices if d not in old.devices]
@@ -180,6 +256,7 @@ class Daemon:
                 self.scheduler.remove(check.key)
         self.state.forget(removed)
         self.inventory = new
+        self.engine.set_inventory(new)
         for device_id in changed:
             for check in self._checks(old.devices[device_id]):
                 self.scheduler.remove(check.key)
@@ -219,31 +296,161 @@ class Daemon:
         device = self.inventory.devices.get(check.device.id)
         if device is None:  # removed by a reload while the poll ran
             return Outcome(ok=sample.ok)
+        before = self.state.check(device.id, check.name).status
         change = self.state.record(device, sample)
+        after = self.state.check(device.id, check.name)
         if change is not None:
-            self._on_change(change, sample)
-        suspect = self.state.check(device.id, check.name).suspect
-        return Outcome(ok=sample.ok, retry_in=device.retry_interval if suspect else None)
+            self._on_change(change)
+        if check.service is not None and after.status is not before:
+            self._on_service_change(device, check, sample, after.status)
+        return Outcome(ok=sample.ok, retry_in=device.retry_interval if after.suspect else None)
 
-    def _on_change(self, change: Change, sample: Sample[object]) -> None:
-        if change.new is Status.DOWN:
-            log.warning("device %s is down (%s: %s)", change.device, change.check, sample.failure)
-        else:
-            log.info("device %s is %s (was %s)", change.device, change.new, change.old)
+    def _on_change(self, change: Change) -> None:
+        assert self.engine is not None
+        log.debug("device %s own status %s -> %s (%s)", change.device, change.old, change.new,
+                  change.failure or change.check)  # fmt: skip
+        self.engine.own_changed(change)
+
+    def _on_service_change(
+        self, device: Device, check: CheckSpec, sample: Sample[object], status: Status
+    ) -> None:
+        assert self.engine is not None
+        assert check.service is not None
+        if status is Status.DOWN:
+            log.warning("service %s on %s is down: %s", check.service.name, device.id,
+                        sample.failure)  # fmt: skip
+        elif status is Status.UP:
+            log.info("service %s on %s is up", check.service.name, device.id)
+        detail = str(sample.failure) if sample.failure else ""
+        self.engine.service_changed(
+            device.id, check.service.name, status is Status.UP, detail, sample.at
+        )
+
+    # ------------------------------------------------------------------ alerting
+
+    async def _alerting(self) -> None:
+        """Tick the alert engine: statuses to history, alerts to the outbox, rechecks to polls."""
+        assert self.engine is not None
+        while True:
+            await asyncio.sleep(TICK)
+            try:
+                await self._deliver(self.engine.tick())
+            except Exception:
+                # A bug must not stop alerting for good: log it and tick again.
+                log.exception("alert engine tick failed")
+
+    async def _deliver(self, out: EngineOutput) -> None:
+        for t in out.transitions:
+            _log_transition(t)
+        if self.history is not None and out.transitions:
+            self.history.record(out.transitions)
+        for alert, reason in out.suppressed:
+            log.info("alert %s %s on %s not sent: %s", alert.kind, alert.state, alert.subject,
+                     reason)  # fmt: skip
+        for device_id in out.recheck:
+            self._poll_now(device_id)
+        if self.notifications is not None:
+            await self.notifications.put(out.deliveries)
+
+    def _poll_now(self, device_id: str) -> None:
+        """Re-check a device's reachability now (its parent recovered: is it back too?)."""
+        if self.scheduler is None or self.inventory is None:
+            return
+        device = self.inventory.devices.get(device_id)
+        if device is not None:
+            for check in self._checks(device):
+                if check.name in REACHABILITY_CHECKS:
+                    self.scheduler.pull_forward(check.key, 0.0)
+
+    async def _availability(self) -> None:
+        """Recompute the 30-day availability per site from history, off the event loop."""
+        while True:
+            if self.history is not None and self.inventory is not None:
+                try:
+                    self.availability = await asyncio.to_thread(
+                        site_availability, self.history, self.inventory.sites, now=self.clock()
+                    )
+                except (NetwatchError, OSError) as exc:
+                    log.warning("availability not updated: %s", exc)
+            await asyncio.sleep(AVAILABILITY_EVERY)
+
+    # ------------------------------------------------------------------ what the engine asks
+
+    def _up_checks(self, device_id: str) -> list[CheckState]:
+        """The states of the checks that decide whether the device is up."""
+        assert self.inventory is not None
+        state = self.state.devices.get(device_id)
+        device = self.inventory.devices.get(device_id)
+        if state is None or device is None:
+            return []
+        return [c for n, c in state.checks.items() if n in device.up_checks]
+
+    def _suspect(self, device_id: str) -> bool:
+        """Failing but not yet confirmed: the engine holds alerts of devices behind it."""
+        return any(c.suspect for c in self._up_checks(device_id))
+
+    def _recovering(self, device_id: str) -> bool:
+        """Still down, but answering again: the engine waits before calling it cut off."""
+        return any(c.status is Status.DOWN and c.successes > 0 for c in self._up_checks(device_id))
+
+    def _last_polled(self, device_id: str) -> float:
+        state = self.state.devices.get(device_id)
+        if state is None:
+            return 0.0
+        return max((c.last.at for c in state.checks.values() if c.last), default=0.0)
 
     # ------------------------------------------------------------------ views
 
     def _view(self) -> View:
         assert self.inventory is not None
-        return View(self.inventory, self.state, self.status_of)
+        assert self.engine is not None
+        return View(
+            self.inventory,
+            self.state,
+            self.engine.status_of,
+            site_status=self.engine.site_status,
+            flapping=self.engine.flapping,
+            alerts=self.engine.active_alerts,
+            availability=self.availability,
+        )
 
-    def status_of(self, device_id: str) -> Status:
-        state = self.state.devices.get(device_id)
-        return state.status if state else Status.UNKNOWN
+    def render_metrics(self, shard: str | None) -> bytes | None:
+        """Prometheus text for ``/metrics``: all, or one shard (None if there is no such shard).
+
+        ``self.registry`` holds the agent's own metrics (scheduler, outbox); the device and site
+        series come from a collector made for the request. Called from a thread.
+        """
+        if shard is not None and (self.inventory is None or shard not in self.inventory.shards):
+            return None
+        devices = NetwatchCollector(self._view, shard=shard)
+        if shard is None or shard == AGENT_SHARD:
+            return generate_latest(_Both(self.registry, devices))
+        return generate_latest(_Both(devices))
 
     def _token(self) -> Secret | None:
         assert self.inventory is not None
         return self.inventory.config.agent.api_token
+
+
+class _Both:
+    """Several collectors as one registry, for ``generate_latest``."""
+
+    def __init__(self, *parts: CollectorRegistry | NetwatchCollector) -> None:
+        self._parts = parts
+
+    def collect(self) -> Iterator[Metric]:
+        for part in self._parts:
+            yield from part.collect()
+
+
+def _log_transition(t: Transition) -> None:
+    what = f"{t.kind} {t.subject} is {t.new.value} (was {t.old.value})"
+    if t.cause:
+        what += f", cause: {t.cause}"
+    if t.new is Status.DOWN:
+        log.warning("%s", what)
+    else:
+        log.info("%s", what)
 
 
 async def run_once(

@@ -20,6 +20,8 @@ from types import MappingProxyType
 
 from netwatch.models import Config, Device, Site
 
+AGENT_SHARD = "_agent"  # the agent's own metrics and the sites above the district level
+
 
 @dataclass(frozen=True)
 class Inventory:
@@ -36,6 +38,7 @@ class Inventory:
     _ancestors: Mapping[str, tuple[Site, ...]] = field(repr=False, compare=False)
     _levels: Mapping[str, Mapping[str, str]] = field(repr=False, compare=False)
     _dependents: Mapping[str, tuple[str, ...]] = field(repr=False, compare=False)
+    _shards: Mapping[str, str] = field(repr=False, compare=False, default_factory=dict)
 
     def ancestors(self, site_id: str) -> tuple[Site, ...]:
         """The root first, down to and including the site itself."""
@@ -55,6 +58,16 @@ class Inventory:
             **self._levels[device.site],
         }
 
+    def shard_of(self, site_id: str) -> str:
+        """The metrics shard of a site: its ancestor at the second hierarchy level (a district),
+        or ``AGENT_SHARD`` for sites above that level. See ``/metrics?shard=`` and ``/sd``."""
+        return self._shards.get(site_id, AGENT_SHARD)
+
+    @property
+    def shards(self) -> tuple[str, ...]:
+        """Every shard with at least one site, ``AGENT_SHARD`` first."""
+        return (AGENT_SHARD, *dict.fromkeys(s for s in self._shards.values() if s != AGENT_SHARD))
+
     def dependents(self, device_id: str) -> tuple[str, ...]:
         """Devices whose ``depends_on`` contains ``device_id``, in config order."""
         return self._dependents.get(device_id, ())
@@ -72,6 +85,11 @@ def build_inventory(config: Config) -> Inventory:
         own = dict(blank)
         own.update({s.level: s.id for s in chain if s.level in blank})
         levels[site.id] = MappingProxyType(own)
+    shard_level = config.agent.hierarchy[1] if len(config.agent.hierarchy) > 1 else None
+    shards = {
+        sid: next((s.id for s in chain if s.level == shard_level), AGENT_SHARD)
+        for sid, chain in ancestors.items()
+    }
     dependents: dict[str, list[str]] = {}
     for device in config.devices:
         for upstream in device.depends_on:
@@ -83,6 +101,7 @@ def build_inventory(config: Config) -> Inventory:
         _ancestors=MappingProxyType(ancestors),
         _levels=MappingProxyType(levels),
         _dependents=MappingProxyType({k: tuple(v) for k, v in dependents.items()}),
+        _shards=MappingProxyType(shards),
     )
 
 

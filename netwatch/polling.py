@@ -10,6 +10,7 @@ dispatches a check to it by kind.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -20,6 +21,8 @@ from netwatch.probes.service import ServiceProber
 from netwatch.probes.snmp import SnmpPoller
 
 log = logging.getLogger(__name__)
+
+SNMP_PER_SITE = 4  # SNMP polls in flight per site at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +57,19 @@ def checks_of(device: Device, *, icmp: bool = True) -> list[CheckSpec]:
 class Probes:
     """The process's probes. Build with ``await Probes.open()``; close with ``await close()``."""
 
-    def __init__(self, icmp: IcmpProber | None, snmp: SnmpPoller, services: ServiceProber) -> None:
+    def __init__(
+        self,
+        icmp: IcmpProber | None,
+        snmp: SnmpPoller,
+        services: ServiceProber,
+        *,
+        snmp_per_site: int = SNMP_PER_SITE,
+    ) -> None:
         self.icmp = icmp
         self.snmp = snmp
         self.services = services
+        self._snmp_per_site = snmp_per_site
+        self._site_limits: dict[str, asyncio.Semaphore] = {}
 
     @classmethod
     async def open(cls) -> Probes:
@@ -82,7 +94,12 @@ class Probes:
             return await self.icmp.ping(device.id, device.address, device.icmp)
         if check.kind == "snmp":
             assert device.snmp is not None
-            return await self.snmp.poll(device.id, device.address, device.snmp)
+            # A commune line is thin: a few SNMP walks at a time per site, not dozens.
+            limit = self._site_limits.get(device.site)
+            if limit is None:
+                limit = self._site_limits[device.site] = asyncio.Semaphore(self._snmp_per_site)
+            async with limit:
+                return await self.snmp.poll(device.id, device.address, device.snmp)
         assert check.service is not None
         return await self.services.check(device.id, check.service)
 

@@ -130,7 +130,8 @@ class Scheduler:
     def keys(self) -> set[str]:
         return set(self._kinds)
 
-    def _retry(self, key: str, delay: float) -> None:
+    def pull_forward(self, key: str, delay: float) -> None:
+        """Run the check in ``delay`` seconds unless it is due sooner anyway."""
         job = self._aps.get_job(key)
         if job is None:
             return
@@ -155,7 +156,7 @@ class Scheduler:
                 return
         self.polls.labels(kind, "ok" if outcome.ok else "failed").inc()
         if outcome.retry_in is not None:
-            self._retry(key, outcome.retry_in)
+            self.pull_forward(key, outcome.retry_in)
 
     def _on_submitted(self, event: JobEvent) -> None:
         assert isinstance(event, JobSubmissionEvent)

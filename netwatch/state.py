@@ -2,9 +2,9 @@
 
 A check changes state only after ``down_after`` consecutive failures or ``up_after``
 consecutive successes, so one lost packet on a lossy line changes nothing. A device's own status
-comes from its reachability checks (ICMP and SNMP): it is up while any of them is up, down when
-all that have an opinion are down, unknown before any has one. Service checks have their own
-state but do not decide whether the device is reachable.
+comes from its reachability checks (``device.up_checks``, by default ICMP and SNMP): it is up
+while any of them is up, down when all that have an opinion are down, unknown before any has
+one. Service checks have their own state but do not decide whether the device is reachable.
 
 >>> from netwatch.models import Device, Role, Sample
 >>> t = StateTracker(clock=lambda: 100.0)
@@ -37,6 +37,8 @@ class CheckState:
     # Cumulative ICMP packet counters (exported as _total counters).
     packets_sent: int = 0
     packets_received: int = 0
+    # Failed polls by reason (FailureKind value), exported as e.g. netwatch_snmp_failures_total.
+    failure_counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def suspect(self) -> bool:
@@ -118,20 +120,23 @@ class StateTracker:
             ):
                 check.status, check.since = Status.UP, now
         else:
+            reason = sample.failure.kind.value if sample.failure else "unknown"
+            check.failure_counts[reason] = check.failure_counts.get(reason, 0) + 1
             check.failures += 1
             check.successes = 0
             if check.status is not Status.DOWN and check.failures >= down_after:
                 check.status, check.since = Status.DOWN, now
-        if sample.check not in REACHABILITY_CHECKS:
+        if sample.check not in device.up_checks:
             return None
-        return self._update_device(device.id, sample, now)
+        return self._update_device(device, sample, now)
 
-    def _update_device(self, device_id: str, sample: Sample[object], now: float) -> Change | None:
+    def _update_device(self, device: Device, sample: Sample[object], now: float) -> Change | None:
+        device_id = device.id
         state = self.devices[device_id]
         opinions = [
             c.status
             for name, c in state.checks.items()
-            if name in REACHABILITY_CHECKS and c.status is not Status.UNKNOWN
+            if name in device.up_checks and c.status is not Status.UNKNOWN
         ]
         if not opinions:
             new = Status.UNKNOWN

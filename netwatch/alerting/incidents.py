@@ -75,6 +75,7 @@ def incident_alert(inc: Incident, state: AlertState, now: float, inventory: _Inv
         labels=dict(inventory.labels(inc.device)),
         escalated=inc.escalated,
         acknowledged_by=inc.acked_by,
+        service=inc.key.split(":", 2)[2] if inc.kind == "service" else "",
     )
 
 

@@ -75,7 +75,8 @@ def _headline(alert: Alert, lang: str) -> str:
 def _what(alert: Alert) -> str:
     if alert.subject_kind == "site":
         return alert.site_name or alert.subject
-    return alert.device_name or alert.subject
+    device = alert.device_name or alert.subject
+    return f"{alert.service} @ {device}" if alert.service else device
 
 
 def _clip(text: str, limit: int) -> str:

@@ -42,6 +42,7 @@ class Alert:
     escalated: bool = False  # sent to the parent site's contacts too
     items: tuple[str, ...] = ()  # digest: one line per workstation
     acknowledged_by: str | None = None  # who acknowledged it (API); nothing more is sent then
+    service: str = ""  # kind "service": the failing service's name
 
     @property
     def is_firing(self) -> bool:

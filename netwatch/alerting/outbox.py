@@ -50,6 +50,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from netwatch.alerting.model import Alert, Channel, Delivery
 from netwatch.alerting.notifiers import Notifier
+from netwatch.alerting.routing import LOG_CONTACT
 from netwatch.errors import NotifyError
 from netwatch.models import Contact
 
@@ -357,6 +358,8 @@ class Outbox:
     async def _send(self, alert: Alert, contact_name: str, channel: str) -> NotifyError | None:
         """None when the channel accepted the delivery, else why not."""
         contact = self._contacts.get(contact_name)
+        if contact is None and contact_name == LOG_CONTACT:
+            contact = Contact(LOG_CONTACT)  # the agent's own log, not a person
         notifier = self._notifiers.get(channel)  # type: ignore[call-overload]
         if contact is None:
             return NotifyError(

@@ -20,7 +20,8 @@ from netwatch.models import Contact, Site
 LOG_CONTACT = "-"
 
 
-def channels(contact: Contact) -> list[Channel]:
+def channels(contact: Contact) -> tuple[Channel, ...]:
+    """The channels configured on ``contact``, in a fixed order."""
     found: list[Channel] = []
     if contact.email:
         found.append("email")
@@ -30,7 +31,7 @@ def channels(contact: Contact) -> list[Channel]:
         found.append("webhook")
     if contact.alertmanager:
         found.append("alertmanager")
-    return found
+    return tuple(found)
 
 
 def deliveries(

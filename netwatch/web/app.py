@@ -1,20 +1,26 @@
-"""netwatch's HTTP server: ``/metrics``, ``/-/healthy``, ``/-/ready``, ``POST /-/reload``.
+"""netwatch's HTTP server: ``/metrics``, ``/sd``, ``/-/healthy``, ``/-/ready``, ``POST /-/reload``.
+
+``/metrics`` is everything; at province scale (close to a million series) Prometheus scrapes it
+in pieces instead: ``/sd`` lists one target per shard (each district's subtree, plus ``_agent``
+for the agent's own series and the sites above the districts) for ``http_sd_configs``, and each
+target is ``/metrics?shard=ID``. Rendering runs in a thread so a big scrape never stalls polls.
 
 It only reads state; the one thing that changes state (reload) needs the bearer token from
 ``agent.api_token`` and is refused when none is configured.
 
->>> app = make_app(registry, hooks)  # doctest: +SKIP
+>>> app = make_app(hooks)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from netwatch.models import Secret
 
@@ -28,6 +34,9 @@ class Hooks:
     ready: Callable[[], bool]
     reload: Callable[[], Awaitable[list[str]]]  # returns the problems; empty when applied
     token: Callable[[], Secret | None]
+    # The Prometheus text of one shard (None: everything); None when the shard is unknown.
+    metrics: Callable[[str | None], bytes | None]
+    shards: Callable[[], Sequence[str]]
 
 
 def _bearer_ok(request: web.Request, token: Secret | None) -> bool:
@@ -44,10 +53,22 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-def make_app(registry: CollectorRegistry, hooks: Hooks) -> web.Application:
-    async def metrics(_: web.Request) -> web.Response:
-        body = generate_latest(registry)
+def make_app(hooks: Hooks) -> web.Application:
+    async def metrics(request: web.Request) -> web.Response:
+        shard = request.query.get("shard")
+        body = await asyncio.to_thread(hooks.metrics, shard)
+        if body is None:
+            return _error(404, f"unknown shard {shard!r}: GET /sd lists them")
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def service_discovery(request: web.Request) -> web.Response:
+        """Prometheus ``http_sd_configs``: one target per shard, at the address asked."""
+        target = request.host
+        groups = [
+            {"targets": [target], "labels": {"__param_shard": shard, "shard": shard}}
+            for shard in hooks.shards()
+        ]
+        return web.json_response(groups)
 
     async def healthy(_: web.Request) -> web.Response:
         return web.Response(text="netwatch is healthy\n")
@@ -70,6 +91,7 @@ def make_app(registry: CollectorRegistry, hooks: Hooks) -> web.Application:
 
     app = web.Application()
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/sd", service_discovery)
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
     app.router.add_post("/-/reload", reload)

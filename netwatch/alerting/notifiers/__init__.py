@@ -25,6 +25,7 @@ from netwatch.alerting.notifiers.smtp import SmtpNotifier
 from netwatch.alerting.notifiers.telegram import TelegramNotifier
 from netwatch.alerting.notifiers.webhook import WebhookNotifier
 from netwatch.alerting.notify_settings import NotifySettings
+from netwatch.alerting.routing import channels as channels_of
 from netwatch.models import Contact
 
 
@@ -74,20 +75,6 @@ def build_notifiers(
     """Every channel whose server settings are present; ``session`` is owned by the caller."""
     built = {name: factory(settings, session) for name, factory in REGISTRY.items()}
     return {name: n for name, n in built.items() if n is not None}
-
-
-def channels_of(contact: Contact) -> tuple[Channel, ...]:
-    """The channels configured on ``contact``, in a fixed order."""
-    found: list[Channel] = []
-    if contact.email:
-        found.append("email")
-    if contact.telegram_chat_id:
-        found.append("telegram")
-    if contact.webhook_url:
-        found.append("webhook")
-    if contact.alertmanager:
-        found.append("alertmanager")
-    return tuple(found)
 
 
 def problems(contacts: Mapping[str, Contact], settings: NotifySettings) -> list[str]:

@@ -57,6 +57,8 @@ def labels(alert: Alert) -> dict[str, str]:
     out.update(alertname=alertname(alert), severity=alert.severity, site=alert.site)
     if alert.subject_kind == "device":
         out["device"] = alert.subject
+    if alert.service:
+        out["service"] = alert.service
     return {k: v for k, v in out.items() if v}
 
 

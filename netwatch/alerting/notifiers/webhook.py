@@ -52,6 +52,7 @@ def payload(alert: Alert, status_url: str, lang: str, tz: str) -> dict[str, obje
         "severity": alert.severity,
         "device": alert.subject if alert.subject_kind == "device" else "",
         "device_name": alert.device_name,
+        "service": alert.service,
         "site": alert.site,
         "site_name": alert.site_name,
         "subject": alert.subject,
