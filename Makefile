@@ -5,13 +5,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CONFIG ?= config/demo.yaml
 
-.PHONY: help venv peers run demo test test-unit check lint typecheck bench bench-config clean
+.PHONY: help venv peers run demo test test-unit check lint typecheck bench bench-scale clean
 
 help:
 	@echo "make run      install and start netwatch on the demo province"
 	@echo "make test     install every test peer and run the whole suite"
 	@echo "make check    ruff, mypy --strict and the tests"
 	@echo "make bench    run the benchmarks and print their tables"
+	@echo "make bench-scale  one agent, a whole province, 30 minutes (ARGS= to shrink it)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +46,10 @@ check: lint typecheck test
 
 bench: $(STAMP) peers
 	$(BIN)/python -m bench
+
+# The province-scale run (30 min, root, namespaced). Smaller: make bench-scale ARGS="--icmp 2000 --snmp 200 --minutes 5"
+bench-scale: $(STAMP) peers
+	$(BIN)/python -m bench.scale $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -1,0 +1,421 @@
+"""One agent watches a whole province: ICMP and SNMP at scale, scraped in shards, with a fault.
+
+    python -m bench.scale                                   # the goal: 20,000 / 2,000 / 30 min
+    python -m bench.scale --icmp 2000 --snmp 200 --minutes 5   # a few minutes
+
+Builds its world in a network namespace it creates (root only; nothing leaves it): ``lo`` plus
+dummy interfaces so each SNMP agent has about 48 interfaces, one net-snmp ``snmpd`` answering on
+every 127.x address of the namespace (it replies from the address asked), a province config of
+``--icmp`` devices of which ``--snmp`` are polled by SNMP, a webhook receiver, and the real
+``netwatch run``. A scraper reads ``/sd`` and scrapes every shard in parallel each
+``--scrape-interval`` like Prometheus would. After the warm-up it measures; near the end
+``--down-share`` of the devices go down at once (nftables drop) and it measures how long their
+alerts take. It prints a table and deletes the namespace (with everything in it) at the end.
+
+Measured: poll lag percentiles (from netwatch_poll_lag_seconds, bucket upper bounds), polls
+skipped, false downs before the fault, scrape time per shard (p50/p99/max) and series per full
+scrape, netwatch CPU (cores, average) and RSS over time (growth over the last 2/3 of the run),
+alert latency (first dropped packet to webhook received) median and p95.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+LISTEN = "127.0.0.1:19430"
+HZ = os.sysconf("SC_CLK_TCK")
+COMMUNES_PER_DISTRICT = 20
+BASE = (127 << 24) | (16 << 16)  # device k answers at 127.16.0.0 + k (+1 to skip .0)
+
+
+def address(k: int) -> str:
+    n = BASE + k + 1
+    return f"{n >> 24}.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
+
+
+# --------------------------------------------------------------------------- the world
+
+
+def province_config(args: argparse.Namespace, data: Path, hook_port: int) -> str:
+    """A province: 1 data centre, ``--districts`` districts of 20 communes each; every commune
+    has a router, its share of SNMP switches/servers and workstations for the rest."""
+    communes = args.districts * COMMUNES_PER_DISTRICT
+    per_commune = max(2, args.icmp // communes)
+    snmp_per_commune = max(1, args.snmp // communes)
+    include = json.dumps(args.interfaces_include) if args.interfaces_include else "[]"
+    lines = [
+        f'agent: {{listen: "{LISTEN}", data_dir: "{data}", max_in_flight: 2048,',
+        "        log_format: text, log_level: warning}",
+        "defaults:",
+        "  icmp: {interval: 30s, count: 3, timeout: 1s}",
+        "  snmp: {interval: 60s, timeout: 2s, retries: 1, version: 2c,",
+        "         community: {env: NW_BENCH_COMMUNITY},",
+        f"         interfaces: {{include: {include}}}}}",
+        "  down_after: 3",
+        "  retry_interval: 10s",
+        "contacts:",
+        f'  noc: {{webhook: {{url: "http://127.0.0.1:{hook_port}/hook"}}}}',
+        "sites:",
+        "  - id: tinh",
+        '    name: "Tỉnh (bench)"',
+        "    level: province",
+        "    contacts: [noc]",
+        "    devices:",
+        f"      - {{id: dc-rtr, address: {address(0)}, role: router}}",
+        "    sites:",
+    ]
+    k = 1
+    for d in range(args.districts):
+        lines += [
+            f"      - id: h{d}",
+            f'        name: "Huyện {d}"',
+            "        level: district",
+            "        devices:",
+            f"          - {{id: h{d}-rtr, address: {address(k)}, role: router}}",
+            "        sites:",
+        ]
+        k += 1
+        for c in range(COMMUNES_PER_DISTRICT):
+            sid = f"x{d}-{c}"
+            lines += [
+                f"          - id: {sid}",
+                f'            name: "Xã {d}-{c}"',
+                "            level: commune",
+                "            devices:",
+            ]
+            for i in range(per_commune):
+                role = "router" if i == 0 else ("switch" if i < snmp_per_commune else "workstation")
+                snmp = ", snmp: {}" if i < snmp_per_commune else ""
+                lines.append(
+                    f"              - {{id: {sid}-{i}, address: {address(k)}, role: {role}{snmp}}}"
+                )
+                k += 1
+    return "\n".join(lines) + "\n"
+
+
+class Receiver:
+    """The webhook receiver: remembers when each firing alert arrived."""
+
+    def __init__(self) -> None:
+        self.arrivals: list[tuple[float, dict[str, object]]] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+                with receiver.lock:
+                    receiver.arrivals.append((time.time(), body))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def start_snmpd(work: Path, interfaces: int) -> subprocess.Popen[bytes]:
+    for i in range(1, interfaces):
+        # A bridge is the lightest interface this kernel has without the dummy module.
+        subprocess.run(["ip", "link", "add", f"nwd{i}", "type", "bridge"], check=True)
+        subprocess.run(["ip", "link", "set", f"nwd{i}", "up"], check=True)
+    conf = work / "snmpd.conf"
+    conf.write_text("agentaddress udp:0.0.0.0:161\nrocommunity public default\n")
+    env = {**os.environ, "MIBS": "", "MIBDIRS": str(work)}
+    proc = subprocess.Popen(
+        ["snmpd", "-f", "-Lf", "/dev/null", "-C", "-c", str(conf), "-p", str(work / "snmpd.pid")],
+        env=env,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        probe = subprocess.run(
+            ["snmpget", "-v2c", "-cpublic", "-t1", "-r0", address(1), "1.3.6.1.2.1.1.3.0"],
+            capture_output=True,
+            env=env,
+        )
+        if probe.returncode == 0:
+            return proc
+        time.sleep(0.3)
+    proc.kill()
+    raise SystemExit("snmpd did not answer within 20 s")
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def get(path: str, timeout: float = 30.0) -> str:
+    with urllib.request.urlopen(f"http://{LISTEN}{path}", timeout=timeout) as resp:
+        body: bytes = resp.read()
+        return body.decode()
+
+
+def proc_sample(pid: int) -> tuple[float, float]:
+    """(CPU seconds so far, RSS MiB) of a process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / HZ
+    rss = 0.0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            rss = int(line.split()[1]) / 1024
+    return cpu, rss
+
+
+BUCKET = re.compile(r'^netwatch_poll_lag_seconds_bucket\{check="([^"]+)",le="([^"]+)"\} (\S+)$')
+
+
+def lag_buckets(text: str) -> dict[float, float]:
+    """Cumulative lag bucket counts over every check kind."""
+    out: dict[float, float] = {}
+    for line in text.splitlines():
+        m = BUCKET.match(line)
+        if m:
+            le = float("inf") if m.group(2) == "+Inf" else float(m.group(2))
+            out[le] = out.get(le, 0.0) + float(m.group(3))
+    return out
+
+
+def counter(text: str, name: str, **labels: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def quantile_bound(before: dict[float, float], after: dict[float, float], q: float) -> str:
+    """The bucket upper bound below which a share ``q`` of the polls in between started."""
+    deltas = sorted((le, after.get(le, 0.0) - before.get(le, 0.0)) for le in after)
+    total = deltas[-1][1] if deltas else 0.0
+    if total <= 0:
+        return "n/a"
+    for le, cum in deltas:
+        if cum >= q * total:
+            return f"≤ {le:g} s" if le != float("inf") else "> 60 s"
+    return "n/a"
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def inside(args: argparse.Namespace) -> int:
+    work = Path(args.workdir)
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    snmpd = start_snmpd(work, args.interfaces)
+    receiver = Receiver()
+    config = work / "netwatch.yaml"
+    config.write_text(province_config(args, work / "data", receiver.port), encoding="utf-8")
+    env = {**os.environ, "NW_BENCH_COMMUNITY": "public"}
+    log = (work / "netwatch.log").open("w")
+    nw = subprocess.Popen(
+        [sys.executable, "-m", "netwatch", "-c", str(config), "run"], stderr=log, env=env
+    )
+    print(f"netwatch pid {nw.pid}: {args.icmp} ICMP devices, {args.snmp} by SNMP, "
+          f"{args.interfaces} interfaces each; log {work / 'netwatch.log'}", flush=True)  # fmt: skip
+    try:
+        return measure(args, nw, receiver)
+    finally:
+        nw.terminate()
+        try:
+            nw.wait(15)
+        except subprocess.TimeoutExpired:
+            nw.kill()
+        snmpd.terminate()
+        snmpd.wait(10)
+        log.close()
+
+
+def measure(args: argparse.Namespace, nw: subprocess.Popen[bytes], receiver: Receiver) -> int:
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            get("/-/ready", 2)
+            break
+        except OSError:
+            if nw.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("netwatch did not become ready; see its log") from None
+            time.sleep(0.5)
+    shards = [g["labels"]["__param_shard"] for g in json.loads(get("/sd"))]
+    start = time.monotonic()
+    end = start + args.minutes * 60
+    fault_at = end - args.fault_seconds
+    warm = start + min(args.warmup, args.minutes * 60 / 3)
+    scrape_times: list[float] = []
+    series: list[int] = []
+    rss: list[tuple[float, float]] = []
+    false_downs = 0
+    lag0: dict[float, float] = {}
+    skipped0 = cpu0 = 0.0
+    t_cpu0 = 0.0
+    fault_time: float | None = None
+    chosen: list[int] = []
+    pool = ThreadPoolExecutor(max_workers=min(16, len(shards)))
+
+    def scrape(shard: str) -> tuple[float, str]:
+        t0 = time.monotonic()
+        text = get(f"/metrics?shard={shard}")
+        return time.monotonic() - t0, text
+
+    measuring = False
+    next_scrape = time.monotonic()
+    while time.monotonic() < end:
+        now = time.monotonic()
+        if not measuring and now >= warm:
+            agent = get("/metrics?shard=_agent")
+            lag0 = lag_buckets(agent)
+            skipped0 = counter(agent, "netwatch_polls_total", result="skipped")
+            cpu0, _ = proc_sample(nw.pid)
+            t_cpu0 = now
+            measuring = True
+            print(f"[{now - start:6.0f} s] warm-up over, measuring", flush=True)
+        if fault_time is None and now >= fault_at:
+            rng = random.Random(7)
+            total = args.icmp
+            chosen = rng.sample(range(1, total), max(1, int(total * args.down_share)))
+            nft = ["nft", "-f", "-"]
+            elements = ", ".join(address(k) for k in chosen)
+            rules = (
+                "table inet nwbench {\n chain input {\n type filter hook input priority 0;\n"
+                f"  ip daddr {{ {elements} }} drop\n }}\n}}\n"
+            )
+            subprocess.run(nft, input=rules.encode(), check=True)
+            fault_time = time.time()
+            print(f"[{now - start:6.0f} s] {len(chosen)} devices cut", flush=True)
+        if now >= next_scrape:
+            next_scrape += args.scrape_interval
+            results = list(pool.map(scrape, shards))
+            if measuring:
+                scrape_times += [t for t, _ in results]
+                series.append(sum(text.count("\n") for _, text in results))
+                if fault_time is None:
+                    false_downs = max(false_downs, sum(
+                        int(counter(text, "netwatch_device_status", status="down"))
+                        for _, text in results))  # fmt: skip
+        if measuring:
+            _, r = proc_sample(nw.pid)
+            rss.append((now - start, r))
+        time.sleep(min(5.0, max(0.1, next_scrape - time.monotonic())))
+    cpu1, _ = proc_sample(nw.pid)
+    agent = get("/metrics?shard=_agent")
+    lag1 = lag_buckets(agent)
+    skipped = counter(agent, "netwatch_polls_total", result="skipped") - skipped0
+    cores = (cpu1 - cpu0) / max(1e-9, time.monotonic() - t_cpu0)
+    with receiver.lock:
+        firing = [(t, b) for t, b in receiver.arrivals if b.get("status") == "firing"]
+    latencies = [t - fault_time for t, _ in firing if fault_time is not None and t >= fault_time]
+    tail = [r for t, r in rss if t >= (end - start) / 3]
+    growth = (tail[-1] - tail[0]) if len(tail) > 1 else float("nan")
+    rows = [
+        ("devices (ICMP / SNMP)", f"{args.icmp:,} / {args.snmp:,}"),
+        ("measured for", f"{(time.monotonic() - t_cpu0) / 60:.1f} min after warm-up"),
+        (
+            "poll lag p50 / p99",
+            f"{quantile_bound(lag0, lag1, 0.5)} / {quantile_bound(lag0, lag1, 0.99)}",
+        ),  # fmt: skip
+        ("polls skipped", f"{skipped:.0f}"),
+        ("false downs before the fault", str(false_downs)),
+        ("shards scraped in parallel", str(len(shards))),
+        (
+            "scrape p50 / p99 / max",
+            f"{pct(scrape_times, 0.5):.3f} / {pct(scrape_times, 0.99):.3f}"
+            f" / {max(scrape_times, default=float('nan')):.3f} s",
+        ),  # fmt: skip
+        ("lines per full scrape", f"{statistics.median(series):,.0f}" if series else "n/a"),
+        ("netwatch CPU (cores, avg)", f"{cores:.2f}"),
+        (
+            "RSS start / end / peak",
+            f"{tail[0]:.0f} / {tail[-1]:.0f} / {max(r for _, r in rss):.0f} MiB" if tail else "n/a",
+        ),  # fmt: skip
+        ("RSS growth, last 2/3", f"{growth:+.0f} MiB"),
+        ("devices cut at once", str(len(chosen))),
+        ("alerts received", str(len(latencies))),
+        (
+            "alert latency median / p95",
+            f"{pct(latencies, 0.5):.1f} / {pct(latencies, 0.95):.1f} s"
+            if latencies
+            else "none received",
+        ),  # fmt: skip
+    ]
+    width = max(len(k) for k, _ in rows)
+    print()
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def outside(args: argparse.Namespace) -> int:
+    if os.geteuid() != 0:
+        print("bench.scale needs root: it creates a network namespace (ip netns add)")
+        return 2
+    for tool in ("ip", "nft", "snmpd", "snmpget"):
+        if shutil.which(tool) is None:
+            print(f"bench.scale needs {tool}: run scripts/install-peers")
+            return 2
+    name = f"nwscale-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    work = Path(tempfile.mkdtemp(prefix="nwscale-"))
+    try:
+        argv = [a for a in sys.argv[1:]]
+        cmd = ["ip", "netns", "exec", name, sys.executable, "-m", "bench.scale", *argv,
+               "--inside", "--workdir", str(work)]  # fmt: skip
+        return subprocess.call(cmd)
+    finally:
+        subprocess.run(["ip", "netns", "pids", name], capture_output=True)
+        for pid in subprocess.run(
+            ["ip", "netns", "pids", name], capture_output=True, text=True
+        ).stdout.split():
+            subprocess.run(["kill", "-9", pid], check=False)
+        subprocess.run(["ip", "netns", "del", name], check=False)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="bench.scale", description=__doc__.splitlines()[0])
+    parser.add_argument("--icmp", type=int, default=20_000, help="devices pinged")
+    parser.add_argument("--snmp", type=int, default=2_000, help="of those, polled by SNMP")
+    parser.add_argument("--interfaces", type=int, default=48, help="interfaces per SNMP agent")
+    parser.add_argument("--districts", type=int, default=10)
+    parser.add_argument("--minutes", type=float, default=30.0)
+    parser.add_argument("--warmup", type=float, default=120.0, help="seconds not measured")
+    parser.add_argument("--scrape-interval", type=float, default=30.0)
+    parser.add_argument("--down-share", type=float, default=0.05)
+    parser.add_argument("--fault-seconds", type=float, default=180.0, help="cut this long")
+    parser.add_argument("--interfaces-include", nargs="*", default=[],
+                        help="ifName regexes worth series (default: all)")  # fmt: skip
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.snmp > args.icmp:
+        parser.error("--snmp cannot exceed --icmp")
+    return inside(args) if args.inside else outside(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
