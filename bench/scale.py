@@ -235,8 +235,11 @@ def inside(args: argparse.Namespace) -> int:
     nw = subprocess.Popen(
         [sys.executable, "-m", "netwatch", "-c", str(config), "run"], stderr=log, env=env
     )
-    print(f"netwatch pid {nw.pid}: {args.icmp} ICMP devices, {args.snmp} by SNMP, "
-          f"{args.interfaces} interfaces each; log {work / 'netwatch.log'}", flush=True)  # fmt: skip
+    print(
+        f"netwatch pid {nw.pid}: {args.icmp} ICMP devices, {args.snmp} by SNMP, "
+        f"{args.interfaces} interfaces each; log {work / 'netwatch.log'}",
+        flush=True,
+    )
     try:
         return measure(args, nw, receiver)
     finally:
@@ -336,7 +339,7 @@ def measure(args: argparse.Namespace, nw: subprocess.Popen[bytes], receiver: Rec
         (
             "poll lag p50 / p99",
             f"{quantile_bound(lag0, lag1, 0.5)} / {quantile_bound(lag0, lag1, 0.99)}",
-        ),  # fmt: skip
+        ),
         ("polls skipped", f"{skipped:.0f}"),
         ("false downs before the fault", str(false_downs)),
         ("shards scraped in parallel", str(len(shards))),
@@ -344,13 +347,13 @@ def measure(args: argparse.Namespace, nw: subprocess.Popen[bytes], receiver: Rec
             "scrape p50 / p99 / max",
             f"{pct(scrape_times, 0.5):.3f} / {pct(scrape_times, 0.99):.3f}"
             f" / {max(scrape_times, default=float('nan')):.3f} s",
-        ),  # fmt: skip
+        ),
         ("lines per full scrape", f"{statistics.median(series):,.0f}" if series else "n/a"),
         ("netwatch CPU (cores, avg)", f"{cores:.2f}"),
         (
             "RSS start / end / peak",
             f"{tail[0]:.0f} / {tail[-1]:.0f} / {max(r for _, r in rss):.0f} MiB" if tail else "n/a",
-        ),  # fmt: skip
+        ),
         ("RSS growth, last 2/3", f"{growth:+.0f} MiB"),
         ("devices cut at once", str(len(chosen))),
         ("alerts received", str(len(latencies))),
@@ -359,7 +362,7 @@ def measure(args: argparse.Namespace, nw: subprocess.Popen[bytes], receiver: Rec
             f"{pct(latencies, 0.5):.1f} / {pct(latencies, 0.95):.1f} s"
             if latencies
             else "none received",
-        ),  # fmt: skip
+        ),
     ]
     width = max(len(k) for k, _ in rows)
     print()
