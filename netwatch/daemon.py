@@ -38,6 +38,8 @@ from netwatch.history.store import HistoryStore
 from netwatch.inventory import AGENT_SHARD, Inventory, build_inventory
 from netwatch.models import Config, Device, Sample, Secret, Status, Transition
 from netwatch.polling import CheckSpec, Probes
+from netwatch.probes.snmp import SnmpData
+from netwatch.probes.snmp_reboots import RebootDetector
 from netwatch.scheduler import Outcome, PollFunc, Scheduler
 from netwatch.state import REACHABILITY_CHECKS, Change, CheckState, StateTracker
 from netwatch.systemd import SystemdNotifier
@@ -47,7 +49,8 @@ log = logging.getLogger(__name__)
 
 STOP_TIMEOUT = 4.0  # seconds granted to running polls on shutdown (the contract is 5 s)
 TICK = 1.0  # seconds between alert engine ticks
-AVAILABILITY_EVERY = 300.0  # seconds between recomputations of the 30-day availability gauge
+AVAILABILITY_EVERY = 60.0  # seconds between recomputations of the 30-day availability gauge
+AVAILABILITY_FIRST = 5.0  # the first one, once the first statuses are written
 HISTORY_FILE = "history.sqlite"
 
 
@@ -75,6 +78,7 @@ class Daemon:
         self.probes: Probes | None = None
         self.scheduler: Scheduler | None = None
         self.availability: dict[str, float] = {}
+        self.reboots = RebootDetector()
         self._config_windows: tuple[MaintenanceWindow, ...] = ()
         self._runner: web.AppRunner | None = None
         self._stopping = asyncio.Event()
@@ -255,6 +259,9 @@ class Daemon:
             for check in self._checks(old.devices[device_id]):
                 self.scheduler.remove(check.key)
         self.state.forget(removed)
+        self.reboots.forget(
+            [*removed, *(d for d in changed if old.devices[d].address != new.devices[d].address)]
+        )
         self.inventory = new
         self.engine.set_inventory(new)
         for device_id in changed:
@@ -301,6 +308,13 @@ class Daemon:
         after = self.state.check(device.id, check.name)
         if change is not None:
             self._on_change(change)
+        if check.kind == "snmp" and sample.ok and isinstance(sample.data, SnmpData):
+            reboot = self.reboots.observe(device.id, sample.at, sample.data.system)
+            if reboot is not None:
+                log.warning("device %s rebooted (%s went back to %.0f s)", device.id,
+                            reboot.clock, reboot.uptime_seconds)  # fmt: skip
+                if self.history is not None:
+                    self.history.record_reboot(device.id, reboot.at)
         if check.service is not None and after.status is not before:
             self._on_service_change(device, check, sample, after.status)
         return Outcome(ok=sample.ok, retry_in=device.retry_interval if after.suspect else None)
@@ -364,6 +378,7 @@ class Daemon:
 
     async def _availability(self) -> None:
         """Recompute the 30-day availability per site from history, off the event loop."""
+        await asyncio.sleep(AVAILABILITY_FIRST)
         while True:
             if self.history is not None and self.inventory is not None:
                 try:
@@ -412,6 +427,7 @@ class Daemon:
             flapping=self.engine.flapping,
             alerts=self.engine.active_alerts,
             availability=self.availability,
+            reboots=self.reboots.reboots,
         )
 
     def render_metrics(self, shard: str | None) -> bytes | None:

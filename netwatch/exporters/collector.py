@@ -2,8 +2,8 @@
 
 It never polls and never changes state. Every per-device series carries ``device``, ``site``,
 ``role`` and one label per hierarchy level (the ancestor site ids), so Grafana variables can
-filter by any level. Device, ICMP and agent families are here; services, sites and alerts have
-their own modules next to this one. ``dashboards/METRICS.md`` is the contract.
+filter by any level. Device, ICMP and agent families are here; SNMP, services, sites and
+alerts have their own modules next to this one. ``dashboards/METRICS.md`` is the contract.
 
 >>> from prometheus_client import CollectorRegistry
 >>> registry = CollectorRegistry()
@@ -25,6 +25,7 @@ from netwatch import __version__
 from netwatch.alerting.model import Alert
 from netwatch.exporters.services import ServiceRow, service_families
 from netwatch.exporters.sites import alert_families, site_families
+from netwatch.exporters.snmp import SnmpRow, snmp_families
 from netwatch.inventory import AGENT_SHARD, Inventory
 from netwatch.models import IcmpStats, Status
 from netwatch.state import StateTracker
@@ -44,6 +45,7 @@ class View:
     flapping: Callable[[], set[str]] = set
     alerts: Callable[[], Sequence[Alert]] = tuple
     availability: Mapping[str, float] = field(default_factory=dict)
+    reboots: Callable[[str], int] = lambda _device: 0
     clock: Callable[[], float] = time.time
 
 
@@ -113,6 +115,7 @@ class NetwatchCollector(Collector):
 
         flapping_now = view.flapping()
         services: list[ServiceRow] = []
+        snmp: list[SnmpRow] = []
         for device in devices:
             values = list(inv.labels(device.id).values())
             current = view.status_of(device.id)
@@ -124,6 +127,9 @@ class NetwatchCollector(Collector):
             for service in device.services:
                 check = state.checks.get(f"service:{service.name}") if state else None
                 services.append(ServiceRow(service, values, check))
+            if device.snmp is not None:
+                check = state.checks.get("snmp") if state else None
+                snmp.append(SnmpRow(device, values, check, view.reboots(device.id)))
             icmp = state.checks.get("icmp") if state else None
             if icmp is None or device.icmp is None:
                 continue
@@ -148,6 +154,7 @@ class NetwatchCollector(Collector):
                 jitter.add_metric(values, stats.jitter)
 
         yield from (up, status, flapping, rtt, jitter, loss, sent, received)
+        yield from snmp_families(snmp, names, now)
         yield from service_families(services, names, now)
         if view.site_status is not None:
             yield from site_families(inv, sites, view.site_status, view.availability)

@@ -5,7 +5,9 @@ address family. Requests are numeric-OID GET and GETBULK sent through pysnmp's R
 command generators directly (not the hlapi wrappers), so replies stay raw pyasn1 values that
 are read with ``int()`` / ``asOctets()``: no MIB lookup, no ``ObjectType`` wrapping, no
 ``prettyPrint``. A network or agent problem is returned as a ``Failure`` (see
-:func:`_failure_from`); ``poll()`` raises only for bugs.
+:func:`_failure_from`); ``poll()`` raises only for bugs. Every received datagram passes
+through :meth:`SnmpPoller._guard`: garbage an agent sends never reaches asyncio's exception
+handler, and a poll that timed out while its agent sent garbage is a PROTOCOL failure.
 
 SNMPv3 engine state is per target: pysnmp caches each agent's engine id by transport address
 and its boots/time by engine id; netwatch registers each USM user under the engine id of the
@@ -15,6 +17,7 @@ agent it is used with, so two devices may use the same user name with different 
 from __future__ import annotations
 
 import asyncio
+import collections
 import errno
 import functools
 import hashlib
@@ -24,11 +27,12 @@ import logging
 import re
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from pyasn1.error import PyAsn1Error
+from pyasn1.type import univ
 from pysnmp.carrier import error as carrier_error
 from pysnmp.carrier.asyncio.dgram import udp, udp6
 from pysnmp.entity import config as snmp_config
@@ -276,6 +280,7 @@ def _os_failure(prefix: str, error: OSError) -> Failure:
 # --------------------------------------------------------------------------- varbind values
 
 _ABSENT: Final = (rfc1905.NoSuchObject, rfc1905.NoSuchInstance, rfc1905.EndOfMibView)
+_NULL_TAGS: Final = univ.Null.tagSet  # plain NULL; the _ABSENT exceptions are tagged NULLs
 
 
 def _int(value: Any) -> int | None:
@@ -348,6 +353,13 @@ class SnmpPoller:
         self._targets: dict[tuple[object, ...], str] = {}  # address + params -> target name
         self._usm: dict[tuple[bytes, str], bytes] = {}  # (engine id, user) -> credentials hash
         self._table_rows: dict[tuple[str, tuple[int, ...]], int] = {}  # rows seen last time
+        # Datagrams per polled (host, port) that were not SNMP at all: see _guard. Only the
+        # addresses netwatch polls are counted, so strangers cannot grow the counter.
+        self._junk: collections.Counter[tuple[str, int]] = collections.Counter()
+        self._peers: set[tuple[str, int]] = set()
+        self._drop_counters = self._engine.get_mib_builder().import_symbols(
+            "__SNMPv2-MIB", "snmpInASNParseErrs", "snmpInBadVersions"
+        )
         self._closed = False
 
     @classmethod
@@ -397,6 +409,21 @@ class SnmpPoller:
             target = await self._target(address, settings)
         except _RequestFailed as exc:
             return _failure_from(device, exc.error, settings), None
+        source = (str(target.address[0]), int(target.address[1]))
+        self._peers.add(source)
+        junk_before = self._junk[source]
+        failure, data = await self._poll_target(device, target, settings)
+        if (
+            failure is not None
+            and failure.kind is FailureKind.TIMEOUT
+            and self._junk[source] > junk_before
+        ):
+            failure = Failure(FailureKind.PROTOCOL, f"SNMP {device}: {_JUNK}")
+        return failure, data
+
+    async def _poll_target(
+        self, device: str, target: _Target, settings: SnmpSettings
+    ) -> tuple[Failure | None, SnmpData | None]:
         if settings.version == "3":
             failure = await self._prepare_v3(device, target, settings)
             if failure is not None:
@@ -471,12 +498,12 @@ class SnmpPoller:
         if need_fallback:  # no (or a partial) ifXTable: 32-bit counters and ifDescr
             cols.update(await self._walk(target, settings, oids.IF_FALLBACK_COLUMNS))
         result = []
-        keep = _interface_matcher(settings.interfaces)
+        keep = interface_matcher(settings.interfaces)
         for idx in sorted(indices):
             if len(idx) != 1:
                 continue
             row = _interface_row(idx[0], idx, cols, hc_names)
-            if keep(row):
+            if keep is None or keep(row):
                 result.append(row)
         return tuple(result)
 
@@ -589,7 +616,12 @@ class SnmpPoller:
             raise _RequestFailed(indication)
         if status and int(status):
             raise _RequestFailed(ErrorStatus(int(status), int(index or 0)))
-        return list(reply)
+        varbinds = list(reply)
+        # NULL is what a request carries, never a value an agent returns (RFC 3416): a reply
+        # full of them is our own request coming back (a reflector, or a corrupted packet).
+        if any(getattr(value, "tagSet", None) == _NULL_TAGS for _oid, value in varbinds):
+            raise _RequestFailed("NULL values: a reflected request or a broken agent")
+        return varbinds
 
     # ------------------------------------------------------------------ configuration
 
@@ -622,8 +654,10 @@ class SnmpPoller:
             _raise_rcvbuf(sock)
             sock.setblocking(False)
             sock.bind(("0.0.0.0", 0) if v4 else ("::", 0))
-            proto = udp.UdpAsyncioTransport if v4 else udp6.Udp6AsyncioTransport
-            transport = proto(loop=asyncio.get_running_loop()).open_server_mode(sock=sock)
+            proto = _GuardedUdp if v4 else _GuardedUdp6
+            transport = proto(loop=asyncio.get_running_loop())
+            transport.guard = self._guard
+            transport.open_server_mode(sock=sock)
             snmp_config.add_transport(self._engine, domain, transport)
         except BaseException:
             sock.close()
@@ -631,6 +665,26 @@ class SnmpPoller:
         self._sockets.append(sock)
         self._transports[domain] = transport
         return domain
+
+    def _guard(self, deliver: Callable[[], object], source: tuple[Any, ...]) -> None:
+        """Run pysnmp's handling of one datagram; count it against its source if it was junk.
+
+        pysnmp drops undecodable datagrams silently (counting them in the engine's
+        snmpInASNParseErrs / snmpInBadVersions), and some garbage makes pyasn1 raise inside the
+        event loop's callback, which asyncio logs as an ERROR traceback per packet. Both are
+        counted here so that a poll that then times out says the agent sent junk.
+        """
+        before = [int(c.syntax) for c in self._drop_counters]
+        try:
+            deliver()
+        except Exception as exc:  # hostile input must not reach the loop's handler
+            log.debug("snmp: undecodable datagram from %s: %s", source[0], type(exc).__name__)
+            junk = True
+        else:
+            junk = [int(c.syntax) for c in self._drop_counters] != before
+        peer = (str(source[0]), int(source[1]))
+        if junk and peer in self._peers:
+            self._junk[peer] += 1
 
     def _params_name(self, settings: SnmpSettings) -> str:
         if settings.version == "2c":
@@ -707,6 +761,35 @@ class SnmpPoller:
             securityEngineId=engine_id,
         )
         self._usm[(engine_id, user)] = digest
+
+
+# --------------------------------------------------------------------------- transport
+
+_JUNK: Final = "the agent answered with data that is not SNMP (wrong port, or a broken agent?)"
+
+
+class _GuardedDelivery:
+    """pysnmp's asyncio UDP protocol, delivering each datagram through ``guard``."""
+
+    guard: Callable[[Callable[[], object], tuple[Any, ...]], None]
+    loop: asyncio.AbstractEventLoop
+    _callback_function: Any
+
+    def datagram_received(self, datagram: bytes, address: tuple[Any, ...]) -> None:
+        callback = self._callback_function
+        if callback is None:  # closed
+            return
+        self.loop.call_soon(
+            self.guard, functools.partial(callback, self, address, datagram), address
+        )
+
+
+class _GuardedUdp(_GuardedDelivery, udp.UdpAsyncioTransport):  # type: ignore[misc]
+    pass
+
+
+class _GuardedUdp6(_GuardedDelivery, udp6.Udp6AsyncioTransport):  # type: ignore[misc]
+    pass
 
 
 # --------------------------------------------------------------------------- helpers
@@ -818,14 +901,17 @@ def _interface_row(
     )
 
 
-@functools.lru_cache(maxsize=256)
-def _compiled(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
-    return tuple(re.compile(p) for p in patterns)
+@functools.lru_cache(maxsize=1024)
+def interface_matcher(rule: InterfaceFilter) -> Callable[[Interface], bool] | None:
+    """The predicate of an interface filter, ``None`` when it keeps everything.
 
-
-def _interface_matcher(rule: InterfaceFilter) -> Any:
-    include = _compiled(rule.include)
-    exclude = _compiled(rule.exclude)
+    Cached per filter (a frozen, hashable dataclass), so regexes are compiled once, not on
+    every poll or scrape.
+    """
+    if not rule.include and not rule.exclude and not rule.admin_up_only:
+        return None
+    include = tuple(re.compile(p) for p in rule.include)
+    exclude = tuple(re.compile(p) for p in rule.exclude)
 
     def keep(row: Interface) -> bool:
         if rule.admin_up_only and not row.admin_up:

@@ -1,0 +1,158 @@
+"""snmpsim (simulated SNMP agents from ``.snmprec`` recordings) on 127.0.0.1:<free UDP port>.
+
+snmpsim conflicts with nothing in netwatch's venv but refuses to run as root and must be able
+to read the Python it runs on, so it lives in its own venv on Debian's system Python::
+
+    /usr/bin/python3 -m venv /work/main/.venv-snmpsim
+    /work/main/.venv-snmpsim/bin/pip install snmpsim==1.2.2 pysmi
+
+(``NETWATCH_SNMPSIM`` may name another ``snmpsim-command-responder``.) Each recording
+``<name>.snmprec`` in the data directory answers to SNMP v2c community ``<name>``. As root the
+simulator drops to nobody/nogroup, so its cache directory is made theirs.
+
+>>> def test_x(snmpsim: Simulator) -> None:  # doctest: +SKIP
+...     settings = snmpsim.settings("core-router")
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from netwatch.models import Secret, SnmpSettings
+from tests.snmpd import free_udp_port, tool_env
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data" / "snmprec"
+DEFAULT_BINARY = ROOT / ".venv-snmpsim" / "bin" / "snmpsim-command-responder"
+
+
+@dataclass
+class Simulator:
+    """A running snmpsim; ``cli`` runs a net-snmp tool against one of its recordings."""
+
+    host: str
+    port: int
+    data_dir: Path
+    workdir: Path
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def communities(self) -> list[str]:
+        return sorted(p.stem for p in self.data_dir.glob("*.snmprec"))
+
+    def settings(self, community: str, **kw: object) -> SnmpSettings:
+        """v2c settings for the recording ``community`` (the secret's source names it)."""
+        secret = Secret(f"snmpsim:{community}", community)
+        return SnmpSettings(community=secret, port=self.port, **kw)  # type: ignore[arg-type]
+
+    def cli(self, tool: str, community: str, *args: str, timeout: float = 3) -> str:
+        """``tool -v2c -c COMMUNITY -On -Oe -Ot -Oq`` against the simulator; stdout."""
+        argv = [tool, "-v2c", "-c", community, "-On", "-Oe", "-Ot", "-r", "0", "-t", str(timeout)]
+        argv += [f"udp:{self.host}:{self.port}", *args]
+        out = subprocess.run(
+            argv, env=tool_env(self.workdir), capture_output=True, check=True, timeout=60,
+            text=True,
+        )  # fmt: skip
+        return out.stdout
+
+    def values(self, tool: str, community: str, *oids: str) -> dict[str, str]:
+        """``{numeric oid: raw value text}`` (strings unquoted and unescaped)."""
+        result: dict[str, str] = {}
+        for line in self.cli(tool, community, *oids).splitlines():
+            oid, sep, rest = line.partition(" = ")
+            if not sep or rest.startswith(("No more variables", "No Such ")):
+                continue
+            kind, sep2, value = rest.partition(": ")
+            if not sep2 or not kind.replace("-", "").isalnum():  # -Ot: timeticks untyped
+                value = rest
+            value = value.strip()
+            if value.startswith('"') and value.endswith('"'):
+                value = value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+            result[oid.lstrip(".")] = value
+        return result
+
+
+def binary() -> str | None:
+    configured = os.environ.get("NETWATCH_SNMPSIM")
+    if configured:
+        return configured
+    return str(DEFAULT_BINARY) if DEFAULT_BINARY.exists() else None
+
+
+def _answers(sim: Simulator, community: str) -> bool:
+    try:
+        sim.cli("snmpget", community, "1.3.6.1.2.1.1.5.0")
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+        return False
+    return True
+
+
+def start_snmpsim(data_dir: Path, workdir: Path) -> Simulator:
+    """Start snmpsim for ``data_dir`` on a free loopback port; wait (≤ 20 s) until it answers."""
+    exe = binary()
+    if exe is None or shutil.which("snmpget") is None:
+        pytest.skip("snmpsim (.venv-snmpsim, see tests/snmpsim.py) or net-snmp tools missing")
+    cache = workdir / "cache"
+    cache.mkdir(exist_ok=True)
+    # A copy in the work directory: nobody may not be able to read the checkout (e.g. /root).
+    data = workdir / "data"
+    if not data.exists():
+        shutil.copytree(data_dir, data)
+    user: list[str] = []
+    if os.geteuid() == 0:  # snmpsim refuses root; it drops to nobody, who must write the cache
+        shutil.chown(cache, "nobody", "nogroup")
+        user = ["--process-user=nobody", "--process-group=nogroup"]
+    probe = sorted(data_dir.glob("*.snmprec"))[0].stem
+    log_path = workdir / "snmpsim.log"
+    for _attempt in range(3):  # a free port can be taken between probe and bind
+        port = free_udp_port()
+        argv = [
+            exe, f"--data-dir={data}", f"--cache-dir={cache}",
+            f"--agent-udpv4-endpoint=127.0.0.1:{port}", "--log-level=error", *user,
+        ]  # fmt: skip
+        with log_path.open("ab") as log:
+            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        sim = Simulator("127.0.0.1", port, data_dir, workdir, proc)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and proc.poll() is None:
+            if _answers(sim, probe):
+                return sim
+            time.sleep(0.2)
+        stop_snmpsim(sim)
+    raise RuntimeError(f"snmpsim did not start:\n{log_path.read_text(errors='replace')[-2000:]}")
+
+
+def stop_snmpsim(sim: Simulator) -> None:
+    if sim.proc.poll() is None:
+        sim.proc.terminate()
+        try:
+            sim.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            sim.proc.kill()
+            sim.proc.wait(timeout=5)
+
+
+def running(data_dir: Path) -> Iterator[Simulator]:
+    """A simulator for ``data_dir`` in a temporary work directory, stopped afterwards."""
+    with tempfile.TemporaryDirectory(prefix="netwatch-snmpsim-") as tmp:
+        os.chmod(tmp, 0o755)  # nobody must reach the cache directory inside
+        sim = start_snmpsim(data_dir, Path(tmp))
+        try:
+            yield sim
+        finally:
+            stop_snmpsim(sim)
+
+
+@pytest.fixture(scope="module")
+def snmpsim() -> Iterator[Simulator]:
+    """One simulator per test module with every recording of ``tests/data/snmprec/devices``."""
+    yield from running(DATA / "devices")
