@@ -718,13 +718,13 @@ def device() -> Panel:
             "Utilisation against speed",
             [
                 target(
-                    f"rate(netwatch_interface_receive_bytes_total{{{IFACE}}}{RI}) * 8"
-                    f" / (netwatch_interface_speed_bits_per_second{{{IFACE}}} > 0)",
+                    f"rate(netwatch_interface_receive_bytes_total{{{IFACE}}}{RI})"
+                    f" / (netwatch_interface_speed_bytes{{{IFACE}}} > 0)",
                     "{{ifname}} in",
                 ),
                 target(
-                    f"rate(netwatch_interface_transmit_bytes_total{{{IFACE}}}{RI}) * 8"
-                    f" / (netwatch_interface_speed_bits_per_second{{{IFACE}}} > 0)",
+                    f"rate(netwatch_interface_transmit_bytes_total{{{IFACE}}}{RI})"
+                    f" / (netwatch_interface_speed_bytes{{{IFACE}}} > 0)",
                     "{{ifname}} out",
                 ),
             ],
@@ -759,9 +759,7 @@ def device() -> Panel:
             [
                 target(f"netwatch_interface_up{{{IFACE}}}", instant=True, table=True),
                 target(f"netwatch_interface_admin_up{{{IFACE}}}", instant=True, table=True),
-                target(
-                    f"netwatch_interface_speed_bits_per_second{{{IFACE}}}", instant=True, table=True
-                ),
+                target(f"netwatch_interface_speed_bytes{{{IFACE}}} * 8", instant=True, table=True),
             ],
             w=24,
             transformations=[
