@@ -25,7 +25,7 @@ from typing import Literal
 
 from netwatch.errors import ProbeSetupError
 from netwatch.models import Failure, FailureKind, IcmpSettings, IcmpStats, Sample
-from netwatch.probes.icmp_socket import EchoSocket, Mode, Outcome, tick
+from netwatch.probes.icmp_socket import EchoSocket, Mode
 
 __all__ = ["IcmpProber", "detect_icmp_mode"]
 
@@ -54,8 +54,6 @@ def detect_icmp_mode() -> Literal["raw", "dgram"]:
         f"this machine does not let netwatch send ICMP ({'; '.join(errors)}); to fix it, {_FIX}"
     )
 
-
-SEND_STEP = 0.02  # seconds; at most a quarter of the spacing
 
 # A resolved target: address family, socket address, and the address as text for messages.
 _Target = tuple[int, tuple[object, ...], str]
@@ -92,19 +90,19 @@ class IcmpProber:
         self._payload = b"netwatch" + os.urandom(8)
         self._sockets: dict[int, EchoSocket] = {}
         self._names: dict[str, tuple[float, _Target]] = {}
-        self._ticker_: _Ticker | None = None
-
-    def _ticker(self, loop: asyncio.AbstractEventLoop) -> _Ticker:
-        if self._ticker_ is None:
-            self._ticker_ = _Ticker(loop)
-        return self._ticker_
 
     async def ping(self, device: str, address: str, settings: IcmpSettings) -> Sample[IcmpStats]:
-        """Send ``settings.count`` echo requests ``settings.spacing`` apart, waiting up to
+        """Send ``settings.count`` echo requests ``settings.spacing`` apart (rounded up to the
+        socket's shared grid, :data:`~netwatch.probes.icmp_socket.GRID`), waiting up to
         ``settings.timeout`` for each reply. ``data.sent`` counts requests the kernel took."""
         at = self._wall()
         start = self._clock()
-        target = await self._resolve(address)
+        cached = self._names.get(address)
+        target: _Target | Failure
+        if cached is not None and cached[0] > start:
+            target = cached[1]  # the common case, without the cost of a coroutine
+        else:
+            target = await self._resolve(address)
         if isinstance(target, Failure):
             return self._sample(device, at, start, target, IcmpStats(0, ()))
         family, sockaddr, ip = target
@@ -112,31 +110,14 @@ class IcmpProber:
         if isinstance(sock, Failure):
             return self._sample(device, at, start, sock, IcmpStats(0, ()))
 
-        requests: list[tuple[int, asyncio.Future[Outcome]]] = []
-        loop = asyncio.get_running_loop()
-        first = loop.time()
-        # Later requests go out on a grid, so the requests of many pings share a wake-up.
-        step = min(SEND_STEP, settings.spacing / 4)
-        try:
-            for i in range(settings.count):
-                if i:
-                    due = first + i * settings.spacing
-                    if step > 0:
-                        await self._ticker(loop).wait(tick(due, step))
-                    else:
-                        await asyncio.sleep(max(due - loop.time(), 0.0))
-                requests.append(sock.send(sockaddr, ip, settings.timeout))
-            outcomes = [await future for _, future in requests]
-        finally:
-            for seq, future in requests:
-                if not future.done():  # cancelled while waiting: free the sequence numbers
-                    sock.forget(seq, future)
-
-        rtts = tuple(o for o in outcomes if isinstance(o, float))
-        sent = sum(1 for seq, _ in requests if seq >= 0)
+        echoes = await sock.ping(
+            sockaddr, ip, settings.count, spacing=settings.spacing, timeout=settings.timeout
+        )
+        rtts = tuple([o for o in echoes.outcomes if isinstance(o, float)])
+        sent = echoes.sent
         failure: Failure | None = None
         if not rtts:
-            failure = next((o for o in outcomes if isinstance(o, Failure)), None) or Failure(
+            failure = next((o for o in echoes.outcomes if isinstance(o, Failure)), None) or Failure(
                 FailureKind.TIMEOUT,
                 f"no echo reply from {_name(address, ip)} to {sent} request(s) "
                 f"within {settings.timeout:g}s each",
@@ -205,29 +186,6 @@ class IcmpProber:
         for sock in self._sockets.values():
             sock.close()
         self._sockets.clear()
-
-
-class _Ticker:
-    """Wakes every waiter of one grid time with one loop timer (a timer per waiter costs heap
-    work in the event loop for each of thousands of pings)."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._waiters: dict[float, list[asyncio.Future[None]]] = {}
-
-    def wait(self, when: float) -> asyncio.Future[None]:
-        future: asyncio.Future[None] = self._loop.create_future()
-        waiters = self._waiters.get(when)
-        if waiters is None:
-            waiters = self._waiters[when] = []
-            self._loop.call_at(when, self._fire, when)
-        waiters.append(future)
-        return future
-
-    def _fire(self, when: float) -> None:
-        for future in self._waiters.pop(when, ()):
-            if not future.done():  # a cancelled ping's future is done already
-                future.set_result(None)
 
 
 def _name(address: str, ip: str) -> str:

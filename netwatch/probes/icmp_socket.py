@@ -1,4 +1,4 @@
-"""ICMP echo on one shared socket per address family: packets, sending, and reply matching.
+"""ICMP echo on one shared socket per address family: packets, pacing, and reply matching.
 
 Why not icmplib's sockets: ``ICMPSocket.send`` resolves the destination with a blocking
 ``getaddrinfo`` and sets TTL and traffic class (three syscalls) on every request, its
@@ -6,10 +6,19 @@ Why not icmplib's sockets: ``ICMPSocket.send`` resolves the destination with a b
 itself in ``__init__``. So the 8-byte echo header is built and parsed here with ``struct``; the
 layout is the one in RFC 792 / RFC 4443.
 
-An :class:`EchoSocket` is registered with the event loop; one reader callback drains every
-datagram that is waiting, timestamps each when it is read, and resolves the future of the request
-it answers (matched by identifier and sequence). Timeouts come from a heap of deadlines
-checked by one timer per socket.
+Where the CPU goes, measured (``bench/icmp.py``): on a small VM every wake-up of an idle event
+loop costs 50-250 µs of CPU (cold caches), several times the work of one echo. So the design
+counts wake-ups, not instructions:
+
+* A whole ping (``count`` echoes) is one :class:`_Ping` and one future, not a task or a future
+  per echo.
+* Everything timed (the second and later echoes of every ping, and the end of every ping that
+  still waits for a reply) sits in a timer wheel on one :data:`GRID`: one loop timer per grid
+  tick that has work, whatever the number of targets. A tick whose work went away (every ping
+  due to end in it was answered) is cancelled, so an idle prober never wakes.
+* Replies are read by one reader callback, ``recvmsg`` in a loop until ``EAGAIN``; the kernel
+  stamps each datagram when it arrives (``SO_TIMESTAMPNS``), so reading them in batches does not
+  inflate RTTs, and a reply counts when its RTT is within the timeout, however late it was read.
 
 >>> pkt = build_echo(socket.AF_INET, 0x1234, 7, b"netwatch")
 >>> parse_reply(socket.AF_INET, pkt, ip_header=False) is None  # a request, not a reply
@@ -20,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import heapq
 import logging
 import math
 import socket
@@ -28,7 +36,7 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from netwatch.models import Failure, FailureKind
 
@@ -44,22 +52,24 @@ ERROR_TYPES: dict[int, dict[int, str]] = {
     socket.AF_INET6: {1: "destination unreachable", 3: "time exceeded"},
 }
 
+# Seconds between the ticks of the timer wheel: ten wake-ups a second at most. Request i of a
+# ping goes out on the first tick at or after ``first + i * spacing`` (and on a later tick than
+# request i-1), and a ping that lost a reply ends on the first tick after its last request's
+# timeout: so a ping lasts at most (count - 1) * spacing + timeout + 2 * GRID.
+GRID = 0.1
+
 _HEADER = struct.Struct("!BBHHH")  # type, code, checksum, identifier, sequence
 _ID_SEQ = struct.Struct("!HH")
-_RCVBUF = 8 * 1024 * 1024
+_BUFFER = 8 * 1024 * 1024
 _SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 _SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
 _SOL_RAW = 255
 _ICMP_FILTER = 1  # linux/icmp.h: bitmask of ICMPv4 types the raw socket does NOT receive
 _ICMP6_FILTER = 1  # linux/icmpv6.h: 256-bit mask of ICMPv6 types to block
-# Timeouts are detected on this grid (a late reply is still refused by its exact deadline).
-REAP_STEP = 0.05
-_DRAIN_MAX = 4096
 _SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # also the cmsg type (SCM_TIMESTAMPNS)
 _TIMESPEC = struct.Struct("@qq")
-_ANCBUF = socket.CMSG_SPACE(
-    _TIMESPEC.size
-)  # datagrams read per wake-up, so one busy socket cannot starve the loop
+_ANCBUF = socket.CMSG_SPACE(_TIMESPEC.size)
+_DRAIN_MAX = 4096  # datagrams read per wake-up, so one busy socket cannot starve the loop
 
 
 def checksum(data: bytes) -> int:
@@ -122,24 +132,28 @@ def parse_reply(family: int, packet: bytes, *, ip_header: bool) -> Reply | None:
     return Reply(ident, seq, b"", f"{name} (code {code})")
 
 
-# What a request's future resolves to: an RTT in seconds, a Failure, or None (timed out).
+# What became of one echo request: an RTT in seconds, a Failure, or None (no reply in time).
 Outcome = float | Failure | None
 
 
-class _Pending:
-    __slots__ = ("deadline", "future", "sent_at", "sent_wall")
+class Echoes(NamedTuple):
+    """The result of one ping: how many requests the kernel took, and one outcome per request
+    in send order (a request that could not be sent has its Failure, or None if dropped).
+    A NamedTuple: one is made per ping, and a frozen dataclass costs three times as much."""
 
-    def __init__(self, future: asyncio.Future[Outcome], deadline: float) -> None:
-        self.future = future
-        self.sent_at = 0.0  # injected clock
-        self.sent_wall = 0.0  # time.time(), to compare with the kernel's receive timestamp
-        self.deadline = deadline  # loop time
+    sent: int
+    outcomes: list[Outcome]
 
 
 def tick(when: float, step: float) -> float:
-    """``when`` rounded up to the next multiple of ``step``: timers of many requests then share
-    one wake-up of the event loop (each wake-up costs about 60 µs of CPU on a small VM)."""
+    """``when`` rounded up to the next multiple of ``step``."""
     return math.ceil(when / step) * step
+
+
+def _tick_index(when: float) -> int:
+    # The first tick at or after ``when``; the tolerance keeps an exact multiple from rounding
+    # up to the tick after it through floating-point error.
+    return math.ceil(when / GRID - 1e-6)
 
 
 def send_failure(exc: OSError, address: str) -> Failure:
@@ -157,14 +171,68 @@ def send_failure(exc: OSError, address: str) -> Failure:
     return Failure(FailureKind.ERROR, f"sending ICMP to {address} failed: {exc}")
 
 
+class _Ping:
+    """One ping in progress: ``count`` echoes to one address, about ``spacing`` apart."""
+
+    __slots__ = (
+        "address",
+        "count",
+        "first",
+        "future",
+        "next",
+        "outcomes",
+        "sent",
+        "seqs",
+        "sockaddr",
+        "spacing",
+        "timeout",
+        "waiting",
+        "wheel_end",
+    )
+
+    def __init__(
+        self,
+        sockaddr: tuple[object, ...],
+        address: str,
+        count: int,
+        spacing: float,
+        timeout: float,
+        future: asyncio.Future[Echoes],
+    ) -> None:
+        self.sockaddr = sockaddr
+        self.address = address
+        self.count = count
+        self.spacing = spacing
+        self.timeout = timeout
+        self.future = future
+        self.first = 0.0  # loop time of the first request; request i is due at first + i*spacing
+        self.outcomes: list[Outcome] = [None] * count
+        self.seqs: list[int] = []  # sequence numbers of the requests sent, for clean-up
+        self.next = 0  # index of the next request to send
+        self.sent = 0
+        self.waiting = 0  # requests sent and not yet answered
+        self.wheel_end = -1  # the tick on which the ping ends unless every reply came first
+
+
+class _Tick:
+    """The work of one grid tick, and the loop timer that runs it."""
+
+    __slots__ = ("ends", "sends", "timer")
+
+    def __init__(self, timer: asyncio.TimerHandle) -> None:
+        self.timer = timer
+        self.sends: list[_Ping] = []  # pings whose next request is due
+        self.ends: dict[_Ping, None] = {}  # pings whose last request times out (an ordered set)
+
+
 class EchoSocket:
     """One ICMP socket of one address family, shared by every ping of the process.
 
     >>> async def once():  # doctest: +SKIP
     ...     s = EchoSocket(socket.AF_INET, "raw", ident=0x4E57, payload=b"netwatch")
-    ...     seq, fut = s.send(("127.0.0.1", 0), "127.0.0.1", timeout=1.0)
-    ...     rtt = await fut  # seconds, a Failure, or None on timeout
+    ...     echoes = await s.ping(("127.0.0.1", 0), "127.0.0.1", 3, spacing=0.2, timeout=1.0)
     ...     s.close()
+    ...     return echoes.outcomes  # an RTT in seconds, a Failure, or None per request
     """
 
     def __init__(
@@ -184,11 +252,9 @@ class EchoSocket:
         self.payload = payload
         self._clock = clock
         self._loop = loop or asyncio.get_running_loop()
-        self._pending: dict[int, _Pending] = {}
-        # Deadlines of requests in flight; answered ones are skipped when popped. One reaper
-        # timer for the socket instead of a timer per request (created and cancelled each time).
-        self._deadlines: list[tuple[float, int, asyncio.Future[Outcome]]] = []
-        self._reaper: asyncio.TimerHandle | None = None
+        # sequence -> (ping, index of the request, time.time() and clock() when sent)
+        self._pending: dict[int, tuple[_Ping, int, float, float]] = {}
+        self._ticks: dict[int, _Tick] = {}  # the timer wheel: tick index -> its work
         self._next_seq = 0
         proto = socket.IPPROTO_ICMP if family == socket.AF_INET else socket.IPPROTO_ICMPV6
         kind = socket.SOCK_RAW if mode == "raw" else socket.SOCK_DGRAM
@@ -206,6 +272,15 @@ class EchoSocket:
         # The kernel rewrites the identifier of dgram sockets to the socket's port (and only
         # delivers replies carrying it), so there we match by sequence only.
         self._check_ident = mode == "raw"
+        # Requests differ only in their sequence number: keep the checksum of the rest, so a
+        # request costs one pack (RFC 1624 incremental update; only raw IPv4 needs it).
+        self._request_type = ECHO_REQUEST[family]
+        self._reply_type = ECHO_REPLY[family]
+        self._reply_size = 8 + len(payload)
+        self._partial_sum = -1
+        if family == socket.AF_INET and mode == "raw":
+            unsummed = _HEADER.pack(self._request_type, 0, 0, ident, 0) + payload
+            self._partial_sum = ~checksum(unsummed) & 0xFFFF  # the one's-complement sum
 
     def _tune(self) -> None:
         # Bursts of replies must not overflow the default ~208 KiB buffer (DESIGN.md, pitfalls).
@@ -214,10 +289,10 @@ class EchoSocket:
             (_SO_SNDBUFFORCE, socket.SO_SNDBUF),
         ):
             try:
-                self._sock.setsockopt(socket.SOL_SOCKET, force, _RCVBUF)
+                self._sock.setsockopt(socket.SOL_SOCKET, force, _BUFFER)
             except OSError:
                 try:
-                    self._sock.setsockopt(socket.SOL_SOCKET, plain, _RCVBUF)
+                    self._sock.setsockopt(socket.SOL_SOCKET, plain, _BUFFER)
                 except OSError as exc:
                     log.debug("cannot raise ICMP socket buffer: %s", exc)
         try:
@@ -246,7 +321,78 @@ class EchoSocket:
 
     @property
     def in_flight(self) -> int:
+        """Requests sent and still waiting for their reply."""
         return len(self._pending)
+
+    @property
+    def wakeups_planned(self) -> int:
+        """Grid ticks with work, i.e. loop timers this socket holds."""
+        return len(self._ticks)
+
+    # ------------------------------------------------------------------ pinging
+
+    def ping(
+        self, sockaddr: tuple[object, ...], address: str, count: int, *, spacing: float,
+        timeout: float,
+    ) -> asyncio.Future[Echoes]:  # fmt: skip
+        """Send ``count`` echo requests to ``sockaddr``: the first now, request i on the first
+        grid tick at or after ``first + i * spacing``. The future resolves when every request
+        is answered or timed out (``timeout`` seconds each). Never raises for network errors:
+        they are outcomes. Cancelling the future abandons the ping."""
+        future: asyncio.Future[Echoes] = self._loop.create_future()
+        ping = _Ping(sockaddr, address, count, spacing, timeout, future)
+        if count <= 0:
+            future.set_result(Echoes(0, []))
+        elif self._sock.fileno() < 0:
+            failure = Failure(FailureKind.ERROR, "the ICMP prober is closed")
+            future.set_result(Echoes(0, [failure] * count))
+        else:
+            ping.first = self._loop.time()
+            self._send(ping, ping.first)
+        return future
+
+    def _send(self, ping: _Ping, now: float) -> None:
+        """Send the next request of ``ping``, then book its next step on the wheel."""
+        index = ping.next
+        ping.next = index + 1
+        seq = self._next_seq
+        self._next_seq = (seq + 1) & 0xFFFF
+        if seq in self._pending:  # rarely: only after 65,536 requests, if one is still waiting
+            seq = self._allocate_seq()
+        packet = self._packet(seq)
+        try:
+            # The send time is taken right before sendto; the reply time is the kernel's
+            # receive timestamp, else the time it was read.
+            sent_wall, sent_at = time.time(), self._clock()
+            self._sock.sendto(packet, ping.sockaddr)
+        except BlockingIOError:
+            # The send buffer is full (8 MiB of requests queued): lost, not a device error.
+            pass
+        except OSError as exc:
+            ping.outcomes[index] = send_failure(exc, ping.address)
+        else:
+            self._pending[seq] = (ping, index, sent_wall, sent_at)
+            ping.seqs.append(seq)
+            ping.sent += 1
+            ping.waiting += 1
+        if ping.next < ping.count:
+            # Due at first + i * spacing, so waiting for ticks does not add up over the
+            # requests; never on the tick running now, so one target never gets a burst.
+            due = _tick_index(ping.first + ping.next * ping.spacing)
+            self._book(max(due, math.floor(now / GRID + 1e-6) + 1)).sends.append(ping)
+        elif ping.waiting:
+            ping.wheel_end = _tick_index(now + ping.timeout)
+            self._book(ping.wheel_end).ends[ping] = None
+        else:
+            self._finish(ping)
+
+    def _packet(self, seq: int) -> bytes:
+        if self._partial_sum < 0:
+            return _HEADER.pack(self._request_type, 0, 0, self.ident, seq) + self.payload
+        total = self._partial_sum + seq
+        total = (total & 0xFFFF) + (total >> 16)
+        csum = ~total & 0xFFFF
+        return _HEADER.pack(self._request_type, 0, csum, self.ident, seq) + self.payload
 
     def _allocate_seq(self) -> int:
         # Unique among requests in flight on this socket; wraps at 2**16.
@@ -257,76 +403,56 @@ class EchoSocket:
                 return seq
         raise RuntimeError("65536 ICMP requests in flight on one socket")
 
-    def send(
-        self, sockaddr: tuple[object, ...], address: str, timeout: float
-    ) -> tuple[int, asyncio.Future[Outcome]]:
-        """Send one echo request now; returns its sequence number and a future that resolves
-        to the RTT, a Failure, or ``None`` after ``timeout`` seconds without a reply.
+    def _finish(self, ping: _Ping) -> None:
+        """The ping is over: forget its requests, leave the wheel, resolve its future."""
+        if ping.waiting:  # answered requests are forgotten already
+            pending = self._pending
+            for seq in ping.seqs:
+                entry = pending.get(seq)
+                if entry is not None and entry[0] is ping:
+                    del pending[seq]
+        if ping.wheel_end >= 0:
+            slot = self._ticks.get(ping.wheel_end)
+            if slot is not None:
+                slot.ends.pop(ping, None)
+                if not slot.ends and not slot.sends:  # nothing left to do then: don't wake
+                    slot.timer.cancel()
+                    del self._ticks[ping.wheel_end]
+            ping.wheel_end = -1
+        if not ping.future.done():  # a cancelled ping's future is done already
+            ping.future.set_result(Echoes(ping.sent, ping.outcomes))
 
-        Never raises for network errors (they resolve the future at once, sequence -1).
-        """
-        future: asyncio.Future[Outcome] = self._loop.create_future()
-        if self._sock.fileno() < 0:
-            future.set_result(Failure(FailureKind.ERROR, "the ICMP prober is closed"))
-            return -1, future
-        seq = self._allocate_seq()
-        packet = build_echo(self.family, self.ident, seq, self.payload)
-        deadline = self._loop.time() + timeout
-        pending = _Pending(future, deadline)
-        self._pending[seq] = pending
-        try:
-            # The send time is taken right before sendto; the reply time is the kernel's
-            # receive timestamp, else the time it was read.
-            pending.sent_wall = time.time()
-            pending.sent_at = self._clock()
-            self._sock.sendto(packet, sockaddr)
-        except BlockingIOError:
-            # The send buffer is full (8 MiB of requests queued): count it as lost, not as an
-            # error of the device.
-            del self._pending[seq]
-            future.set_result(None)
-            return -1, future
-        except OSError as exc:
-            del self._pending[seq]
-            future.set_result(send_failure(exc, address))
-            return -1, future
-        heapq.heappush(self._deadlines, (deadline, seq, future))
-        if self._reaper is None or self._reaper.when() > tick(deadline, REAP_STEP):
-            self._arm(deadline)
-        return seq, future
+    # ------------------------------------------------------------------ the wheel
 
-    def forget(self, seq: int, future: asyncio.Future[Outcome]) -> None:
-        """Drop a request whose caller stopped waiting (e.g. it was cancelled)."""
-        pending = self._pending.get(seq)
-        if pending is not None and pending.future is future:
-            self._drop(seq)
+    def _book(self, index: int) -> _Tick:
+        slot = self._ticks.get(index)
+        if slot is None:
+            timer = self._loop.call_at(index * GRID, self._on_tick, index)
+            slot = self._ticks[index] = _Tick(timer)
+        return slot
 
-    def _drop(self, seq: int) -> None:
-        self._pending.pop(seq, None)
-
-    def _arm(self, deadline: float) -> None:
-        if self._reaper is not None:
-            self._reaper.cancel()
-        self._reaper = self._loop.call_at(tick(deadline, REAP_STEP), self._reap)
-
-    def _reap(self) -> None:
-        self._reaper = None
+    def _on_tick(self, index: int) -> None:
+        slot = self._ticks.pop(index)
+        if slot.ends:
+            # A reply already queued (even if the loop has not told us yet) must count before
+            # its request is judged lost.
+            self._on_readable()
+            for ping in list(slot.ends):
+                ping.wheel_end = -1  # this tick is gone already
+                self._finish(ping)
         now = self._loop.time()
-        heap = self._deadlines
-        while heap and heap[0][0] <= now:
-            _, seq, future = heapq.heappop(heap)
-            pending = self._pending.get(seq)
-            if pending is not None and pending.future is future:
-                del self._pending[seq]
-                if not future.done():
-                    future.set_result(None)
-        if heap:
-            self._arm(heap[0][0])
+        for ping in slot.sends:
+            if ping.future.done():  # cancelled by its caller: stop sending
+                self._finish(ping)
+            else:
+                self._send(ping, now)
+
+    # ------------------------------------------------------------------ replies
 
     def _on_readable(self) -> None:
         recvmsg = self._sock.recvmsg
-        clock = self._clock
-        loop_now = self._loop.time()
+        pending = self._pending
+        offset = 0
         for _ in range(_DRAIN_MAX):
             try:
                 packet, ancdata, _flags, source = recvmsg(4096, _ANCBUF)
@@ -337,43 +463,70 @@ class EchoSocket:
                 # request it concerns; that request then times out.
                 log.debug("ICMP socket error: %s", exc)
                 continue
-            now = clock()
-            reply = parse_reply(self.family, packet, ip_header=self._ip_header)
-            if reply is None or (self._check_ident and reply.ident != self.ident):
-                continue
-            pending = self._pending.get(reply.seq)
-            if pending is None or loop_now > pending.deadline:
-                continue  # late (timed out, maybe not reaped yet) or another process's
-            if reply.error is not None:
-                outcome: Outcome = Failure(
-                    FailureKind.UNREACHABLE, f"{reply.error} reported by {source[0]}"
-                )
-            elif reply.payload != self.payload:
-                continue  # same id and seq, but not our request (another pinger)
-            else:
-                outcome = now - pending.sent_at
-                # Replies are read in batches (one wake-up serves many); the kernel's stamp says
-                # when each arrived. A wall-clock step would make it negative or too long.
-                for level, kind, data in ancdata:
-                    if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(data) >= 16:
+            read_at = self._clock()
+            if self._ip_header:
+                offset = (packet[0] & 0x0F) * 4 if packet else 0
+            # The common case, an echo reply to us, is matched without building a Reply.
+            if len(packet) - offset == self._reply_size and packet[offset] == self._reply_type:
+                _kind, _code, _csum, ident, seq = _HEADER.unpack_from(packet, offset)
+                if self._check_ident and ident != self.ident:
+                    continue
+                entry = pending.get(seq)
+                if entry is None or not packet.endswith(self.payload):
+                    continue  # a late reply (its ping is over), or another pinger's
+                ping, index, sent_wall, sent_at = entry
+                rtt = read_at - sent_at
+                # Replies are read in batches; the kernel's stamp says when each arrived. A
+                # wall-clock step would make it negative or too long: then the read time counts.
+                if ancdata:
+                    level, kind, data = ancdata[0]
+                    if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
                         sec, nsec = _TIMESPEC.unpack_from(data)
-                        rtt = sec + nsec * 1e-9 - pending.sent_wall
-                        if 0.0 <= rtt <= outcome:
-                            outcome = rtt
-            self._drop(reply.seq)
-            if not pending.future.done():
-                pending.future.set_result(outcome)
+                        stamped = sec + nsec * 1e-9 - sent_wall
+                        if 0.0 <= stamped <= rtt:
+                            rtt = stamped
+                if rtt > ping.timeout:
+                    continue  # too late: the request stays lost
+                outcome: Outcome = rtt
+            else:
+                reply = parse_reply(self.family, packet, ip_header=self._ip_header)
+                if reply is None or reply.error is None:
+                    continue
+                if self._check_ident and reply.ident != self.ident:
+                    continue
+                seq = reply.seq
+                entry = pending.get(seq)
+                if entry is None:
+                    continue
+                ping, index, _, _ = entry
+                outcome = Failure(FailureKind.UNREACHABLE, f"{reply.error} reported by {source[0]}")
+            del pending[seq]
+            ping.outcomes[index] = outcome
+            ping.waiting -= 1
+            if not ping.waiting and ping.next >= ping.count:
+                self._finish(ping)
 
     def close(self) -> None:
-        """Stop reading and resolve every waiting request as failed."""
+        """Stop reading and end every ping in progress; unanswered requests become ERROR
+        failures."""
         if self._sock.fileno() >= 0:
             self._loop.remove_reader(self._sock.fileno())
             self._sock.close()
-        if self._reaper is not None:
-            self._reaper.cancel()
-            self._reaper = None
-        self._deadlines.clear()
-        for seq, pending in list(self._pending.items()):
-            self._drop(seq)
-            if not pending.future.done():
-                pending.future.set_result(Failure(FailureKind.ERROR, "the ICMP prober was closed"))
+        pings = {entry[0]: None for entry in self._pending.values()}
+        for slot in self._ticks.values():
+            slot.timer.cancel()
+            pings.update(slot.ends)
+            pings.update(dict.fromkeys(slot.sends))
+        self._ticks.clear()
+        closed = Failure(FailureKind.ERROR, "the ICMP prober was closed")
+        for ping in pings:
+            for seq in ping.seqs:
+                entry = self._pending.get(seq)
+                if entry is not None and entry[0] is ping:
+                    ping.outcomes[entry[1]] = closed
+            for index in range(ping.next, ping.count):
+                ping.outcomes[index] = closed
+            ping.next = ping.count
+            ping.wheel_end = -1
+            self._finish(ping)
+        self._pending.clear()

@@ -4,7 +4,8 @@ inside a network namespace (``Netns.argv``), where the test process itself canno
     python icmp_child.py '{"mode": "dgram", "count": 3, "timeout": 0.5, "spacing": 0.05,
                            "pings": [["127.0.0.5", 20]]}'     # address, rounds
 
-prints one object per round: {"address", "sent", "received", "failure"} (failure kind or null).
+prints one object per round: {"address", "mode", "sent", "received", "failure" (a kind or null),
+"detail", "duration" (seconds)}.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ async def main(spec: dict[str, object]) -> list[dict[str, object]]:
             "received": s.data.received if s.data else 0,
             "failure": s.failure.kind.value if s.failure else None,
             "detail": s.failure.detail if s.failure else None,
+            "duration": s.duration,
         }
         for s in samples
     ]

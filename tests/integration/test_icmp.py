@@ -13,6 +13,7 @@ import pytest
 
 from netwatch.models import FailureKind, IcmpSettings
 from netwatch.probes.icmp import IcmpProber, detect_icmp_mode
+from netwatch.probes.icmp_socket import GRID
 from tests.netns import Netns
 
 CHILD = Path(__file__).with_name("icmp_child.py")
@@ -49,6 +50,18 @@ async def test_loopback_answers_every_echo_within_5ms(address: str) -> None:
 
 
 @needs_root
+async def test_an_answered_ping_ends_without_waiting_for_its_timeout() -> None:
+    prober = IcmpProber("raw")
+    try:
+        sample = await prober.ping("lo", "127.0.0.1", IcmpSettings(count=2, timeout=30, spacing=0))
+    finally:
+        await prober.close()
+    assert sample.data is not None
+    assert sample.data.received == 2
+    assert sample.duration < 30  # over when the last reply came, not when time ran out
+
+
+@needs_root
 async def test_500_targets_at_once_lose_nothing() -> None:
     prober = IcmpProber("raw")
     addresses = [f"127.7.{i // 250}.{i % 250 + 1}" for i in range(500)]
@@ -75,10 +88,13 @@ def test_dropped_address_times_out_and_lossy_one_loses_some() -> None:
                 "pings": [["127.0.0.5", 1], ["127.0.0.6", 20], ["127.0.0.7", 1]]}  # fmt: skip
         results = run_in(ns, spec)
     dead = [r for r in results if r["address"] == "127.0.0.5"]
+    duration = dead[0].pop("duration")
     assert dead == [
         {"address": "127.0.0.5", "mode": "raw", "sent": 3, "received": 0, "failure": "timeout",
          "detail": "no echo reply from 127.0.0.5 to 3 request(s) within 0.5s each"}
     ]  # fmt: skip
+    # Waited for the last request's timeout, and ended on the grid tick after it.
+    assert 0.5 <= duration <= 2 * 0.02 + 0.5 + 2 * GRID + 0.5  # + slack for a busy machine
     lossy = [r for r in results if r["address"] == "127.0.0.6"]
     sent = sum(r["sent"] for r in lossy)
     received = sum(r["received"] for r in lossy)

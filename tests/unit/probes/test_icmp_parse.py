@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from netwatch.errors import ProbeSetupError
-from netwatch.models import FailureKind, IcmpSettings, IcmpStats
+from netwatch.models import Failure, FailureKind, IcmpSettings, IcmpStats
 from netwatch.probes import icmp as icmp_module
 from netwatch.probes.icmp import IcmpProber, detect_icmp_mode
-from netwatch.probes.icmp_socket import EchoSocket, build_echo, checksum, parse_reply
+from netwatch.probes.icmp_socket import GRID, EchoSocket, build_echo, checksum, parse_reply
 
 V4, V6 = socket.AF_INET, socket.AF_INET6
 PAYLOAD = b"netwatch-test-01"
@@ -167,54 +167,99 @@ def make_socket(mode: str = "raw", family: int = V4) -> tuple[EchoSocket, FakeSo
     return sock, fake, clock
 
 
+V4_ADDR = ("127.0.0.1", 0)
+
+
+async def sent(fake: FakeSock, n: int = 1) -> None:
+    """Wait until the fake socket has seen ``n`` requests in all."""
+    async with asyncio.timeout(2):
+        while len(fake.sent) < n:
+            fake.sent_event.clear()
+            await fake.sent_event.wait()
+
+
 async def test_reply_is_matched_by_identifier_and_sequence_and_timed_when_read() -> None:
     sock, fake, clock = make_socket("raw")
-    seq_a, fut_a = sock.send(("127.0.0.1", 0), "127.0.0.1", 1.0)
-    seq_b, fut_b = sock.send(("127.0.0.2", 0), "127.0.0.2", 1.0)
-    assert seq_a != seq_b
+    fut_a = sock.ping(V4_ADDR, "127.0.0.1", 1, spacing=0.0, timeout=1.0)
+    fut_b = sock.ping(("127.0.0.2", 0), "127.0.0.2", 1, spacing=0.0, timeout=1.0)
+    seq_b = fake.last_seq()
+    assert fake.sent[0][0] != fake.sent[1][0]  # two sequence numbers
     clock.now += 0.004
     fake.reply(ipv4_header() + echo_reply(V4, 0x4E58, seq_b))  # another process's identifier
     fake.reply(ipv4_header() + echo_reply(V4, 0x4E57, seq_b))
-    assert await asyncio.wait_for(fut_b, 1) == pytest.approx(0.004)
+    assert await asyncio.wait_for(fut_b, 1) == (1, [pytest.approx(0.004)])
     assert not fut_a.done()
     sock.close()
-    assert await fut_a is not None  # closing resolves waiters with a failure
+    echoes = await fut_a  # closing ends the ping with a failure
+    assert echoes.sent == 1
+    assert isinstance(echoes.outcomes[0], Failure)
+    assert echoes.outcomes[0].kind is FailureKind.ERROR
+
+
+async def test_requests_are_valid_echoes_with_the_incremental_checksum() -> None:
+    sock, fake, _ = make_socket("raw")
+    for next_seq in (0, 1, 0x7FFF, 0xFFFE, 0xFFFF):
+        sock._next_seq = next_seq
+        sock.ping(V4_ADDR, "127.0.0.1", 1, spacing=0.0, timeout=1.0)
+        assert fake.sent[-1][0] == build_echo(V4, 0x4E57, next_seq, PAYLOAD)
+    sock.close()
 
 
 async def test_dgram_matches_by_sequence_only_because_the_kernel_rewrites_the_id() -> None:
     sock, fake, _ = make_socket("dgram")
-    seq, fut = sock.send(("127.0.0.1", 0), "127.0.0.1", 1.0)
-    fake.reply(echo_reply(V4, 40000, seq))  # the id is the socket's port
-    assert isinstance(await asyncio.wait_for(fut, 1), float)
+    fut = sock.ping(V4_ADDR, "127.0.0.1", 1, spacing=0.0, timeout=1.0)
+    fake.reply(echo_reply(V4, 40000, fake.last_seq()))  # the id is the socket's port
+    echoes = await asyncio.wait_for(fut, 1)
+    assert isinstance(echoes.outcomes[0], float)
     sock.close()
 
 
 async def test_reply_with_a_foreign_payload_is_not_ours() -> None:
     sock, fake, _ = make_socket("raw", V6)
-    seq, fut = sock.send(("::1", 0, 0, 0), "::1", 0.05)
-    fake.reply(echo_reply(V6, 0x4E57, seq, payload=b"somebody-else"))
-    assert await fut is None  # timed out: the stray reply did not count
+    fut = sock.ping(("::1", 0, 0, 0), "::1", 1, spacing=0.0, timeout=0.05)
+    fake.reply(echo_reply(V6, 0x4E57, fake.last_seq(), payload=b"somebody-elses!"))
+    assert await fut == (1, [None])  # timed out: the stray reply did not count
     assert sock.in_flight == 0
     sock.close()
 
 
 async def test_timeout_resolves_none_and_a_late_reply_is_dropped() -> None:
     sock, fake, _ = make_socket("raw")
-    seq, fut = sock.send(("127.0.0.1", 0), "127.0.0.1", 0.02)
-    assert await fut is None
+    fut = sock.ping(V4_ADDR, "127.0.0.1", 1, spacing=0.0, timeout=0.02)
+    seq = fake.last_seq()
+    assert await fut == (1, [None])
     fake.reply(ipv4_header() + echo_reply(V4, 0x4E57, seq))
     await asyncio.sleep(0.01)  # the reader runs and must ignore it without error
     assert sock.in_flight == 0
     sock.close()
 
 
+async def test_a_reply_queued_but_unread_when_time_is_up_still_counts() -> None:
+    # The loop may not have told the reader yet; what counts is the RTT, not when it was read.
+    sock, fake, clock = make_socket("raw")
+    asyncio.get_running_loop().remove_reader(fake.fileno())  # the reader never runs
+    fut = sock.ping(V4_ADDR, "127.0.0.1", 1, spacing=0.0, timeout=0.02)
+    clock.now += 0.01  # the reply arrived 10 ms after the request
+    fake.reply(ipv4_header() + echo_reply(V4, 0x4E57, fake.last_seq()))
+    assert await asyncio.wait_for(fut, 1) == (1, [pytest.approx(0.01)])
+    sock.close()
+
+
+async def test_a_reply_with_an_rtt_over_the_timeout_is_lost() -> None:
+    sock, fake, clock = make_socket("raw")
+    fut = sock.ping(V4_ADDR, "127.0.0.1", 1, spacing=0.0, timeout=0.5)
+    clock.now += 0.6
+    fake.reply(ipv4_header() + echo_reply(V4, 0x4E57, fake.last_seq()))
+    assert await asyncio.wait_for(fut, 2) == (1, [None])
+    sock.close()
+
+
 async def test_unreachable_error_resolves_the_request_as_unreachable() -> None:
     sock, fake, _ = make_socket("raw")
-    seq, fut = sock.send(("127.0.0.1", 0), "127.0.0.1", 1.0)
-    fake.reply(ipv4_header() + error_quoting(V4, 0x4E57, seq))
-    outcome = await asyncio.wait_for(fut, 1)
-    assert not isinstance(outcome, float)
-    assert outcome is not None
+    fut = sock.ping(V4_ADDR, "127.0.0.1", 1, spacing=0.0, timeout=1.0)
+    fake.reply(ipv4_header() + error_quoting(V4, 0x4E57, fake.last_seq()))
+    outcome = (await asyncio.wait_for(fut, 1)).outcomes[0]
+    assert isinstance(outcome, Failure)
     assert outcome.kind is FailureKind.UNREACHABLE
     assert "192.0.2.1" in outcome.detail
     sock.close()
@@ -232,27 +277,93 @@ async def test_unreachable_error_resolves_the_request_as_unreachable() -> None:
 async def test_send_errors_become_failures(err: int, kind: FailureKind) -> None:
     sock, fake, _ = make_socket("raw")
     fake.send_error = OSError(err, "boom")
-    seq, fut = sock.send(("127.0.0.1", 0), "127.0.0.1", 1.0)
-    outcome = fut.result()
-    assert seq == -1
-    assert outcome is not None
-    assert not isinstance(outcome, float)
+    fut = sock.ping(V4_ADDR, "127.0.0.1", 1, spacing=0.0, timeout=1.0)
+    echoes = fut.result()  # resolved at once: nothing to wait for
+    assert echoes.sent == 0
+    outcome = echoes.outcomes[0]
+    assert isinstance(outcome, Failure)
     assert outcome.kind is kind
+    assert sock.in_flight == 0
+    assert sock.wakeups_planned == 0
+    sock.close()
+
+
+async def test_a_full_send_buffer_counts_the_request_as_lost_not_sent() -> None:
+    sock, fake, _ = make_socket("raw")
+    fake.send_error = BlockingIOError(errno.EAGAIN, "full")
+    echoes = sock.ping(V4_ADDR, "127.0.0.1", 1, spacing=0.0, timeout=1.0).result()
+    assert echoes == (0, [None])
     assert sock.in_flight == 0
     sock.close()
 
 
 async def test_sequence_wraps_at_65536_and_skips_numbers_in_flight() -> None:
-    sock, _fake, _ = make_socket("raw")
+    sock, fake, _ = make_socket("raw")
     sock._next_seq = 65535
-    first, _ = sock.send(("127.0.0.1", 0), "x", 5.0)
-    second, _ = sock.send(("127.0.0.1", 0), "x", 5.0)
-    assert (first, second) == (65535, 0)
+    sock.ping(V4_ADDR, "x", 1, spacing=0.0, timeout=5.0)
+    sock.ping(V4_ADDR, "x", 1, spacing=0.0, timeout=5.0)
     sock._next_seq = 65535  # 65535 is still in flight: it must be skipped
-    third, _ = sock.send(("127.0.0.1", 0), "x", 5.0)
-    assert third == 1
+    sock.ping(V4_ADDR, "x", 1, spacing=0.0, timeout=5.0)
+    assert [struct.unpack_from("!H", p, 6)[0] for p, _ in fake.sent] == [65535, 0, 1]
     assert sock.in_flight == 3
     sock.close()
+
+
+async def test_requests_of_a_ping_are_spaced_on_the_grid_and_share_wakeups() -> None:
+    sock, fake, _ = make_socket("raw")
+    loop = asyncio.get_running_loop()
+    futures = [sock.ping(V4_ADDR, "x", 3, spacing=0.15, timeout=0.3) for _ in range(50)]
+    times = [loop.time()] * len(fake.sent)
+    while len(fake.sent) < 150:
+        count = len(fake.sent)
+        await sent(fake, count + 1)
+        times.extend([loop.time()] * (len(fake.sent) - count))
+    # 150 requests, but the 100 later ones went out on at most two ticks of the wheel.
+    assert len(set(times[50:])) <= 2
+    first, second, third = times[0], times[50], times[100]
+    assert second - first >= 0.15 - 1e-3  # never before its due time
+    assert third - first >= 0.30 - 1e-3
+    assert third - first <= 0.30 + 2 * GRID  # due time rounded up to the grid, not added up
+    results = await asyncio.gather(*futures)
+    assert all(r == (3, [None, None, None]) for r in results)
+    assert sock.wakeups_planned == 0
+    sock.close()
+
+
+async def test_an_answered_ping_leaves_no_timer_behind() -> None:
+    # A wake-up for nothing costs more CPU than an echo: answered pings cancel their end tick.
+    sock, fake, _ = make_socket("raw")
+    fut = sock.ping(V4_ADDR, "x", 1, spacing=0.0, timeout=5.0)
+    assert sock.wakeups_planned == 1  # the tick on which it would time out
+    fake.reply(ipv4_header() + echo_reply(V4, 0x4E57, fake.last_seq()))
+    await asyncio.wait_for(fut, 1)
+    assert sock.wakeups_planned == 0
+    assert sock.in_flight == 0
+    sock.close()
+
+
+async def test_a_cancelled_ping_stops_sending_and_frees_its_sequence_numbers() -> None:
+    sock, fake, _ = make_socket("raw")
+    fut = sock.ping(V4_ADDR, "x", 3, spacing=0.05, timeout=5.0)
+    fut.cancel()
+    await asyncio.sleep(3 * GRID)
+    assert len(fake.sent) == 1  # the later requests were not sent
+    assert sock.in_flight == 0
+    assert sock.wakeups_planned == 0
+    sock.close()
+
+
+async def test_close_ends_pings_that_have_requests_still_to_send() -> None:
+    sock, _fake, _ = make_socket("raw")
+    fut = sock.ping(V4_ADDR, "x", 3, spacing=1.0, timeout=1.0)
+    sock.close()
+    echoes = fut.result()
+    assert echoes.sent == 1
+    assert all(isinstance(o, Failure) for o in echoes.outcomes)
+    assert sock.wakeups_planned == 0
+    closed = sock.ping(V4_ADDR, "x", 2, spacing=1.0, timeout=1.0).result()
+    assert closed.sent == 0
+    assert all(isinstance(o, Failure) for o in closed.outcomes)
 
 
 # --------------------------------------------------------------------------- prober
