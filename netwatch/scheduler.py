@@ -154,6 +154,13 @@ class Scheduler:
     # ------------------------------------------------------------------ running
 
     async def _run(self, key: str, kind: str, func: PollFunc) -> None:
+        try:
+            await self._run_one(key, kind, func)
+        except asyncio.CancelledError:
+            # Shutdown cancels polls still running; APScheduler would log each as a crash.
+            log.debug("poll %s cancelled at shutdown", key)
+
+    async def _run_one(self, key: str, kind: str, func: PollFunc) -> None:
         async with self._limit:
             now = time.time()
             self._last_run = time.monotonic()

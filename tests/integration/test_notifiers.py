@@ -144,6 +144,18 @@ async def test_smtp_firing_and_resolved_mail_have_utf8_subject_and_body(
     assert ok["In-Reply-To"] == fire["Message-ID"]  # the recovery threads under the alarm
 
 
+async def test_a_long_vietnamese_subject_keeps_every_space(smtpd: tuple[Inbox, int]) -> None:
+    """Python 3.11's EmailMessage folding drops the space between encoded words; ours must not."""
+    inbox, port = smtpd
+    names = [("X" * n + " Huyện Châu Thành — Tỉnh Hậu Giang").strip() for n in range(0, 60, 7)]
+    for name in names:
+        alert = dataclasses.replace(ALERT, device_name=name)
+        await smtp(port).send(Delivery(alert, CONTACT.name, "email"), CONTACT)
+    assert [m["Subject"] for _, m in inbox.mail] == [
+        f"MẤT KẾT NỐI: {name} — Quận Ninh Kiều" for name in names
+    ]
+
+
 async def test_smtp_starttls_with_auth_delivers(smtpd_tls: tuple[Inbox, int, str]) -> None:
     inbox, port, ca = smtpd_tls
     n = smtp(port, security="starttls", user="netwatch", password=Secret("env:X", "pw"),
