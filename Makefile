@@ -3,7 +3,6 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-CONFIG ?= config/demo.yaml
 
 .PHONY: help venv peers run demo test test-unit check lint typecheck bench bench-scale clean
 
@@ -17,7 +16,7 @@ help:
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,demo]'
 	@touch $@
 
 venv: $(STAMP)
@@ -26,8 +25,10 @@ venv: $(STAMP)
 peers:
 	scripts/install-peers
 
+# The demo province: simulated devices (snmpsim, ping on 127.x), a scripted incident, a mailbox.
 run: $(STAMP)
-	$(BIN)/netwatch -c $(CONFIG) run
+	scripts/install-snmpsim
+	$(BIN)/netwatch demo
 
 test: $(STAMP) peers
 	scripts/run-pytest $(BIN)/python tests

@@ -25,6 +25,7 @@ from netwatch.alerting.notifiers import build_notifiers
 from netwatch.alerting.notify_test import notify_test
 from netwatch.config import load_config, summarize
 from netwatch.daemon import HISTORY_FILE, Daemon, run_once
+from netwatch.demo.run import add_demo_parser, demo_command
 from netwatch.errors import ConfigError, NetwatchError
 from netwatch.history.formats import render
 from netwatch.history.report import build_report, report_period
@@ -86,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
         help="send a test message through every channel of a contact",
     )
     notify.add_argument("--contact", required=True, metavar="NAME")
+    add_demo_parser(sub)
     return parser
 
 
@@ -116,6 +118,8 @@ def _add_common(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == "demo":
+            return demo_command(args)
         if args.command == "check-config":
             return _check_config(args.config)
         config = load_config(args.config)
