@@ -29,6 +29,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
 
 from netwatch.alerting.engine import AlertEngine, EngineOutput
+from netwatch.alerting.incidents import Incident, incidents_from_json, incidents_to_json
 from netwatch.alerting.notifications import Notifications
 from netwatch.alerting.settings import MaintenanceWindow
 from netwatch.config import load_config
@@ -53,6 +54,7 @@ TICK = 1.0  # seconds between alert engine ticks
 AVAILABILITY_EVERY = 60.0  # seconds between recomputations of the 30-day availability gauge
 AVAILABILITY_FIRST = 5.0  # the first one, once the first statuses are written
 HISTORY_FILE = "history.sqlite"
+INCIDENTS_FILE = "incidents.json"  # the alert engine's open incidents, kept across restarts
 
 
 class Daemon:
@@ -87,6 +89,7 @@ class Daemon:
         self._reload_lock = asyncio.Lock()
         self._systemd = SystemdNotifier(environ if environ is not None else os.environ)
         self._tasks: list[asyncio.Task[None]] = []
+        self._incidents_path = Path(INCIDENTS_FILE)  # under agent.data_dir, set in start()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -107,6 +110,8 @@ class Daemon:
             recovering=self._recovering,
         )
         self._config_windows = config.maintenance
+        self._incidents_path = Path(config.agent.data_dir) / INCIDENTS_FILE
+        self.engine.adopt(await asyncio.to_thread(_read_incidents, self._incidents_path))
         self.notifications = await Notifications.open(config, self.registry)
         self.probes = await Probes.open()
         self.scheduler = Scheduler(self.registry, max_in_flight=config.agent.max_in_flight)
@@ -369,6 +374,10 @@ class Daemon:
             self._poll_now(device_id)
         if self.notifications is not None:
             await self.notifications.put(out.deliveries)
+        if out.deliveries and self.engine is not None:
+            # After the outbox has them: a crash in between repeats a message, never loses one.
+            text = incidents_to_json(self.engine.open_incidents())
+            await asyncio.to_thread(_write_atomically, self._incidents_path, text)
 
     def _poll_now(self, device_id: str) -> None:
         """Re-check a device's reachability now (its parent recovered: is it back too?)."""
@@ -461,6 +470,31 @@ class _Both:
     def collect(self) -> Iterator[Metric]:
         for part in self._parts:
             yield from part.collect()
+
+
+def _read_incidents(path: Path) -> list[Incident]:
+    """The open incidents the previous run left; none when there is no (readable) file."""
+    try:
+        return incidents_from_json(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError, TypeError) as exc:
+        log.warning("open incidents of the previous run not read from %s: %s", path, exc)
+        return []
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write-then-rename, so a crash leaves the old file or the new one, never half of one.
+    A full disk is logged: the alerts still go out, only a restart would repeat them."""
+    tmp = path.with_suffix(".tmp")
+    try:
+        with tmp.open("w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.error("open incidents not saved to %s: %s", path, exc)
 
 
 def _log_transition(t: Transition) -> None:

@@ -188,8 +188,9 @@ class Topology:
         """Re-evaluate ``dirty`` devices (and sites) and whatever depends on what changed.
 
         ``own(device_id)`` is the device's own status; ``maintenance`` holds the device and site
-        ids with an active window; ``held`` maps devices still cut off until re-checked (their
-        parent recovered, they have not been polled since) to the root cause they were behind.
+        ids with an active window; ``held`` maps devices shown behind a parent although not cut
+        off by it to that cause: still cut off until re-checked (their parent recovered, they
+        have not been polled since), or down but waiting for a failing parent to settle.
         """
         held = held or {}
         devices = self.inventory.devices

@@ -9,9 +9,13 @@ recorded but did not send. No I/O, and the clock is injected.
 The topology races (DESIGN.md, "Pitfalls"): a device whose own failure is confirmed while a
 device it depends on is still failing-but-unconfirmed (``suspect``) or has not been polled since
 is *held* for up to ``hold`` seconds; if the parent is then confirmed down, the device is
-unreachable and its alert is dropped. When a parent recovers, the devices that were cut off
-behind it stay UNREACHABLE and are listed in ``recheck`` until each has been polled again
-(``last_polled(d) > recovered_at``); only then is anything said about them.
+unreachable and its alert is dropped. The hold is decided *before* the topology is evaluated, and
+a held device is shown UNREACHABLE behind the unsettled parent meanwhile: were it shown DOWN
+until its parent is confirmed, every commune behind a failing district line would flash "down"
+on the dashboards and in the history (seen end to end: tests/integration/test_alerting_e2e.py).
+When a parent recovers, the devices that were cut off behind it stay UNREACHABLE and are listed
+in ``recheck`` until each has been polled again (``last_polled(d) > recovered_at``); only then
+is anything said about them.
 
 >>> engine = AlertEngine(inventory, AlertSettings(), clock=clock,  # doctest: +SKIP
 ...                      suspect=tracker_suspect, last_polled=scheduler_last_polled)
@@ -103,6 +107,7 @@ class AlertEngine:
         self._incidents: dict[str, Incident] = {}
         self._by_id: dict[str, str] = {}
         self._held: dict[str, float] = {}  # incident key -> held since
+        self._hold_ended: set[str] = set()  # devices whose hold ended this tick: alert now
         self._pending: dict[str, tuple[str, float]] = {}  # device -> (cause, parent recovered at)
         self._released: set[str] = set()  # re-checked this tick: what it says now stands
         self._flaps = FlapDetector(settings.flap_window, settings.flap_threshold)
@@ -130,9 +135,30 @@ class AlertEngine:
             did, change.at
         ):
             self._held.pop(f"down:{did}", None)
-            settings = self._settings
-            detail = f"{settings.flap_threshold} changes within {settings.flap_window:g}s"
-            self._open("flapping", did, self._clock(), detail)
+            self._flapping_started(did)
+
+    def _flapping_started(self, did: str) -> None:
+        """One flapping alert for a flapping line, about the device at its head.
+
+        Everything behind a flapping district line flaps with it: a commune whose parent flaps
+        sends nothing of its own, and one whose parent changed lately waits (``hold``) to see
+        whether the parent is found flapping too — the commune may reach its threshold first.
+        """
+        now = self._clock()
+        parents = self._topo.parents(did)
+        if any(self._flaps.is_flapping(p) for p in parents):
+            return
+        window = self._settings.flap_window
+        changed = [self._flaps.last_change(p) for p in parents]
+        if any(t is not None and now - t <= window for t in changed):
+            self._held[f"flapping:{did}"] = now
+            return
+        self._open_flapping(did, now)
+
+    def _open_flapping(self, did: str, now: float) -> None:
+        settings = self._settings
+        detail = f"{settings.flap_threshold} changes within {settings.flap_window:g}s"
+        self._open("flapping", did, now, detail)
 
     def service_changed(
         self, device_id: str, service: str, ok: bool, detail: str, at: float
@@ -166,6 +192,32 @@ class AlertEngine:
 
     def remove_window(self, window_id: str) -> bool:
         return self._planned.remove_window(window_id)
+
+    def open_incidents(self) -> list[Incident]:
+        """The incidents someone was told about and not yet told the end of: what the daemon
+        keeps across a restart (see ``adopt``). Digest-only ones are left out."""
+        return [i for i in self._incidents.values() if i.notified and not i.digest]
+
+    def adopt(self, incidents: Iterable[Incident]) -> None:
+        """Take over the open incidents of the previous run (after a restart or a crash).
+
+        Without this, an outage that spans a restart is announced twice (a new incident is
+        opened when the device is confirmed down again) and its first message is never
+        resolved. An adopted incident continues if its device is confirmed down again, and is
+        resolved — with its original id — once the device is found up. Call before the first
+        tick; incidents of devices no longer configured are dropped.
+        """
+        now = self._clock()
+        for inc in incidents:
+            if inc.device not in self._inv.devices or inc.key in self._incidents:
+                continue
+            self._incidents[inc.key] = inc
+            self._by_id[inc.id] = inc.key
+            if inc.kind == "flapping":
+                self._flaps.resume(inc.device, now)
+            self._arm(now + self._settings.repeat_interval, inc, "repeat")
+            if inc.severity == "critical" and not inc.escalated_to:
+                self._arm(now + self._settings.escalate_after, inc, "escalate")
 
     def set_inventory(self, inventory: AlertInventory) -> None:
         """Reload: keep what is known of unchanged devices, forget removed ones."""
@@ -205,13 +257,15 @@ class AlertEngine:
             if inc is not None:
                 self._resolve(inc, now)
             self._touched.add(did)  # normal alerting resumes with the current state
+        if self._held:
+            self._check_held(now)
+        self._hold_new(now)
         if self._dirty or self._dirty_sites or self._touched:
             self._evaluate(now)
         for device_id, service in self._services_touched:
             self._reconcile_service(device_id, service, now)
         self._services_touched.clear()
-        if self._held:
-            self._check_held(now)
+        self._hold_ended.clear()
         self._run_timers(now)
         if now >= self._digest_at:
             self._send_digests(now)
@@ -223,9 +277,43 @@ class AlertEngine:
     def _own_status(self, device_id: str) -> Status:
         return self._own.get(device_id, Status.UNKNOWN)
 
+    def _hold_new(self, now: float) -> None:
+        """Hold the alert of each newly failed device whose parents have not settled yet.
+
+        Decided before the topology is evaluated, so the device is never shown DOWN for what
+        may turn out to be its parent's failure (``_held_behind``).
+        """
+        for did in self._touched:
+            key = f"down:{did}"
+            if (
+                did in self._inv.devices
+                and self._own_status(did) is Status.DOWN
+                and key not in self._held
+                and key not in self._incidents
+                and did not in self._hold_ended
+                and did not in self._pending
+                and not self._flaps.is_flapping(did)
+                and not self._settled(did)
+            ):
+                # The hold runs from when its failure was confirmed, not from this tick.
+                self._held[key] = self._own_since.get(did, now)
+                self._out.recheck.extend(self._topo.parents(did))
+
+    def _held_behind(self) -> dict[str, str]:
+        """Devices shown UNREACHABLE behind a parent that has not settled: held down alerts
+        (behind the first such parent) and devices cut off until re-checked."""
+        held = {d: cause for d, (cause, _) in self._pending.items()}
+        for key in self._held:
+            if key.startswith("down:"):
+                did = _device_of(key)
+                parents = self._topo.parents(did)
+                unsettled = [p for p in parents if not self._answered_since(p, did)]
+                held.setdefault(did, (unsettled or parents)[0])
+        return held
+
     def _evaluate(self, now: float) -> None:
         topo = self._topo
-        held = {d: cause for d, (cause, _) in self._pending.items()}
+        held = self._held_behind()
         changed = topo.update(
             self._dirty,
             self._own_status,
@@ -244,6 +332,7 @@ class AlertEngine:
             and topo.devices[d].cause is None
             and self._own_status(d) is not Status.UP
             and d not in self._released
+            and d not in self._hold_ended  # it was shown behind a parent it only waited for
         ]
         if uncut:
             for did in uncut:
@@ -299,15 +388,17 @@ class AlertEngine:
             return  # one flapping alert instead of up/down messages
         key = f"down:{did}"
         inc = self._incidents.get(key)
+        if inc is not None and self._own_status(did) is Status.UNKNOWN:
+            return  # adopted after a restart, not polled yet: neither over nor confirmed
         if self._wants_down(did):
             if inc is not None:
                 if not inc.notified and not inc.digest and self._suppressed(inc, now) is None:
                     self._send(inc, "firing", now)  # e.g. still down after its maintenance
             elif key not in self._held:
-                if self._settled(did):
+                if did in self._hold_ended or self._settled(did):
                     self._open("down", did, now, self._detail.get(did, ""))
                 else:
-                    # The hold runs from when its failure was confirmed, not from this tick.
+                    # Not held before the evaluation (it was not touched): hold it now.
                     self._held[key] = self._own_since.get(did, now)
                     self._out.recheck.extend(self._topo.parents(did))
         else:
@@ -316,21 +407,29 @@ class AlertEngine:
                 self._resolve(inc, now)
 
     def _wants_down(self, did: str) -> bool:
+        """Down by its own failure: not cut off behind a parent (a held device is shown behind
+        its unsettled parent, but its alert is still only waiting)."""
         eff = self._topo.devices[did]
-        return self._own_status(did) is Status.DOWN and eff.blocked and eff.cause is None
+        if self._own_status(did) is not Status.DOWN or not eff.blocked:
+            return False
+        if eff.cause is None:
+            return True
+        parents = self._topo.parents(did)
+        cut_off = bool(parents) and all(self._topo.devices[p].blocked for p in parents)
+        return f"down:{did}" in self._held and not cut_off
 
     def _settled(self, did: str) -> bool:
         """Its own failure is proven: some parent answered since it failed and is not failing."""
         parents = self._topo.parents(did)
-        if not parents:
-            return True
-        since = self._own_since.get(did, 0.0)
-        return any(
-            not self._topo.devices[p].blocked
-            and self._own_status(p) is Status.UP
-            and not self._suspect(p)
-            and self._last_polled(p) >= since
-            for p in parents
+        return not parents or any(self._answered_since(p, did) for p in parents)
+
+    def _answered_since(self, parent: str, did: str) -> bool:
+        """``parent`` is up, not failing, and was polled since ``did`` was confirmed down."""
+        return (
+            not self._topo.devices[parent].blocked
+            and self._own_status(parent) is Status.UP
+            and not self._suspect(parent)
+            and self._last_polled(parent) >= self._own_since.get(did, 0.0)
         )
 
     def _reconcile_service(
@@ -359,12 +458,26 @@ class AlertEngine:
     def _check_held(self, now: float) -> None:
         for key, since in list(self._held.items()):
             did = _device_of(key)
-            if key.startswith("down:"):
+            if key.startswith("flapping:"):
+                parents = self._topo.parents(did)
+                if not self._flaps.is_flapping(did) or any(
+                    self._flaps.is_flapping(p) for p in parents
+                ):
+                    del self._held[key]  # settled already, or its parent's alert covers it
+                elif now - since >= self._settings.hold:
+                    del self._held[key]
+                    self._open_flapping(did, now)
+            elif key.startswith("down:"):
                 if not self._wants_down(did) or self._flaps.is_flapping(did):
                     del self._held[key]
+                    self._dirty.add(did)  # no longer shown behind the parent it waited for
                 elif self._settled(did) or now - since >= self._settings.hold:
+                    # Shown DOWN from this tick's evaluation on; the alert opens there, with
+                    # what it cut off already counted.
                     del self._held[key]
-                    self._open("down", did, now, self._detail.get(did, ""))
+                    self._dirty.add(did)
+                    self._touched.add(did)
+                    self._hold_ended.add(did)
             elif not self._suspect(did) or now - since >= self._settings.hold:
                 del self._held[key]
                 self._reconcile_service(did, key.split(":", 2)[2], now, force=True)

@@ -45,6 +45,16 @@ class FlapDetector:
             del self._flapping[subject]
         return ended
 
+    def resume(self, subject: str, at: float) -> None:
+        """Flapping since before a restart: settles after a whole window without a change."""
+        self._flapping[subject] = at
+
+    def last_change(self, subject: str) -> float | None:
+        """When ``subject`` last changed, as far as the last ``threshold`` changes tell."""
+        recent = self._recent.get(subject)
+        times = [t for t in (self._flapping.get(subject), recent[-1] if recent else None) if t]
+        return max(times, default=None)
+
     def is_flapping(self, subject: str) -> bool:
         return subject in self._flapping
 

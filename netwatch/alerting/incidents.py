@@ -11,9 +11,10 @@ message about it (firing, repeat, escalation, resolved) is an ``Alert`` with the
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Protocol
 
 from netwatch.alerting.model import Alert, AlertKind, AlertState, Severity
 from netwatch.models import Device, Site
@@ -52,6 +53,29 @@ class Incident:
     @property
     def escalated(self) -> bool:
         return bool(self.escalated_to)
+
+
+def incidents_to_json(incidents: Sequence[Incident]) -> str:
+    """The engine's open incidents as JSON, for the daemon to keep across a restart.
+
+    >>> inc = Incident("down:r1", "down:r1:1", "down", "r1", "xa-1", 1.0, "", "warning", False)
+    >>> incidents_from_json(incidents_to_json([inc])) == [inc]
+    True
+    """
+    return json.dumps([asdict(i) for i in incidents], ensure_ascii=False, sort_keys=True)
+
+
+def incidents_from_json(text: str) -> list[Incident]:
+    """The inverse of :func:`incidents_to_json`; unknown keys (a newer netwatch) are ignored."""
+    names = {f.name for f in fields(Incident)}
+    found: list[Incident] = []
+    for doc in json.loads(text):
+        kwargs: dict[str, Any] = {k: v for k, v in doc.items() if k in names}
+        kwargs["escalated_to"] = tuple(kwargs.get("escalated_to", ()))
+        for key in ("affected_devices", "affected_sites"):
+            kwargs[key] = dict.fromkeys(kwargs.get(key, {}))
+        found.append(Incident(**kwargs))
+    return found
 
 
 def incident_alert(inc: Incident, state: AlertState, now: float, inventory: _Inventory) -> Alert:

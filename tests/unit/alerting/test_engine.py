@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from netwatch.alerting.incidents import incidents_from_json, incidents_to_json
 from netwatch.alerting.settings import AlertSettings, Silence
 from netwatch.models import Device, Role, Status, Transition
 from tests.unit.alerting.province import BEHIND_HUYEN, Harness, alerts, build, province, sent
@@ -56,6 +57,52 @@ def test_children_confirmed_down_before_their_parent_never_page() -> None:
     assert alerts(out) == [("down", "firing", "huyen-rtr")]
     assert h.run(600).deliveries == []
     assert [a.subject for a in h.engine.active_alerts()] == ["huyen-rtr"]
+
+
+def test_children_confirmed_before_their_parent_are_never_shown_down() -> None:
+    # Found end to end: the communes behind a cut district line flashed "down" on /metrics
+    # and in the history for the second between their own and their gateway's confirmation.
+    h = Harness()
+    h.all_up()
+    h.suspects.update({"huyen-rtr", "xa-2-rtr"})  # failing, not confirmed yet
+    h.set("xa-1-rtr", DOWN)
+    h.set("xa-2-pc-1", DOWN)
+    first = h.tick()
+    assert h.engine.status_of("xa-1-rtr") is UNREACHABLE
+    assert h.engine.status_of("xa-2-pc-1") is UNREACHABLE
+    assert h.engine.site_status("xa-1") is UNREACHABLE
+    h.suspects.clear()
+    h.set("huyen-rtr", DOWN)
+    h.set("xa-2-rtr", DOWN)
+    second = h.tick(1)
+    assert alerts(second) == [("down", "firing", "huyen-rtr")]
+    downs = [t.subject for t in first.transitions + second.transitions if t.new is DOWN]
+    assert downs == ["huyen-rtr", "huyen"]
+    assert all(h.engine.status_of(d) is UNREACHABLE for d in BEHIND_HUYEN)
+
+
+def test_a_held_child_is_shown_down_once_its_parent_answered() -> None:
+    h = Harness()
+    h.all_up()
+    h.suspects.add("huyen-rtr")
+    h.set("xa-1-rtr", DOWN)
+    held = h.tick()
+    assert {(t.subject, t.new, t.cause) for t in held.transitions} == {
+        ("xa-1-rtr", UNREACHABLE, "huyen-rtr"),
+        ("xa-1-pc-1", UNREACHABLE, "huyen-rtr"),
+        ("xa-1-pc-2", UNREACHABLE, "huyen-rtr"),
+        ("xa-1", UNREACHABLE, "huyen-rtr"),
+    }
+    h.suspects.clear()  # the parent's retry answered
+    out = h.tick(1)
+    assert alerts(out) == [("down", "firing", "xa-1-rtr")]
+    alert = out.deliveries[0].alert
+    assert alert.affected_sites == ("xa-1",)
+    assert set(alert.affected_devices) == {"xa-1-pc-1", "xa-1-pc-2"}
+    assert h.engine.status_of("xa-1-rtr") is DOWN
+    assert h.engine.site_status("xa-1") is DOWN
+    assert h.engine.root_cause("xa-1-pc-1") == "xa-1-rtr"
+    assert h.run(60).deliveries == []  # not taken for a recovery to re-check
 
 
 def test_a_child_is_held_until_its_parent_has_been_polled_since_it_failed() -> None:
@@ -193,6 +240,42 @@ def test_flapping_sends_one_flapping_alert_then_settles_back() -> None:
     out = h.run(100, step=10)  # 600 s since the last change
     assert alerts(out) == [("flapping", "resolved", "xa-1-rtr"), ("down", "resolved", "xa-1-rtr")]
     assert h.engine.flapping() == set()
+
+
+def test_a_flapping_district_line_sends_one_flapping_alert_not_one_per_commune() -> None:
+    # Everything behind a flapping line flaps with it; a commune may reach the threshold first.
+    h = Harness(settings=AlertSettings(flap_window=600, flap_threshold=4, hold=60))
+    h.all_up()
+    behind = ["xa-1-rtr", "xa-2-rtr", "xa-3-rtr"]
+    log = []
+    for status in (DOWN, UP, DOWN, UP, DOWN, UP):
+        for did in [*behind, "huyen-rtr"]:  # the communes' polls happened to come first
+            h.set(did, status)
+        log += alerts(h.tick(20))
+    log += alerts(h.run(120))
+    flapping = [a for a in log if a[0] == "flapping"]
+    assert flapping == [("flapping", "firing", "huyen-rtr")]
+    assert {a[2] for a in log} == {"huyen-rtr"}
+    assert h.engine.flapping() == {"huyen-rtr", *behind}
+    log = alerts(h.run(700, step=10))
+    assert ("flapping", "resolved", "huyen-rtr") in log
+    assert {a[2] for a in log} == {"huyen-rtr"}
+
+
+def test_a_commune_flapping_after_its_parent_changed_alerts_once_the_hold_shows_it_alone() -> None:
+    h = Harness(settings=AlertSettings(flap_window=600, flap_threshold=4, hold=60))
+    h.all_up()
+    h.set("huyen-rtr", DOWN)
+    h.tick(10)
+    h.set("huyen-rtr", UP)  # one outage of the district line, long over
+    h.tick(10)
+    log = []
+    for status in (DOWN, UP, DOWN, UP):
+        h.set("xa-1-rtr", status)
+        log += alerts(h.tick(10))
+    assert ("flapping", "firing", "xa-1-rtr") not in log  # held: is the line flapping too?
+    out = h.run(60)
+    assert alerts(out) == [("flapping", "firing", "xa-1-rtr")]
 
 
 def test_a_flapping_device_that_settles_down_keeps_one_firing_alert() -> None:
@@ -427,3 +510,45 @@ def test_the_engine_runs_on_the_real_inventory() -> None:
     out = h.tick()
     assert alerts(out) == [("down", "firing", "huyen-rtr")]
     assert out.deliveries[0].alert.labels["district"] == "huyen"
+
+
+def test_an_outage_spanning_a_restart_is_announced_once_and_resolved_with_its_id() -> None:
+    # Found end to end: after a restart the outage got a second "down" message with a new id,
+    # and the first one was never resolved.
+    before = Harness()
+    before.all_up()
+    before.set("xa-1-rtr", DOWN)
+    firing = before.tick().deliveries[0].alert
+    saved = incidents_to_json(before.engine.open_incidents())
+    after = Harness(start=before.now + 30)  # a new process: nothing known of any device
+    after.engine.adopt(incidents_from_json(saved))
+    assert after.tick().deliveries == []  # not polled yet: neither over nor confirmed
+    for did in after.inventory.devices:  # the first polls: still down
+        after.set(did, DOWN if did == "xa-1-rtr" else UP)
+    assert after.run(120).deliveries == []  # still the same outage
+    assert [a.id for a in after.engine.active_alerts()] == [firing.id]
+    after.set("xa-1-rtr", UP)
+    out = after.tick(1)
+    assert sent(out)[0][:3] == ("down", "resolved", "xa-1-rtr")
+    assert {d.alert.id for d in out.deliveries} == {firing.id}
+
+
+def test_an_outage_that_ended_during_a_restart_is_resolved_at_the_first_poll() -> None:
+    before = Harness()
+    before.all_up()
+    before.set("huyen-rtr", DOWN)
+    before.tick()
+    flap = Harness(settings=AlertSettings(flap_window=600, flap_threshold=4))
+    flap.all_up()
+    for status in (DOWN, UP, DOWN, UP):
+        flap.set("xa-3-rtr", status)
+        flap.tick(30)
+    saved = [*before.engine.open_incidents(), *flap.engine.open_incidents()]
+    after = Harness(start=flap.now + 30)
+    after.engine.adopt(incidents_from_json(incidents_to_json(saved)))
+    out = after.all_up()
+    assert alerts(out) == [("down", "resolved", "huyen-rtr")]
+    assert after.engine.flapping() == {"xa-3-rtr"}  # settles after a quiet window, as before
+    out = after.run(600, step=10)
+    assert alerts(out) == [("flapping", "resolved", "xa-3-rtr"), ("down", "resolved", "xa-3-rtr")]
+    assert after.engine.active_alerts() == []
