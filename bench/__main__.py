@@ -20,6 +20,8 @@ BENCHMARKS: dict[str, list[str]] = {
     "icmp": [],
     "snmp": [],
     "alerting_engine": [],
+    # the full run (30 s interval, 50 cuts, 30 min of loss) takes ~35 min: python -m bench.alerting
+    "alerting": ["--interval", "3", "--failures", "20", "--loss-minutes", "2"],
     "history": [],
 }
 
