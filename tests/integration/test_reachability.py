@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from netwatch.probes.icmp_socket import GRID
+from netwatch.scheduler import GRID as SCHEDULER_GRID
 from tests.daemon import RunningDaemon, metric_value, netwatch_argv, write_config
 from tests.netns import Netns
 
@@ -27,8 +28,8 @@ PORT = 9430  # a fresh namespace has every port free
 SCRAPE_EVERY = 0.5  # seconds
 # Scheduling slack on a busy 2-core machine: a scrape in flight, a late event loop.
 SLACK = 2.0
-# The scheduler adds up to 5 % jitter to each interval (netwatch/scheduler.py).
-JITTER = 0.05
+# Start times are rounded up to the scheduler's grid (netwatch/scheduler.py).
+START_GRID = SCHEDULER_GRID
 
 # The site's first router is its gateway and stays healthy: a dead gateway would make everything
 # behind it unreachable (netwatch/topology.py), which is not what these tests are about.
@@ -66,7 +67,7 @@ class Timing:
         """From the first packet dropped to device_up 0: the next poll comes within an interval,
         fails, and is retried ``retry_interval`` after each failure until ``down_after``."""
         return (
-            self.interval * (1 + JITTER)
+            (self.interval + START_GRID)
             + self.down_after * self.poll
             + (self.down_after - 1) * self.retry_interval
             + SCRAPE_EVERY
@@ -77,7 +78,7 @@ class Timing:
     def up_within(self) -> float:
         """From the drop rule removed to device_up 1: ``up_after`` good polls an interval apart
         (a device that is down is not retried early)."""
-        return self.up_after * (self.interval * (1 + JITTER) + self.poll) + SCRAPE_EVERY + SLACK
+        return self.up_after * ((self.interval + START_GRID) + self.poll) + SCRAPE_EVERY + SLACK
 
     def yaml(self, data: Path) -> str:
         devices = "\n".join(
