@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "config_load": [],
     "icmp": [],
     "snmp": [],
+    "render": [],
     "alerting_engine": [],
     # the full run (30 s interval, 50 cuts, 30 min of loss) takes ~35 min: python -m bench.alerting
     "alerting": ["--interval", "3", "--failures", "20", "--loss-minutes", "2"],

@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import aiohttp
-from prometheus_client import generate_latest
 
 from netwatch import __version__
 from netwatch.alerting.notifiers import build_notifiers
@@ -163,8 +162,7 @@ def _once(config: Config, devices: list[str]) -> int:
     if unknown:
         print(f"netwatch: unknown device(s): {', '.join(unknown)}", file=sys.stderr)
         return EXIT_FAILURE
-    registry = asyncio.run(run_once(config, devices))
-    sys.stdout.write(generate_latest(registry).decode())
+    sys.stdout.write(asyncio.run(run_once(config, devices)).decode())
     return EXIT_OK
 
 

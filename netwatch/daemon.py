@@ -16,17 +16,17 @@ One poll, end to end:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import logging
 import os
 import signal
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import Metric
 
 from netwatch.alerting.engine import AlertEngine, EngineOutput
 from netwatch.alerting.incidents import Incident, incidents_from_json, incidents_to_json
@@ -34,7 +34,7 @@ from netwatch.alerting.notifications import Notifications
 from netwatch.alerting.settings import MaintenanceWindow
 from netwatch.config import load_config
 from netwatch.errors import ConfigError, NetwatchError
-from netwatch.exporters.collector import NetwatchCollector, View
+from netwatch.exporters.collector import RenderCache, View, render_text
 from netwatch.history.report import site_availability
 from netwatch.history.store import HistoryStore
 from netwatch.inventory import AGENT_SHARD, Inventory, build_inventory
@@ -46,6 +46,8 @@ from netwatch.scheduler import Outcome, PollFunc, Scheduler
 from netwatch.state import REACHABILITY_CHECKS, Change, CheckState, StateTracker
 from netwatch.systemd import SystemdNotifier
 from netwatch.web.app import Hooks, make_app, parse_listen
+from netwatch.web.backend import StartedDaemon
+from netwatch.web.security import server_ssl_context
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,7 @@ TICK = 1.0  # seconds between alert engine ticks
 AVAILABILITY_EVERY = 60.0  # seconds between recomputations of the 30-day availability gauge
 AVAILABILITY_FIRST = 5.0  # the first one, once the first statuses are written
 HISTORY_FILE = "history.sqlite"
+MAX_BACKDATE = 600.0  # seconds: a history record is dated back to its cause at most this far
 INCIDENTS_FILE = "incidents.json"  # the alert engine's open incidents, kept across restarts
 
 
@@ -82,6 +85,8 @@ class Daemon:
         self.scheduler: Scheduler | None = None
         self.availability: dict[str, float] = {}
         self.reboots = RebootDetector()
+        self._own_changes: dict[str, Change] = {}  # device -> its last own status change
+        self._recorded_at: dict[str, float] = {}  # subject -> time of its last history record
         self._config_windows: tuple[MaintenanceWindow, ...] = ()
         self._runner: web.AppRunner | None = None
         self._stopping = asyncio.Event()
@@ -155,11 +160,16 @@ class Daemon:
             metrics=self.render_metrics,
             shards=lambda: self.inventory.shards if self.inventory else (),
         )
-        self._runner = web.AppRunner(make_app(hooks), access_log=None)
+        app = make_app(hooks, StartedDaemon(self), basic_auth=self._basic_auth)
+        self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         host, port = parse_listen(config.agent.listen)
+        agent = config.agent
+        tls = None
+        if agent.tls_cert and agent.tls_key:
+            tls = server_ssl_context(agent.tls_cert, agent.tls_key)
         try:
-            await web.TCPSite(self._runner, host, port).start()
+            await web.TCPSite(self._runner, host, port, ssl_context=tls).start()
         except OSError as exc:
             raise NetwatchError(
                 f"cannot listen on {config.agent.listen}: {exc.strerror}"
@@ -268,6 +278,8 @@ class Daemon:
             for check in self._checks(old.devices[device_id]):
                 self.scheduler.remove(check.key)
         self.state.forget(removed)
+        for device_id in removed:
+            self._own_changes.pop(device_id, None)
         self.reboots.forget(
             [*removed, *(d for d in changed if old.devices[d].address != new.devices[d].address)]
         )
@@ -332,6 +344,7 @@ class Daemon:
         assert self.engine is not None
         log.debug("device %s own status %s -> %s (%s)", change.device, change.old, change.new,
                   change.failure or change.check)  # fmt: skip
+        self._own_changes[change.device] = change
         self.engine.own_changed(change)
 
     def _on_service_change(
@@ -366,7 +379,7 @@ class Daemon:
         for t in out.transitions:
             _log_transition(t)
         if self.history is not None and out.transitions:
-            self.history.record(out.transitions)
+            self.history.record([self._dated(t) for t in out.transitions])
         for alert, reason in out.suppressed:
             log.info("alert %s %s on %s not sent: %s", alert.kind, alert.state, alert.subject,
                      reason)  # fmt: skip
@@ -378,6 +391,30 @@ class Daemon:
             # After the outbox has them: a crash in between repeats a message, never loses one.
             text = incidents_to_json(self.engine.open_incidents())
             await asyncio.to_thread(_write_atomically, self._incidents_path, text)
+
+    def _dated(self, t: Transition) -> Transition:
+        """The transition as the history should keep it: dated from the first failed (or good)
+        poll of the device whose own change caused it, not from when the engine settled it
+        (which is later by ``down_after`` retries and the hold). Never before the subject's
+        previous record, so the history stays in order."""
+        assert self.inventory is not None
+        if t.kind == "device":
+            candidates = [t.subject, t.cause]
+        else:
+            site = self.inventory.sites.get(t.subject)
+            candidates = [site.gateway if site else None, t.cause]
+        at = t.at
+        for device in candidates:
+            change = self._own_changes.get(device) if device else None
+            if change is None or t.at - change.began >= MAX_BACKDATE:
+                continue
+            went_down = change.new is Status.DOWN and t.new in (Status.DOWN, Status.UNREACHABLE)
+            came_up = change.new is Status.UP and t.new is Status.UP
+            if went_down or came_up:
+                at = min(at, change.began)
+        at = max(at, self._recorded_at.get(t.subject, 0.0))
+        self._recorded_at[t.subject] = at
+        return t if at == t.at else dataclasses.replace(t, at=at)
 
     def _poll_now(self, device_id: str) -> None:
         """Re-check a device's reachability now (its parent recovered: is it back too?)."""
@@ -446,30 +483,27 @@ class Daemon:
     def render_metrics(self, shard: str | None) -> bytes | None:
         """Prometheus text for ``/metrics``: all, or one shard (None if there is no such shard).
 
-        ``self.registry`` holds the agent's own metrics (scheduler, outbox); the device and site
-        series come from a collector made for the request. Called from a thread.
+        ``self.registry`` holds the agent's own metrics (scheduler, outbox), few and rendered by
+        prometheus_client, in the agent shard; the device and site series are written directly
+        by ``render_text`` (a province is about a million series). Called from a thread.
         """
         if shard is not None and (self.inventory is None or shard not in self.inventory.shards):
             return None
-        devices = NetwatchCollector(self._view, shard=shard)
+        own = render_text(self._view(), shard)
         if shard is None or shard == AGENT_SHARD:
-            return generate_latest(_Both(self.registry, devices))
-        return generate_latest(_Both(devices))
+            return generate_latest(self.registry) + own
+        return own
+
+    def _basic_auth(self) -> tuple[str, Secret] | None:
+        """The status page's reader login (``agent.web_basic_auth``), read per request."""
+        agent = self.inventory.config.agent if self.inventory else None
+        if agent is None or agent.web_user is None or agent.web_password is None:
+            return None
+        return agent.web_user, agent.web_password
 
     def _token(self) -> Secret | None:
         assert self.inventory is not None
         return self.inventory.config.agent.api_token
-
-
-class _Both:
-    """Several collectors as one registry, for ``generate_latest``."""
-
-    def __init__(self, *parts: CollectorRegistry | NetwatchCollector) -> None:
-        self._parts = parts
-
-    def collect(self) -> Iterator[Metric]:
-        for part in self._parts:
-            yield from part.collect()
 
 
 def _read_incidents(path: Path) -> list[Incident]:
@@ -507,19 +541,15 @@ def _log_transition(t: Transition) -> None:
         log.info("%s", what)
 
 
-async def run_once(
-    config: Config, device_ids: list[str], *, registry: CollectorRegistry | None = None
-) -> CollectorRegistry:
-    """Poll every check of the given devices (all when empty) once; return the metrics."""
+async def run_once(config: Config, device_ids: list[str]) -> bytes:
+    """Poll every check of the given devices (all when empty) once; return the metrics text."""
     inventory = build_inventory(config)
     state = StateTracker(immediate=True)
-    registry = registry or CollectorRegistry()
 
     def status_of(device_id: str) -> Status:
         own = state.devices.get(device_id)
         return own.status if own else Status.UNKNOWN
 
-    registry.register(NetwatchCollector(lambda: View(inventory, state, status_of)))
     probes = await Probes.open()
     limit = asyncio.Semaphore(config.agent.max_in_flight)
     devices = [inventory.devices[d] for d in device_ids] if device_ids else list(config.devices)
@@ -532,4 +562,5 @@ async def run_once(
         await asyncio.gather(*(one(c) for d in devices for c in probes.checks_of(d)))
     finally:
         await probes.close()
-    return registry
+    # A cache of its own: the one process-wide cache is for the daemon's repeated scrapes.
+    return render_text(View(inventory, state, status_of), cache=RenderCache())

@@ -239,6 +239,11 @@ class AgentSettings:
     log_format: LogFormat = "auto"
     log_level: str = "info"
     max_in_flight: int = 512  # polls running at once, all kinds together
+    # The status page and API: optional basic auth for reading, optional TLS (PEM files).
+    web_user: str | None = None
+    web_password: Secret | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
 
 
 def _no_notify() -> NotifySettings:

@@ -34,6 +34,7 @@ class CheckState:
     last: Sample[object] | None = None
     last_ok: Sample[object] | None = None  # the last good sample, for values that go stale
     since: float = 0.0
+    streak_at: float = 0.0  # when the current run of failures (or of successes) began
     # Cumulative ICMP packet counters (exported as _total counters).
     packets_sent: int = 0
     packets_received: int = 0
@@ -63,6 +64,9 @@ class Change:
     at: float
     check: str
     failure: Failure | None
+    # When it really began: the first failed (or good) poll of the run that decided it. The
+    # history dates outages from here, so a report is right to within one polling interval.
+    began: float = 0.0
 
 
 class StateTracker:
@@ -112,6 +116,8 @@ class StateTracker:
         up_after = 1 if self._immediate else device.up_after
         if sample.ok:
             check.last_ok = sample
+            if check.successes == 0:
+                check.streak_at = sample.at
             check.successes += 1
             check.failures = 0
             # From unknown, one success is enough: there is no outage to confirm the end of.
@@ -122,6 +128,8 @@ class StateTracker:
         else:
             reason = sample.failure.kind.value if sample.failure else "unknown"
             check.failure_counts[reason] = check.failure_counts.get(reason, 0) + 1
+            if check.failures == 0:
+                check.streak_at = sample.at
             check.failures += 1
             check.successes = 0
             if check.status is not Status.DOWN and check.failures >= down_after:
@@ -147,7 +155,8 @@ class StateTracker:
         if new is state.status:
             return None
         old, state.status, state.since = state.status, new, now
-        return Change(device_id, old, new, now, sample.check, sample.failure)
+        began = min(state.checks[sample.check].streak_at, now)
+        return Change(device_id, old, new, now, sample.check, sample.failure, began)
 
     @staticmethod
     def _count_packets(check: CheckState, sample: Sample[object]) -> None:

@@ -42,7 +42,7 @@ _AGENT_READERS: dict[str, Reader] = {
     "log_level": readers.choice("debug", "info", "warning", "error"),
     "max_in_flight": readers.positive,
 }
-AGENT_KEYS = (*_AGENT_READERS, "hierarchy")
+AGENT_KEYS = (*_AGENT_READERS, "hierarchy", "web_basic_auth", "tls_cert", "tls_key")
 
 
 def parse_agent(check: Checker, node: Node | None, path: str) -> AgentSettings:
@@ -56,7 +56,28 @@ def parse_agent(check: Checker, node: Node | None, path: str) -> AgentSettings:
         hierarchy = _parse_hierarchy(check, entries["hierarchy"], join(path, "hierarchy"))
         if hierarchy:
             fields["hierarchy"] = hierarchy
+    fields.update(_parse_web(check, entries, path))
     return AgentSettings(**fields)
+
+
+def _parse_web(check: Checker, entries: Mapping[str, Node], path: str) -> dict[str, Any]:
+    """``web_basic_auth: {user, password}`` and ``tls_cert``/``tls_key`` (both or neither;
+    files relative to the config file, checked readable now)."""
+    out: dict[str, Any] = {}
+    auth = entries.get("web_basic_auth")
+    if auth is not None:
+        auth_path = join(path, "web_basic_auth")
+        sub = check.mapping(auth, auth_path, ("user", "password"), required=("user", "password"))
+        if sub and "user" in sub and "password" in sub:
+            out["web_user"] = readers.text(check, sub["user"], join(auth_path, "user"))
+            out["web_password"] = check.secret(sub["password"], join(auth_path, "password"))
+    for key in ("tls_cert", "tls_key"):
+        if key in entries:
+            out[key] = check.local_file(entries[key], join(path, key))
+    if ("tls_cert" in entries) != ("tls_key" in entries):
+        key = "tls_cert" if "tls_cert" in entries else "tls_key"
+        check.report(entries[key], join(path, key), "tls_cert and tls_key go together")
+    return out
 
 
 def _parse_hierarchy(check: Checker, node: Node, path: str) -> tuple[str, ...] | None:

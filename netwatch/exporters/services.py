@@ -7,11 +7,10 @@ one slow answer does not flip it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from prometheus_client.core import GaugeMetricFamily, Metric
-
+from netwatch.exporters.text import MetricsText, escape
 from netwatch.models import ServiceCheck, Status
 from netwatch.probes.service_model import ServiceData
 from netwatch.state import CheckState
@@ -22,50 +21,42 @@ class ServiceRow:
     """One service check of one device, as the collector sees it at scrape time."""
 
     service: ServiceCheck
-    labels: Sequence[str]  # values of the device's label names, in order
+    labels: str  # the device's label pairs (``label_pairs``), without ``service``
     check: CheckState | None
 
 
-def service_families(
-    rows: Iterable[ServiceRow], label_names: Sequence[str], now: float
-) -> Iterator[Metric]:
-    names = [*label_names, "service"]
-    up = GaugeMetricFamily(
-        "netwatch_service_up", "1 if the service check is up.", labels=[*names, "kind"]
+def write_services(out: MetricsText, rows: Iterable[ServiceRow], now: float) -> None:
+    """Write the service and TLS certificate families for ``rows``, read at ``now``."""
+    up = out.family("netwatch_service_up", "gauge", "1 if the service check is up.")
+    duration = out.family(
+        "netwatch_service_duration_seconds", "gauge", "Duration of the last service check."
     )
-    duration = GaugeMetricFamily(
-        "netwatch_service_duration_seconds", "Duration of the last service check.", labels=names
+    code = out.family(
+        "netwatch_service_status_code", "gauge", "HTTP status code of the last check."
     )
-    code = GaugeMetricFamily(
-        "netwatch_service_status_code", "HTTP status code of the last check.", labels=names
-    )
-    expiry = GaugeMetricFamily(
+    expiry = out.family(
         "netwatch_tls_cert_expiry_timestamp_seconds",
+        "gauge",
         "notAfter of the certificate the service presented, in epoch seconds.",
-        labels=names,
     )
-    info = GaugeMetricFamily(
-        "netwatch_tls_cert_info",
-        "The certificate the service presented.",
-        labels=[*names, "subject", "issuer"],
-    )
+    info = out.family("netwatch_tls_cert_info", "gauge", "The certificate the service presented.")
     for row in rows:
-        values = [*row.labels, row.service.name]
         check = row.check
         status = check.status if check else Status.UNKNOWN
         if status is Status.UNKNOWN:
             continue
-        up.add_metric([*values, row.service.kind], 1.0 if status is Status.UP else 0.0)
+        labels = f'{row.labels},service="{escape(row.service.name)}"'
+        up.add(f'{labels},kind="{row.service.kind}"', 1.0 if status is Status.UP else 0.0)
         last = check.last if check else None
         if last is None or now - last.at > 2 * row.service.interval + row.service.timeout:
             continue
         data = last.data
         if not isinstance(data, ServiceData):
             continue
-        duration.add_metric(values, data.duration)
+        duration.add(labels, data.duration)
         if data.status_code is not None:
-            code.add_metric(values, data.status_code)
+            code.add(labels, data.status_code)
         if data.cert is not None:
-            expiry.add_metric(values, data.cert.not_after)
-            info.add_metric([*values, data.cert.subject, data.cert.issuer], 1.0)
-    yield from (up, duration, code, expiry, info)
+            expiry.add(labels, data.cert.not_after)
+            cert = f'subject="{escape(data.cert.subject)}",issuer="{escape(data.cert.issuer)}"'
+            info.add(f"{labels},{cert}", 1.0)

@@ -8,25 +8,27 @@ handles resets (a reboot); 64-bit counters do not wrap in practice, and the 32-b
 devices (no ifXTable) wrap, which ``rate()`` reads as a reset: one interval under-counted.
 
 At province scale this renders about a million series per scrape, so the per-series work is
-kept small: the label dict of a device, of an interface and of each direction is built once
-and shared by every sample that has exactly those labels (``generate_latest`` only reads them),
-and samples are appended directly rather than through ``add_metric``'s ``dict(zip(...))``.
+kept small: lines are written straight into ``MetricsText`` (see ``text.py``), a device's label
+pairs come pre-rendered in its row, and the label pairs of its interfaces (filtered, named,
+escaped) are kept in an ``InterfaceLabels`` cache while the poll's interface tuple is the same
+object, so a scrape between two polls only formats values.
 
-A collector yields them next to its own families, one row per SNMP-polled device::
+A collector writes them next to its own families, one row per SNMP-polled device::
 
-    rows = (SnmpRow(d, labels_of(d), checks_of(d).get("snmp"), detector.reboots(d.id))
+    rows = (SnmpRow(d, pairs_of(d), checks_of(d).get("snmp"), detector.reboots(d.id))
             for d in devices if d.snmp is not None)
-    yield from snmp_families(rows, ["device", "site", "role", *hierarchy], time.time())
+    write_snmp(out, rows, time.time(), interface_labels)
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.samples import Sample
+from prometheus_client.core import Metric
+from prometheus_client.parser import text_string_to_metric_families
 
+from netwatch.exporters.text import MetricsText, escape, label_pairs
 from netwatch.models import Device, InterfaceFilter
 from netwatch.probes.snmp import HostResources, Interface, SnmpData, interface_matcher
 from netwatch.state import CheckState
@@ -38,118 +40,153 @@ SYS_DESCR_MAX = 256  # some agents put a whole banner in sysDescr; a label need 
 class SnmpRow:
     """One SNMP-polled device as the exporter sees it.
 
-    ``labels`` are the values for ``label_names`` (device, site, role, hierarchy levels);
-    ``check`` is the device's "snmp" check state (``None`` before its first poll); ``reboots``
-    comes from ``RebootDetector.reboots(device.id)``.
+    ``labels`` are the device's label pairs, ``label_pairs(["device", "site", "role",
+    *hierarchy], values)``; ``check`` is the device's "snmp" check state (``None`` before its
+    first poll); ``reboots`` comes from ``RebootDetector.reboots(device.id)``.
     """
 
     device: Device
-    labels: Sequence[str]
+    labels: str
     check: CheckState | None
     reboots: int = 0
 
 
-def _add(family: Metric, name: str, labels: dict[str, str], value: float) -> None:
-    family.samples.append(Sample(name, labels, value))
+@dataclass(frozen=True, slots=True)
+class _Ports:
+    """The label pairs of a device's exported interfaces, for one poll's interface tuple."""
+
+    interfaces: tuple[Interface, ...]
+    device_labels: str
+    rule: InterfaceFilter
+    # (interface, its pairs, with direction="receive", with direction="transmit")
+    rows: tuple[tuple[Interface, str, str, str], ...]
+
+
+class InterfaceLabels:
+    """Interface label pairs by device id, kept while the poll's interface tuple is the same
+    object (a new poll replaces it). Safe to share between concurrent scrapes: an entry is
+    replaced whole, and a lost race only renders one device's pairs twice."""
+
+    def __init__(self) -> None:
+        self._ports: dict[str, _Ports] = {}
+
+    def of(
+        self,
+        device_id: str,
+        device_labels: str,
+        interfaces: tuple[Interface, ...],
+        rule: InterfaceFilter,
+    ) -> tuple[tuple[Interface, str, str, str], ...]:
+        ports = self._ports.get(device_id)
+        if (
+            ports is None
+            or ports.interfaces is not interfaces
+            or ports.device_labels != device_labels
+            or ports.rule != rule
+        ):
+            rows = _interface_rows(device_labels, interfaces, rule)
+            ports = self._ports[device_id] = _Ports(interfaces, device_labels, rule, rows)
+        return ports.rows
+
+
+def _interface_rows(
+    device_labels: str, interfaces: Iterable[Interface], rule: InterfaceFilter
+) -> tuple[tuple[Interface, str, str, str], ...]:
+    keep = interface_matcher(rule)
+    seen: set[str] = set()
+    rows = []
+    for iface in interfaces:
+        if keep is not None and not keep(iface):
+            continue
+        # Two rows with one name (ifDescr fallbacks repeat) would be duplicate series.
+        name = iface.name or f"#{iface.index}"
+        if name in seen:
+            name = f"{name}#{iface.index}"
+        seen.add(name)
+        pairs = f'{device_labels},ifname="{escape(name)}",ifalias="{escape(iface.alias)}"'
+        rows.append((iface, pairs, f'{pairs},direction="receive"', f'{pairs},direction="transmit"'))
+    return tuple(rows)
 
 
 class _Families:
-    """Every SNMP family of one scrape, filled device by device."""
+    """Every SNMP family of one scrape, declared in ``out`` and filled device by device."""
 
-    def __init__(self, names: Sequence[str]) -> None:
-        base = list(names)
-        iface = [*base, "ifname", "ifalias"]
-        per_dir = [*iface, "direction"]
-
-        def gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
-            return GaugeMetricFamily(name, doc, labels=labels)
-
-        def counter(name: str, doc: str, labels: list[str]) -> CounterMetricFamily:
-            return CounterMetricFamily(name, doc, labels=labels)
-
-        self.up = gauge("netwatch_snmp_up", "1 if the last SNMP poll answered.", base)
-        self.failures = counter(
-            "netwatch_snmp_failures", "Failed SNMP polls by reason.", [*base, "reason"]
+    def __init__(self, out: MetricsText, interfaces: InterfaceLabels) -> None:
+        self._interface_labels = interfaces
+        self.up = out.family("netwatch_snmp_up", "gauge", "1 if the last SNMP poll answered.")
+        self.failures = out.family(
+            "netwatch_snmp_failures", "counter", "Failed SNMP polls by reason."
         )
-        self.duration = gauge(
-            "netwatch_snmp_poll_duration_seconds", "Duration of the last SNMP poll.", base
+        self.duration = out.family(
+            "netwatch_snmp_poll_duration_seconds", "gauge", "Duration of the last SNMP poll."
         )
-        self.info = gauge(
-            "netwatch_device_info",
-            "1, with the device's SNMP system description.",
-            [*base, "sys_name", "sys_descr", "sys_object_id"],
+        self.info = out.family(
+            "netwatch_device_info", "gauge", "1, with the device's SNMP system description."
         )
-        self.uptime = gauge(
-            "netwatch_device_uptime_seconds", "sysUpTime (wraps after 497 days).", base
+        self.uptime = out.family(
+            "netwatch_device_uptime_seconds", "gauge", "sysUpTime (wraps after 497 days)."
         )
-        self.reboots = counter(
-            "netwatch_device_reboots", "Reboots seen since netwatch started.", base
+        self.reboots = out.family(
+            "netwatch_device_reboots", "counter", "Reboots seen since netwatch started."
         )
-        self.if_up = gauge("netwatch_interface_up", "1 if ifOperStatus is up.", iface)
-        self.if_admin = gauge("netwatch_interface_admin_up", "1 if ifAdminStatus is up.", iface)
-        self.if_speed = gauge(
+        self.if_up = out.family("netwatch_interface_up", "gauge", "1 if ifOperStatus is up.")
+        self.if_admin = out.family(
+            "netwatch_interface_admin_up", "gauge", "1 if ifAdminStatus is up."
+        )
+        self.if_speed = out.family(
             "netwatch_interface_speed_bytes",
+            "gauge",
             "ifHighSpeed (or ifSpeed) in bytes per second (Prometheus base unit; x8 for bit/s).",
-            iface,
         )
-        self.rx_bytes = counter(
-            "netwatch_interface_receive_bytes", "ifHCInOctets (or ifInOctets), raw.", iface
+        self.rx_bytes = out.family(
+            "netwatch_interface_receive_bytes", "counter", "ifHCInOctets (or ifInOctets), raw."
         )
-        self.tx_bytes = counter(
-            "netwatch_interface_transmit_bytes", "ifHCOutOctets (or ifOutOctets), raw.", iface
+        self.tx_bytes = out.family(
+            "netwatch_interface_transmit_bytes", "counter", "ifHCOutOctets (or ifOutOctets), raw."
         )
-        self.rx_packets = counter(
-            "netwatch_interface_receive_packets", "Unicast packets received, raw.", iface
+        self.rx_packets = out.family(
+            "netwatch_interface_receive_packets", "counter", "Unicast packets received, raw."
         )
-        self.tx_packets = counter(
-            "netwatch_interface_transmit_packets", "Unicast packets sent, raw.", iface
+        self.tx_packets = out.family(
+            "netwatch_interface_transmit_packets", "counter", "Unicast packets sent, raw."
         )
-        self.errors = counter("netwatch_interface_errors", "ifIn/OutErrors, raw.", per_dir)
-        self.discards = counter("netwatch_interface_discards", "ifIn/OutDiscards, raw.", per_dir)
-        self.cpu = gauge(
+        self.errors = out.family("netwatch_interface_errors", "counter", "ifIn/OutErrors, raw.")
+        self.discards = out.family(
+            "netwatch_interface_discards", "counter", "ifIn/OutDiscards, raw."
+        )
+        self.cpu = out.family(
             "netwatch_host_cpu_load_ratio",
+            "gauge",
             "hrProcessorLoad as a ratio, per processor and averaged.",
-            [*base, "cpu"],
         )
-        self.memory = gauge(
-            "netwatch_host_memory_bytes", "Physical memory (hrStorageRam).", [*base, "kind"]
+        self.memory = out.family(
+            "netwatch_host_memory_bytes", "gauge", "Physical memory (hrStorageRam)."
         )
-        self.storage = gauge(
+        self.storage = out.family(
             "netwatch_host_storage_bytes",
+            "gauge",
             "Fixed disks (hrStorageFixedDisk) by description.",
-            [*base, "storage", "kind"],
         )
-        self.processes = gauge(
-            "netwatch_host_processes", "hrSystemProcesses: processes running.", base
+        self.processes = out.family(
+            "netwatch_host_processes", "gauge", "hrSystemProcesses: processes running."
         )
-        self.load = gauge(
-            "netwatch_host_load_average", "UCD-SNMP load averages.", [*base, "period"]
-        )
-        self._names = base
-
-    def all(self) -> tuple[Metric, ...]:
-        return (
-            self.up, self.failures, self.duration, self.info, self.uptime, self.reboots,
-            self.if_up, self.if_admin, self.if_speed, self.rx_bytes, self.tx_bytes,
-            self.rx_packets, self.tx_packets, self.errors, self.discards,
-            self.cpu, self.memory, self.storage, self.processes, self.load,
-        )  # fmt: skip
+        self.load = out.family("netwatch_host_load_average", "gauge", "UCD-SNMP load averages.")
 
     def add(self, row: SnmpRow, now: float) -> None:
         settings = row.device.snmp
         if settings is None:
             return
-        labels = dict(zip(self._names, row.labels, strict=True))
-        _add(self.reboots, "netwatch_device_reboots_total", labels, row.reboots)
+        labels = row.labels
+        self.reboots.add(labels, row.reboots)
         check = row.check
         if check is None:
             return
         last = check.last
         if last is not None:
-            _add(self.up, "netwatch_snmp_up", labels, 1.0 if last.ok else 0.0)
-            _add(self.duration, "netwatch_snmp_poll_duration_seconds", labels, last.duration)
+            self.up.add(labels, 1.0 if last.ok else 0.0)
+            self.duration.add(labels, last.duration)
         for reason, count in check.failure_counts.items():
-            _add(self.failures, "netwatch_snmp_failures_total", {**labels, "reason": reason}, count)
+            self.failures.add(f'{labels},reason="{escape(reason)}"', count)
         good = check.last_ok
         if good is None or now - good.at > 2 * settings.interval + settings.timeout:
             return  # stale: no series rather than a frozen one
@@ -158,78 +195,60 @@ class _Families:
             return
         system = data.system
         if system is not None:
-            info = {
-                **labels,
-                "sys_name": system.sys_name,
-                "sys_descr": system.sys_descr[:SYS_DESCR_MAX],
-                "sys_object_id": system.sys_object_id,
-            }
-            _add(self.info, "netwatch_device_info", info, 1.0)
+            info = (
+                f'{labels},sys_name="{escape(system.sys_name)}"'
+                f',sys_descr="{escape(system.sys_descr[:SYS_DESCR_MAX])}"'
+                f',sys_object_id="{escape(system.sys_object_id)}"'
+            )
+            self.info.add(info, 1.0)
             if system.sys_uptime_seconds is not None:
-                _add(
-                    self.uptime, "netwatch_device_uptime_seconds", labels, system.sys_uptime_seconds
-                )
+                self.uptime.add(labels, system.sys_uptime_seconds)
         if data.interfaces:
-            self._interfaces(labels, data.interfaces, settings.interfaces)
+            ports = self._interface_labels.of(
+                row.device.id, labels, data.interfaces, settings.interfaces
+            )
+            self._interfaces(ports)
         if data.host is not None:
             self._host(labels, data.host)
 
-    def _interfaces(
-        self, labels: dict[str, str], interfaces: Iterable[Interface], rule: InterfaceFilter
-    ) -> None:
-        keep = interface_matcher(rule)
-        seen: set[str] = set()
-        for iface in interfaces:
-            if keep is not None and not keep(iface):
-                continue
-            # Two rows with one name (ifDescr fallbacks repeat) would be duplicate series.
-            name = iface.name or f"#{iface.index}"
-            if name in seen:
-                name = f"{name}#{iface.index}"
-            seen.add(name)
-            il = {**labels, "ifname": name, "ifalias": iface.alias}
-            _add(self.if_up, "netwatch_interface_up", il, 1.0 if iface.oper_up else 0.0)
-            _add(self.if_admin, "netwatch_interface_admin_up", il, 1.0 if iface.admin_up else 0.0)
-            for family, sample_name, value in (
-                (self.if_speed, "netwatch_interface_speed_bytes", _bytes(iface.speed_bps)),
-                (self.rx_bytes, "netwatch_interface_receive_bytes_total", iface.in_octets),
-                (self.tx_bytes, "netwatch_interface_transmit_bytes_total", iface.out_octets),
-                (self.rx_packets, "netwatch_interface_receive_packets_total", iface.in_ucast_pkts),
-                (
-                    self.tx_packets,
-                    "netwatch_interface_transmit_packets_total",
-                    iface.out_ucast_pkts,
-                ),
+    def _interfaces(self, ports: Iterable[tuple[Interface, str, str, str]]) -> None:
+        # The hot loop of a province scrape (~96,000 interfaces): families bound to locals.
+        if_up, if_admin, if_speed = self.if_up.add, self.if_admin.add, self.if_speed.add
+        rx_bytes, tx_bytes = self.rx_bytes.add, self.tx_bytes.add
+        rx_packets, tx_packets = self.rx_packets.add, self.tx_packets.add
+        errors, discards = self.errors.add, self.discards.add
+        for iface, il, rx, tx in ports:
+            if_up(il, 1.0 if iface.oper_up else 0.0)
+            if_admin(il, 1.0 if iface.admin_up else 0.0)
+            if iface.speed_bps is not None:
+                if_speed(il, iface.speed_bps / 8)
+            for add, value in (
+                (rx_bytes, iface.in_octets),
+                (tx_bytes, iface.out_octets),
+                (rx_packets, iface.in_ucast_pkts),
+                (tx_packets, iface.out_ucast_pkts),
             ):
                 if value is not None:
-                    _add(family, sample_name, il, value)
-            rx = {**il, "direction": "receive"}
-            tx = {**il, "direction": "transmit"}
-            for family, sample_name, rx_value, tx_value in (
-                (self.errors, "netwatch_interface_errors_total", iface.in_errors, iface.out_errors),
-                (
-                    self.discards, "netwatch_interface_discards_total",
-                    iface.in_discards, iface.out_discards,
-                ),
-            ):  # fmt: skip
-                if rx_value is not None:
-                    _add(family, sample_name, rx, rx_value)
-                if tx_value is not None:
-                    _add(family, sample_name, tx, tx_value)
+                    add(il, value)
+            for add, labels, value in (
+                (errors, rx, iface.in_errors),
+                (errors, tx, iface.out_errors),
+                (discards, rx, iface.in_discards),
+                (discards, tx, iface.out_discards),
+            ):
+                if value is not None:
+                    add(labels, value)
 
-    def _host(self, labels: dict[str, str], host: HostResources) -> None:
+    def _host(self, labels: str, host: HostResources) -> None:
         loads = host.cpu_loads
         for i, load in enumerate(loads):
-            _add(self.cpu, "netwatch_host_cpu_load_ratio", {**labels, "cpu": str(i)}, load)
+            self.cpu.add(f'{labels},cpu="{i}"', load)
         if loads:
-            avg = sum(loads) / len(loads)
-            _add(self.cpu, "netwatch_host_cpu_load_ratio", {**labels, "cpu": "avg"}, avg)
+            self.cpu.add(f'{labels},cpu="avg"', sum(loads) / len(loads))
         ram = [s for s in host.storage if s.type == "ram"]
         if ram:
-            size = sum(s.size_bytes for s in ram)
-            used = sum(s.used_bytes for s in ram)
-            _add(self.memory, "netwatch_host_memory_bytes", {**labels, "kind": "size"}, size)
-            _add(self.memory, "netwatch_host_memory_bytes", {**labels, "kind": "used"}, used)
+            self.memory.add(f'{labels},kind="size"', sum(s.size_bytes for s in ram))
+            self.memory.add(f'{labels},kind="used"', sum(s.used_bytes for s in ram))
         seen: set[str] = set()
         for disk in host.storage:
             if disk.type != "fixed disk":
@@ -238,30 +257,47 @@ class _Families:
             if name in seen:
                 name = f"{name}#{disk.index}"
             seen.add(name)
-            for kind, value in (("size", disk.size_bytes), ("used", disk.used_bytes)):
-                sl = {**labels, "storage": name, "kind": kind}
-                _add(self.storage, "netwatch_host_storage_bytes", sl, value)
+            disk_labels = f'{labels},storage="{escape(name)}"'
+            self.storage.add(f'{disk_labels},kind="size"', disk.size_bytes)
+            self.storage.add(f'{disk_labels},kind="used"', disk.used_bytes)
         if host.processes is not None:
-            _add(self.processes, "netwatch_host_processes", labels, host.processes)
+            self.processes.add(labels, host.processes)
         if host.load_average is not None:
             for period, load in zip(("1m", "5m", "15m"), host.load_average, strict=True):
-                pl = {**labels, "period": period}
-                _add(self.load, "netwatch_host_load_average", pl, load)
+                self.load.add(f'{labels},period="{period}"', load)
 
 
-def _bytes(bits_per_second: int | None) -> float | None:
-    return None if bits_per_second is None else bits_per_second / 8
+def write_snmp(
+    out: MetricsText,
+    rows: Iterable[SnmpRow],
+    now: float,
+    interfaces: InterfaceLabels | None = None,
+) -> None:
+    """Write every SNMP family for ``rows``, read at ``now`` (epoch seconds), into ``out``.
+
+    Devices without SNMP settings are skipped. Pass the same ``interfaces`` cache to every
+    scrape (the collector keeps one per inventory) to render interface labels once per poll.
+    """
+    families = _Families(out, interfaces if interfaces is not None else InterfaceLabels())
+    for row in rows:
+        families.add(row, now)
 
 
 def snmp_families(
     rows: Iterable[SnmpRow], label_names: Sequence[str], now: float
 ) -> Iterator[Metric]:
-    """Every SNMP metric family for ``rows``, read at ``now`` (epoch seconds).
-
-    Devices without SNMP settings are skipped; ``label_names`` is ``["device", "site", "role",
-    *hierarchy]`` and each row's ``labels`` holds the values in that order.
-    """
-    families = _Families(label_names)
-    for row in rows:
-        families.add(row, now)
-    yield from families.all()
+    """The SNMP families as prometheus_client ``Metric`` objects, parsed back from the text of
+    ``write_snmp``: for tests and tools, not for scrapes. A row's ``labels`` may also be the
+    values of ``label_names``, in order (the form this function took before ``write_snmp``)."""
+    out = MetricsText()
+    write_snmp(
+        out,
+        (
+            row
+            if isinstance(row.labels, str)
+            else replace(row, labels=label_pairs(label_names, row.labels))
+            for row in rows
+        ),
+        now,
+    )
+    yield from text_string_to_metric_families(out.text())

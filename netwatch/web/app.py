@@ -13,9 +13,9 @@ It only reads state; the one thing that changes state (reload) needs the bearer 
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
-import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -23,6 +23,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from netwatch.models import Secret
+from netwatch.web.backend import Backend
+from netwatch.web.routes import add_routes
+from netwatch.web.security import BasicAuthSource
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +56,14 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-def make_app(hooks: Hooks) -> web.Application:
+def make_app(
+    hooks: Hooks,
+    backend: Backend | None = None,
+    *,
+    basic_auth: BasicAuthSource | None = None,
+) -> web.Application:
+    """The app; with a ``backend`` also the status pages and ``/api/v1`` (``web.routes``)."""
+
     async def metrics(request: web.Request) -> web.Response:
         shard = request.query.get("shard")
         body = await asyncio.to_thread(hooks.metrics, shard)
@@ -64,8 +74,9 @@ def make_app(hooks: Hooks) -> web.Application:
     async def service_discovery(request: web.Request) -> web.Response:
         """Prometheus ``http_sd_configs``: one target per shard, at the address asked."""
         target = request.host
+        scheme = {"__scheme__": "https"} if request.secure else {}
         groups = [
-            {"targets": [target], "labels": {"__param_shard": shard, "shard": shard}}
+            {"targets": [target], "labels": {"__param_shard": shard, "shard": shard, **scheme}}
             for shard in hooks.shards()
         ]
         return web.json_response(groups)
@@ -95,6 +106,8 @@ def make_app(hooks: Hooks) -> web.Application:
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
     app.router.add_post("/-/reload", reload)
+    if backend is not None:
+        add_routes(app, backend, hooks.token, basic_auth=basic_auth)
     return app
 
 

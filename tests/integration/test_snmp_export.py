@@ -1,8 +1,7 @@
 """SNMP polls of real agents rendered as /metrics: promtool accepts them, values match net-snmp.
 
 A real snmpd and the snmpsim recordings are polled, the samples go through the real
-StateTracker and RebootDetector, and ``snmp_families`` is rendered by prometheus_client's
-``generate_latest`` from a fresh registry.
+StateTracker and RebootDetector, and ``write_snmp`` writes the text that ``/metrics`` serves.
 """
 
 from __future__ import annotations
@@ -10,14 +9,13 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable
 
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from netwatch.exporters.snmp import SnmpRow, snmp_families
+from netwatch.exporters.snmp import SnmpRow, write_snmp
+from netwatch.exporters.text import MetricsText, label_pairs
 from netwatch.models import Device, Role, Secret, SnmpSettings
 from netwatch.probes.snmp import SnmpData, SnmpPoller
 from netwatch.probes.snmp_reboots import RebootDetector
@@ -44,18 +42,15 @@ async def poller() -> AsyncIterator[SnmpPoller]:
         p.close()
 
 
-def labels(device: Device) -> list[str]:
-    return [device.id, device.site, device.role.value, "can-tho", "ninh-kieu", ""]
+def labels(device: Device) -> str:
+    values = [device.id, device.site, device.role.value, "can-tho", "ninh-kieu", ""]
+    return label_pairs(NAMES, values)
 
 
 def render(rows: Iterable[SnmpRow]) -> str:
-    class Collector:
-        def collect(self) -> Iterator[Metric]:
-            return snmp_families(rows, NAMES, time.time())
-
-    registry = CollectorRegistry()
-    registry.register(Collector())
-    return generate_latest(registry).decode()
+    out = MetricsText()
+    write_snmp(out, rows, time.time())
+    return out.text()
 
 
 KNOWN_LINT: set[str] = set()  # promtool's lint must find nothing

@@ -1,14 +1,13 @@
-"""snmp_families: SNMP check state rendered as the families of dashboards/METRICS.md."""
+"""write_snmp: SNMP check state rendered as the families of dashboards/METRICS.md."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from netwatch.exporters.snmp import SnmpRow, snmp_families
+from netwatch.exporters.snmp import InterfaceLabels, SnmpRow, snmp_families, write_snmp
+from netwatch.exporters.text import MetricsText, label_pairs
 from netwatch.models import (
     Device,
     Failure,
@@ -82,20 +81,16 @@ def check(
 
 
 LABELS = ["core-rtr", "can-tho", "router", "can-tho", "", ""]
+PAIRS = label_pairs(NAMES, LABELS)
 
 
 def render(
-    rows: Iterable[SnmpRow], now: float = NOW
+    rows: Iterable[SnmpRow], now: float = NOW, cache: InterfaceLabels | None = None
 ) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    """Through a real registry and the text format, back to {(sample name, labels): value}."""
-
-    class Collector:
-        def collect(self) -> Iterator[Metric]:
-            return snmp_families(rows, NAMES, now)
-
-    registry = CollectorRegistry()
-    registry.register(Collector())
-    text = generate_latest(registry).decode()
+    """Through the text format and prometheus_client's parser to {(sample name, labels): value}."""
+    writer = MetricsText()
+    write_snmp(writer, rows, now, cache)
+    text = writer.text()
     out = {}
     for family in text_string_to_metric_families(text):
         for s in family.samples:
@@ -113,7 +108,7 @@ def key(name: str, **labels: str) -> tuple[str, frozenset[tuple[str, str]]]:
 
 def test_fresh_sample_gives_every_family() -> None:
     """A good poll 30 s ago: poll health, system, interfaces and host series with their values."""
-    m = render([SnmpRow(device(), LABELS, check(), reboots=2)])
+    m = render([SnmpRow(device(), PAIRS, check(), reboots=2)])
     assert m[key("netwatch_snmp_up")] == 1
     assert m[key("netwatch_snmp_poll_duration_seconds")] == 0.25
     assert m[key("netwatch_device_reboots_total")] == 2
@@ -150,25 +145,25 @@ def test_fresh_sample_gives_every_family() -> None:
 
 def test_duplicate_interface_names_get_the_index() -> None:
     """Two rows named Gi0/1 stay two series: the second name carries its ifIndex."""
-    m = render([SnmpRow(device(), LABELS, check())])
+    m = render([SnmpRow(device(), PAIRS, check())])
     assert m[key("netwatch_interface_up", ifname="Gi0/1#3", ifalias="uplink 3")] == 1
     assert sum(1 for name, _ in m if name == "netwatch_interface_up") == 3
 
 
 def test_stale_values_are_left_out() -> None:
     """Last good poll older than 2 x 60 s + 2 s: only poll health and counters remain."""
-    m = render([SnmpRow(device(), LABELS, check(ok_at=NOW - 123))])
+    m = render([SnmpRow(device(), PAIRS, check(ok_at=NOW - 123))])
     names = {name for name, _ in m}
     assert names == {
         "netwatch_snmp_up", "netwatch_snmp_poll_duration_seconds", "netwatch_device_reboots_total",
     }  # fmt: skip
-    fresh = render([SnmpRow(device(), LABELS, check(ok_at=NOW - 121))])
+    fresh = render([SnmpRow(device(), PAIRS, check(ok_at=NOW - 121))])
     assert key("netwatch_device_uptime_seconds") in fresh
 
 
 def test_failed_poll_keeps_recent_values_and_counts_reasons() -> None:
     """The last poll timed out: snmp_up 0, its duration, failures by reason; data still fresh."""
-    m = render([SnmpRow(device(), LABELS, check(ok_at=NOW - 70, failed_at=NOW - 10))])
+    m = render([SnmpRow(device(), PAIRS, check(ok_at=NOW - 70, failed_at=NOW - 10))])
     assert m[key("netwatch_snmp_up")] == 0
     assert m[key("netwatch_snmp_poll_duration_seconds")] == 4.0
     assert m[key("netwatch_snmp_failures_total", reason="timeout")] == 2
@@ -178,19 +173,19 @@ def test_failed_poll_keeps_recent_values_and_counts_reasons() -> None:
 
 def test_never_polled_and_non_snmp_devices() -> None:
     """No check yet: only the reboot counter. No SNMP settings: nothing at all."""
-    m = render([SnmpRow(device(), LABELS, None)])
+    m = render([SnmpRow(device(), PAIRS, None)])
     assert m == {key("netwatch_device_reboots_total"): 0}
-    assert render([SnmpRow(device(snmp=False), LABELS, check())]) == {}
+    assert render([SnmpRow(device(snmp=False), PAIRS, check())]) == {}
 
 
 def test_interface_filter_applies_at_export() -> None:
     """include/exclude/admin_up_only from the device's settings select exported interfaces."""
     rule = InterfaceFilter(include=("^Gi0/",), exclude=("/2$",))
-    m = render([SnmpRow(device(rule), LABELS, check())])
+    m = render([SnmpRow(device(rule), PAIRS, check())])
     names = sorted(dict(labels)["ifname"] for n, labels in m if n == "netwatch_interface_up")
     assert names == ["Gi0/1", "Gi0/1#3"]
     data = SnmpData(None, (iface(1, "a", admin=False), iface(2, "b")), None)
-    m = render([SnmpRow(device(InterfaceFilter(admin_up_only=True)), LABELS, check(data=data))])
+    m = render([SnmpRow(device(InterfaceFilter(admin_up_only=True)), PAIRS, check(data=data))])
     assert [dict(lb)["ifname"] for n, lb in m if n == "netwatch_interface_up"] == ["b"]
 
 
@@ -203,6 +198,31 @@ def test_interface_matcher_is_compiled_once_per_filter() -> None:
 
 def test_other_data_is_ignored() -> None:
     """A last_ok sample that is not SnmpData (a bug elsewhere) adds no values, raises nothing."""
-    m = render([SnmpRow(device(), LABELS, check(data="junk"))])
+    m = render([SnmpRow(device(), PAIRS, check(data="junk"))])
     assert key("netwatch_device_uptime_seconds") not in m
     assert m[key("netwatch_snmp_up")] == 1
+
+
+def test_interface_labels_are_kept_while_the_poll_is_the_same() -> None:
+    """A second scrape of the same poll reuses its interface label pairs; a new poll's
+    interfaces, or a device whose labels changed (a reload), get new ones."""
+    cache = InterfaceLabels()
+    rule = InterfaceFilter()
+    ifaces = DATA.interfaces
+    assert ifaces is not None
+    first = cache.of("core-rtr", PAIRS, ifaces, rule)
+    assert cache.of("core-rtr", PAIRS, ifaces, rule) is first
+    assert cache.of("core-rtr", PAIRS, tuple(ifaces), rule) == first  # equal, not identical
+    moved = label_pairs(NAMES, ["core-rtr", "o-mon", "router", "can-tho", "o-mon", ""])
+    assert cache.of("core-rtr", moved, ifaces, rule)[0][1].startswith(moved)
+    m = render([SnmpRow(device(), PAIRS, check())], cache=cache)
+    assert m == render([SnmpRow(device(), PAIRS, check())])
+
+
+def test_families_form_takes_label_values() -> None:
+    """snmp_families (for tests and tools) gives prometheus_client families; values work too."""
+    row = SnmpRow(device(), LABELS, check())  # type: ignore[arg-type]
+    families = {f.name: f for f in snmp_families([row], NAMES, NOW)}
+    (reboots,) = families["netwatch_device_reboots"].samples
+    assert reboots.name == "netwatch_device_reboots_total"
+    assert dict(zip(NAMES, LABELS, strict=True)) == reboots.labels

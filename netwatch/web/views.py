@@ -1,0 +1,367 @@
+"""Plain JSON-ready views of the live state, shared by the API and the HTML pages.
+
+Every function reads the backend and returns dicts and lists of str/int/float/bool/None only,
+so the API serialises them as they are and the pages render the very same values. Times are
+ISO 8601 strings in the agent's time zone (``agent.timezone``), so a browser anywhere shows the
+agent's local time without converting.
+
+>>> iso(1700000000.0, "Asia/Ho_Chi_Minh")
+'2023-11-15T05:13:20+07:00'
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from netwatch.alerting.model import Alert
+from netwatch.alerting.settings import MaintenanceWindow, Silence
+from netwatch.i18n import zone
+from netwatch.models import Device, IcmpStats, Site, Status
+from netwatch.probes.service_model import ServiceData
+from netwatch.probes.snmp import SnmpData
+from netwatch.state import CheckState
+from netwatch.web.backend import Backend
+from netwatch.web.recent import Recent
+
+JSON = dict[str, Any]
+
+# Worst first: a failure of its own, then cut off, then not known, then planned work, then fine.
+STATUS_ORDER: Mapping[Status, int] = {
+    Status.DOWN: 0,
+    Status.UNREACHABLE: 1,
+    Status.UNKNOWN: 2,
+    Status.MAINTENANCE: 3,
+    Status.UP: 4,
+}
+SEVERITY_ORDER: Mapping[str, int] = {"critical": 0, "warning": 1, "info": 2}
+
+
+def iso(ts: float | None, tz: str) -> str | None:
+    """Epoch seconds as ISO 8601 in ``tz``; ``None`` for no time (0 or missing)."""
+    if ts is None or not ts or not math.isfinite(ts):
+        return None
+    return datetime.fromtimestamp(ts, zone(tz)).isoformat(timespec="seconds")
+
+
+def _num(value: float | None) -> float | None:
+    """JSON has no NaN: a missing measurement is ``null``."""
+    if value is None or not math.isfinite(value):
+        return None
+    return value
+
+
+def _tz(backend: Backend) -> str:
+    return backend.inventory.config.agent.timezone
+
+
+def _counts() -> dict[str, int]:
+    return {s.value: 0 for s in Status}
+
+
+# --------------------------------------------------------------------------- sites
+
+
+def subtree(backend: Backend, site_id: str) -> list[str]:
+    """The site and every site below it, parents first."""
+    sites = backend.inventory.sites
+    out = [site_id]
+    for sid in out:  # grows while iterating: a breadth-first walk, bounded by the tree
+        out.extend(sites[sid].children)
+    return out
+
+
+def site_tree(backend: Backend) -> list[JSON]:
+    """The site tree, each node with its status and its subtree's device counts, worst first."""
+    inv, engine = backend.inventory, backend.engine
+    counts: dict[str, dict[str, int]] = {sid: _counts() for sid in inv.sites}
+    for device in inv.devices.values():
+        if device.site in counts:
+            counts[device.site][engine.status_of(device.id).value] += 1
+    for site in reversed(inv.config.sites):  # children come after parents: sum bottom-up
+        if site.parent is not None and site.parent in counts:
+            for key, n in counts[site.id].items():
+                counts[site.parent][key] += n
+
+    def node(site: Site) -> JSON:
+        children = [node(inv.sites[c]) for c in site.children if c in inv.sites]
+        children.sort(key=_site_order)
+        c = counts[site.id]
+        return {
+            "id": site.id,
+            "name": site.name or site.id,
+            "level": site.level,
+            "status": engine.site_status(site.id).value,
+            "gateway": site.gateway,
+            "counts": c,
+            "devices": sum(c.values()),
+            "children": children,
+        }
+
+    roots = [node(s) for s in inv.config.sites if s.parent is None]
+    roots.sort(key=_site_order)
+    return roots
+
+
+def _site_order(node: JSON) -> tuple[int, int, int, str]:
+    c = node["counts"]
+    return (STATUS_ORDER[Status(node["status"])], -c["down"], -c["unreachable"], node["name"])
+
+
+def site_path(backend: Backend, site_id: str) -> list[JSON]:
+    return [
+        {"id": s.id, "name": s.name or s.id, "level": s.level}
+        for s in backend.inventory.ancestors(site_id)
+    ]
+
+
+# --------------------------------------------------------------------------- devices
+
+
+def device_summary(backend: Backend, device: Device) -> JSON:
+    """One row of the device list."""
+    tz = _tz(backend)
+    engine = backend.engine
+    state = backend.state.devices.get(device.id)
+    site = backend.inventory.sites.get(device.site)
+    icmp = state.checks.get("icmp") if state else None
+    stats = icmp.last.data if icmp and icmp.last else None
+    loss = rtt = None
+    if isinstance(stats, IcmpStats):
+        loss, rtt = stats.loss, _num(stats.rtt_avg)
+    cause = engine.root_cause(device.id)
+    return {
+        "id": device.id,
+        "name": device.name or device.id,
+        "address": device.address,
+        "role": device.role.value,
+        "site": device.site,
+        "site_name": (site.name or site.id) if site else device.site,
+        "status": engine.status_of(device.id).value,
+        "own_status": (state.status if state else Status.UNKNOWN).value,
+        "since": iso(state.since, tz) if state else None,
+        "cause": cause if cause != device.id else None,
+        "flapping": device.id in engine.flapping(),
+        "rtt_seconds": rtt,
+        "loss_ratio": loss,
+    }
+
+
+def device_list(
+    backend: Backend, *, site: str | None, status: Status | None, q: str | None
+) -> list[JSON]:
+    """Devices in ``site``'s subtree with ``status`` whose id, name or address contains ``q``;
+    worst first, then by name."""
+    inv = backend.inventory
+    devices: Iterable[Device] = inv.devices.values()
+    if site is not None:
+        wanted = set(subtree(backend, site))
+        devices = (d for d in devices if d.site in wanted)
+    needle = q.casefold() if q else None
+    rows = []
+    for d in devices:
+        if needle is not None and not any(
+            needle in text.casefold() for text in (d.id, d.name, d.address)
+        ):
+            continue
+        row = device_summary(backend, d)
+        if status is not None and row["status"] != status.value:
+            continue
+        rows.append(row)
+    rows.sort(key=lambda r: (STATUS_ORDER[Status(r["status"])], r["name"]))
+    return rows
+
+
+def _check(name: str, check: CheckState, tz: str) -> JSON:
+    last = check.last
+    failure = last.failure if last else None
+    return {
+        "name": name,
+        "status": check.status.value,
+        "since": iso(check.since, tz),
+        "last_at": iso(last.at, tz) if last else None,
+        "ok": last.ok if last else None,
+        "duration_seconds": _num(last.duration) if last else None,
+        "failure": {"kind": failure.kind.value, "detail": failure.detail} if failure else None,
+        "last_ok_at": iso(check.last_ok.at, tz) if check.last_ok else None,
+    }
+
+
+def device_detail(backend: Backend, device: Device, recent: Recent) -> JSON:
+    """Everything the device page shows, except the history (see ``transitions``)."""
+    tz = _tz(backend)
+    out = device_summary(backend, device)
+    state = backend.state.devices.get(device.id)
+    checks = state.checks if state else {}
+    out["site_path"] = (
+        site_path(backend, device.site) if device.site in backend.inventory.sites else []
+    )
+    out["depends_on"] = list(device.depends_on)
+    out["checks"] = [_check(name, c, tz) for name, c in sorted(checks.items())]
+    icmp = checks.get("icmp")
+    out["icmp"] = _icmp(icmp, tz)
+    out["icmp_recent"] = [
+        {"at": iso(p.at, tz), "rtt_seconds": _num(p.rtt), "loss_ratio": p.loss}
+        for p in recent.icmp(device.id)
+    ]
+    snmp = checks.get("snmp")
+    data = snmp.last_ok.data if snmp and snmp.last_ok else None
+    out["snmp_at"] = iso(snmp.last_ok.at, tz) if snmp and snmp.last_ok else None
+    snmp_data = data if isinstance(data, SnmpData) else None
+    out["system"] = _system(snmp_data)
+    out["interfaces"] = _interfaces(snmp_data, recent.rates(device.id))
+    out["host"] = _host(snmp_data)
+    out["services"] = [
+        _service(name.removeprefix("service:"), c, tz)
+        for name, c in sorted(checks.items())
+        if name.startswith("service:")
+    ]
+    return out
+
+
+def _icmp(check: CheckState | None, tz: str) -> JSON | None:
+    if check is None or check.last is None or not isinstance(check.last.data, IcmpStats):
+        return None
+    s = check.last.data
+    return {
+        "at": iso(check.last.at, tz),
+        "sent": s.sent,
+        "received": s.received,
+        "loss_ratio": s.loss,
+        "rtt_min_seconds": _num(s.rtt_min),
+        "rtt_avg_seconds": _num(s.rtt_avg),
+        "rtt_max_seconds": _num(s.rtt_max),
+        "jitter_seconds": _num(s.jitter),
+    }
+
+
+def _system(data: SnmpData | None) -> JSON | None:
+    if data is None or data.system is None:
+        return None
+    s = data.system
+    return {
+        "name": s.sys_name,
+        "description": s.sys_descr,
+        "uptime_seconds": _num(s.hr_system_uptime_seconds or s.sys_uptime_seconds),
+    }
+
+
+def _interfaces(
+    data: SnmpData | None, rates: Mapping[int, tuple[float | None, float | None]]
+) -> list[JSON]:
+    if data is None or not data.interfaces:
+        return []
+    out = []
+    for i in data.interfaces:
+        rx, tx = rates.get(i.index, (None, None))
+        out.append(
+            {
+                "index": i.index,
+                "name": i.name,
+                "alias": i.alias,
+                "oper_up": i.oper_up,
+                "admin_up": i.admin_up,
+                "speed_bps": i.speed_bps,
+                "receive_bps": _num(rx),
+                "transmit_bps": _num(tx),
+                "receive_bytes": i.in_octets,
+                "transmit_bytes": i.out_octets,
+                "errors": (i.in_errors or 0) + (i.out_errors or 0)
+                if i.in_errors is not None or i.out_errors is not None
+                else None,
+            }
+        )
+    return out
+
+
+def _host(data: SnmpData | None) -> JSON | None:
+    if data is None or data.host is None:
+        return None
+    h = data.host
+    cpu = sum(h.cpu_loads) / len(h.cpu_loads) if h.cpu_loads else None
+    ram = [s for s in h.storage if s.type == "ram"]
+    disks = [s for s in h.storage if s.type == "fixed disk"]
+    return {
+        "cpu_load_ratio": _num(cpu),
+        "cpus": len(h.cpu_loads),
+        "memory": (
+            {"size_bytes": ram[0].size_bytes, "used_bytes": ram[0].used_bytes} if ram else None
+        ),
+        "disks": [
+            {"name": d.description, "size_bytes": d.size_bytes, "used_bytes": d.used_bytes}
+            for d in disks
+        ],
+        "processes": h.processes,
+        "load_average": list(h.load_average) if h.load_average else None,
+    }
+
+
+def _service(name: str, check: CheckState, tz: str) -> JSON:
+    data = check.last.data if check.last else None
+    sd = data if isinstance(data, ServiceData) else None
+    return {
+        "name": name,
+        "status": check.status.value,
+        "status_code": sd.status_code if sd else None,
+        "duration_seconds": _num(sd.duration) if sd else None,
+        "cert_expires_at": iso(sd.cert.not_after, tz) if sd and sd.cert else None,
+    }
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+def alert_json(alert: Alert, tz: str) -> JSON:
+    return {
+        "id": alert.id,
+        "state": alert.state,
+        "kind": alert.kind,
+        "severity": alert.severity,
+        "subject": alert.subject,
+        "subject_kind": alert.subject_kind,
+        "site": alert.site,
+        "site_name": alert.site_name,
+        "device_name": alert.device_name,
+        "detail": alert.detail,
+        "started_at": iso(alert.started_at, tz),
+        "affected_sites": len(alert.affected_sites),
+        "affected_devices": len(alert.affected_devices),
+        "escalated": alert.escalated,
+        "acknowledged_by": alert.acknowledged_by,
+    }
+
+
+def alert_list(backend: Backend) -> list[JSON]:
+    """Open alerts, critical first, then the oldest first."""
+    tz = _tz(backend)
+    alerts = sorted(
+        backend.engine.active_alerts(),
+        key=lambda a: (SEVERITY_ORDER.get(a.severity, 9), a.started_at, a.id),
+    )
+    return [alert_json(a, tz) for a in alerts]
+
+
+def silence_json(s: Silence, tz: str) -> JSON:
+    return {
+        "id": s.id,
+        "until": iso(s.until, tz),
+        "devices": list(s.devices),
+        "sites": list(s.sites),
+        "by": s.by,
+        "comment": s.comment,
+        "created_at": iso(s.created_at, tz),
+    }
+
+
+def window_json(w: MaintenanceWindow, now: float) -> JSON:
+    return {
+        "id": w.id,
+        "target": w.target,
+        "start": w.start.isoformat(timespec="seconds"),
+        "duration_seconds": w.duration.total_seconds(),
+        "recurrence": w.recurrence,
+        "reason": w.reason,
+        "active": w.active(now),
+    }

@@ -1,0 +1,197 @@
+"""A small province as a web ``Backend`` made of real objects: the config loaded from YAML, the
+inventory, a StateTracker fed samples, a real AlertEngine and a real HistoryStore, one fake clock.
+
+The story it sets up: the district gateway ``nk-rtr`` is down, so its commune ``an-binh`` is
+unreachable; the province core and the ``<script>`` site are up; ``ab-pc-01`` was never polled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from netwatch.alerting.engine import AlertEngine
+from netwatch.alerting.settings import AlertSettings
+from netwatch.config import load_config
+from netwatch.history.store import HistoryStore
+from netwatch.inventory import Inventory, build_inventory
+from netwatch.models import Failure, FailureKind, IcmpStats, Sample
+from netwatch.probes.snmp import HostResources, Interface, SnmpData, Storage, SystemInfo
+from netwatch.state import StateTracker
+from netwatch.web.recent import Recent
+
+TOKEN = "tok-3f9a-very-secret"
+START = 1_793_500_000.0  # 2026-11-01T09:26:40+07:00
+
+CONFIG = """
+agent: {listen: "127.0.0.1:9430", data_dir: DATA, timezone: Asia/Ho_Chi_Minh TOKEN_LINE}
+defaults:
+  icmp: {interval: 30s, count: 4, timeout: 1s}
+  down_after: 2
+  up_after: 1
+sites:
+  - id: can-tho
+    name: "TP Cần Thơ — Trung tâm dữ liệu"
+    level: province
+    gateway: core-rtr
+    devices:
+      - {id: core-rtr, address: 127.0.0.1, role: router, snmp: {community: {env: NW_COMMUNITY}}}
+    sites:
+      - id: ninh-kieu
+        name: "Quận Ninh Kiều"
+        level: district
+        gateway: nk-rtr
+        devices: [{id: nk-rtr, address: 127.0.20.1, role: router}]
+        sites:
+          - id: an-binh
+            name: "Phường An Bình"
+            level: commune
+            gateway: ab-rtr
+            devices:
+              - {id: ab-rtr, address: 127.0.21.1, role: router}
+              - {id: ab-pc-01, address: 127.0.21.101, role: workstation}
+      - id: xss
+        name: "<script>alert(1)</script>"
+        level: district
+        gateway: xss-rtr
+        devices: [{id: xss-rtr, name: "<b>bold</b> & co", address: 127.0.30.1, role: router}]
+"""
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Province:
+    """Satisfies ``netwatch.web.backend.Backend``."""
+
+    inventory: Inventory
+    state: StateTracker
+    engine: AlertEngine
+    history: HistoryStore | None
+    clock: Clock
+    # Fed after every sample, as the daemon does (``add_routes`` returns it to the daemon).
+    recent: Recent = field(default_factory=Recent)
+    transitions: list[object] = field(default_factory=list)
+
+    def icmp(self, device: str, ok: bool, rtts: tuple[float, ...] = (0.01, 0.012)) -> None:
+        """One ICMP round of ``device``, through state and engine into history."""
+        dev = self.inventory.devices[device]
+        now = self.clock()
+        if ok:
+            sample: Sample[object] = Sample(device, "icmp", now, 0.1, None, IcmpStats(4, rtts))
+        else:
+            failure = Failure(FailureKind.TIMEOUT, "no reply in 1s")
+            sample = Sample(device, "icmp", now, 1.0, failure, IcmpStats(4, ()))
+        change = self.state.record(dev, sample)
+        self.recent.record(sample)
+        if change is not None:
+            self.engine.own_changed(change)
+        self.tick()
+
+    def snmp(self, device: str, octets: int) -> None:
+        dev = self.inventory.devices[device]
+        data = SnmpData(
+            system=SystemInfo("core", "Linux core 6.1", "1.3.6.1.4.1.8072", 86400.0 * 3),
+            interfaces=(
+                Interface(
+                    1,
+                    "eth0",
+                    "uplink <to DC>",
+                    True,
+                    True,
+                    1_000_000_000,
+                    octets,
+                    octets * 2,
+                    0,
+                    0,
+                    1,
+                    2,
+                    0,
+                    0,
+                    True,
+                ),
+                Interface(
+                    2,
+                    "eth1",
+                    "",
+                    False,
+                    True,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    False,
+                ),
+            ),
+            host=HostResources(
+                cpu_loads=(0.2, 0.4),
+                storage=(
+                    Storage(1, "Physical memory", "ram", 8 << 30, 2 << 30),
+                    Storage(2, "/", "fixed disk", 100 << 30, 50 << 30),
+                ),
+                processes=120,
+            ),
+        )
+        sample = Sample(device, "snmp", self.clock(), 0.2, None, data)
+        self.state.record(dev, sample)
+        self.recent.record_snmp(sample)
+
+    def tick(self) -> None:
+        out = self.engine.tick()
+        self.transitions.extend(out.transitions)
+        if self.history is not None:
+            self.history.record(out.transitions)
+
+    def advance(self, seconds: float) -> None:
+        self.clock.now += seconds
+
+
+def build(tmp_path: Path, *, token: bool = True, history: bool = True) -> Province:
+    """The province, with its story played (see the module docstring)."""
+    text = CONFIG.replace("DATA", str(tmp_path / "data")).replace(
+        " TOKEN_LINE", ", api_token: {env: NW_TOKEN}" if token else ""
+    )
+    path = tmp_path / "netwatch.yaml"
+    path.write_text(text, encoding="utf-8")
+    config = load_config(path, environ={"NW_TOKEN": TOKEN, "NW_COMMUNITY": "community-secret"})
+    inventory = build_inventory(config)
+    clock = Clock(START)
+    state = StateTracker(clock=clock)
+    engine = AlertEngine(
+        inventory,
+        AlertSettings(),
+        clock=clock,
+        suspect=lambda d: state.check(d, "icmp").suspect,
+        last_polled=lambda d: clock(),
+        timezone=config.agent.timezone,
+    )
+    store = HistoryStore.open(tmp_path / "history.sqlite", clock=clock) if history else None
+    if store is not None:
+        store.agent_started(START)
+    p = Province(inventory, state, engine, store, clock)
+    for device in ("core-rtr", "nk-rtr", "ab-rtr", "xss-rtr"):
+        p.icmp(device, ok=True)
+    p.snmp("core-rtr", 1_000_000)
+    p.advance(60)
+    p.snmp("core-rtr", 1_750_000)  # 750,000 bytes in 60 s: 100,000 bit/s
+    for _ in range(2):  # down_after: 2
+        p.icmp("core-rtr", ok=True)
+        p.icmp("nk-rtr", ok=False)
+        p.icmp("ab-rtr", ok=False)
+        p.icmp("xss-rtr", ok=True, rtts=(0.02, 0.03))
+        p.advance(30)
+    p.tick()
+    if store is not None:
+        store.flush()
+    return p

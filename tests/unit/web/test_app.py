@@ -1,0 +1,45 @@
+"""``make_app`` with a backend serves the pages and the API next to /metrics and the probes."""
+
+from __future__ import annotations
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from netwatch.models import Secret
+from netwatch.web.app import Hooks, make_app
+from netwatch.web.backend import StartedDaemon
+from netwatch.web.routes import RECENT
+from tests.unit.web.province import TOKEN, Province
+
+
+async def test_make_app_with_a_backend_keeps_metrics_and_adds_the_status_page(
+    province: Province,
+) -> None:
+    async def reload() -> list[str]:
+        return []
+
+    hooks = Hooks(
+        ready=lambda: True,
+        reload=reload,
+        token=lambda: Secret("env:NW_TOKEN", TOKEN),
+        metrics=lambda shard: b"netwatch_up 1\n" if shard is None else None,
+        shards=lambda: ["_agent"],
+    )
+    app = make_app(hooks, StartedDaemon(province))
+    assert app[RECENT].icmp("nk-rtr") == []
+    async with TestClient(TestServer(app)) as c:
+        assert await (await c.get("/metrics")).text() == "netwatch_up 1\n"
+        assert (await c.get("/-/ready")).status == 200
+        assert (await c.get("/")).status == 200
+        sites = await (await c.get("/api/v1/sites")).json()
+        assert sites["sites"][0]["id"] == "can-tho"
+        assert (await c.post("/-/reload")).status == 401
+
+
+async def test_make_app_without_a_backend_has_no_pages() -> None:
+    async def reload() -> list[str]:
+        return []
+
+    hooks = Hooks(lambda: True, reload, lambda: None, lambda shard: b"", lambda: [])
+    async with TestClient(TestServer(make_app(hooks))) as c:
+        assert (await c.get("/")).status == 404
+        assert (await c.get("/metrics")).status == 200
