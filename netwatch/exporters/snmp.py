@@ -22,13 +22,10 @@ A collector writes them next to its own families, one row per SNMP-polled device
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable
+from dataclasses import dataclass
 
-from prometheus_client.core import Metric
-from prometheus_client.parser import text_string_to_metric_families
-
-from netwatch.exporters.text import MetricsText, escape, label_pairs
+from netwatch.exporters.text import MetricsText, escape
 from netwatch.models import Device, InterfaceFilter
 from netwatch.probes.snmp import HostResources, Interface, SnmpData, interface_matcher
 from netwatch.state import CheckState
@@ -281,23 +278,3 @@ def write_snmp(
     families = _Families(out, interfaces if interfaces is not None else InterfaceLabels())
     for row in rows:
         families.add(row, now)
-
-
-def snmp_families(
-    rows: Iterable[SnmpRow], label_names: Sequence[str], now: float
-) -> Iterator[Metric]:
-    """The SNMP families as prometheus_client ``Metric`` objects, parsed back from the text of
-    ``write_snmp``: for tests and tools, not for scrapes. A row's ``labels`` may also be the
-    values of ``label_names``, in order (the form this function took before ``write_snmp``)."""
-    out = MetricsText()
-    write_snmp(
-        out,
-        (
-            row
-            if isinstance(row.labels, str)
-            else replace(row, labels=label_pairs(label_names, row.labels))
-            for row in rows
-        ),
-        now,
-    )
-    yield from text_string_to_metric_families(out.text())

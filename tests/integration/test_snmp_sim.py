@@ -11,8 +11,10 @@ import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from netwatch.exporters.snmp import SnmpRow, snmp_families
+from netwatch.exporters.snmp import SnmpRow, write_snmp
+from netwatch.exporters.text import MetricsText, label_pairs
 from netwatch.models import Device, FailureKind, Role
 from netwatch.probes.snmp import SnmpData, SnmpPoller
 from netwatch.probes.snmp_reboots import TIMETICKS_WRAP_SECONDS, RebootDetector
@@ -195,10 +197,12 @@ async def test_slow_device_times_out_cleanly(slow_sim: Simulator, poller: SnmpPo
     device = Device("slow-device", slow_sim.host, Role.SWITCH, "s", snmp=settings)
     tracker = StateTracker()
     tracker.record(device, sample)
-    row = SnmpRow(device, ["slow-device", "s", "switch"], tracker.check(device.id, "snmp"))
+    labels = label_pairs(["device", "site", "role"], ["slow-device", "s", "switch"])
+    out = MetricsText()
+    write_snmp(out, [SnmpRow(device, labels, tracker.check(device.id, "snmp"))], time.time())
     series = {
         (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in snmp_families([row], ["device", "site", "role"], time.time())
+        for family in text_string_to_metric_families(out.text())
         for s in family.samples
     }
     labels = (("device", "slow-device"), ("role", "switch"), ("site", "s"))

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from netwatch.exporters.snmp import InterfaceLabels, SnmpRow, snmp_families, write_snmp
+from netwatch.exporters.snmp import InterfaceLabels, SnmpRow, write_snmp
 from netwatch.exporters.text import MetricsText, label_pairs
 from netwatch.models import (
     Device,
@@ -217,12 +217,3 @@ def test_interface_labels_are_kept_while_the_poll_is_the_same() -> None:
     assert cache.of("core-rtr", moved, ifaces, rule)[0][1].startswith(moved)
     m = render([SnmpRow(device(), PAIRS, check())], cache=cache)
     assert m == render([SnmpRow(device(), PAIRS, check())])
-
-
-def test_families_form_takes_label_values() -> None:
-    """snmp_families (for tests and tools) gives prometheus_client families; values work too."""
-    row = SnmpRow(device(), LABELS, check())  # type: ignore[arg-type]
-    families = {f.name: f for f in snmp_families([row], NAMES, NOW)}
-    (reboots,) = families["netwatch_device_reboots"].samples
-    assert reboots.name == "netwatch_device_reboots_total"
-    assert dict(zip(NAMES, LABELS, strict=True)) == reboots.labels
