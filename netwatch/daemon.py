@@ -85,6 +85,7 @@ class Daemon:
         self.scheduler: Scheduler | None = None
         self.availability: dict[str, float] = {}
         self.reboots = RebootDetector()
+        self._render_cache = RenderCache()  # label strings, rebuilt when the inventory changes
         self._own_changes: dict[str, Change] = {}  # device -> its last own status change
         self._recorded_at: dict[str, float] = {}  # subject -> time of its last history record
         self._config_windows: tuple[MaintenanceWindow, ...] = ()
@@ -489,7 +490,7 @@ class Daemon:
         """
         if shard is not None and (self.inventory is None or shard not in self.inventory.shards):
             return None
-        own = render_text(self._view(), shard)
+        own = render_text(self._view(), shard, cache=self._render_cache)
         if shard is None or shard == AGENT_SHARD:
             return generate_latest(self.registry) + own
         return own

@@ -9,7 +9,7 @@ The text is written directly (``text.py``), not through prometheus_client: a pro
 a million series. What depends only on the inventory (each device's label pairs, the devices
 and sites of each shard) is rendered once per inventory object, which a reload replaces.
 
->>> render_text(view, shard="ninh-kieu")  # doctest: +SKIP
+>>> render_text(view, shard="ninh-kieu", cache=RenderCache())  # doctest: +SKIP
 b'# HELP netwatch_device_up 1 if the device is up, else 0.\n...'
 """
 
@@ -100,10 +100,7 @@ class RenderCache:
         return last
 
 
-_CACHE = RenderCache()  # for the daemon's scrapes; a test may pass its own
-
-
-def render_text(view: View, shard: str | None = None, *, cache: RenderCache = _CACHE) -> bytes:
+def render_text(view: View, shard: str | None = None, *, cache: RenderCache) -> bytes:
     """The Prometheus text of ``view`` (see ``write_metrics``), UTF-8."""
     out = MetricsText()
     write_metrics(out, view, shard, cache=cache)
@@ -111,7 +108,7 @@ def render_text(view: View, shard: str | None = None, *, cache: RenderCache = _C
 
 
 def write_metrics(
-    out: MetricsText, view: View, shard: str | None = None, *, cache: RenderCache = _CACHE
+    out: MetricsText, view: View, shard: str | None = None, *, cache: RenderCache
 ) -> None:
     """Write netwatch's own series of ``view`` into ``out``.
 
