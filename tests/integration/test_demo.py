@@ -237,6 +237,9 @@ def test_demo_line_cut_is_detected_suppressed_mailed_and_recovers(
     demo.wait_for(rf"netwatch: {gateway} is DOWN", 90)
     demo.wait_for(r"are UNREACHABLE", 30)
     metrics = demo.get(demo.port, "/metrics")  # through the forwarder into the namespace
+    page = demo.get(demo.port, "/")  # the status page a newcomer opens
+    assert "<html" in page.lower()
+    assert CUT.name in page
     assert metric_value(metrics, "netwatch_device_status", device=gateway, status="down") == 1
     behind = [d.id for c in CUT.sites for d in c.devices]
     for device in behind:
