@@ -42,6 +42,7 @@ from netwatch.models import Config, Device, Sample, Secret, Status, Transition
 from netwatch.polling import CheckSpec, Probes
 from netwatch.probes.snmp import SnmpData
 from netwatch.probes.snmp_reboots import RebootDetector
+from netwatch.probes.snmp_workers import SnmpWorkers
 from netwatch.scheduler import Outcome, PollFunc, Scheduler
 from netwatch.state import REACHABILITY_CHECKS, Change, CheckState, StateTracker
 from netwatch.systemd import SystemdNotifier
@@ -119,7 +120,7 @@ class Daemon:
         self._incidents_path = Path(config.agent.data_dir) / INCIDENTS_FILE
         self.engine.adopt(await asyncio.to_thread(_read_incidents, self._incidents_path))
         self.notifications = await Notifications.open(config, self.registry)
-        self.probes = await Probes.open()
+        self.probes = await Probes.open(snmp_workers=config.agent.snmp_workers)
         self.scheduler = Scheduler(self.registry, max_in_flight=config.agent.max_in_flight)
         for device in config.devices:
             self._schedule(device)
@@ -136,11 +137,13 @@ class Daemon:
             (self._availability(), "availability"),
         ):
             self._tasks.append(asyncio.create_task(coro, name=name))
+        snmp = self.probes.snmp
         log.info(
-            "netwatch started: watching %d devices at %d sites, listening on %s",
+            "netwatch started: watching %d devices at %d sites, listening on %s, SNMP in %s",
             len(config.devices),
             len(config.sites),
             config.agent.listen,
+            f"{snmp.count} worker process(es)" if isinstance(snmp, SnmpWorkers) else "this process",
         )
 
     def _open_history(self, config: Config) -> HistoryStore:
@@ -250,8 +253,11 @@ class Daemon:
                 for problem in problems:
                     log.error("  %s", problem)
                 return problems
+            old = self.inventory.config if self.inventory is not None else None
             self._apply(build_inventory(config))
             self._replace_windows(config)
+            if old is not None and (later := _restart_only_changes(old, config)):
+                log.warning("changed in the config, applied at the next restart: %s", later)
             if self.notifications is not None:
                 await self.notifications.update(config)
             return []
@@ -540,6 +546,25 @@ def _log_transition(t: Transition) -> None:
         log.warning("%s", what)
     else:
         log.info("%s", what)
+
+
+# Read once at start: a reload that changes them says so instead of silently ignoring them.
+_RESTART_ONLY_AGENT_KEYS = (
+    "listen", "data_dir", "tls_cert", "tls_key", "max_in_flight", "snmp_workers",
+    "log_format", "log_level",
+)  # fmt: skip
+
+
+def _restart_only_changes(old: Config, new: Config) -> str:
+    """The changed settings a reload does not apply, as ``agent.listen, alerting``."""
+    keys = [
+        f"agent.{key}"
+        for key in _RESTART_ONLY_AGENT_KEYS
+        if getattr(old.agent, key) != getattr(new.agent, key)
+    ]
+    if old.alerting != new.alerting:
+        keys.append("alerting")
+    return ", ".join(keys)
 
 
 async def run_once(config: Config, device_ids: list[str]) -> bytes:

@@ -48,10 +48,20 @@ def resolve_format(fmt: str, environ: Mapping[str, str] = os.environ) -> str:
     return "plain" if ("JOURNAL_STREAM" in environ or "INVOCATION_ID" in environ) else "text"
 
 
+_current = ("text", "info")  # what setup_logging last chose: format, level
+
+
+def current_setup() -> tuple[str, str]:
+    """The format and level of the last :func:`setup_logging`, for child processes to copy."""
+    return _current
+
+
 def setup_logging(fmt: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:
     """Configure the root logger; calling it again replaces the previous set-up."""
+    global _current
     handler = logging.StreamHandler(stream or sys.stderr)
     chosen = resolve_format(fmt)
+    _current = (chosen, level.lower())
     if chosen == "json":
         handler.setFormatter(_JsonFormatter())
     elif chosen == "plain":

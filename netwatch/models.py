@@ -239,6 +239,7 @@ class AgentSettings:
     log_format: LogFormat = "auto"
     log_level: str = "info"
     max_in_flight: int = 512  # polls running at once, all kinds together
+    snmp_workers: int | None = None  # processes that run SNMP polls; None: auto (see polling)
     # The status page and API: optional basic auth for reading, optional TLS (PEM files).
     web_user: str | None = None
     web_password: Secret | None = None

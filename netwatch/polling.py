@@ -2,7 +2,9 @@
 
 A check is named ``icmp``, ``snmp`` or ``service:<name>``. ``Probes`` owns one instance of each
 probe for the whole process (one ICMP socket per family, one SNMP engine, one HTTP session) and
-dispatches a check to it by kind.
+dispatches a check to it by kind. SNMP polls run either in this process (``SnmpPoller``) or in
+worker processes (``SnmpWorkers``, the daemon's default on a machine with two CPUs or more): the
+same ``poll()``, the same ``Sample``.
 
 >>> [c.name for c in checks_of(device)]  # doctest: +SKIP
 ['icmp', 'snmp', 'service:portal']
@@ -19,6 +21,7 @@ from netwatch.models import Device, Sample, ServiceCheck
 from netwatch.probes.icmp import IcmpProber, detect_icmp_mode
 from netwatch.probes.service import ServiceProber
 from netwatch.probes.snmp import SnmpPoller
+from netwatch.probes.snmp_workers import SnmpWorkers, auto_workers
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +63,7 @@ class Probes:
     def __init__(
         self,
         icmp: IcmpProber | None,
-        snmp: SnmpPoller,
+        snmp: SnmpPoller | SnmpWorkers,
         services: ServiceProber,
         *,
         snmp_per_site: int = SNMP_PER_SITE,
@@ -72,14 +75,16 @@ class Probes:
         self._site_limits: dict[str, asyncio.Semaphore] = {}
 
     @classmethod
-    async def open(cls) -> Probes:
+    async def open(cls, snmp_workers: int | None = 0) -> Probes:
+        """The probes; SNMP in ``snmp_workers`` processes (``None``: auto, 0: in this one)."""
         icmp: IcmpProber | None = None
         try:
             icmp = IcmpProber(detect_icmp_mode())
         except ProbeSetupError as exc:
             # Without ICMP the SNMP and service checks still run (DESIGN.md, pitfalls).
             log.error("ICMP checks are off: %s", exc)
-        snmp = await SnmpPoller.create()
+        workers = auto_workers() if snmp_workers is None else snmp_workers
+        snmp = SnmpWorkers(workers) if workers else await SnmpPoller.create()
         services = ServiceProber(ServiceProber.make_session())
         return cls(icmp, snmp, services)
 
@@ -106,5 +111,8 @@ class Probes:
     async def close(self) -> None:
         if self.icmp is not None:
             await self.icmp.close()
-        self.snmp.close()
+        if isinstance(self.snmp, SnmpWorkers):
+            await self.snmp.close()
+        else:
+            self.snmp.close()
         await self.services.close()

@@ -13,13 +13,13 @@ import zoneinfo
 from collections.abc import Mapping
 from typing import Any
 
-from yaml.nodes import Node
+from yaml.nodes import Node, ScalarNode
 
 from netwatch.models import AgentSettings, Contact
 
 from . import readers
 from .readers import Reader, read_fields
-from .source import Checker, join
+from .source import STR, Checker, join
 from .values import check_email, check_label_name, check_url, parse_listen
 
 
@@ -41,8 +41,19 @@ _AGENT_READERS: dict[str, Reader] = {
     "log_format": readers.choice("auto", "text", "plain", "json"),
     "log_level": readers.choice("debug", "info", "warning", "error"),
     "max_in_flight": readers.positive,
+    "snmp_workers": lambda check, node, path: _snmp_workers(check, node, path),
 }
 AGENT_KEYS = (*_AGENT_READERS, "hierarchy", "web_basic_auth", "tls_cert", "tls_key")
+
+
+def _snmp_workers(check: Checker, node: Node, path: str) -> int | None:
+    """``auto`` (left out: the default) or how many SNMP worker processes, 0 for none."""
+    if isinstance(node, ScalarNode) and node.tag == STR and node.value.strip() == "auto":
+        return None
+    if not (isinstance(node, ScalarNode) and node.value.strip().lstrip("-").isdigit()):
+        check.wrong_type(node, path, "a whole number or 'auto'")
+        return None
+    return check.integer(node, path, minimum=0, maximum=64)
 
 
 def parse_agent(check: Checker, node: Node | None, path: str) -> AgentSettings:

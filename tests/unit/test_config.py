@@ -550,6 +550,7 @@ def test_agent_settings(tmp_path: Path) -> None:
           log_format: json
           log_level: DEBUG
           max_in_flight: 64
+          snmp_workers: 3
         """,
     )
     assert config.agent == AgentSettings(
@@ -562,6 +563,7 @@ def test_agent_settings(tmp_path: Path) -> None:
         log_format="json",
         log_level="debug",
         max_in_flight=64,
+        snmp_workers=3,
     )
     assert config.sites == ()
 
@@ -645,3 +647,9 @@ def test_summary_counts_sites_devices_and_checks(tmp_path: Path) -> None:
         "5 devices (3 router, 1 server, 1 workstation); "
         "checks: 5 icmp, 3 snmp, 1 services"
     )
+
+
+@pytest.mark.parametrize(("text", "expected"), [("auto", None), ("0", 0), ("2", 2)])
+def test_snmp_workers_is_auto_or_a_count(tmp_path: Path, text: str, expected: int | None) -> None:
+    config = load(tmp_path, f"agent: {{snmp_workers: {text}}}\n")
+    assert config.agent.snmp_workers == expected
