@@ -345,7 +345,21 @@ class Daemon:
                     self.history.record_reboot(device.id, reboot.at)
         if check.service is not None and after.status is not before:
             self._on_service_change(device, check, sample, after.status)
+        if not sample.ok and after.failures == 1 and check.name in device.up_checks:
+            self._ask_other_checks(device, check.name)
         return Outcome(ok=sample.ok, retry_in=device.retry_interval if after.suspect else None)
+
+    def _ask_other_checks(self, device: Device, failing: str) -> None:
+        """One check that decides "up" just started failing: poll the device's others now.
+
+        The device is up while any of them is up, so a dead device is confirmed only when all
+        have failed ``down_after`` times; without this, a cut switch polled by ICMP every 30 s
+        would wait up to a minute for its next SNMP poll before that could even start.
+        """
+        assert self.scheduler is not None
+        for other in self._checks(device):
+            if other.name != failing and other.name in device.up_checks:
+                self.scheduler.pull_forward(other.key, 0.0)
 
     def _on_change(self, change: Change) -> None:
         assert self.engine is not None
