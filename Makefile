@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help venv peers run demo test test-unit check lint typecheck bench bench-scale clean
+.PHONY: help venv peers bench-peers run demo test test-unit check lint typecheck bench bench-scale clean
 
 help:
 	@echo "make run      install and start netwatch on the demo province"
@@ -45,7 +45,11 @@ typecheck: $(STAMP)
 
 check: lint typecheck test
 
-bench: $(STAMP) peers
+# What only the benchmarks compare netwatch with (prometheus-snmp-exporter). Idempotent.
+bench-peers:
+	scripts/install-bench-peers
+
+bench: $(STAMP) peers bench-peers
 	$(BIN)/python -m bench
 
 # The province-scale run (30 min, root, namespaced). Smaller: make bench-scale ARGS="--icmp 2000 --snmp 200 --minutes 5"

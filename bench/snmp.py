@@ -1,15 +1,34 @@
-"""SNMP benchmark: netwatch's poller against one real net-snmp agent on 127.0.0.1.
+"""SNMP benchmark: netwatch's poller beside Debian's snmp_exporter, against the same agent.
 
-Starts ``snmpd`` (tests/snmpd.py), then polls it ``--polls`` times at each concurrency level
-(interfaces + system + host, v2c by default, ``--v3`` for SHA/AES), and prints per level:
-CPU milliseconds per device poll, varbinds decoded per CPU-second, timeouts (must be 0) and
-peak RSS::
+Starts a real net-snmp ``snmpd`` on 127.0.0.1 (tests/snmpd.py), then polls it ``--polls`` times
+at each concurrency level (interfaces + system + host, v2c by default, ``--v3`` for SHA/AES).
+In the same run, against the same agent, it scrapes Debian's ``prometheus-snmp-exporter`` the
+same number of times at the same concurrency, once with the stock ``if_mib`` module and once
+with a module that reads only what netwatch reads (bench/snmp_exporter.py says where the
+modules come from and how the exporter's CPU, RSS and varbinds are measured). One table, per
+level: CPU milliseconds per device poll, devices polled per CPU-second and per CPU-minute,
+varbinds per CPU-second, polls per wall second, timeouts and errors (must be 0), peak RSS::
 
-    .venv/bin/python bench/snmp.py --levels 1,10,50,100 --polls 400
-    .venv/bin/python bench/snmp.py --snmpsim core-router --levels 10 --polls 200
+    .venv/bin/python bench/snmp.py --levels 1,10,50,100 --polls 400 --repeat 3
+    .venv/bin/python bench/snmp.py --snmpsim core-router --levels 10 --polls 100
+    .venv/bin/python bench/snmp.py --devices 2000
+
+CPU is the poller's own: netwatch's is this process's (``time.process_time``), the exporter's
+is its process's (``/proc``); neither counts the agent, and the exporter's includes rendering
+its text for the scrape. netwatch's varbinds are the values it keeps (:func:`varbinds_of`);
+the exporter's are its ``snmp_scrape_pdus_returned``. All netwatch levels run before the
+exporters are scraped, so the scraping client's memory never counts in netwatch's peak RSS.
+On a shared machine other work inflates CPU figures: ``--repeat`` keeps the best of several
+runs of each level. The exporter rows are left out (with a note) when it is not installed
+(``scripts/install-bench-peers``) or with ``--no-exporter``.
 
 ``--snmpsim RECORDING`` polls a simulated device instead (e.g. the 48-port core-router);
 snmpsim answers slowly (it is pure Python), so use it for CPU per poll, not for throughput.
+
+``--devices N`` measures memory instead: snmpd listens on N distinct loopback addresses
+(127.2.x.y, one port) and netwatch's poller polls each once at concurrency 100, keeping every
+sample as the daemon keeps the last one per device; it prints RSS before and after, the peak,
+and timeouts (the goal: peak RSS under 150 MiB for 2,000 devices).
 
 ``--profile`` runs one more level under cProfile and prints where the poll CPU goes (by
 package, then the top functions by own time). ``--export N`` renders the last poll as N devices
@@ -22,8 +41,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import functools
 import pstats
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,12 +55,25 @@ if str(ROOT) not in sys.path:  # run as a plain script
     sys.path.insert(0, str(ROOT))
 
 
+from bench import snmp_exporter  # noqa: E402
+from bench.snmp_exporter import Tally, best  # noqa: E402
 from netwatch.exporters.snmp import SnmpRow, write_snmp  # noqa: E402
 from netwatch.exporters.text import MetricsText, label_pairs  # noqa: E402
 from netwatch.models import Device, FailureKind, Role, Sample, Secret, SnmpSettings  # noqa: E402
 from netwatch.probes.snmp import SnmpData, SnmpPoller  # noqa: E402
 from netwatch.state import CheckState  # noqa: E402
-from tests.snmpd import AUTH_PASSWORD, PRIV_PASSWORD, start_snmpd, stop_snmpd  # noqa: E402
+from tests.snmpd import (  # noqa: E402
+    AUTH_PASSWORD,
+    COMMUNITY,
+    EXCLUDED_MODULES,
+    PRIV_PASSWORD,
+    SnmpAgent,
+    free_udp_port,
+    start_snmpd,
+    stop_snmpd,
+    tool_env,
+    write_config,
+)
 from tests.snmpsim import DATA, running  # noqa: E402
 
 
@@ -54,7 +88,7 @@ def varbinds_of(data: SnmpData | None) -> int:
     return n
 
 
-async def level(poller: SnmpPoller, settings: SnmpSettings, concurrency: int, polls: int) -> str:
+async def level(poller: SnmpPoller, settings: SnmpSettings, concurrency: int, polls: int) -> Tally:
     sem = asyncio.Semaphore(concurrency)
     timeouts = errors = varbinds = 0
 
@@ -72,10 +106,34 @@ async def level(poller: SnmpPoller, settings: SnmpSettings, concurrency: int, po
     cpu0, wall0 = time.process_time(), time.monotonic()
     await asyncio.gather(*(one(i) for i in range(polls)))
     cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
-    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return Tally(cpu, wall, varbinds, timeouts, errors, peak_rss_mib())
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def current_rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+HEADER = (
+    f"{'poller':<30} {'conc':>4} {'polls':>5} {'CPU ms/poll':>11} {'dev/CPU-s':>9} "
+    f"{'dev/CPU-min':>11} {'varbinds/CPU-s':>14} {'polls/s':>7} {'timeouts':>8} {'errors':>6} "
+    f"{'peak RSS MiB':>12}"
+)
+
+
+def row(who: str, concurrency: int, polls: int, t: Tally) -> str:
+    per_s = polls / t.cpu if t.cpu > 0 else float("inf")
+    varbinds = t.varbinds / t.cpu if t.cpu > 0 else float("inf")
     return (
-        f"{concurrency:>11} {polls:>6} {1000 * cpu / polls:>13.2f} {varbinds / cpu:>15,.0f} "
-        f"{polls / wall:>9.1f} {timeouts:>8} {errors:>6} {rss_mib:>13.1f}"
+        f"{who:<30} {concurrency:>4} {polls:>5} {1000 * t.cpu / polls:>11.2f} {per_s:>9,.0f} "
+        f"{60 * per_s:>11,.0f} {varbinds:>14,.0f} {polls / t.wall:>7.1f} {t.timeouts:>8} "
+        f"{t.errors:>6} {t.rss_mib:>12.1f}"
     )
 
 
@@ -125,29 +183,59 @@ def export_cost(sample: Sample[SnmpData], settings: SnmpSettings, devices: int) 
     )
 
 
-async def main(args: argparse.Namespace, port: int) -> None:
+def settings_for(args: argparse.Namespace, port: int) -> SnmpSettings:
     if args.snmpsim:
-        settings = SnmpSettings(community=Secret("bench", args.snmpsim), port=port, timeout=5)
-    elif args.v3:
-        settings = SnmpSettings(
+        return SnmpSettings(community=Secret("bench", args.snmpsim), port=port, timeout=5)
+    if args.v3:
+        return SnmpSettings(
             version="3", user="sha_aes", auth_protocol="sha",
             auth_password=Secret("bench", AUTH_PASSWORD), priv_protocol="aes",
             priv_password=Secret("bench", PRIV_PASSWORD), port=port, timeout=5, retries=1,
         )  # fmt: skip
-    else:
-        settings = SnmpSettings(community=Secret("bench", "public"), port=port, timeout=5)
+    return SnmpSettings(community=Secret("bench", COMMUNITY), port=port, timeout=5)
+
+
+async def main(args: argparse.Namespace, port: int, workdir: Path) -> None:
+    settings = settings_for(args, port)
     poller = await SnmpPoller.create()
     try:
-        await poller.poll("warmup", "127.0.0.1", settings)
+        warm = await poller.poll("warmup", "127.0.0.1", settings)
+        assert warm.data is not None, warm.failure
+        interfaces = len(warm.data.interfaces or ())
         agent = f"snmpsim {args.snmpsim}" if args.snmpsim else "snmpd"
         version = "v3 SHA/AES" if args.v3 and not args.snmpsim else "v2c"
-        print(f"SNMP {version} against {agent} on 127.0.0.1:{port}")
         print(
-            "concurrency  polls  CPU ms/poll  varbinds/CPU-s  polls/s  timeouts errors  "
-            "peak RSS MiB"
+            f"SNMP {version} against {agent} on 127.0.0.1:{port} ({interfaces} interfaces), "
+            f"best of {args.repeat}",
+            flush=True,
         )
+        ours: dict[int, Tally] = {}
         for conc in args.levels:
-            print(await level(poller, settings, conc, args.polls), flush=True)
+            run = functools.partial(level, poller, settings, conc, args.polls)
+            ours[conc] = await best(run, args.repeat)
+        theirs: dict[tuple[str, int], Tally] = {}
+        labels: list[str] = []
+        why_not = exporter_skipped(args)
+        if why_not is None:
+            community = args.snmpsim or COMMUNITY
+            with snmp_exporter.running(community, workdir) as exporters:
+                notes, theirs = await snmp_exporter.measure(
+                    exporters, f"127.0.0.1:{port}", interfaces, args.levels, args.polls,
+                    args.repeat,
+                )  # fmt: skip
+                labels = [e.label for e in exporters]
+            print("\n".join(notes))
+        else:
+            print(f"snmp_exporter rows left out: {why_not}")
+        print(HEADER)
+        for conc in args.levels:
+            print(row("netwatch", conc, args.polls, ours[conc]))
+            for label in labels:
+                print(row(label, conc, args.polls, theirs[(label, conc)]))
+        print(
+            "CPU is the poller's own (netwatch: this process; snmp_exporter: its process, "
+            "rendering included), not the agent's."
+        )
         if args.profile:
             profile = cProfile.Profile()
             profile.enable()
@@ -162,26 +250,144 @@ async def main(args: argparse.Namespace, port: int) -> None:
         poller.close()
 
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
+def exporter_skipped(args: argparse.Namespace) -> str | None:
+    if args.no_exporter:
+        return "--no-exporter"
+    if args.v3 and not args.snmpsim:
+        return "--v3 (the modules here are v2c)"
+    return snmp_exporter.available()
+
+
+# --------------------------------------------------------------------------- many devices
+
+
+def device_addresses(n: int) -> list[str]:
+    """N distinct loopback addresses 127.2.x.y, 250 per /24 (no .0 or .255)."""
+    if not 0 < n <= 250 * 256:
+        raise SystemExit(f"--devices must be between 1 and {250 * 256}")
+    return [f"127.2.{i // 250}.{i % 250 + 1}" for i in range(n)]
+
+
+def start_snmpd_on(workdir: Path, addresses: list[str]) -> SnmpAgent:
+    """One snmpd answering on every address (one socket each, the same UDP port)."""
+    conf = workdir / "snmpd.conf"
+    write_config(conf, [])  # requests come from 127.0.0.1, which the community allows
+    for _attempt in range(3):  # a free port can be taken between probe and bind
+        port = free_udp_port()
+        listen = [f"udp:{a}:{port}" for a in addresses]
+        # Several arguments of 500 addresses: one argument may not exceed 128 KiB.
+        chunks = [",".join(listen[i : i + 500]) for i in range(0, len(listen), 500)]
+        argv = [
+            "snmpd", "-f", "-Lf", str(workdir / "snmpd.log"), "-C", "-c", str(conf),
+            "-I", f"-{EXCLUDED_MODULES}", "-p", str(workdir / "snmpd.pid"), *chunks,
+        ]  # fmt: skip
+        proc = subprocess.Popen(
+            argv, env=tool_env(workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        agent = SnmpAgent(addresses[-1], port, workdir, proc)  # the last socket opened
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                agent.cli("snmpget", "1.3.6.1.2.1.1.3.0")
+            except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+                time.sleep(0.2)
+                continue
+            return agent
+        stop_snmpd(agent)
+    log = (workdir / "snmpd.log").read_text(errors="replace")[-2000:]
+    raise RuntimeError(f"snmpd did not start on {len(addresses)} addresses:\n{log}")
+
+
+async def many_devices(addresses: list[str], port: int, rounds: int, concurrency: int) -> int:
+    """Poll every address ``rounds`` times; print RSS and failures. 1 if any poll failed."""
+    settings = SnmpSettings(community=Secret("bench", COMMUNITY), port=port, timeout=5)
+    poller = await SnmpPoller.create()
+    kept: dict[str, Sample[SnmpData]] = {}  # the last sample per device, as the daemon keeps
+    try:
+        warm = await poller.poll("warmup", addresses[0], settings)  # pysnmp's code paths
+        assert warm.data is not None, warm.failure
+        print(
+            f"{len(addresses)} devices (127.2.x.y, one snmpd), concurrency {concurrency}, "
+            f"v2c; RSS after start-up and one poll: {current_rss_mib():.1f} MiB"
+        )
+        print(
+            f"{'round':>5} {'polls':>6} {'CPU s':>7} {'dev/CPU-s':>9} {'wall s':>7} "
+            f"{'timeouts':>8} {'errors':>6} {'RSS MiB':>8} {'peak RSS MiB':>12}"
+        )
+        sem = asyncio.Semaphore(concurrency)
+        failed = 0
+        for n in range(1, rounds + 1):
+            timeouts = errors = 0
+
+            async def one(i: int, address: str) -> None:
+                nonlocal timeouts, errors
+                async with sem:
+                    sample = await poller.poll(f"dev{i}", address, settings)
+                kept[sample.device] = sample
+                if sample.failure is not None:
+                    if sample.failure.kind is FailureKind.TIMEOUT:
+                        timeouts += 1
+                    else:
+                        errors += 1
+
+            cpu0, wall0 = time.process_time(), time.monotonic()
+            await asyncio.gather(*(one(i, a) for i, a in enumerate(addresses)))
+            cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+            print(
+                f"{n:>5} {len(addresses):>6} {cpu:>7.1f} {len(addresses) / cpu:>9,.0f} "
+                f"{wall:>7.1f} {timeouts:>8} {errors:>6} {current_rss_mib():>8.1f} "
+                f"{peak_rss_mib():>12.1f}",
+                flush=True,
+            )
+            failed += timeouts + errors
+        print(f"{len(kept)} samples kept (one per device)")
+    finally:
+        poller.close()
+    return 1 if failed else 0
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--levels", default="1,10,50,100", type=lambda s: [int(x) for x in s.split(",")]
     )
     parser.add_argument("--polls", type=int, default=400)
+    parser.add_argument("--repeat", type=int, default=1, help="runs per level; the best is kept")
     parser.add_argument("--v3", action="store_true")
+    parser.add_argument("--no-exporter", action="store_true", help="netwatch's rows only")
     parser.add_argument("--profile", action="store_true", help="cProfile one more level")
     parser.add_argument("--export", type=int, default=0, metavar="N", help="render N devices")
     parser.add_argument(
         "--snmpsim", metavar="RECORDING", help="poll a tests/data/snmprec/devices recording"
     )
-    arguments = parser.parse_args()
-    if arguments.snmpsim:
-        for sim in running(DATA / "devices"):
-            asyncio.run(main(arguments, sim.port))
-        sys.exit(0)
-    with tempfile.TemporaryDirectory(prefix="netwatch-bench-snmpd-") as tmp:
+    parser.add_argument(
+        "--devices", type=int, default=0, metavar="N",
+        help="instead: poll N distinct devices (snmpd on N loopback addresses) for peak RSS",
+    )  # fmt: skip
+    parser.add_argument("--device-rounds", type=int, default=1, help="with --devices")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    arguments = parse_args()
+    if arguments.devices:
+        with tempfile.TemporaryDirectory(prefix="netwatch-bench-snmpd-") as tmp:
+            addresses = device_addresses(arguments.devices)
+            agent = start_snmpd_on(Path(tmp), addresses)
+            try:
+                code = asyncio.run(
+                    many_devices(addresses, agent.port, max(1, arguments.device_rounds), 100)
+                )
+            finally:
+                stop_snmpd(agent)
+        sys.exit(code)
+    with tempfile.TemporaryDirectory(prefix="netwatch-bench-snmp-") as tmp:
+        if arguments.snmpsim:
+            for sim in running(DATA / "devices"):
+                asyncio.run(main(arguments, sim.port, Path(tmp)))
+            sys.exit(0)
         agent = start_snmpd(Path(tmp))
         try:
-            asyncio.run(main(arguments, agent.port))
+            asyncio.run(main(arguments, agent.port, Path(tmp)))
         finally:
             stop_snmpd(agent)
