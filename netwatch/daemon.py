@@ -124,6 +124,7 @@ class Daemon:
         self.scheduler = Scheduler(self.registry, max_in_flight=config.agent.max_in_flight)
         for device in config.devices:
             self._schedule(device)
+        await self.probes.prepare(config.devices)
         # What exists now (modules, config, inventory) lives as long as the process: keep the
         # collector's full passes from walking it again and again (~9 % of CPU at 20k devices).
         gc.freeze()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from netwatch.errors import ProbeSetupError
@@ -107,6 +108,14 @@ class Probes:
                 return await self.snmp.poll(device.id, device.address, device.snmp)
         assert check.service is not None
         return await self.services.check(device.id, check.service)
+
+    async def prepare(self, devices: Iterable[Device]) -> None:
+        """Register the SNMP devices with the SNMP engine(s) in one go (see SnmpPoller.prepare)."""
+        polled = [(d.id, d.address, d.snmp) for d in devices if d.snmp is not None]
+        if isinstance(self.snmp, SnmpWorkers):
+            await self.snmp.prepare(polled)
+        else:
+            await self.snmp.prepare((address, snmp) for _id, address, snmp in polled)
 
     async def close(self) -> None:
         if self.icmp is not None:

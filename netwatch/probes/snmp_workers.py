@@ -9,7 +9,8 @@ loop: the whole poll (send, retries, decoding, tables) happens there, and the fi
 ``Sample`` comes back.
 
 Messages are pickled frames (4-byte big-endian length, then the pickle) on the child's stdin
-(``(id, device, address, settings)``) and stdout (``(id, sample)``). Only netwatch's own
+(``("poll", id, device, address, settings)`` or ``("prepare", [(address, settings), ...])``)
+and stdout (``(id, sample)``). Only netwatch's own
 processes are at either end of these pipes, so unpickling is safe. The child writes its log to
 stderr, which it shares with the parent (the journal under systemd).
 
@@ -36,6 +37,7 @@ import struct
 import sys
 import time
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -121,7 +123,7 @@ class SnmpWorkers:
         try:
             stdin = link.process.stdin
             assert stdin is not None
-            stdin.write(_frame((request, device, address, settings)))
+            stdin.write(_frame(("poll", request, device, address, settings)))
             await stdin.drain()
             sample = await future
         except ConnectionError:  # the pipe closed under us: the worker died
@@ -131,6 +133,22 @@ class SnmpWorkers:
         if sample is None:
             return _lost(device, at, started, "the SNMP worker process exited during the poll")
         return sample
+
+    async def prepare(self, targets: Iterable[tuple[str, str, SnmpSettings]]) -> None:
+        """Hand each worker its devices (``(device, address, settings)``) to register at once:
+        see :meth:`SnmpPoller.prepare <netwatch.probes.snmp.SnmpPoller.prepare>`."""
+        shares: dict[int, list[tuple[str, SnmpSettings]]] = {}
+        for device, address, settings in targets:
+            shares.setdefault(self.worker_of(device), []).append((address, settings))
+        for number, share in shares.items():
+            try:
+                link = await self._link(number)
+                stdin = link.process.stdin
+                assert stdin is not None
+                stdin.write(_frame(("prepare", share)))
+                await stdin.drain()
+            except (OSError, ConnectionError) as exc:  # the polls will say what is wrong
+                log.warning("SNMP worker %d: devices not registered ahead: %s", number, exc)
 
     async def _link(self, number: int) -> _Link:
         link = self._links[number]
@@ -223,10 +241,13 @@ async def _serve(requests: asyncio.StreamReader, answers: asyncio.StreamWriter) 
     try:
         while True:
             try:
-                request, device, address, settings = await _read_frame(requests)
+                kind, *message = await _read_frame(requests)
             except asyncio.IncompleteReadError:  # netwatch closed our stdin, or exited
                 return
-            task = asyncio.create_task(answer(request, device, address, settings))
+            if kind == "prepare":
+                await poller.prepare(message[0])
+                continue
+            task = asyncio.create_task(answer(*message))
             running.add(task)
             task.add_done_callback(running.discard)
     finally:

@@ -193,3 +193,29 @@ async def test_a_worker_exits_when_netwatch_dies(snmpd: SnmpAgent) -> None:
         if parent.returncode is None:
             parent.kill()
             await parent.wait()
+
+
+async def test_devices_registered_ahead_poll_as_usual(snmpd: SnmpAgent) -> None:
+    """``prepare`` (what the daemon calls at start) skips what it cannot register yet."""
+    no_community = SnmpSettings(port=snmpd.port)
+    targets = [
+        ("agent", snmpd.host, v2c(snmpd.port)),
+        ("named", "localhost", v2c(snmpd.port)),  # a hostname: left to its first poll
+        ("broken", "127.0.0.1", no_community),  # no community: the poll reports it
+    ]
+    poller = await SnmpPoller.create()
+    try:
+        await poller.prepare((address, settings) for _d, address, settings in targets)
+        assert (await poller.poll("agent", snmpd.host, v2c(snmpd.port))).ok
+        broken = await poller.poll("broken", "127.0.0.1", no_community)
+        assert broken.failure is not None
+    finally:
+        poller.close()
+    pool = SnmpWorkers(2)
+    try:
+        await pool.prepare(targets)
+        for device, address, settings in targets[:2]:
+            sample = await pool.poll(device, address, settings)
+            assert sample.ok, sample.failure
+    finally:
+        await pool.close()
