@@ -14,7 +14,8 @@ alerts take. It prints a table and deletes the namespace (with everything in it)
 
 Measured: poll lag percentiles (from netwatch_poll_lag_seconds, bucket upper bounds), polls
 skipped, false downs before the fault, scrape time per shard (p50/p99/max) and series per full
-scrape, netwatch CPU (cores, average) and RSS over time (growth over the last 2/3 of the run),
+scrape, CPU (cores, average) and RSS over time (growth over the last 2/3 of the run) of netwatch
+and its SNMP worker processes, SNMP polls ok/failed, snmpd's CPU,
 alert latency (first dropped packet to webhook received) median and p95.
 """
 
@@ -169,14 +170,62 @@ def get(path: str, timeout: float = 30.0) -> str:
 
 
 def proc_sample(pid: int) -> tuple[float, float]:
-    """(CPU seconds so far, RSS MiB) of a process, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    """(CPU seconds so far, RSS MiB) of a process, from /proc; zeros once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        status = Path(f"/proc/{pid}/status").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0, 0.0
     cpu = (int(fields[11]) + int(fields[12])) / HZ
     rss = 0.0
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    for line in status.splitlines():
         if line.startswith("VmRSS:"):
             rss = int(line.split()[1]) / 1024
     return cpu, rss
+
+
+def children(pid: int) -> list[int]:
+    """The direct children of a process (netwatch's SNMP workers)."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except FileNotFoundError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+class Usage:
+    """CPU and RSS of netwatch and of its worker processes, per process so a worker that is
+    restarted mid-run neither loses nor double-counts CPU."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.start: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+
+    def pids(self) -> list[int]:
+        return [self.pid, *children(self.pid)]
+
+    def begin(self) -> None:
+        for pid in self.pids():
+            self.start[pid] = self.last[pid] = proc_sample(pid)[0]
+
+    def rss(self) -> tuple[float, float]:
+        """(netwatch's RSS, all processes' RSS) in MiB; updates the CPU seen per process."""
+        main = total = 0.0
+        for pid in self.pids():
+            cpu, rss = proc_sample(pid)
+            if cpu:
+                self.last[pid] = cpu
+                self.start.setdefault(pid, 0.0)  # started after begin(): all its CPU counts
+            main = rss if pid == self.pid else main
+            total += rss
+        return main, total
+
+    def cpu(self) -> tuple[float, float]:
+        """CPU seconds since begin(): (netwatch's own, all processes)."""
+        self.rss()
+        spent = {pid: self.last[pid] - self.start.get(pid, 0.0) for pid in self.last}
+        return spent.get(self.pid, 0.0), sum(spent.values())
 
 
 BUCKET = re.compile(r'^netwatch_poll_lag_seconds_bucket\{check="([^"]+)",le="([^"]+)"\} (\S+)$')
@@ -241,7 +290,7 @@ def inside(args: argparse.Namespace) -> int:
         flush=True,
     )
     try:
-        return measure(args, nw, receiver)
+        return measure(args, nw, receiver, snmpd.pid)
     finally:
         nw.terminate()
         try:
@@ -253,7 +302,9 @@ def inside(args: argparse.Namespace) -> int:
         log.close()
 
 
-def measure(args: argparse.Namespace, nw: subprocess.Popen[bytes], receiver: Receiver) -> int:
+def measure(
+    args: argparse.Namespace, nw: subprocess.Popen[bytes], receiver: Receiver, snmpd_pid: int
+) -> int:
     deadline = time.monotonic() + 120
     while True:
         try:
@@ -270,10 +321,12 @@ def measure(args: argparse.Namespace, nw: subprocess.Popen[bytes], receiver: Rec
     warm = start + min(args.warmup, args.minutes * 60 / 3)
     scrape_times: list[float] = []
     series: list[int] = []
-    rss: list[tuple[float, float]] = []
+    rss: list[tuple[float, float, float]] = []  # (time, netwatch, with its workers)
     false_downs = 0
     lag0: dict[float, float] = {}
-    skipped0 = cpu0 = 0.0
+    skipped0 = snmpd_cpu0 = 0.0
+    snmp0: dict[str, float] = {}
+    usage = Usage(nw.pid)
     t_cpu0 = 0.0
     fault_time: float | None = None
     chosen: list[int] = []
@@ -292,7 +345,10 @@ def measure(args: argparse.Namespace, nw: subprocess.Popen[bytes], receiver: Rec
             agent = get("/metrics?shard=_agent")
             lag0 = lag_buckets(agent)
             skipped0 = counter(agent, "netwatch_polls_total", result="skipped")
-            cpu0, _ = proc_sample(nw.pid)
+            snmp0 = {r: counter(agent, "netwatch_polls_total", check="snmp", result=r)
+                     for r in ("ok", "failed")}  # fmt: skip
+            usage.begin()
+            snmpd_cpu0 = proc_sample(snmpd_pid)[0]
             t_cpu0 = now
             measuring = True
             print(f"[{now - start:6.0f} s] warm-up over, measuring", flush=True)
@@ -320,19 +376,23 @@ def measure(args: argparse.Namespace, nw: subprocess.Popen[bytes], receiver: Rec
                         int(counter(text, "netwatch_device_status", status="down"))
                         for _, text in results))  # fmt: skip
         if measuring:
-            _, r = proc_sample(nw.pid)
-            rss.append((now - start, r))
+            rss.append((now - start, *usage.rss()))
         time.sleep(min(5.0, max(0.1, next_scrape - time.monotonic())))
-    cpu1, _ = proc_sample(nw.pid)
+    elapsed = max(1e-9, time.monotonic() - t_cpu0)
+    main_cpu, all_cpu = usage.cpu()
+    snmpd_cores = (proc_sample(snmpd_pid)[0] - snmpd_cpu0) / elapsed
     agent = get("/metrics?shard=_agent")
     lag1 = lag_buckets(agent)
     skipped = counter(agent, "netwatch_polls_total", result="skipped") - skipped0
-    cores = (cpu1 - cpu0) / max(1e-9, time.monotonic() - t_cpu0)
+    snmp_polls = {r: counter(agent, "netwatch_polls_total", check="snmp", result=r) - snmp0[r]
+                  for r in ("ok", "failed")}  # fmt: skip
     with receiver.lock:
         firing = [(t, b) for t, b in receiver.arrivals if b.get("status") == "firing"]
     latencies = [t - fault_time for t, _ in firing if fault_time is not None and t >= fault_time]
-    tail = [r for t, r in rss if t >= (end - start) / 3]
+    tail = [r for t, _, r in rss if t >= (end - start) / 3]
+    main_tail = [r for t, r, _ in rss if t >= (end - start) / 3]
     growth = (tail[-1] - tail[0]) if len(tail) > 1 else float("nan")
+    main_growth = (main_tail[-1] - main_tail[0]) if len(main_tail) > 1 else float("nan")
     rows = [
         ("devices (ICMP / SNMP)", f"{args.icmp:,} / {args.snmp:,}"),
         ("measured for", f"{(time.monotonic() - t_cpu0) / 60:.1f} min after warm-up"),
@@ -349,12 +409,20 @@ def measure(args: argparse.Namespace, nw: subprocess.Popen[bytes], receiver: Rec
             f" / {max(scrape_times, default=float('nan')):.3f} s",
         ),
         ("lines per full scrape", f"{statistics.median(series):,.0f}" if series else "n/a"),
-        ("netwatch CPU (cores, avg)", f"{cores:.2f}"),
+        ("SNMP polls ok / failed", f"{snmp_polls['ok']:.0f} / {snmp_polls['failed']:.0f}"),
         (
-            "RSS start / end / peak",
-            f"{tail[0]:.0f} / {tail[-1]:.0f} / {max(r for _, r in rss):.0f} MiB" if tail else "n/a",
+            "netwatch CPU (cores, avg)",
+            f"{all_cpu / elapsed:.2f} (main process {main_cpu / elapsed:.2f}, "
+            f"SNMP workers {(all_cpu - main_cpu) / elapsed:.2f})",
         ),
-        ("RSS growth, last 2/3", f"{growth:+.0f} MiB"),
+        ("snmpd CPU (cores, avg)", f"{snmpd_cores:.2f}"),
+        (
+            "RSS start / end / peak (all)",
+            f"{tail[0]:.0f} / {tail[-1]:.0f} / {max(r for *_, r in rss):.0f} MiB"
+            if tail
+            else "n/a",
+        ),
+        ("RSS growth, last 2/3", f"{growth:+.0f} MiB (main process {main_growth:+.0f} MiB)"),
         ("devices cut at once", str(len(chosen))),
         ("alerts received", str(len(latencies))),
         (
