@@ -1,13 +1,15 @@
 """The SNMP probe: system, interface and host-resource data from one device per ``poll()``.
 
-One :class:`SnmpPoller` per process owns one pysnmp ``SnmpEngine`` and one UDP socket per
-address family. Requests are numeric-OID GET and GETBULK sent through pysnmp's RFC 3413
-command generators directly (not the hlapi wrappers), so replies stay raw pyasn1 values that
-are read with ``int()`` / ``asOctets()``: no MIB lookup, no ``ObjectType`` wrapping, no
-``prettyPrint``. A network or agent problem is returned as a ``Failure`` (see
-:func:`_failure_from`); ``poll()`` raises only for bugs. Every received datagram passes
-through :meth:`SnmpPoller._guard`: garbage an agent sends never reaches asyncio's exception
-handler, and a poll that timed out while its agent sent garbage is a PROTOCOL failure.
+One :class:`SnmpPoller` per process owns one SNMPv2c client (:mod:`netwatch.probes.snmp_v2c`:
+our own BER codec, ~90x cheaper than pyasn1 on a table reply) and one pysnmp ``SnmpEngine``
+for SNMPv3, each with one UDP socket per address family. Both send numeric-OID GET and
+GETBULK; pysnmp's RFC 3413 command generators are used directly (not the hlapi wrappers), so
+v3 replies stay raw pyasn1 values read with ``int()`` / ``asOctets()``: no MIB lookup, no
+``prettyPrint``. The value helpers below read both kinds. A network or agent problem is
+returned as a ``Failure`` (see :func:`_failure_from`); ``poll()`` raises only for bugs.
+Garbage from a polled address is counted (by the v2c client, and for pysnmp by
+:meth:`SnmpPoller._guard`, which also keeps it from asyncio's exception handler), and a poll
+that timed out while its agent sent garbage is a PROTOCOL failure.
 
 SNMPv3 engine state is per target: pysnmp caches each agent's engine id by transport address
 and its boots/time by engine id; netwatch registers each USM user under the engine id of the
@@ -53,6 +55,7 @@ from netwatch.models import (
     SnmpSettings,
 )
 from netwatch.probes import snmp_oids as oids
+from netwatch.probes import snmp_v2c as v2c
 
 log = logging.getLogger(__name__)
 
@@ -280,11 +283,27 @@ def _os_failure(prefix: str, error: OSError) -> Failure:
 # --------------------------------------------------------------------------- varbind values
 
 _ABSENT: Final = (rfc1905.NoSuchObject, rfc1905.NoSuchInstance, rfc1905.EndOfMibView)
+# v2c replies are decoded by snmp_v2c into plain int/bytes/tuple values and these singletons;
+# v3 replies are pyasn1 objects. The helpers below read both.
+
+
+def _absent(value: Any) -> bool:
+    if isinstance(value, v2c.Special):
+        return value is not v2c.NULL
+    return value is None or isinstance(value, _ABSENT)
+
+
+def _end_of_view(value: Any) -> bool:
+    return value is v2c.END_OF_MIB_VIEW or isinstance(value, rfc1905.EndOfMibView)
+
+
 _NULL_TAGS: Final = univ.Null.tagSet  # plain NULL; the _ABSENT exceptions are tagged NULLs
 
 
 def _int(value: Any) -> int | None:
-    if value is None or isinstance(value, _ABSENT):
+    if isinstance(value, int):
+        return value
+    if _absent(value) or isinstance(value, (bytes, tuple, v2c.Special)):
         return None
     try:
         return int(value)
@@ -293,7 +312,9 @@ def _int(value: Any) -> int | None:
 
 
 def _text(value: Any) -> str:
-    if value is None or isinstance(value, _ABSENT):
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace").rstrip("\x00")
+    if _absent(value) or isinstance(value, v2c.Special):
         return ""
     try:
         raw: bytes = value.asOctets()
@@ -303,7 +324,9 @@ def _text(value: Any) -> str:
 
 
 def _oid_text(value: Any) -> str:
-    if value is None or isinstance(value, _ABSENT):
+    if isinstance(value, tuple):
+        return ".".join(map(str, value))
+    if _absent(value) or isinstance(value, v2c.Special):
         return ""
     try:
         return ".".join(map(str, value.asTuple()))
@@ -318,9 +341,10 @@ Column = dict[tuple[int, ...], Any]  # row index -> raw value
 
 @dataclass(frozen=True, slots=True)
 class _Target:
-    name: str  # pysnmp target-address name
+    name: str  # pysnmp target-address name (SNMPv3 only)
     domain: tuple[int, ...]
     address: tuple[Any, ...]
+    family: int = socket.AF_INET
 
 
 class _RequestFailed(Exception):
@@ -360,6 +384,7 @@ class SnmpPoller:
         self._drop_counters = self._engine.get_mib_builder().import_symbols(
             "__SNMPv2-MIB", "snmpInASNParseErrs", "snmpInBadVersions"
         )
+        self._v2c = v2c.V2cClient(self._open_socket, self._junk, self._peers)
         self._closed = False
 
     @classmethod
@@ -380,6 +405,7 @@ class SnmpPoller:
         if self._closed:
             return
         self._closed = True
+        self._v2c.close()
         if self._engine.transport_dispatcher is not None:
             self._engine.close_dispatcher()
         for sock in self._sockets:
@@ -407,6 +433,8 @@ class SnmpPoller:
         Hostnames are left to their first poll (it resolves them); problems too.
         """
         for n, (address, settings) in enumerate(targets, 1):
+            if settings.version != "3":
+                continue  # v2c does not go through pysnmp's engine
             try:
                 ipaddress.ip_address(address)
                 await self._target(address, settings)  # no DNS for an IP: it does not wait
@@ -423,7 +451,10 @@ class SnmpPoller:
         if self._closed:
             raise RuntimeError("SnmpPoller is closed")
         try:
-            target = await self._target(address, settings)
+            if settings.version == "2c":
+                target = await self._v2c_target(address, settings)
+            else:
+                target = await self._target(address, settings)
         except _RequestFailed as exc:
             return _failure_from(device, exc.error, settings), None
         source = (str(target.address[0]), int(target.address[1]))
@@ -535,7 +566,10 @@ class SnmpPoller:
             used = _int(cols["hrStorageUsed"].get(idx))
             if size is None or used is None or len(idx) != 1:
                 continue
-            type_oid = tuple(kind.asTuple()) if hasattr(kind, "asTuple") else ()
+            type_oid = (
+                kind if isinstance(kind, tuple)
+                else tuple(kind.asTuple()) if hasattr(kind, "asTuple") else ()
+            )  # fmt: skip
             storage.append(
                 Storage(
                     index=idx[0],
@@ -586,7 +620,7 @@ class SnmpPoller:
                 if name in done:
                     continue
                 key = tuple(oid)
-                if isinstance(value, rfc1905.EndOfMibView) or key[: len(root)] != root:
+                if _end_of_view(value) or key[: len(root)] != root:
                     done.add(name)
                     continue
                 if key <= cursor[name]:  # a broken agent must not make us loop
@@ -607,6 +641,8 @@ class SnmpPoller:
         bulk: bool,
         reps: int = 0,
     ) -> list[tuple[Any, Any]]:
+        if settings.version == "2c":
+            return await self._request_v2c(target, settings, request, bulk=bulk, reps=reps)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[tuple[Any, Any, Any, Any]] = loop.create_future()
 
@@ -640,7 +676,57 @@ class SnmpPoller:
             raise _RequestFailed("NULL values: a reflected request or a broken agent")
         return varbinds
 
+    async def _request_v2c(
+        self,
+        target: _Target,
+        settings: SnmpSettings,
+        request: list[tuple[int, ...]],
+        *,
+        bulk: bool,
+        reps: int,
+    ) -> list[tuple[Any, Any]]:
+        assert settings.community is not None  # checked in _v2c_target
+        try:
+            reply = await self._v2c.request(
+                (target.address[0], target.address[1]),
+                target.family,
+                settings.community.reveal().encode(),
+                v2c.GET_BULK if bulk else v2c.GET,
+                request,
+                repetitions=reps,
+                per_try=settings.timeout,
+                retries=settings.retries,
+            )
+        except TimeoutError as exc:  # before OSError, of which it is a subclass
+            raise _RequestFailed(exc) from exc
+        except (OSError, ValueError) as exc:
+            raise _RequestFailed(exc) from exc
+        if reply.error_status:
+            raise _RequestFailed(ErrorStatus(reply.error_status, reply.error_index))
+        if any(value is v2c.NULL for _oid, value in reply.varbinds):
+            raise _RequestFailed("NULL values: a reflected request or a broken agent")
+        return reply.varbinds
+
     # ------------------------------------------------------------------ configuration
+
+    async def _v2c_target(self, address: str, settings: SnmpSettings) -> _Target:
+        if settings.community is None:
+            raise _RequestFailed(PySnmpError("no community configured"))
+        host, family = await _resolve(address)
+        return _Target("", (), (host, settings.port), family)
+
+    def _open_socket(self, family: int) -> socket.socket:
+        """A UDP socket of ``family`` with a large receive buffer, bound to any port."""
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            _raise_rcvbuf(sock)
+            sock.setblocking(False)
+            sock.bind(("0.0.0.0", 0) if family == socket.AF_INET else ("::", 0))
+        except BaseException:
+            sock.close()
+            raise
+        self._sockets.append(sock)
+        return sock
 
     async def _target(self, address: str, settings: SnmpSettings) -> _Target:
         host, family = await _resolve(address)
@@ -782,7 +868,9 @@ class SnmpPoller:
 
 # --------------------------------------------------------------------------- transport
 
-_JUNK: Final = "the agent answered with data that is not SNMP (wrong port, or a broken agent?)"
+_JUNK: Final = (
+    "the agent answered with data that is not an SNMP response (wrong port, or a broken agent?)"
+)
 
 
 class _GuardedDelivery:
@@ -869,8 +957,7 @@ def _float(text: str) -> float | None:
 
 def _system_from(scalars: Mapping[tuple[int, ...], Any]) -> SystemInfo | None:
     def present(oid: tuple[int, ...]) -> bool:
-        value = scalars.get(oid)
-        return value is not None and not isinstance(value, _ABSENT)
+        return not _absent(scalars.get(oid))
 
     if not any(present(oid) for oid in (oids.SYS_DESCR, oids.SYS_UPTIME, oids.SYS_NAME)):
         return None

@@ -22,11 +22,12 @@ from netwatch.probes.snmp import SnmpPoller
 from tests.snmpd import COMMUNITY, SnmpAgent, snmpd
 
 P, T = FailureKind.PROTOCOL, FailureKind.TIMEOUT
-# What each kind of garbage must give: undecodable data is PROTOCOL; a reflected GetBulk is
-# ignored by pysnmp (no reply to that request: TIMEOUT); a corrupted reply may be either.
+# What each kind of garbage must give: undecodable data is PROTOCOL; a reflected GetBulk is a
+# request, not a response (PROTOCOL from the v2c client; pysnmp, for v3, ignores it: TIMEOUT);
+# a corrupted reply may be either.
 EXPECTED = {
     "random": {P}, "truncated": {P}, "oversized": {P}, "wrong-length": {P},
-    "echo": {T}, "flipped": {P, T},
+    "echo": {P, T}, "flipped": {P, T},
 }  # fmt: skip
 MODES = list(EXPECTED)
 
