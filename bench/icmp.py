@@ -3,7 +3,7 @@
 Runs inside a fresh network namespace (it re-executes itself under ``unshare --net``), so every
 packet stays on that namespace's ``lo``. For each size N it pings N distinct 127.1.x.y targets
 with ``count`` 3, their starts spread over ``--window`` seconds as the scheduler would (launched
-on the prober's grid, a task per ping), and then runs ``fping -C 3 -q -i 0`` on the same list,
+on the scheduler's grid, a task per ping), and then runs ``fping -C 3 -q -i 0`` on the same list,
 and prints CPU seconds per 1,000 echo requests, loss, median RTT, the event loop's wake-ups
 (voluntary context switches) and peak RSS::
 
@@ -40,6 +40,7 @@ if str(ROOT) not in sys.path:  # run as a plain script
 from netwatch.models import IcmpSettings  # noqa: E402
 from netwatch.probes.icmp import IcmpProber  # noqa: E402
 from netwatch.probes.icmp_socket import GRID, tick  # noqa: E402
+from netwatch.scheduler import GRID as START_GRID  # noqa: E402
 
 _INSIDE = "NETWATCH_BENCH_NETNS"
 COUNT = 3
@@ -95,8 +96,8 @@ async def run_netwatch(
     async with asyncio.TaskGroup() as group:  # forgets each task when it is done
         for k, address in enumerate(addresses):
             due = start + k * step
-            if due > loop.time():  # launch whatever is due on the prober's grid
-                await asyncio.sleep(tick(due, GRID) - loop.time())
+            if due > loop.time():  # launch whatever is due on the scheduler's grid
+                await asyncio.sleep(tick(due, START_GRID) - loop.time())
             group.create_task(one(address))
     await prober.close()
     cpu, wall = _cpu(resource.RUSAGE_SELF) - cpu0, time.perf_counter() - wall0
@@ -176,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"window {args.window:g}s, count {COUNT}, spacing 0.2s, timeout 1s, {args.mode} sockets, "
+        f"starts on a {START_GRID:g}s grid, prober ticks {GRID:g}s, "
         f"gc threshold {gc.get_threshold()[0]}, best of {args.repeat}"
     )
     print(header)

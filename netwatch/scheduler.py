@@ -1,13 +1,18 @@
 """When each check runs. The only module that imports APScheduler.
 
 One job per (device, check), first run at a random offset within its interval so thousands of
-targets never fire together, then every ``interval``. Start times sit on a 100 ms grid (``GRID``):
-the polls due in one slot start on one wake-up of the event loop, which on a small VM costs
-more CPU than an echo request (20,000 targets every 30 s are ~670 polls a second, at most 10
-wake-ups instead of hundreds). A semaphore bounds the
-polls in flight; a poll still running when its next turn comes is skipped and counted, never
-stacked (``max_instances=1``). After a failed poll the job can be pulled forward
-(``retry_in``) so a dead device is confirmed quickly.
+targets never fire together, then every ``interval``. Start times sit on a 200 ms grid (``GRID``)
+of the event loop's clock: the polls due in one slot start on one wake-up of the event loop,
+which on a small VM costs more CPU than an echo request (20,000 targets every 30 s are ~670 polls
+a second, at most 5 wake-ups instead of hundreds). The ICMP prober's ticks are every 100 ms on
+the same clock, and a ping started on a tick of this grid sends its later requests (0.2 s apart
+by default) on later ticks of this grid: one wake-up serves both. The grid is in loop time, not
+wall-clock time, because the two clocks differ by an arbitrary fraction of a second: on the
+wall clock, the scheduler's wake-ups fell between the prober's and doubled them.
+
+A semaphore bounds the polls in flight; a poll still running when its next turn comes is skipped
+and counted, never stacked (``max_instances=1``). After a failed poll the job can be pulled
+forward (``retry_in``) so a dead device is confirmed quickly.
 
 >>> from prometheus_client import CollectorRegistry
 >>> s = Scheduler(CollectorRegistry(), max_in_flight=10)  # doctest: +SKIP
@@ -38,12 +43,43 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 log = logging.getLogger(__name__)
 
-GRID = 0.1  # seconds: every start time is a multiple of this
+# Seconds: every start time is a multiple of this on the event loop's clock (time.monotonic).
+# Twice the ICMP prober's grid and a divisor of its default spacing (see the module docstring);
+# tests/unit/test_scheduler.py holds the three in step.
+GRID = 0.2
+# Start times are planned this much before their grid point, so that APScheduler, which counts
+# in wall-clock datetimes to the microsecond, never finds a job a few microseconds short of due
+# when the loop wakes on the grid point (it would wait a whole grid step more).
+LEAD = 0.001
 
 
 def on_grid(at: float) -> datetime:
-    """The first grid point at or after the epoch time ``at``."""
-    return datetime.fromtimestamp(math.ceil(at / GRID) * GRID, UTC)
+    """The wall-clock time, ``LEAD`` early, of the first grid point of the event loop's clock
+    at or after the epoch time ``at``."""
+    offset = time.time() - time.monotonic()
+    point = math.ceil((at - offset) / GRID) * GRID
+    return datetime.fromtimestamp(point + offset - LEAD, UTC)
+
+
+class _GridScheduler(AsyncIOScheduler):  # type: ignore[misc]  # APScheduler is untyped
+    """An ``AsyncIOScheduler`` whose wake-ups fall on ``GRID`` points of the loop's clock.
+
+    Start times are planned on that grid already (:func:`on_grid`); rounding the timer as well
+    keeps the wake-ups there after a step of the wall clock, and the timer runs the due jobs
+    itself instead of going through ``wakeup()``, which would hop through the loop's self-pipe
+    (a write, a read and one more loop pass every tick).
+    """
+
+    def _start_timer(self, wait_seconds: float | None) -> None:
+        self._stop_timer()
+        if wait_seconds is not None:
+            loop = self._eventloop
+            when = math.ceil((loop.time() + wait_seconds) / GRID) * GRID
+            self._timeout = loop.call_at(when, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._stop_timer()
+        self._start_timer(self._process_jobs())
 
 
 LAG_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -76,7 +112,7 @@ class Scheduler:
         self._intervals: dict[str, float] = {}
         self._planned: dict[str, float] = {}  # job key -> planned start (epoch seconds)
         self._last_run = time.monotonic()
-        self._aps = AsyncIOScheduler(timezone=UTC)
+        self._aps = _GridScheduler(timezone=UTC)
         self._aps.add_listener(self._on_submitted, EVENT_JOB_SUBMITTED)
         self._aps.add_listener(self._on_skipped, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
         self.lag = Histogram(

@@ -92,9 +92,10 @@ class IcmpProber:
         self._names: dict[str, tuple[float, _Target]] = {}
 
     async def ping(self, device: str, address: str, settings: IcmpSettings) -> Sample[IcmpStats]:
-        """Send ``settings.count`` echo requests ``settings.spacing`` apart (rounded up to the
-        socket's shared grid, :data:`~netwatch.probes.icmp_socket.GRID`), waiting up to
-        ``settings.timeout`` for each reply. ``data.sent`` counts requests the kernel took."""
+        """Send ``settings.count`` echo requests ``settings.spacing`` apart (each on the tick of
+        the socket's shared grid, :data:`~netwatch.probes.icmp_socket.GRID`, nearest its due
+        time), waiting up to ``settings.timeout`` for each reply (the wait is never cut short:
+        it ends on the tick after). ``data.sent`` counts requests the kernel took."""
         at = self._wall()
         start = self._clock()
         cached = self._names.get(address)

@@ -16,6 +16,11 @@ counts wake-ups, not instructions:
   still waits for a reply) sits in a timer wheel on one :data:`GRID`: one loop timer per grid
   tick that has work, whatever the number of targets. A tick whose work went away (every ping
   due to end in it was answered) is cancelled, so an idle prober never wakes.
+* Later echoes go out on the tick *nearest* their due time: a ping the scheduler started on one
+  of its ticks (every 0.2 s, see :mod:`netwatch.scheduler`) then sends them on that scheduler's
+  ticks too (with the default spacing of 0.2 s), in the wake-ups that start other pings.
+  Rounded up, they were one tick late and woke the process on ticks of their own: twice the
+  wake-ups at 1,000 targets.
 * Replies are read by one reader callback, ``recvmsg`` in a loop until ``EAGAIN``; the kernel
   stamps each datagram when it arrives (``SO_TIMESTAMPNS``), so reading them in batches does not
   inflate RTTs, and a reply counts when its RTT is within the timeout, however late it was read.
@@ -53,9 +58,11 @@ ERROR_TYPES: dict[int, dict[int, str]] = {
 }
 
 # Seconds between the ticks of the timer wheel: ten wake-ups a second at most. Request i of a
-# ping goes out on the first tick at or after ``first + i * spacing`` (and on a later tick than
-# request i-1), and a ping that lost a reply ends on the first tick after its last request's
-# timeout: so a ping lasts at most (count - 1) * spacing + timeout + 2 * GRID.
+# ping goes out on the tick nearest ``first + i * spacing`` (and on a later tick than request
+# i-1), so within GRID / 2 of its due time; a ping that lost a reply ends on the first tick at or
+# after its last request's timeout, never sooner. Hence the bound in :func:`longest_ping`. The
+# timeout, not the wake-ups, is why this is not coarser: the scheduler starts pings on a grid of
+# twice this, and an answered ping never needs a tick of its own.
 GRID = 0.1
 
 _HEADER = struct.Struct("!BBHHH")  # type, code, checksum, identifier, sequence
@@ -63,6 +70,7 @@ _ID_SEQ = struct.Struct("!HH")
 _BUFFER = 8 * 1024 * 1024
 _SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 _SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
+_SOL_SOCKET = socket.SOL_SOCKET
 _SOL_RAW = 255
 _ICMP_FILTER = 1  # linux/icmp.h: bitmask of ICMPv4 types the raw socket does NOT receive
 _ICMP6_FILTER = 1  # linux/icmpv6.h: 256-bit mask of ICMPv6 types to block
@@ -154,6 +162,21 @@ def _tick_index(when: float) -> int:
     # The first tick at or after ``when``; the tolerance keeps an exact multiple from rounding
     # up to the tick after it through floating-point error.
     return math.ceil(when / GRID - 1e-6)
+
+
+def longest_ping(count: int, spacing: float, timeout: float) -> float:
+    """The longest a ping of ``count`` requests can take: its last request goes out at most
+    ``(count - 1) * max(spacing, GRID) + GRID / 2`` after the first (one tick apart at least,
+    each within half a tick of its due time), and it ends on the first tick at or after that
+    request's timeout; half a tick more for an event loop that runs late. The config check and
+    the tests hold the prober to this bound.
+
+    >>> round(longest_ping(3, 0.2, 1.0), 6)  # the defaults
+    1.6
+    """
+    if count <= 0:
+        return 0.0
+    return (count - 1) * max(spacing, GRID) + timeout + 2 * GRID
 
 
 def send_failure(exc: OSError, address: str) -> Failure:
@@ -335,8 +358,8 @@ class EchoSocket:
         self, sockaddr: tuple[object, ...], address: str, count: int, *, spacing: float,
         timeout: float,
     ) -> asyncio.Future[Echoes]:  # fmt: skip
-        """Send ``count`` echo requests to ``sockaddr``: the first now, request i on the first
-        grid tick at or after ``first + i * spacing``. The future resolves when every request
+        """Send ``count`` echo requests to ``sockaddr``: the first now, request i on the grid
+        tick nearest ``first + i * spacing``. The future resolves when every request
         is answered or timed out (``timeout`` seconds each). Never raises for network errors:
         they are outcomes. Cancelling the future abandons the ping."""
         future: asyncio.Future[Echoes] = self._loop.create_future()
@@ -376,9 +399,11 @@ class EchoSocket:
             ping.sent += 1
             ping.waiting += 1
         if ping.next < ping.count:
-            # Due at first + i * spacing, so waiting for ticks does not add up over the
-            # requests; never on the tick running now, so one target never gets a burst.
-            due = _tick_index(ping.first + ping.next * ping.spacing)
+            # On the tick nearest first + i * spacing: waiting for ticks does not add up over
+            # the requests, and a ping started on a tick stays on its multiples of spacing
+            # (rounding up would put each request on the tick after, a wake-up of its own).
+            # Never on the tick running now, so one target never gets a burst.
+            due = math.floor((ping.first + ping.next * ping.spacing) / GRID + 0.5)
             self._book(max(due, math.floor(now / GRID + 1e-6) + 1)).sends.append(ping)
         elif ping.waiting:
             ping.wheel_end = _tick_index(now + ping.timeout)
@@ -450,8 +475,11 @@ class EchoSocket:
     # ------------------------------------------------------------------ replies
 
     def _on_readable(self) -> None:
-        recvmsg = self._sock.recvmsg
-        pending = self._pending
+        # Locals, not attributes, in the loop: it runs once per reply.
+        recvmsg, clock, pending = self._sock.recvmsg, self._clock, self._pending
+        ip_header, reply_size, reply_type = self._ip_header, self._reply_size, self._reply_type
+        check_ident, ident, payload = self._check_ident, self.ident, self.payload
+        unpack_header, unpack_stamp = _HEADER.unpack_from, _TIMESPEC.unpack_from
         offset = 0
         for _ in range(_DRAIN_MAX):
             try:
@@ -463,16 +491,16 @@ class EchoSocket:
                 # request it concerns; that request then times out.
                 log.debug("ICMP socket error: %s", exc)
                 continue
-            read_at = self._clock()
-            if self._ip_header:
+            read_at = clock()
+            if ip_header:
                 offset = (packet[0] & 0x0F) * 4 if packet else 0
             # The common case, an echo reply to us, is matched without building a Reply.
-            if len(packet) - offset == self._reply_size and packet[offset] == self._reply_type:
-                _kind, _code, _csum, ident, seq = _HEADER.unpack_from(packet, offset)
-                if self._check_ident and ident != self.ident:
+            if len(packet) - offset == reply_size and packet[offset] == reply_type:
+                _kind, _code, _csum, their_ident, seq = unpack_header(packet, offset)
+                if check_ident and their_ident != ident:
                     continue
                 entry = pending.get(seq)
-                if entry is None or not packet.endswith(self.payload):
+                if entry is None or not packet.endswith(payload):
                     continue  # a late reply (its ping is over), or another pinger's
                 ping, index, sent_wall, sent_at = entry
                 rtt = read_at - sent_at
@@ -480,8 +508,8 @@ class EchoSocket:
                 # wall-clock step would make it negative or too long: then the read time counts.
                 if ancdata:
                     level, kind, data = ancdata[0]
-                    if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
-                        sec, nsec = _TIMESPEC.unpack_from(data)
+                    if level == _SOL_SOCKET and kind == _SO_TIMESTAMPNS:
+                        sec, nsec = unpack_stamp(data)
                         stamped = sec + nsec * 1e-9 - sent_wall
                         if 0.0 <= stamped <= rtt:
                             rtt = stamped
@@ -489,10 +517,10 @@ class EchoSocket:
                     continue  # too late: the request stays lost
                 outcome: Outcome = rtt
             else:
-                reply = parse_reply(self.family, packet, ip_header=self._ip_header)
+                reply = parse_reply(self.family, packet, ip_header=ip_header)
                 if reply is None or reply.error is None:
                     continue
-                if self._check_ident and reply.ident != self.ident:
+                if check_ident and reply.ident != ident:
                     continue
                 seq = reply.seq
                 entry = pending.get(seq)

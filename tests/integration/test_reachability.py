@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from netwatch.probes.icmp_socket import GRID
+from netwatch.probes.icmp_socket import longest_ping
 from netwatch.scheduler import GRID as SCHEDULER_GRID
 from tests.daemon import RunningDaemon, metric_value, netwatch_argv, write_config
 from tests.netns import Netns
@@ -59,8 +59,8 @@ class Timing:
     @property
     def poll(self) -> float:
         """The longest a ping can take: requests on the prober's grid, then the last timeout
-        rounded up to the grid (netwatch/probes/icmp_socket.py)."""
-        return (self.count - 1) * self.spacing + self.timeout + 2 * GRID
+        rounded up to the grid (netwatch/probes/icmp_socket.py; the config check uses it too)."""
+        return longest_ping(self.count, self.spacing, self.timeout)
 
     @property
     def down_within(self) -> float:

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import random
+import time
+from collections.abc import Callable
+from typing import Any
 
+import pytest
+from apscheduler.schedulers.base import BaseScheduler
 from prometheus_client import CollectorRegistry
 
-from netwatch.scheduler import Outcome, Scheduler
+from netwatch.models import IcmpSettings
+from netwatch.probes.icmp_socket import GRID as PROBER_GRID
+from netwatch.scheduler import GRID, LEAD, Outcome, Scheduler, on_grid
 
 
 def value(registry: CollectorRegistry, name: str, **labels: str) -> float:
@@ -120,3 +128,59 @@ async def test_retry_in_pulls_the_next_run_forward() -> None:
     finally:
         s.shutdown()
     assert runs >= 2
+
+
+def _multiple(value: float, step: float, within: float = 1e-9) -> bool:
+    return abs(value - round(value / step) * step) < within
+
+
+def test_the_start_grid_is_made_of_prober_ticks_and_paces_the_default_spacing() -> None:
+    """A ping started on the scheduler's grid sends its later echoes on it: one wake-up for both."""
+    assert GRID >= PROBER_GRID
+    assert _multiple(GRID, PROBER_GRID)
+    assert _multiple(IcmpSettings().spacing, GRID)
+
+
+def test_start_times_are_planned_on_the_event_loops_grid_a_little_early() -> None:
+    """on_grid: a grid point of the loop's clock (not the wall clock's), LEAD before it."""
+    at = time.time() + 12.345
+    planned = on_grid(at).timestamp()
+    offset = time.time() - time.monotonic()
+    assert at - LEAD <= planned < at + GRID
+    assert _multiple(planned + LEAD - offset, GRID, within=1e-4)  # datetimes count microseconds
+
+
+async def test_wakeups_fall_on_the_event_loops_grid(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every timer the scheduler sets is on the grid, where the ICMP prober's ticks are too."""
+    loop = asyncio.get_running_loop()
+    timers: list[float] = []
+    call_at = loop.call_at
+
+    def recording_call_at(when: float, callback: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        if isinstance(getattr(callback, "__self__", None), BaseScheduler):
+            timers.append(when)
+        return call_at(when, callback, *args, **kw)
+
+    monkeypatch.setattr(loop, "call_at", recording_call_at)
+    s = Scheduler(CollectorRegistry(), max_in_flight=4, rng=random.Random(5))
+    starts: list[float] = []
+
+    async def poll() -> Outcome:
+        starts.append(loop.time())
+        return Outcome(ok=True, retry_in=0.05 if len(starts) == 2 else None)
+
+    for n in range(3):
+        s.add(f"d{n}/icmp", "icmp", 0.6, poll)
+    s.start()
+    try:
+        for _ in range(60):  # bounded: 3 s at most
+            await asyncio.sleep(0.05)
+            if len(starts) >= 6:
+                break
+    finally:
+        s.shutdown()
+    assert len(starts) >= 6
+    assert timers
+    assert all(_multiple(when, GRID) for when in timers)
+    # Started on those wake-ups (a loop can be late, never early).
+    assert all(0 <= t - math.floor(t / GRID + 1e-6) * GRID < GRID / 2 for t in starts)

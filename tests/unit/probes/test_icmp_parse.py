@@ -15,7 +15,14 @@ from netwatch.errors import ProbeSetupError
 from netwatch.models import Failure, FailureKind, IcmpSettings, IcmpStats
 from netwatch.probes import icmp as icmp_module
 from netwatch.probes.icmp import IcmpProber, detect_icmp_mode
-from netwatch.probes.icmp_socket import GRID, EchoSocket, build_echo, checksum, parse_reply
+from netwatch.probes.icmp_socket import (
+    GRID,
+    EchoSocket,
+    build_echo,
+    checksum,
+    longest_ping,
+    parse_reply,
+)
 
 V4, V6 = socket.AF_INET, socket.AF_INET6
 PAYLOAD = b"netwatch-test-01"
@@ -321,12 +328,49 @@ async def test_requests_of_a_ping_are_spaced_on_the_grid_and_share_wakeups() -> 
     # 150 requests, but the 100 later ones went out on at most two ticks of the wheel.
     assert len(set(times[50:])) <= 2
     first, second, third = times[0], times[50], times[100]
-    assert second - first >= 0.15 - 1e-3  # never before its due time
-    assert third - first >= 0.30 - 1e-3
-    assert third - first <= 0.30 + 2 * GRID  # due time rounded up to the grid, not added up
+    assert second - first >= 0.15 - GRID / 2 - 1e-3  # on the tick nearest its due time
+    assert third - first >= 0.30 - GRID / 2 - 1e-3
+    assert third - first <= 0.30 + GRID  # due times on the grid, not added up
     results = await asyncio.gather(*futures)
     assert all(r == (3, [None, None, None]) for r in results)
     assert sock.wakeups_planned == 0
+    sock.close()
+
+
+async def test_a_ping_started_on_a_tick_sends_its_later_requests_on_that_ticks_multiples() -> None:
+    # The scheduler starts pings on its ticks; rounded up, their later requests each fell one
+    # tick late, on a tick of their own: a wake-up more per tick of the scheduler.
+    sock, fake, _ = make_socket("raw")
+    loop = asyncio.get_running_loop()
+    for _ in range(20):  # bounded: start in the first half of a tick, as the scheduler does
+        await asyncio.sleep((math.floor(loop.time() / GRID) + 1) * GRID + 0.002 - loop.time())
+        start = loop.time()
+        if start - math.floor(start / GRID) * GRID < GRID / 2:
+            break
+    started_on = math.floor(start / GRID)
+    future = sock.ping(V4_ADDR, "x", 3, spacing=2 * GRID, timeout=0.3)
+    times = [start]
+    for n in (2, 3):
+        await sent(fake, n)
+        times.append(loop.time())
+    assert [math.floor(t / GRID + 1e-6) - started_on for t in times] == [0, 2, 4]
+    assert (await future).sent == 3
+    sock.close()
+
+
+@pytest.mark.parametrize(("count", "spacing"), [(5, 0.0), (4, 0.05), (3, 0.15), (3, 0.2)])
+async def test_a_ping_without_replies_ends_within_longest_ping(count: int, spacing: float) -> None:
+    # The config check refuses an interval shorter than longest_ping; with spacing under a tick
+    # the requests go one tick apart, which (count - 1) * spacing left out.
+    sock, _fake, _ = make_socket("raw")
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    echoes = await sock.ping(V4_ADDR, "x", count, spacing=spacing, timeout=0.3)
+    duration = loop.time() - start
+    assert echoes.sent == count
+    # Each request within half a tick of its due time; the last one's full timeout waited.
+    earliest = max(0.0, (count - 1) * spacing - GRID / 2) + 0.3
+    assert earliest - 1e-3 <= duration <= longest_ping(count, spacing, 0.3)
     sock.close()
 
 
