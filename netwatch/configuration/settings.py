@@ -21,6 +21,7 @@ from typing import Any
 from yaml.nodes import Node, ScalarNode
 
 from netwatch.models import SNMP_OID_SETS, IcmpSettings, InterfaceFilter, SnmpSettings
+from netwatch.probes.icmp_socket import GRID, longest_ping
 
 from . import readers
 from .readers import INVALID, Field, Ranked, Reader, read_fields
@@ -248,14 +249,16 @@ def build_icmp(eff: Effective, problems: Problems) -> IcmpSettings | None:
         return None
     values, complete = readers.usable(eff.icmp)
     settings = IcmpSettings(**values)
-    needed = settings.count * settings.spacing + settings.timeout
+    # The prober's own bound: a ping that outlasts its interval makes every other round skipped.
+    needed = longest_ping(settings.count, settings.spacing, settings.timeout)
     if complete and settings.interval < needed:
         loc = most_specific(eff.icmp, "interval", "count", "timeout", "spacing") or LOC
+        step = "spacing" if settings.spacing >= GRID else format_duration(GRID)
         problems.add(
             loc,
-            f"ICMP interval {format_duration(settings.interval)} is shorter than "
-            f"count * spacing + timeout = {format_duration(needed)}; "
-            "raise interval or lower count, spacing or timeout",
+            f"ICMP interval {format_duration(settings.interval)} is shorter than the longest "
+            f"a ping can take, (count - 1) * {step} + timeout + {format_duration(2 * GRID)} "
+            f"= {format_duration(needed)}; raise interval or lower count, spacing or timeout",
         )
     return settings
 

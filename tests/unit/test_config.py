@@ -587,6 +587,31 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     ]
 
 
+def test_icmp_interval_is_checked_against_the_probers_own_bound(tmp_path: Path) -> None:
+    """The interval must cover longest_ping: (count - 1) spacings of at least one 100 ms tick,
+    the timeout, and two ticks; not count * spacing + timeout, which refused a fitting config
+    and let through one whose requests, under a tick apart, go out a tick apart."""
+    fits = load(
+        tmp_path,
+        """\
+        defaults: {icmp: {interval: 1600ms, count: 3, spacing: 500ms, timeout: 300ms}}
+        sites: [{id: hq, devices: [{id: a, address: 10.0.0.1}]}]
+        """,
+    )
+    assert fits.devices[0].icmp == IcmpSettings(interval=1.6, count=3, timeout=0.3, spacing=0.5)
+    assert problems(
+        tmp_path,
+        """\
+        defaults: {icmp: {interval: 1200ms, count: 5, spacing: 0s, timeout: 1s}}
+        sites: [{id: hq, devices: [{id: a, address: 10.0.0.1}]}]
+        """,
+    ) == [
+        "defaults.icmp.interval: ICMP interval 1.2s is shorter than the longest a ping can "
+        "take, (count - 1) * 100ms + timeout + 200ms = 1.6s; raise interval or lower count, "
+        "spacing or timeout"
+    ]
+
+
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     """A config file that cannot be read is one problem, not an OSError."""
     with pytest.raises(ConfigError, match="cannot read the configuration"):
