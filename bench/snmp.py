@@ -317,7 +317,7 @@ async def many_devices(
         )
         if not lazy:
             cpu0 = time.process_time()
-            await poller.prepare((address, settings) for address in addresses)
+            await poller.prepare((a, a, settings) for a in addresses)
             print(f"registered ahead (SnmpPoller.prepare): {time.process_time() - cpu0:.1f} CPU-s")
         print(
             f"{'round':>5} {'polls':>6} {'CPU s':>7} {'dev/CPU-s':>9} {'wall s':>7} "

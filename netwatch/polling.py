@@ -111,11 +111,7 @@ class Probes:
 
     async def prepare(self, devices: Iterable[Device]) -> None:
         """Register the SNMP devices with the SNMP engine(s) in one go (see SnmpPoller.prepare)."""
-        polled = [(d.id, d.address, d.snmp) for d in devices if d.snmp is not None]
-        if isinstance(self.snmp, SnmpWorkers):
-            await self.snmp.prepare(polled)
-        else:
-            await self.snmp.prepare((address, snmp) for _id, address, snmp in polled)
+        await self.snmp.prepare((d.id, d.address, d.snmp) for d in devices if d.snmp is not None)
 
     async def close(self) -> None:
         if self.icmp is not None:

@@ -424,15 +424,16 @@ class SnmpPoller:
             log.debug("snmp %s: %s", device, failure)
         return Sample(device, "snmp", at, time.monotonic() - started, failure, data)
 
-    async def prepare(self, targets: Iterable[tuple[str, SnmpSettings]]) -> None:
-        """Register the devices that have IP addresses with the SNMP engine, all at once.
+    async def prepare(self, targets: Iterable[tuple[str, str, SnmpSettings]]) -> None:
+        """Register the SNMPv3 devices (``(device, address, settings)``) that have IP addresses
+        with the SNMP engine, all at once.
 
         pysnmp rebuilds a map over its whole target table on the first reply after each target
         is added (``rfc2576._com2sec``), so adding 2,000 devices one first poll at a time costs
         about a minute of CPU; added together, before any reply, they cost one rebuild.
         Hostnames are left to their first poll (it resolves them); problems too.
         """
-        for n, (address, settings) in enumerate(targets, 1):
+        for n, (_device, address, settings) in enumerate(targets, 1):
             if settings.version != "3":
                 continue  # v2c does not go through pysnmp's engine
             try:
@@ -697,9 +698,7 @@ class SnmpPoller:
                 per_try=settings.timeout,
                 retries=settings.retries,
             )
-        except TimeoutError as exc:  # before OSError, of which it is a subclass
-            raise _RequestFailed(exc) from exc
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError) as exc:  # TimeoutError is an OSError
             raise _RequestFailed(exc) from exc
         if reply.error_status:
             raise _RequestFailed(ErrorStatus(reply.error_status, reply.error_index))
@@ -752,20 +751,12 @@ class SnmpPoller:
         domain: tuple[int, ...] = udp.DOMAIN_NAME if v4 else udp6.DOMAIN_NAME
         if domain in self._transports:
             return domain
-        sock = socket.socket(family, socket.SOCK_DGRAM)
-        try:
-            _raise_rcvbuf(sock)
-            sock.setblocking(False)
-            sock.bind(("0.0.0.0", 0) if v4 else ("::", 0))
-            proto = _GuardedUdp if v4 else _GuardedUdp6
-            transport = proto(loop=asyncio.get_running_loop())
-            transport.guard = self._guard
-            transport.open_server_mode(sock=sock)
-            snmp_config.add_transport(self._engine, domain, transport)
-        except BaseException:
-            sock.close()
-            raise
-        self._sockets.append(sock)
+        sock = self._open_socket(family)
+        proto = _GuardedUdp if v4 else _GuardedUdp6
+        transport = proto(loop=asyncio.get_running_loop())
+        transport.guard = self._guard
+        transport.open_server_mode(sock=sock)
+        snmp_config.add_transport(self._engine, domain, transport)
         self._transports[domain] = transport
         return domain
 

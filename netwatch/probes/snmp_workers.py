@@ -11,7 +11,8 @@ loop: the whole poll (send, retries, decoding, tables) happens there, and the fi
 ``Sample`` comes back.
 
 Messages are pickled frames (4-byte big-endian length, then the pickle) on the child's stdin
-(``("poll", id, device, address, settings)`` or ``("prepare", [(address, settings), ...])``)
+(``("poll", id, device, address, settings)`` or ``("prepare", [(device, address, settings),
+...])``)
 and stdout (``(id, sample)``). Only netwatch's own
 processes are at either end of these pipes, so unpickling is safe. The child writes its log to
 stderr, which it shares with the parent (the journal under systemd).
@@ -140,9 +141,9 @@ class SnmpWorkers:
     async def prepare(self, targets: Iterable[tuple[str, str, SnmpSettings]]) -> None:
         """Hand each worker its devices (``(device, address, settings)``) to register at once:
         see :meth:`SnmpPoller.prepare <netwatch.probes.snmp.SnmpPoller.prepare>`."""
-        shares: dict[int, list[tuple[str, SnmpSettings]]] = {}
-        for device, address, settings in targets:
-            shares.setdefault(self.worker_of(device), []).append((address, settings))
+        shares: dict[int, list[tuple[str, str, SnmpSettings]]] = {}
+        for target in targets:
+            shares.setdefault(self.worker_of(target[0]), []).append(target)
         for number, share in shares.items():
             try:
                 link = await self._link(number)

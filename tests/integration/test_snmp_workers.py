@@ -47,6 +47,18 @@ def v2c(port: int, **kw: object) -> SnmpSettings:
     return SnmpSettings(community=Secret("test", COMMUNITY), port=port, **kw)  # type: ignore[arg-type]
 
 
+def v3(port: int) -> SnmpSettings:
+    return SnmpSettings(
+        version="3",
+        user="sha256_aes",
+        auth_protocol="sha256",
+        auth_password=Secret("test", AUTH_PASSWORD),
+        priv_protocol="aes",
+        priv_password=Secret("test", PRIV_PASSWORD),
+        port=port,
+    )
+
+
 def alive(pid: int) -> bool:
     """Running (a zombie waiting for its new parent to reap it does not count)."""
     try:
@@ -92,15 +104,7 @@ async def test_a_worker_poll_equals_an_in_process_poll(
 
 
 async def test_v3_secrets_reach_the_worker(snmpd: SnmpAgent, workers: SnmpWorkers) -> None:
-    settings = SnmpSettings(
-        version="3",
-        user="sha256_aes",
-        auth_protocol="sha256",
-        auth_password=Secret("test", AUTH_PASSWORD),
-        priv_protocol="aes",
-        priv_password=Secret("test", PRIV_PASSWORD),
-        port=snmpd.port,
-    )
+    settings = v3(snmpd.port)
     sample = await workers.poll("v3-agent", snmpd.host, settings)
     assert sample.ok, sample.failure
     wrong = SnmpSettings(**{**_fields(settings), "auth_password": Secret("test", "wrong-pass-1")})
@@ -118,9 +122,15 @@ async def test_a_device_always_goes_to_the_same_worker(
 ) -> None:
     devices = [f"dev-{i}" for i in range(20)]
     assert len({workers.worker_of(d) for d in devices}) == 2  # both are used
-    for device in devices[:4]:
+    # Polls of devices that belong to worker 0 start worker 0 and never worker 1.
+    for device in [d for d in devices if workers.worker_of(d) == 0][:4]:
         assert (await workers.poll(device, snmpd.host, v2c(snmpd.port))).ok
-    assert [workers.worker_of(d) for d in devices] == [workers.worker_of(d) for d in devices]
+    first, second = workers.pids
+    assert first is not None
+    assert second is None
+    for device in [d for d in devices if workers.worker_of(d) == 0][:4]:
+        assert (await workers.poll(device, snmpd.host, v2c(snmpd.port))).ok
+    assert workers.pids == [first, None]
 
 
 async def test_a_killed_worker_fails_its_polls_and_comes_back(
@@ -196,16 +206,21 @@ async def test_a_worker_exits_when_netwatch_dies(snmpd: SnmpAgent) -> None:
 
 
 async def test_devices_registered_ahead_poll_as_usual(snmpd: SnmpAgent) -> None:
-    """``prepare`` (what the daemon calls at start) skips what it cannot register yet."""
+    """``prepare`` (what the daemon calls at start) registers v3 devices and skips what it
+    cannot register yet."""
     no_community = SnmpSettings(port=snmpd.port)
     targets = [
+        ("v3-agent", snmpd.host, v3(snmpd.port)),
         ("agent", snmpd.host, v2c(snmpd.port)),
         ("named", "localhost", v2c(snmpd.port)),  # a hostname: left to its first poll
         ("broken", "127.0.0.1", no_community),  # no community: the poll reports it
     ]
     poller = await SnmpPoller.create()
     try:
-        await poller.prepare((address, settings) for _d, address, settings in targets)
+        await poller.prepare(targets)
+        assert len(poller._targets) == 1  # the v3 device; v2c does not use pysnmp's engine
+        assert (await poller.poll("v3-agent", snmpd.host, v3(snmpd.port))).ok
+        assert len(poller._targets) == 1  # the poll used the registered target
         assert (await poller.poll("agent", snmpd.host, v2c(snmpd.port))).ok
         broken = await poller.poll("broken", "127.0.0.1", no_community)
         assert broken.failure is not None
@@ -214,7 +229,7 @@ async def test_devices_registered_ahead_poll_as_usual(snmpd: SnmpAgent) -> None:
     pool = SnmpWorkers(2)
     try:
         await pool.prepare(targets)
-        for device, address, settings in targets[:2]:
+        for device, address, settings in targets[:3]:
             sample = await pool.poll(device, address, settings)
             assert sample.ok, sample.failure
     finally:
