@@ -396,14 +396,19 @@
 
   var renderers = {index: renderIndex, site: renderSite, device: renderDevice, alerts: renderAlerts};
   var busy = false;
+  var again = false;  // asked while a refresh was in flight: its data may predate the ask
 
   function refresh() {
     var render = renderers[page];
-    if (!render || !api || busy) return;
+    if (!render || !api) return;
+    if (busy) { again = true; return; }
     busy = true;
     getJSON(api).then(render).then(function () { updated(true); })
       .catch(function () { updated(false); })
-      .then(function () { busy = false; });
+      .then(function () {
+        busy = false;
+        if (again) { again = false; refresh(); }
+      });
   }
 
   if (page === "index") {
