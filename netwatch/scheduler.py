@@ -12,7 +12,9 @@ wall clock, the scheduler's wake-ups fell between the prober's and doubled them.
 
 A semaphore bounds the polls in flight; a poll still running when its next turn comes is skipped
 and counted, never stacked (``max_instances=1``). After a failed poll the job can be pulled
-forward (``retry_in``) so a dead device is confirmed quickly.
+forward (``retry_in``) so a dead device is confirmed quickly; other code may pull a check forward
+too (``pull_forward``), which does nothing to a check already running: its answer is on the way,
+and pulling it would only make APScheduler skip the pulled run.
 
 >>> from prometheus_client import CollectorRegistry
 >>> s = Scheduler(CollectorRegistry(), max_in_flight=10)  # doctest: +SKIP
@@ -111,6 +113,7 @@ class Scheduler:
         self._kinds: dict[str, str] = {}  # job key -> check kind, for labels
         self._intervals: dict[str, float] = {}
         self._planned: dict[str, float] = {}  # job key -> planned start (epoch seconds)
+        self._running: set[str] = set()  # job keys whose poll has started and not ended
         self._last_run = time.monotonic()
         self._aps = _GridScheduler(timezone=UTC)
         self._aps.add_listener(self._on_submitted, EVENT_JOB_SUBMITTED)
@@ -172,6 +175,7 @@ class Scheduler:
         self._kinds.pop(key, None)
         self._intervals.pop(key, None)
         self._planned.pop(key, None)
+        self._running.discard(key)
         if self._aps.get_job(key) is not None:
             self._aps.remove_job(key)
 
@@ -179,7 +183,12 @@ class Scheduler:
         return set(self._kinds)
 
     def pull_forward(self, key: str, delay: float) -> None:
-        """Run the check in ``delay`` seconds unless it is due sooner anyway."""
+        """Run the check in ``delay`` seconds unless it is due sooner anyway or is running now
+        (then its answer is on the way; a run pulled meanwhile would be skipped and counted)."""
+        if key not in self._running:
+            self._move(key, delay)
+
+    def _move(self, key: str, delay: float) -> None:
         job = self._aps.get_job(key)
         if job is None:
             return
@@ -190,11 +199,14 @@ class Scheduler:
     # ------------------------------------------------------------------ running
 
     async def _run(self, key: str, kind: str, func: PollFunc) -> None:
+        self._running.add(key)
         try:
             await self._run_one(key, kind, func)
         except asyncio.CancelledError:
             # Shutdown cancels polls still running; APScheduler would log each as a crash.
             log.debug("poll %s cancelled at shutdown", key)
+        finally:
+            self._running.discard(key)
 
     async def _run_one(self, key: str, kind: str, func: PollFunc) -> None:
         async with self._limit:
@@ -211,7 +223,7 @@ class Scheduler:
                 return
         self.polls.labels(kind, "ok" if outcome.ok else "failed").inc()
         if outcome.retry_in is not None:
-            self.pull_forward(key, outcome.retry_in)
+            self._move(key, outcome.retry_in)
 
     def _on_submitted(self, event: JobEvent) -> None:
         assert isinstance(event, JobSubmissionEvent)

@@ -130,6 +130,40 @@ async def test_retry_in_pulls_the_next_run_forward() -> None:
     assert runs >= 2
 
 
+async def test_pulling_a_running_check_forward_neither_skips_nor_stacks_it() -> None:
+    """A device's other check asked "now" while it is already polling (its answer is on the
+    way): no second run, and no skip counted (it was one at province scale during a mass cut)."""
+    registry = CollectorRegistry()
+    s = Scheduler(registry, max_in_flight=4, rng=FirstAtOnce())
+    started = asyncio.Event()
+    runs = 0
+
+    async def slow() -> Outcome:
+        nonlocal runs
+        runs += 1
+        started.set()
+        await asyncio.sleep(0.4)
+        return Outcome(ok=True)
+
+    s.add("snmp/snmp", "snmp", 30.0, slow)  # the next regular run is 30 s away
+    s.start()
+    try:
+        async with asyncio.timeout(5):
+            await started.wait()
+        s.pull_forward("snmp/snmp", 0.0)
+        await asyncio.sleep(1.0)  # the poll ends after 0.4 s; a pulled run would follow
+        assert runs == 1
+        assert value(registry, "netwatch_polls_total", check="snmp", result="skipped") == 0
+        s.pull_forward("snmp/snmp", 0.0)  # not running now: it runs at once
+        for _ in range(40):  # bounded: 2 s at most
+            await asyncio.sleep(0.05)
+            if runs >= 2:
+                break
+    finally:
+        s.shutdown()
+    assert runs == 2
+
+
 def _multiple(value: float, step: float, within: float = 1e-9) -> bool:
     return abs(value - round(value / step) * step) < within
 
