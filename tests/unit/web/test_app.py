@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
+
 from aiohttp.test_utils import TestClient, TestServer
 
 from netwatch.models import Secret
@@ -43,3 +47,33 @@ async def test_make_app_without_a_backend_has_no_pages() -> None:
     async with TestClient(TestServer(make_app(hooks))) as c:
         assert (await c.get("/")).status == 404
         assert (await c.get("/metrics")).status == 200
+
+
+async def test_shards_scraped_together_are_rendered_one_at_a_time() -> None:
+    """Each render holds the GIL: eleven in parallel starved the event loop (polls skipped)."""
+    lock = threading.Lock()
+    running = most = 0
+
+    def render(shard: str | None) -> bytes:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.05)  # a render (in its thread; the event loop is free meanwhile)
+        with lock:
+            running -= 1
+        return f'netwatch_shard{{shard="{shard}"}} 1\n'.encode()
+
+    async def reload() -> list[str]:
+        return []
+
+    shards = [f"h{i}" for i in range(6)]
+    hooks = Hooks(lambda: True, reload, lambda: None, render, lambda: shards)
+    async with TestClient(TestServer(make_app(hooks))) as c:
+
+        async def scrape(shard: str) -> str:
+            return await (await c.get("/metrics", params={"shard": shard})).text()
+
+        bodies = await asyncio.gather(*(scrape(s) for s in shards))
+    assert bodies == [f'netwatch_shard{{shard="{s}"}} 1\n' for s in shards]
+    assert most == 1
