@@ -7,16 +7,18 @@ Builds its world in a network namespace it creates (root only; nothing leaves it
 dummy interfaces so each SNMP agent has about 48 interfaces, one net-snmp ``snmpd`` answering on
 every 127.x address of the namespace (it replies from the address asked), a province config of
 ``--icmp`` devices of which ``--snmp`` are polled by SNMP, a webhook receiver, and the real
-``netwatch run``. A scraper reads ``/sd`` and scrapes every shard in parallel each
-``--scrape-interval`` like Prometheus would. After the warm-up it measures; near the end
-``--down-share`` of the devices go down at once (nftables drop) and it measures how long their
-alerts take. It prints a table and deletes the namespace (with everything in it) at the end.
+``netwatch run``. A scraper reads ``/sd`` and scrapes every shard each ``--scrape-interval``
+like Prometheus does: each target on its own loop at its own offset within the interval
+(``--scrape-together``: all at the same instant, the worst case). After the warm-up it measures;
+near the end ``--down-share`` of the devices go down at once (nftables drop) and it measures how
+long their alerts take. It prints a table and deletes the namespace (with everything in it) at
+the end.
 
 Measured: poll lag percentiles (from netwatch_poll_lag_seconds, bucket upper bounds), polls
-skipped, false downs before the fault, scrape time per shard (p50/p99/max) and series per full
-scrape, CPU (cores, average) and RSS over time (growth over the last 2/3 of the run) of netwatch
-and its SNMP worker processes, SNMP polls ok/failed, snmpd's CPU,
-alert latency (first dropped packet to webhook received) median and p95.
+skipped (before and after the cut), false downs before the fault, scrape time per shard
+(p50/p99/max) and series per full scrape, CPU (cores, average) and RSS over time (growth over
+the last 2/3 of the run) of netwatch and its SNMP worker processes, SNMP polls ok/failed,
+snmpd's CPU, alert latency (first dropped packet to webhook received) median and p95.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -61,7 +63,7 @@ def province_config(args: argparse.Namespace, data: Path, hook_port: int) -> str
     include = json.dumps(args.interfaces_include) if args.interfaces_include else "[]"
     lines = [
         f'agent: {{listen: "{LISTEN}", data_dir: "{data}", max_in_flight: 2048,',
-        "        log_format: text, log_level: warning}",
+        f"        log_format: text, log_level: {args.log_level}}}",
         "defaults:",
         "  icmp: {interval: 30s, count: 3, timeout: 1s}",
         "  snmp: {interval: 60s, timeout: 2s, retries: 1, version: 2c,",
@@ -269,6 +271,66 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
+class Scrapes:
+    """Scrapes every shard each ``interval`` the way Prometheus does: one loop per target, each
+    at its own offset within the interval (Prometheus hashes the target to an offset, so its
+    scrapes of many targets are spread, not fired together); ``together`` starts them all at
+    the same instant instead, the worst case. Times are kept once ``measuring`` is set."""
+
+    def __init__(self, shards: list[str], interval: float, *, together: bool) -> None:
+        self.shards, self.interval = shards, interval
+        self.offsets = {
+            s: 0.0 if together else zlib.crc32(s.encode()) / 2**32 * interval for s in shards
+        }
+        self.measuring = False
+        self.count_downs = True  # devices reported down, until the cut
+        self.times: list[float] = []
+        self.lines: list[int] = []  # lines of one full round (every shard's last scrape)
+        self._last_lines: dict[str, int] = {}
+        self._downs: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self, end: float) -> None:
+        base = time.monotonic()
+        for shard in self.shards:
+            t = threading.Thread(target=self._loop, args=(shard, base, end), daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(60)
+
+    def downs(self) -> int:
+        with self._lock:
+            return sum(self._downs.values())
+
+    def _loop(self, shard: str, base: float, end: float) -> None:
+        at = base + self.offsets[shard]
+        while at < end and not self._stop.wait(max(0.0, at - time.monotonic())):
+            t0 = time.monotonic()
+            text = get(f"/metrics?shard={shard}")
+            took = time.monotonic() - t0
+            downs = (
+                int(counter(text, "netwatch_device_status", status="down"))
+                if self.count_downs and self.measuring
+                else 0
+            )
+            with self._lock:
+                self._last_lines[shard] = text.count("\n")
+                self._downs[shard] = downs
+                if self.measuring:
+                    self.times.append(took)
+                    if shard == self.shards[0] and len(self._last_lines) == len(self.shards):
+                        self.lines.append(sum(self._last_lines.values()))
+            at += self.interval
+            while at < time.monotonic():  # overran a whole interval: skip, as Prometheus does
+                at += self.interval
+
+
 # --------------------------------------------------------------------------- the run
 
 
@@ -319,29 +381,21 @@ def measure(
     end = start + args.minutes * 60
     fault_at = end - args.fault_seconds
     warm = start + min(args.warmup, args.minutes * 60 / 3)
-    scrape_times: list[float] = []
-    series: list[int] = []
     rss: list[tuple[float, float, float]] = []  # (time, netwatch, with its workers)
     false_downs = 0
     lag0: dict[float, float] = {}
-    skipped0 = snmpd_cpu0 = 0.0
+    skipped0 = skipped_cut = snmpd_cpu0 = 0.0
     snmp0: dict[str, float] = {}
     usage = Usage(nw.pid)
     t_cpu0 = 0.0
     fault_time: float | None = None
     chosen: list[int] = []
-    pool = ThreadPoolExecutor(max_workers=min(16, len(shards)))
+    scrapes = Scrapes(shards, args.scrape_interval, together=args.scrape_together)
+    scrapes.start(end)
 
-    def scrape(shard: str) -> tuple[float, str]:
-        t0 = time.monotonic()
-        text = get(f"/metrics?shard={shard}")
-        return time.monotonic() - t0, text
-
-    measuring = False
-    next_scrape = time.monotonic()
     while time.monotonic() < end:
         now = time.monotonic()
-        if not measuring and now >= warm:
+        if not scrapes.measuring and now >= warm:
             agent = get("/metrics?shard=_agent")
             lag0 = lag_buckets(agent)
             skipped0 = counter(agent, "netwatch_polls_total", result="skipped")
@@ -350,9 +404,11 @@ def measure(
             usage.begin()
             snmpd_cpu0 = proc_sample(snmpd_pid)[0]
             t_cpu0 = now
-            measuring = True
+            scrapes.measuring = True
             print(f"[{now - start:6.0f} s] warm-up over, measuring", flush=True)
         if fault_time is None and now >= fault_at:
+            agent = get("/metrics?shard=_agent")
+            skipped_cut = counter(agent, "netwatch_polls_total", result="skipped")
             rng = random.Random(7)
             total = args.icmp
             chosen = rng.sample(range(1, total), max(1, int(total * args.down_share)))
@@ -364,31 +420,31 @@ def measure(
             )
             subprocess.run(nft, input=rules.encode(), check=True)
             fault_time = time.time()
+            scrapes.count_downs = False
             print(f"[{now - start:6.0f} s] {len(chosen)} devices cut", flush=True)
-        if now >= next_scrape:
-            next_scrape += args.scrape_interval
-            results = list(pool.map(scrape, shards))
-            if measuring:
-                scrape_times += [t for t, _ in results]
-                series.append(sum(text.count("\n") for _, text in results))
-                if fault_time is None:
-                    false_downs = max(false_downs, sum(
-                        int(counter(text, "netwatch_device_status", status="down"))
-                        for _, text in results))  # fmt: skip
-        if measuring:
+        if scrapes.measuring:
             rss.append((now - start, *usage.rss()))
-        time.sleep(min(5.0, max(0.1, next_scrape - time.monotonic())))
+            if fault_time is None:
+                false_downs = max(false_downs, scrapes.downs())
+        time.sleep(min(5.0, max(0.1, end - time.monotonic())))
+    scrapes.stop()
+    scrape_times, series = scrapes.times, scrapes.lines
     elapsed = max(1e-9, time.monotonic() - t_cpu0)
     main_cpu, all_cpu = usage.cpu()
     snmpd_cores = (proc_sample(snmpd_pid)[0] - snmpd_cpu0) / elapsed
     agent = get("/metrics?shard=_agent")
     lag1 = lag_buckets(agent)
-    skipped = counter(agent, "netwatch_polls_total", result="skipped") - skipped0
+    skipped_all = counter(agent, "netwatch_polls_total", result="skipped")
+    skipped_before = (skipped_cut if fault_time is not None else skipped_all) - skipped0
+    skipped_after = skipped_all - skipped_cut if fault_time is not None else 0.0
     snmp_polls = {r: counter(agent, "netwatch_polls_total", check="snmp", result=r) - snmp0[r]
                   for r in ("ok", "failed")}  # fmt: skip
     with receiver.lock:
         firing = [(t, b) for t, b in receiver.arrivals if b.get("status") == "firing"]
     latencies = [t - fault_time for t, _ in firing if fault_time is not None and t >= fault_time]
+    if args.keep and fault_time is not None:  # for a closer look: every alert with its latency
+        arrivals = [{"latency": t - fault_time, **b} for t, b in receiver.arrivals]
+        (Path(args.workdir) / "alerts.json").write_text(json.dumps(arrivals, indent=1))
     tail = [r for t, _, r in rss if t >= (end - start) / 3]
     main_tail = [r for t, r, _ in rss if t >= (end - start) / 3]
     growth = (tail[-1] - tail[0]) if len(tail) > 1 else float("nan")
@@ -400,9 +456,13 @@ def measure(
             "poll lag p50 / p99",
             f"{quantile_bound(lag0, lag1, 0.5)} / {quantile_bound(lag0, lag1, 0.99)}",
         ),
-        ("polls skipped", f"{skipped:.0f}"),
+        ("polls skipped before / after the cut", f"{skipped_before:.0f} / {skipped_after:.0f}"),
         ("false downs before the fault", str(false_downs)),
-        ("shards scraped in parallel", str(len(shards))),
+        (
+            "shards scraped",
+            f"{len(shards)}, "
+            + ("all at once" if args.scrape_together else "each at its own offset"),
+        ),
         (
             "scrape p50 / p99 / max",
             f"{pct(scrape_times, 0.5):.3f} / {pct(scrape_times, 0.99):.3f}"
@@ -475,11 +535,19 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--warmup", type=float, default=120.0, help="seconds not measured")
     parser.add_argument("--scrape-interval", type=float, default=30.0)
+    parser.add_argument("--scrape-together", action="store_true",
+                        help="scrape every shard at the same instant (default: spread like "
+                        "Prometheus)")  # fmt: skip
     parser.add_argument("--down-share", type=float, default=0.05)
     parser.add_argument("--fault-seconds", type=float, default=180.0, help="cut this long")
     parser.add_argument("--interfaces-include", nargs="*", default=[],
                         help="ifName regexes worth series (default: all)")  # fmt: skip
-    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the work directory (config, netwatch.log, alerts.json)",
+    )
+    parser.add_argument("--log-level", default="warning", help="netwatch's agent.log_level")
     parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -130,6 +130,31 @@ async def test_retry_in_pulls_the_next_run_forward() -> None:
     assert runs >= 2
 
 
+async def test_a_retry_is_counted_from_the_start_of_the_failed_poll() -> None:
+    """Like the interval: an SNMP poll that took its whole timeout is not retried that much
+    later again (three such rounds made an SNMP device's confirmation the slowest)."""
+    s = Scheduler(CollectorRegistry(), max_in_flight=4, rng=FirstAtOnce())
+    starts: list[float] = []
+
+    async def slow_failure() -> Outcome:
+        starts.append(time.monotonic())
+        await asyncio.sleep(1.0)  # a timeout
+        return Outcome(ok=False, retry_in=1.0)
+
+    s.add("r/snmp", "snmp", 30.0, slow_failure)
+    s.start()
+    try:
+        for _ in range(100):  # bounded: 5 s at most
+            await asyncio.sleep(0.05)
+            if len(starts) >= 2:
+                break
+    finally:
+        s.shutdown()
+    assert len(starts) >= 2
+    # Start to start 1 s (+ the 0.2 s grid); counted from the end it would be 2 s or more.
+    assert 0.95 <= starts[1] - starts[0] < 1.7
+
+
 async def test_pulling_a_running_check_forward_neither_skips_nor_stacks_it() -> None:
     """A device's other check asked "now" while it is already polling (its answer is on the
     way): no second run, and no skip counted (it was one at province scale during a mass cut)."""
