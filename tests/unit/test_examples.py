@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from netwatch.config import load_config, summarize
-from netwatch.inventory import build_inventory
+from netwatch.inventory import AGENT_SHARD, build_inventory
 from netwatch.models import Secret, TcpSpec
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
-EXAMPLES = sorted(CONFIG_DIR.glob("*.yaml"))
+EXAMPLES = sorted([*CONFIG_DIR.glob("*.yaml"), *CONFIG_DIR.glob("split/agent-*.yaml")])
 ENVIRON = {
     "SNMP_COMMUNITY": "example-community",
     "NETWATCH_API_TOKEN": "example-token",
@@ -29,7 +29,7 @@ def test_there_are_examples() -> None:
     assert CONFIG_DIR / "example.yaml" in EXAMPLES
 
 
-@pytest.mark.parametrize("path", EXAMPLES, ids=lambda path: path.name)
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda path: path.relative_to(CONFIG_DIR).as_posix())
 def test_example_is_valid(path: Path) -> None:
     """The example loads without problems and indexes into an inventory."""
     config = load_config(path, environ=ENVIRON)
@@ -73,3 +73,19 @@ def test_example_sets_alerting_maintenance_notify_and_up_checks() -> None:
     mcu = devices["hop-truc-tuyen"].services[0].spec
     assert isinstance(mcu, TcpSpec)
     assert (mcu.tls, mcu.verify_tls) == (True, False)
+
+
+def test_the_split_province_gives_each_district_to_one_agent_and_the_core_to_both() -> None:
+    """config/split/: README's "Past one machine". Shards (Prometheus targets) do not overlap
+    but for the agent's own; the core router is in both (topology), with contacts in one."""
+    one, two = (
+        build_inventory(load_config(CONFIG_DIR / "split" / f"agent-{n}.yaml", environ=ENVIRON))
+        for n in (1, 2)
+    )
+    districts = [{s.id for s in inv.config.sites if s.level == "district"} for inv in (one, two)]
+    assert districts == [{"ninh-kieu"}, {"o-mon"}]
+    assert set(one.shards) & set(two.shards) == {AGENT_SHARD}
+    assert set(one.devices) & set(two.devices) == {"core-rtr"}
+    assert {a.config.agent.hierarchy for a in (one, two)} == {("province", "district", "commune")}
+    provinces = [{s.id: s for s in inv.config.sites}["can-tho"] for inv in (one, two)]
+    assert [p.contacts for p in provinces] == [("trung-tam-du-lieu",), ()]
