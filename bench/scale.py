@@ -285,6 +285,7 @@ class Scrapes:
         self.measuring = False
         self.count_downs = True  # devices reported down, until the cut
         self.times: list[float] = []
+        self.slowest: list[tuple[float, float, str]] = []  # (took, monotonic start, shard)
         self.lines: list[int] = []  # lines of one full round (every shard's last scrape)
         self._last_lines: dict[str, int] = {}
         self._downs: dict[str, int] = {}
@@ -324,6 +325,7 @@ class Scrapes:
                 self._downs[shard] = downs
                 if self.measuring:
                     self.times.append(took)
+                    self.slowest = sorted([*self.slowest, (took, t0, shard)], reverse=True)[:5]
                     if shard == self.shards[0] and len(self._last_lines) == len(self.shards):
                         self.lines.append(sum(self._last_lines.values()))
             at += self.interval
@@ -492,6 +494,11 @@ def measure(
             else "none received",
         ),
     ]
+    rows.append((
+        "slowest scrapes",
+        ", ".join(f"{took:.2f} s ({shard} at {t0 - start:.0f} s)"
+                  for took, t0, shard in scrapes.slowest),
+    ))  # fmt: skip
     width = max(len(k) for k, _ in rows)
     print()
     for key, value in rows:
