@@ -171,6 +171,19 @@ def get(path: str, timeout: float = 30.0) -> str:
         return body.decode()
 
 
+def scrape(shard: str) -> tuple[str, float]:
+    """One shard's text and how long netwatch took to serve it, as curl measured it: a client
+    of its own, like Prometheus (a Python client here would time its own GIL contention too;
+    the bench's scraper threads parse the texts they got)."""
+    with tempfile.NamedTemporaryFile(suffix=".prom") as out:
+        done = subprocess.run(
+            ["curl", "-sS", "--max-time", "30", "-o", out.name, "-w", "%{time_total}",
+             f"http://{LISTEN}/metrics?shard={shard}"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return Path(out.name).read_text(encoding="utf-8"), float(done.stdout)
+
+
 def proc_sample(pid: int) -> tuple[float, float]:
     """(CPU seconds so far, RSS MiB) of a process, from /proc; zeros once it is gone."""
     try:
@@ -313,8 +326,7 @@ class Scrapes:
         at = base + self.offsets[shard]
         while at < end and not self._stop.wait(max(0.0, at - time.monotonic())):
             t0 = time.monotonic()
-            text = get(f"/metrics?shard={shard}")
-            took = time.monotonic() - t0
+            text, took = scrape(shard)
             downs = (
                 int(counter(text, "netwatch_device_status", status="down"))
                 if self.count_downs and self.measuring
@@ -510,7 +522,7 @@ def outside(args: argparse.Namespace) -> int:
     if os.geteuid() != 0:
         print("bench.scale needs root: it creates a network namespace (ip netns add)")
         return 2
-    for tool in ("ip", "nft", "snmpd", "snmpget"):
+    for tool in ("ip", "nft", "snmpd", "snmpget", "curl"):
         if shutil.which(tool) is None:
             print(f"bench.scale needs {tool}: run scripts/install-peers")
             return 2
