@@ -23,6 +23,23 @@ def value(registry: CollectorRegistry, name: str, **labels: str) -> float:
     return 0.0 if got is None else got
 
 
+async def until(done: Callable[[], bool], limit: float) -> None:
+    """Wait until ``done()``, checking every 50 ms, for at most ``limit`` seconds."""
+    for _ in range(round(limit / 0.05)):
+        await asyncio.sleep(0.05)
+        if done():
+            return
+
+
+async def run_until(s: Scheduler, done: Callable[[], bool], limit: float) -> None:
+    """Start ``s``, wait (bounded) until ``done()``, shut it down."""
+    s.start()
+    try:
+        await until(done, limit)
+    finally:
+        s.shutdown()
+
+
 async def test_jobs_run_and_results_are_counted() -> None:
     registry = CollectorRegistry()
     s = Scheduler(registry, max_in_flight=4, rng=random.Random(1))
@@ -38,14 +55,7 @@ async def test_jobs_run_and_results_are_counted() -> None:
 
     s.add("a/icmp", "icmp", 0.2, good)
     s.add("b/icmp", "icmp", 0.2, failing)
-    s.start()
-    try:
-        for _ in range(100):  # bounded: 5 s at most
-            await asyncio.sleep(0.05)
-            if runs.count("good") >= 2 and runs.count("bad") >= 2:
-                break
-    finally:
-        s.shutdown()
+    await run_until(s, lambda: runs.count("good") >= 2 and runs.count("bad") >= 2, 5)
     assert value(registry, "netwatch_polls_total", check="icmp", result="ok") >= 2
     assert value(registry, "netwatch_polls_total", check="icmp", result="failed") >= 2
     assert value(registry, "netwatch_poll_lag_seconds_count", check="icmp") >= 4
@@ -66,14 +76,9 @@ async def test_an_overrunning_poll_is_skipped_not_stacked() -> None:
         return Outcome(ok=True)
 
     s.add("slow/icmp", "icmp", 0.1, slow)
-    s.start()
-    try:
-        for _ in range(40):
-            await asyncio.sleep(0.05)
-            if value(registry, "netwatch_polls_total", check="icmp", result="skipped") >= 1:
-                break
-    finally:
-        s.shutdown()
+    await run_until(
+        s, lambda: value(registry, "netwatch_polls_total", check="icmp", result="skipped") >= 1, 2
+    )
     assert most == 1
     assert value(registry, "netwatch_polls_total", check="icmp", result="skipped") >= 1
 
@@ -89,14 +94,7 @@ async def test_a_crashing_poll_is_counted_as_error_and_the_job_keeps_running() -
         raise RuntimeError("bug")
 
     s.add("x/icmp", "icmp", 0.1, broken)
-    s.start()
-    try:
-        for _ in range(60):
-            await asyncio.sleep(0.05)
-            if calls >= 2:
-                break
-    finally:
-        s.shutdown()
+    await run_until(s, lambda: calls >= 2, 3)
     assert calls >= 2
     assert value(registry, "netwatch_polls_total", check="icmp", result="error") >= 2
 
@@ -119,14 +117,7 @@ async def test_retry_in_pulls_the_next_run_forward() -> None:
 
     # Interval 30 s: a second run within 3 s can only come from the retry.
     s.add("r/icmp", "icmp", 30.0, failing)
-    s.start()
-    try:
-        for _ in range(60):
-            await asyncio.sleep(0.05)
-            if runs >= 2:
-                break
-    finally:
-        s.shutdown()
+    await run_until(s, lambda: runs >= 2, 3)
     assert runs >= 2
 
 
@@ -142,14 +133,7 @@ async def test_a_retry_is_counted_from_the_start_of_the_failed_poll() -> None:
         return Outcome(ok=False, retry_in=1.0)
 
     s.add("r/snmp", "snmp", 30.0, slow_failure)
-    s.start()
-    try:
-        for _ in range(100):  # bounded: 5 s at most
-            await asyncio.sleep(0.05)
-            if len(starts) >= 2:
-                break
-    finally:
-        s.shutdown()
+    await run_until(s, lambda: len(starts) >= 2, 5)
     assert len(starts) >= 2
     # Start to start 1 s (+ the 0.2 s grid); counted from the end it would be 2 s or more.
     assert 0.95 <= starts[1] - starts[0] < 1.7
@@ -180,10 +164,7 @@ async def test_pulling_a_running_check_forward_neither_skips_nor_stacks_it() -> 
         assert runs == 1
         assert value(registry, "netwatch_polls_total", check="snmp", result="skipped") == 0
         s.pull_forward("snmp/snmp", 0.0)  # not running now: it runs at once
-        for _ in range(40):  # bounded: 2 s at most
-            await asyncio.sleep(0.05)
-            if runs >= 2:
-                break
+        await until(lambda: runs >= 2, 2.0)
     finally:
         s.shutdown()
     assert runs == 2
@@ -230,14 +211,7 @@ async def test_wakeups_fall_on_the_event_loops_grid(monkeypatch: pytest.MonkeyPa
 
     for n in range(3):
         s.add(f"d{n}/icmp", "icmp", 0.6, poll)
-    s.start()
-    try:
-        for _ in range(60):  # bounded: 3 s at most
-            await asyncio.sleep(0.05)
-            if len(starts) >= 6:
-                break
-    finally:
-        s.shutdown()
+    await run_until(s, lambda: len(starts) >= 6, 3)
     assert len(starts) >= 6
     assert timers
     assert all(_multiple(when, GRID) for when in timers)
