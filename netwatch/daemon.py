@@ -30,8 +30,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from netwatch.alerting.engine import AlertEngine, EngineOutput
 from netwatch.alerting.incidents import Incident, incidents_from_json, incidents_to_json
+from netwatch.alerting.maintenance import operator_from_json, operator_to_json
 from netwatch.alerting.notifications import Notifications
-from netwatch.alerting.settings import MaintenanceWindow
+from netwatch.alerting.settings import MaintenanceWindow, Silence
 from netwatch.config import load_config
 from netwatch.errors import ConfigError, NetwatchError
 from netwatch.exporters.collector import RenderCache, View, render_text
@@ -70,6 +71,7 @@ HISTORY_FILE = "history.sqlite"
 GC_THRESHOLDS = (10_000, 10, 100)
 MAX_BACKDATE = 600.0  # seconds: a history record is dated back to its cause at most this far
 INCIDENTS_FILE = "incidents.json"  # the alert engine's open incidents, kept across restarts
+OPERATOR_FILE = "operator.json"  # silences and maintenance windows added over the API, likewise
 
 
 class Daemon:
@@ -108,6 +110,8 @@ class Daemon:
         self._systemd = SystemdNotifier(environ if environ is not None else os.environ)
         self._tasks: list[asyncio.Task[None]] = []
         self._incidents_path = Path(INCIDENTS_FILE)  # under agent.data_dir, set in start()
+        self._operator_path = Path(OPERATOR_FILE)
+        self._saved_revision = 0  # the engine's revision last written to those two files
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -129,7 +133,14 @@ class Daemon:
         )
         self._config_windows = config.maintenance
         self._incidents_path = Path(config.agent.data_dir) / INCIDENTS_FILE
+        self._operator_path = Path(config.agent.data_dir) / OPERATOR_FILE
         self.engine.adopt(await asyncio.to_thread(_read_incidents, self._incidents_path))
+        silences, windows = await asyncio.to_thread(_read_operator, self._operator_path)
+        for silence in silences:
+            self.engine.silence(silence)
+        for window in windows:
+            self.engine.add_window(window)
+        self._saved_revision = self.engine.revision
         self.notifications = await Notifications.open(config, self.registry)
         self.probes = await Probes.open(snmp_workers=config.agent.snmp_workers)
         self.scheduler = Scheduler(self.registry, max_in_flight=config.agent.max_in_flight)
@@ -421,10 +432,26 @@ class Daemon:
             self._poll_now(device_id)
         if self.notifications is not None:
             await self.notifications.put(out.deliveries)
-        if out.deliveries and self.engine is not None:
-            # After the outbox has them: a crash in between repeats a message, never loses one.
-            text = incidents_to_json(self.engine.open_incidents())
-            await asyncio.to_thread(_write_atomically, self._incidents_path, text)
+        if self.engine is not None and (
+            out.deliveries or self.engine.revision != self._saved_revision
+        ):
+            await self._save(self.engine)
+
+    async def _save(self, engine: AlertEngine) -> None:
+        """Keep what a restart must not forget: the open incidents (with their acks) and the
+        silences and windows added over the API (the config's windows come from the config).
+        Written after the outbox took the deliveries: a crash in between repeats a message,
+        never loses one; and within a tick (``TICK``) of an operator's change."""
+        self._saved_revision = engine.revision
+        now = self.clock()
+        from_config = {w.id for w in self._config_windows}
+        incidents = incidents_to_json(engine.open_incidents())
+        operator = operator_to_json(
+            [s for s in engine.silences() if s.until > now],
+            [w for w in engine.windows() if w.id not in from_config and not w.over(now)],
+        )
+        await asyncio.to_thread(_write_atomically, self._incidents_path, incidents)
+        await asyncio.to_thread(_write_atomically, self._operator_path, operator)
 
     def _dated(self, t: Transition) -> Transition:
         """The transition as the history should keep it: dated from the first failed (or good)
@@ -551,9 +578,26 @@ def _read_incidents(path: Path) -> list[Incident]:
         return []
 
 
+def _read_operator(path: Path) -> tuple[list[Silence], list[MaintenanceWindow]]:
+    """The silences and windows added over the API before the restart; entries that cannot be
+    read are logged and skipped, the rest kept. Expired ones are dropped by the next save."""
+    try:
+        silences, windows, errors = operator_from_json(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return [], []
+    except (OSError, ValueError) as exc:
+        log.warning("silences and maintenance windows of the previous run not read from %s: %s",
+                    path, exc)  # fmt: skip
+        return [], []
+    for error in errors:
+        log.warning("%s: skipped %s", path, error)
+    return silences, windows
+
+
 def _write_atomically(path: Path, text: str) -> None:
     """Write-then-rename, so a crash leaves the old file or the new one, never half of one.
-    A full disk is logged: the alerts still go out, only a restart would repeat them."""
+    A full disk is logged: the alerts still go out; a restart would repeat them, or forget
+    the latest acknowledgements, silences and windows."""
     tmp = path.with_suffix(".tmp")
     try:
         with tmp.open("w", encoding="utf-8") as f:
@@ -562,7 +606,7 @@ def _write_atomically(path: Path, text: str) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as exc:
-        log.error("open incidents not saved to %s: %s", path, exc)
+        log.error("not saved to %s: %s", path, exc)
 
 
 def _log_transition(t: Transition) -> None:

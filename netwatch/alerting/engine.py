@@ -116,6 +116,7 @@ class AlertEngine:
         self._digest: dict[str, dict[str, None]] = {}  # site -> devices waiting for the digest
         self._digest_at = settings.next_digest(clock(), timezone)
         self._out = EngineOutput()
+        self.revision = 0  # bumped by every ack, silence and window change (see acknowledge)
 
     # ------------------------------------------------------------------ inputs
 
@@ -173,24 +174,32 @@ class AlertEngine:
             failing[service] = detail
         self._services_touched.add((device_id, service))
 
+    # Acknowledgements, silences and windows: each change bumps ``revision``, so the daemon
+    # knows to save them (open incidents and the operator's silences and windows) to disk.
+
     def acknowledge(self, alert_id: str, by: str) -> bool:
         """Nothing more is sent for this incident (it is still listed and recorded)."""
         key = self._by_id.get(alert_id)
         if key is None:
             return False
         self._incidents[key].acked_by = by
+        self.revision += 1
         return True
 
     def silence(self, s: Silence) -> None:
         self._planned.silence(s)
+        self.revision += 1
 
     def unsilence(self, silence_id: str) -> bool:
+        self.revision += 1
         return self._planned.unsilence(silence_id)
 
     def add_window(self, window: MaintenanceWindow) -> None:
         self._planned.add_window(window)
+        self.revision += 1
 
     def remove_window(self, window_id: str) -> bool:
+        self.revision += 1
         return self._planned.remove_window(window_id)
 
     def open_incidents(self) -> list[Incident]:

@@ -45,6 +45,7 @@ DEFAULT_SEVERITY: Mapping[str, Severity] = {
 }
 
 Recurrence = Literal["none", "daily", "weekly"]
+RECURRENCES: tuple[Recurrence, ...] = ("none", "daily", "weekly")
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +146,13 @@ class MaintenanceWindow:
     def active(self, now: float) -> bool:
         return any(s <= now < e for s, e in self._occurrences(now))
 
+    def over(self, now: float) -> bool:
+        """A one-off window that has ended (a recurring one never is)."""
+        return (
+            self.recurrence == "none"
+            and self.start.timestamp() + self.duration.total_seconds() <= now
+        )
+
     def next_change(self, now: float) -> float:
         """A time after ``now`` by which ``active`` may have changed (a start or an end)."""
         edges = [t for occ in self._occurrences(now) for t in occ if t > now]
@@ -195,6 +203,14 @@ class Silence:
         if device is not None and device in self.devices:
             return True
         return any(s in self.sites for s in site_chain)
+
+
+def parse_recurrence(value: object) -> Recurrence:
+    """``"none"``, ``"daily"`` or ``"weekly"`` as a :data:`Recurrence`; ValueError otherwise."""
+    for known in RECURRENCES:
+        if value == known:
+            return known
+    raise ValueError(f"recurrence must be none, daily or weekly, not {value!r}")
 
 
 def parse_clock(text: str) -> time:

@@ -23,7 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
-from netwatch.alerting.settings import MaintenanceWindow, Silence
+from netwatch.alerting.settings import MaintenanceWindow, Silence, parse_recurrence
 from netwatch.configuration.values import parse_duration
 from netwatch.errors import HistoryError
 from netwatch.history import formats, report, schema
@@ -434,15 +434,16 @@ def add_api_routes(
         except ValueError:
             raise BadRequest("start must be a date-time such as 2026-11-30T22:00") from None
         seconds = _duration(body["duration"], "duration", MAX_WINDOW)
-        recurrence = _text(body, "recurrence", "none")
-        if recurrence not in ("none", "daily", "weekly"):
-            raise BadRequest("recurrence must be none, daily or weekly")
+        try:
+            recurrence = parse_recurrence(_text(body, "recurrence", "none"))
+        except ValueError:
+            raise BadRequest("recurrence must be none, daily or weekly") from None
         window = MaintenanceWindow(
             id=f"m-{secrets.token_hex(6)}",
             target=target,
             start=start,
             duration=timedelta(seconds=seconds),
-            recurrence=recurrence,  # type: ignore[arg-type]
+            recurrence=recurrence,
             reason=_text(body, "reason"),
             timezone=tz(),
         )

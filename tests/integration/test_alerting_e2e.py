@@ -15,6 +15,7 @@ Three echoes and three rounds, not two and two: at 30 % loss a round fails with 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -39,6 +40,19 @@ pytestmark = pytest.mark.netns
 ROOT = Path(__file__).parents[2]
 RECEIVER = Path(__file__).with_name("alerting_receiver.py")
 TZ = "Asia/Ho_Chi_Minh"
+TOKEN = "e2e-api-token-5c2d"  # agent.api_token, given to the daemon in its environment
+# Run inside the namespace by Province.api: one request with the token, prints status and body.
+API_CLIENT = """
+import os, sys, urllib.error, urllib.request
+url, method, body = sys.argv[1:4]
+req = urllib.request.Request(url, data=body.encode() or None, method=method, headers={
+    "Content-Type": "application/json", "Authorization": "Bearer " + os.environ["NW_TEST_TOKEN"]})
+try:
+    with urllib.request.urlopen(req, timeout=10) as r:
+        print(r.status, r.read().decode())
+except urllib.error.HTTPError as e:
+    print(e.code, e.read().decode())
+"""
 LOSSY_SECONDS = 90  # ~90 rounds of 3 echoes at 30 % loss: a false alert would show
 FLAP_CYCLES = 6  # down then up again, FLAP_HALF seconds each
 FLAP_HALF = 6.0  # long enough to be confirmed down (~4 s) and up again (~2 s)
@@ -94,7 +108,12 @@ class Options:
 def province_config(tmp: Path, port: int, hook_port: int, opts: Options) -> Path:
     """The province above as netwatch YAML; every contact has a webhook on the receiver."""
     doc: dict[str, Any] = {
-        "agent": {"listen": f"127.0.0.1:{port}", "data_dir": str(tmp / "data"), "timezone": TZ},
+        "agent": {
+            "listen": f"127.0.0.1:{port}",
+            "data_dir": str(tmp / "data"),
+            "timezone": TZ,
+            "api_token": {"env": "NW_TEST_TOKEN"},
+        },
         "defaults": {
             "icmp": {"interval": "1s", "count": 3, "timeout": "400ms", "spacing": "50ms"},
             "down_after": 3,
@@ -205,7 +224,9 @@ class Province:
         self.receiver = None
 
     def start_daemon(self) -> RunningDaemon:
-        self.daemon = RunningDaemon(self.config, self.port, prefix=self.ns.argv([]))
+        self.daemon = RunningDaemon(
+            self.config, self.port, prefix=self.ns.argv([]), env={"NW_TEST_TOKEN": TOKEN}
+        )
         self.daemon.__enter__()
         self.daemon.wait_for_log("netwatch started", timeout=30)
         return self.daemon
@@ -275,6 +296,15 @@ class Province:
         )
         url = f"http://127.0.0.1:{self.port}/metrics"
         return self.ns.run([sys.executable, "-c", code, url], timeout=30).stdout
+
+    def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """An API request with the token, sent from inside the namespace: (status, JSON)."""
+        url = f"http://127.0.0.1:{self.port}{path}"
+        data = "" if body is None else json.dumps(body)
+        done = self.ns.run([sys.executable, "-c", API_CLIENT, url, method, data], timeout=30,
+                           env={**os.environ, "NW_TEST_TOKEN": TOKEN})  # fmt: skip
+        status, _, text = done.stdout.partition(" ")
+        return int(status), json.loads(text)
 
     def _alive(self) -> None:
         if self.daemon is not None and self.daemon.proc is not None:
@@ -498,6 +528,7 @@ def test_a_cut_during_maintenance_sends_nothing_and_history_says_maintenance(
         [*netwatch_argv("-c", str(p.config), "report", "--by", "device", "--format", "json"),
          "--from", today.isoformat(), "--to", (today + timedelta(days=1)).isoformat()],
         capture_output=True, text=True, timeout=60, check=True, cwd=ROOT,
+        env={**os.environ, "NW_TEST_TOKEN": TOKEN},  # the config names it
     )  # fmt: skip
     rows = {r["device"]: r for r in json.loads(report.stdout)["rows"]}
     for did in ("cr-rtr", "cr-sw", "lb-rtr", "lb-pc", "hp-rtr", "hp-pc"):
@@ -612,3 +643,53 @@ def test_an_outage_spanning_a_restart_is_announced_once_and_resolved_once(
         ("xa-an-binh", "down", "resolved", "ab-rtr"),
     ]
     assert hooks[0]["id"] == hooks[1]["id"]
+
+
+def test_acknowledgements_silences_and_windows_set_over_the_api_survive_a_kill_9(
+    tmp_path: Path,
+) -> None:
+    with province(tmp_path, scrape=False) as p:
+        p.cut(*behind("an-binh"))
+        alert_id = p.wait_hooks(lambda hooks: len(hooks) >= 1, timeout=30)[0]["id"]
+        assert p.api("POST", f"/api/v1/alerts/{alert_id}/ack", {"by": "Lan"})[0] == 200
+        status, silence = p.api(
+            "POST", "/api/v1/silences", {"sites": ["le-binh"], "duration": "2h", "by": "Lan"}
+        )
+        assert status == 201, silence
+        start = (datetime.now(ZoneInfo(TZ)) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M")
+        status, window = p.api(
+            "POST", "/api/v1/maintenance",
+            {"target": "hung-phu", "start": start, "duration": "1h", "reason": "Thay UPS"},
+        )  # fmt: skip
+        assert status == 201, window
+        time.sleep(2)  # saved within a tick (1 s) of the change
+        assert p.daemon is not None
+        assert p.daemon.proc is not None
+        p.daemon.proc.kill()  # SIGKILL: no graceful stop, nothing flushed
+        p.daemon.proc.wait(10)
+        p.daemon.__exit__(None, None, None)
+
+        daemon = p.start_daemon()
+        for did in ("lb-rtr", "hp-rtr"):
+            daemon.wait_for_log(f"device {did} own status unknown -> up", timeout=30)
+        alerts = {a["id"]: a for a in p.api("GET", "/api/v1/alerts")[1]["alerts"]}
+        silences = p.api("GET", "/api/v1/silences")[1]["silences"]
+        windows = p.api("GET", "/api/v1/maintenance")[1]["windows"]
+        # Still in force: a cut under the silence and one under the window send nothing.
+        p.cut(*behind("le-binh"), *behind("hung-phu"))
+        for did in ("lb-rtr", "hp-rtr"):
+            daemon.wait_for_log(f"device {did} own status up -> down", timeout=30)
+        time.sleep(12)  # past the hold (8 s): an alert would have been sent by now
+        hooks = p.hooks()
+        log = daemon.log
+
+    assert alerts[alert_id]["acknowledged_by"] == "Lan"
+    assert [(s["id"], s["sites"], s["by"]) for s in silences] == [
+        (silence["id"], ["le-binh"], "Lan")
+    ]
+    assert [(w["id"], w["target"], w["reason"]) for w in windows] == [
+        (window["id"], "hung-phu", "Thay UPS")
+    ]
+    assert summary(hooks) == [("xa-an-binh", "down", "firing", "ab-rtr")]
+    assert "on lb-rtr not sent: silenced" in log
+    assert "on hp-rtr not sent: maintenance" in log

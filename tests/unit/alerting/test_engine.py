@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime, timedelta
 
 from netwatch.alerting.incidents import incidents_from_json, incidents_to_json
-from netwatch.alerting.settings import AlertSettings, Silence
+from netwatch.alerting.settings import AlertSettings, MaintenanceWindow, Silence
 from netwatch.models import Device, Role, Status, Transition
-from tests.unit.alerting.province import BEHIND_HUYEN, Harness, alerts, build, province, sent
+from tests.unit.alerting.province import BEHIND_HUYEN, TZ, Harness, alerts, build, province, sent
 
 UP, DOWN, UNREACHABLE = Status.UP, Status.DOWN, Status.UNREACHABLE
 HUYEN_CONTACT = ["it-huyen/email", "it-huyen/telegram", "-/log"]
@@ -346,6 +348,31 @@ def test_an_acknowledged_alert_sends_nothing_more() -> None:
     out = h.tick()
     assert out.deliveries == []
     assert [(a.state, why) for a, why in out.suppressed] == [("resolved", "acknowledged")]
+
+
+def test_every_ack_silence_and_window_change_moves_the_revision_and_nothing_else_does() -> None:
+    h = Harness()
+    h.all_up()
+    h.set("huyen-rtr", DOWN)
+    alert_id = h.tick().deliveries[0].alert.id
+    window = MaintenanceWindow("m-1", "xa-1", datetime.fromtimestamp(h.now, TZ),
+                               timedelta(hours=1))  # fmt: skip
+    changes: list[Callable[[], object]] = [
+        lambda: h.engine.acknowledge(alert_id, "lan"),
+        lambda: h.engine.silence(Silence("s1", until=h.now + 3600, sites=("xa-2",))),
+        lambda: h.engine.unsilence("s1"),
+        lambda: h.engine.add_window(window),
+        lambda: h.engine.remove_window("m-1"),
+    ]
+    for change in changes:  # each is what the daemon must save
+        before = h.engine.revision
+        change()
+        assert h.engine.revision > before
+    before = h.engine.revision
+    assert not h.engine.acknowledge("down:nothing:1", "lan")
+    h.set("xa-3-rtr", DOWN)
+    h.run(600, step=60)  # polls, incidents and repeats are saved with their deliveries
+    assert h.engine.revision == before
 
 
 def test_maintenance_on_a_site_records_maintenance_and_sends_nothing() -> None:

@@ -1,12 +1,15 @@
-"""Maintenance windows: one-off and recurring, local time, across midnight and DST."""
+"""Maintenance windows: one-off and recurring, local time, across midnight and DST; silences;
+and how the ones added over the API are kept across a restart."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from netwatch.alerting.maintenance import operator_from_json, operator_to_json
 from netwatch.alerting.settings import AlertSettings, MaintenanceWindow, Silence, parse_clock
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -113,3 +116,61 @@ def test_a_silence_matches_its_devices_and_everything_below_its_sites_until_it_e
     assert s.matches("b", ("xa-1", "huyen", "tinh"), 50.0)
     assert not s.matches("b", ("tinh",), 50.0)
     assert not s.matches("a", (), 100.0)
+
+
+def test_a_one_off_window_is_over_after_its_end_and_a_recurring_one_never() -> None:
+    one_off = MaintenanceWindow("fw", "core-fw", datetime(2026, 3, 14, 21, tzinfo=HCM),
+                                timedelta(hours=3))  # fmt: skip
+    weekly = MaintenanceWindow.recurring("sun", "huyen", "22:00", timedelta(hours=2), weekday=6)
+    assert not one_off.over(at(2026, 3, 14, 23, 59))
+    assert one_off.over(at(2026, 3, 15, 0, 0))
+    assert not weekly.over(at(2036, 1, 1, 0, 0))
+
+
+def test_silences_and_windows_added_over_the_api_read_back_as_they_were_written() -> None:
+    silences = [
+        Silence("s-1", until=1.8e9, sites=("le-binh",), by="Lan", comment="thay cáp quang",
+                created_at=1.7e9),
+        Silence("s-2", until=1.8e9, devices=("ab-rtr", "ab-sw")),
+    ]  # fmt: skip
+    windows = [
+        MaintenanceWindow("m-1", "cai-rang", datetime(2026, 3, 14, 21, tzinfo=HCM),
+                          timedelta(hours=3), reason="Nâng cấp", timezone="Asia/Ho_Chi_Minh"),
+        MaintenanceWindow.recurring("m-2", "ninh-kieu", "22:00", timedelta(minutes=90),
+                                    weekday=6, timezone="Europe/Berlin"),
+    ]  # fmt: skip
+    text = operator_to_json(silences, windows)
+    assert operator_from_json(text) == (silences, windows, [])
+    assert "thay cáp quang" in text  # readable by a person, not \u-escaped
+    # A recurring window keeps its zone: every Sunday at 22:00 in Berlin, summer or winter.
+    back = operator_from_json(text)[1][1]
+    assert back.active(at(2026, 7, 5, 22, 30, ZoneInfo("Europe/Berlin")))
+    assert back.active(at(2026, 1, 4, 22, 30, ZoneInfo("Europe/Berlin")))
+
+
+def test_an_entry_that_cannot_be_read_is_skipped_and_named_the_rest_kept() -> None:
+    good = json.loads(operator_to_json(
+        [Silence("s-ok", until=1.8e9, devices=("a",))],
+        [MaintenanceWindow("m-ok", "x", datetime(2026, 3, 14, 21, tzinfo=HCM), timedelta(hours=1))],
+    ))  # fmt: skip
+    doc = {
+        "silences": [*good["silences"], {"id": "s-bad", "devices": ["a"]}, "not an object"],
+        "windows": [
+            *good["windows"],
+            {**good["windows"][0], "id": "m-naive", "start": "2026-03-14T21:00:00"},
+            {**good["windows"][0], "id": "m-zone", "timezone": "Mars/Olympus"},
+            {**good["windows"][0], "id": "m-often", "recurrence": "hourly"},
+        ],
+    }
+    silences, windows, errors = operator_from_json(json.dumps(doc))
+    assert [s.id for s in silences] == ["s-ok"]
+    assert [w.id for w in windows] == ["m-ok"]
+    assert len(errors) == 5
+    for name in ("s-bad", "not objects", "m-naive", "m-zone", "m-often"):
+        assert any(name in e for e in errors), (name, errors)
+
+
+@pytest.mark.parametrize("text", ["", "[]", "{", '"silences"'])
+def test_a_file_that_is_not_such_a_document_raises_value_error(text: str) -> None:
+    with pytest.raises(ValueError, match=r"Expecting|a JSON object"):
+        operator_from_json(text)
