@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -181,6 +182,7 @@ def _report(config: Config, args: argparse.Namespace) -> int:
             by=args.by,
             level=args.level,
             tz=tz,
+            now=time.time(),
         )
     except ValueError as exc:
         print(f"netwatch report: {exc}", file=sys.stderr)

@@ -226,8 +226,11 @@ def build_report(
     by: str = "site",
     level: str | None = None,
     tz: str = DEFAULT_TIMEZONE,
+    now: float | None = None,
 ) -> Report:
-    """Build the rows of a report over ``[start, end)`` (see the module docstring)."""
+    """Build the rows of a report over ``[start, end)`` (see the module docstring). A period
+    that reaches past ``now`` (this month) ends at ``now``: time that has not come yet is not
+    "unknown", and the outage timeline spans the days that have been."""
     levels = sorted({s.level for s in sites.values()})
     if by not in ("device", "site", *levels):
         raise ValueError(f"--by {by}: use device, site or a level ({', '.join(levels)})")
@@ -235,6 +238,8 @@ def build_report(
         raise ValueError(f"--level {level}: use one of {', '.join(levels)}")
     if end <= start:
         raise ValueError("the end of the period must be after its start")
+    if now is not None and start.timestamp() < now < end.timestamp():
+        end = datetime.fromtimestamp(now, end.tzinfo)
     t0, t1 = start.timestamp(), end.timestamp()
     period = t1 - t0
 

@@ -233,6 +233,7 @@ def _history(
     start: datetime,
     end: datetime,
     tz: str,
+    now: float,
 ) -> dict[str, Any]:
     """A subject's transitions in ``[start, end)`` (and its status before) and its
     availability over the period. Blocking: run it in a thread."""
@@ -255,12 +256,13 @@ def _history(
         if kind == "device":
             built = report.build_report(
                 conn, inv.sites, {subject: inv.devices[subject]}, start=start, end=end,
-                by="device", tz=tz,
+                by="device", tz=tz, now=now,
             )  # fmt: skip
         else:
             built = report.build_report(
-                conn, {subject: inv.sites[subject]}, {}, start=start, end=end, by="site", tz=tz
-            )
+                conn, {subject: inv.sites[subject]}, {}, start=start, end=end, by="site", tz=tz,
+                now=now,
+            )  # fmt: skip
     except sqlite3.Error as exc:
         raise HistoryError(f"cannot read the history database: {exc}") from exc
     finally:
@@ -273,7 +275,7 @@ def _history(
         "kind": kind,
         "id": subject,
         "from": start.isoformat(),
-        "to": end.isoformat(),
+        "to": built.end.isoformat(),
         "status_before": item(before) if before else None,
         "transitions": [item(r) for r in rows[:MAX_TRANSITIONS]],
         "truncated": len(rows) > MAX_TRANSITIONS,
@@ -468,12 +470,15 @@ def add_api_routes(
             raise BadRequest(f"unknown device {device_id!r}", 404)
         if site_id is not None and site_id not in inv.sites:
             raise BadRequest(f"unknown site {site_id!r}", 404)
-        start, end = _period(request, tz(), 86400.0, backend.clock())
+        now = backend.clock()
+        start, end = _period(request, tz(), 86400.0, now)
         store = _store(backend)
         kind, subject = ("device", device_id) if device_id is not None else ("site", site_id)
         assert subject is not None
         try:
-            out = await asyncio.to_thread(_history, store, inv, kind, subject, start, end, tz())
+            out = await asyncio.to_thread(
+                _history, store, inv, kind, subject, start, end, tz(), now
+            )
         except HistoryError as exc:
             raise BadRequest(str(exc), 503) from exc
         return web.json_response(out)
@@ -490,7 +495,7 @@ def add_api_routes(
         try:
             built = await asyncio.to_thread(
                 report.build_report, store, inv.sites, inv.devices,
-                start=start, end=end, by=by, level=level, tz=tz(),
+                start=start, end=end, by=by, level=level, tz=tz(), now=backend.clock(),
             )  # fmt: skip
         except ValueError as exc:
             raise BadRequest(str(exc).replace("--", "")) from None

@@ -110,6 +110,7 @@ def add_page_routes(app: web.Application, backend: Backend, recent: Recent) -> N
                     end=end,
                     by=by,
                     tz=p.tz,
+                    now=backend.clock(),
                 )
             except (HistoryError, ValueError):
                 built = None

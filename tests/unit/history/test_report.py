@@ -108,6 +108,20 @@ def test_november_gets_the_rest_of_the_outage(history: Path) -> None:
     assert ab["unknown_seconds"] == end.timestamp() - ts(2026, 11, 5)
 
 
+def test_this_months_report_ends_now_so_the_days_to_come_are_not_unknown(history: Path) -> None:
+    sites, devices = province()
+    start, end = month_period("2026-11", TZ)
+    now = ts(2026, 11, 5)
+    report = build_report(history, sites, devices, start=start, end=end, by="site", now=now)
+    assert report.end.timestamp() == now
+    assert report.to_json()["to"] == "2026-11-05T00:00:00+07:00"
+    ab = by_id(report)["an-binh"]
+    assert (ab["downtime_own_seconds"], ab["unknown_seconds"]) == (3 * 3600, 0)
+    # A period over before now, or not begun, is left as asked.
+    for start, end in (OCT, month_period("2026-12", TZ)):
+        assert build_report(history, sites, devices, start=start, end=end, now=now).end == end
+
+
 def test_by_level_aggregates_the_subtree(history: Path) -> None:
     """A district row sums its own and its communes' site-seconds."""
     sites, devices = province()
