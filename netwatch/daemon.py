@@ -280,6 +280,8 @@ class Daemon:
             old = self.inventory.config if self.inventory is not None else None
             self._apply(build_inventory(config))
             self._replace_windows(config)
+            if self.engine is not None:
+                self.engine.set_settings(config.alerting)
             if old is not None and (later := _restart_only_changes(old, config)):
                 log.warning("changed in the config, applied at the next restart: %s", later)
             if self.notifications is not None:
@@ -627,14 +629,12 @@ _RESTART_ONLY_AGENT_KEYS = (
 
 
 def _restart_only_changes(old: Config, new: Config) -> str:
-    """The changed settings a reload does not apply, as ``agent.listen, alerting``."""
+    """The changed settings a reload does not apply, as ``agent.listen, agent.data_dir``."""
     keys = [
         f"agent.{key}"
         for key in _RESTART_ONLY_AGENT_KEYS
         if getattr(old.agent, key) != getattr(new.agent, key)
     ]
-    if old.alerting != new.alerting:
-        keys.append("alerting")
     return ", ".join(keys)
 
 

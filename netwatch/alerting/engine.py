@@ -254,6 +254,15 @@ class AlertEngine:
         self._dirty_sites = set(inventory.sites)
         self._planned.recheck()
 
+    def set_settings(self, settings: AlertSettings) -> None:
+        """Reload: the new ``alerting:`` settings apply from now on. Open incidents keep their
+        severity; a repeat or an escalation already armed keeps its time, the next one is
+        armed with the new interval; flap counts so far are kept."""
+        if settings.digest_time != self._settings.digest_time:
+            self._digest_at = settings.next_digest(self._clock(), self._timezone)
+        self._settings = settings
+        self._flaps.retune(settings.flap_window, settings.flap_threshold)
+
     # ------------------------------------------------------------------ the tick
 
     def tick(self) -> EngineOutput:

@@ -38,6 +38,15 @@ class FlapDetector:
             return True
         return False
 
+    def retune(self, window: float, threshold: int) -> None:
+        """New settings (a reload); the changes counted so far are kept (the latest ones, if
+        the threshold shrank)."""
+        self.window = window
+        threshold = max(threshold, 2)
+        if threshold != self.threshold:
+            self.threshold = threshold
+            self._recent = {s: deque(r, maxlen=threshold) for s, r in self._recent.items()}
+
     def settled(self, now: float) -> list[str]:
         """Subjects whose flapping ends now: no change for a whole window. O(flapping)."""
         ended = [s for s, last in self._flapping.items() if now - last >= self.window]

@@ -19,4 +19,4 @@ def test_changed_restart_only_settings_are_named(tmp_path: Path) -> None:
         tmp_path,
         "agent: {listen: '127.0.0.1:9431', snmp_workers: 2}\nalerting: {repeat_interval: 2h}\n",
     )
-    assert _restart_only_changes(old, new) == "agent.listen, agent.snmp_workers, alerting"
+    assert _restart_only_changes(old, new) == "agent.listen, agent.snmp_workers"  # not alerting

@@ -320,6 +320,28 @@ def test_a_warning_is_repeated_but_not_escalated() -> None:
     assert [d.contact for d in out.deliveries] == ["it-xa3", "-"]
 
 
+def test_a_reload_applies_new_alerting_settings_from_now_on() -> None:
+    h = Harness(settings=AlertSettings(repeat_interval=3600, escalate_after=10**6, hold=60))
+    h.all_up()
+    h.set("xa-3-rtr", DOWN)
+    assert alerts(h.tick()) == [("down", "firing", "xa-3-rtr")]
+    h.engine.set_settings(
+        AlertSettings(repeat_interval=600, escalate_after=10**6, hold=60, flap_threshold=2,
+                      severity_by_role={"router": "critical"})
+    )  # fmt: skip
+    # The repeat armed before the reload keeps its time; the next ones use the new interval.
+    out = h.run(3600 + 1200, step=60)
+    assert [d.alert.kind for d in out.deliveries if d.contact == "it-xa3"] == ["down"] * 3
+    # New incidents take the new grades, and two changes are now flapping.
+    h.set("xa-1-rtr", DOWN)
+    out = h.tick(1)
+    assert [(d.alert.subject, d.alert.severity) for d in out.deliveries][:1] == [
+        ("xa-1-rtr", "critical")
+    ]
+    h.set("xa-1-rtr", UP)
+    assert ("flapping", "firing", "xa-1-rtr") in alerts(h.tick(1))
+
+
 def test_silenced_alerts_are_recorded_not_sent_and_still_listed() -> None:
     h = Harness()
     h.all_up()
