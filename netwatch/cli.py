@@ -122,7 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return demo_command(args)
         if args.command == "check-config":
             return _check_config(args.config)
-        config = load_config(args.config)
+        # A report reads only the history: it must run from a shell without the agent's secrets.
+        config = load_config(args.config, secrets=args.command != "report")
         setup_logging(
             args.log_format or config.agent.log_format,
             args.log_level or ("warning" if args.command == "once" else config.agent.log_level),

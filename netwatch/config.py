@@ -33,14 +33,19 @@ __all__ = ["load_config", "parse_duration", "summarize"]
 
 
 def load_config(
-    path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None
+    path: str | os.PathLike[str],
+    *,
+    environ: Mapping[str, str] | None = None,
+    secrets: bool = True,
 ) -> Config:
     """Read, check and resolve the configuration at ``path`` and every file it includes.
 
-    ``environ`` supplies ``{env: NAME}`` secrets (default: ``os.environ``). Raises
-    ``ConfigError`` listing every problem found.
+    ``environ`` supplies ``{env: NAME}`` secrets (default: ``os.environ``); with
+    ``secrets=False`` none is read and each is empty (for ``report``, which needs none).
+    Raises ``ConfigError`` listing every problem found.
     """
-    return Builder(os.environ if environ is None else environ).build(os.fspath(path))
+    environ = os.environ if environ is None else environ
+    return Builder(environ, read_secrets=secrets).build(os.fspath(path))
 
 
 def summarize(config: Config) -> str:

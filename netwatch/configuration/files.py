@@ -118,9 +118,9 @@ class SiteDraft:
 class Reader:
     """Reads a configuration and everything it includes into drafts, collecting problems."""
 
-    def __init__(self, environ: Mapping[str, str]) -> None:
+    def __init__(self, environ: Mapping[str, str], *, read_secrets: bool = True) -> None:
         self.problems = Problems()
-        self.secrets = Secrets(environ)
+        self.secrets = Secrets(environ, read=read_secrets)
         self.files: list[str] = []
         self.loaded: set[str] = set()
         self.roots: list[SiteDraft] = []

@@ -116,13 +116,19 @@ def describe(node: Node) -> str:
 
 
 class Secrets:
-    """Reads ``{env: NAME}`` and ``{file: PATH}`` secrets; each file is read once."""
+    """Reads ``{env: NAME}`` and ``{file: PATH}`` secrets; each file is read once.
 
-    def __init__(self, environ: Mapping[str, str]) -> None:
+    With ``read=False`` nothing is read and every secret is empty: for commands that never use
+    one (``report``), so a planner's shell need not hold the agent's secrets."""
+
+    def __init__(self, environ: Mapping[str, str], *, read: bool = True) -> None:
         self._environ = environ
+        self._read_them = read
         self._files: dict[str, str | SecretError] = {}
 
     def env(self, name: str) -> Secret:
+        if not self._read_them:
+            return Secret(f"env:{name}", "")
         value = self._environ.get(name)
         if value is None:
             raise SecretError(f"environment variable {name} is not set; export it before starting")
@@ -131,6 +137,8 @@ class Secrets:
         return Secret(f"env:{name}", value)
 
     def file(self, path: str) -> Secret:
+        if not self._read_them:
+            return Secret(f"file:{path}", "")
         cached = self._files.get(path)
         if cached is None:
             cached = self._files[path] = self._read(path)

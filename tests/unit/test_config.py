@@ -387,6 +387,27 @@ def test_environ_defaults_to_the_process_environment(
     assert load_config(path).agent.api_token == Secret("env:NETWATCH_TEST_TOKEN", "from-os")
 
 
+def test_a_config_can_be_read_without_its_secrets_for_commands_that_need_none(
+    tmp_path: Path,
+) -> None:
+    """``report`` runs from a planner's shell, which holds neither the agent's environment
+    nor its secret files: with secrets=False they are not read (and are empty)."""
+    path = write(
+        tmp_path,
+        "n.yaml",
+        "agent: {api_token: {env: NETWATCH_UNSET_TOKEN}}\n"
+        "defaults: {snmp: {community: {file: secrets/missing}}}\n"
+        "sites: [{id: hq, devices: [{id: a, address: 10.0.0.1, snmp: {}}]}]\n",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    assert len(info.value.problems) == 2  # the default: both are read, and both are missing
+    config = load_config(path, environ={}, secrets=False)
+    assert config.agent.api_token == Secret("env:NETWATCH_UNSET_TOKEN", "")
+    assert config.devices[0].snmp is not None
+    assert config.devices[0].snmp.community == Secret(f"file:{tmp_path}/secrets/missing", "")
+
+
 def test_problems_never_show_a_secret_value(tmp_path: Path) -> None:
     """An inline secret, or a secret that breaks another rule, is reported without its value."""
     with pytest.raises(ConfigError) as info:
