@@ -16,7 +16,9 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import aiohttp
 
@@ -73,7 +75,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--from", dest="date_from", metavar="DATE", help="first day, YYYY-MM-DD")
     report.add_argument("--to", dest="date_to", metavar="DATE", help="day after the last one")
-    report.add_argument("--month", metavar="YYYY-MM", help="a whole month instead of --from/--to")
+    report.add_argument(
+        "--month",
+        metavar="YYYY-MM",
+        help="a whole month instead of --from/--to (default: this month, up to now)",
+    )
     report.add_argument("--by", default="site", help="device, site or a level (default: site)")
     report.add_argument("--level", help="only sites (or devices) of this level")
     report.add_argument(
@@ -172,7 +178,10 @@ def _report(config: Config, args: argparse.Namespace) -> int:
     """Build the report from the history database under agent.data_dir (read-only)."""
     tz = config.agent.timezone
     try:
-        start, end = report_period(args.date_from, args.date_to, args.month, tz)
+        month = args.month
+        if month is None and args.date_from is None and args.date_to is None:
+            month = datetime.now(ZoneInfo(tz)).strftime("%Y-%m")  # as the API and the page
+        start, end = report_period(args.date_from, args.date_to, month, tz)
         inventory = build_inventory(config)
         report = build_report(
             Path(config.agent.data_dir) / HISTORY_FILE,
