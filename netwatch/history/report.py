@@ -229,8 +229,9 @@ def build_report(
     now: float | None = None,
 ) -> Report:
     """Build the rows of a report over ``[start, end)`` (see the module docstring). A period
-    that reaches past ``now`` (this month) ends at ``now``: time that has not come yet is not
-    "unknown", and the outage timeline spans the days that have been."""
+    under way at ``now`` (this month) ends at ``now``: time that has not come yet is not
+    "unknown", and the outage timeline spans the days that have been. A period wholly past or
+    wholly to come is left as asked."""
     levels = sorted({s.level for s in sites.values()})
     if by not in ("device", "site", *levels):
         raise ValueError(f"--by {by}: use device, site or a level ({', '.join(levels)})")
