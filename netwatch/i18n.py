@@ -36,6 +36,7 @@ _CATALOGUE: Final[dict[str, dict[Language, str]]] = {
     "flapping_resolved": {"vi": "Đã ổn định", "en": "Stable again"},
     "cert_resolved": {"vi": "Đã gia hạn chứng chỉ", "en": "Certificate renewed"},
     "escalated": {"vi": "CHUYỂN CẤP TRÊN", "en": "ESCALATED"},
+    "reminder": {"vi": "NHẮC LẠI LẦN {n}", "en": "REMINDER {n}"},
     "digest": {
         "vi": "{n} máy trạm không hoạt động",
         "en": "{n} workstation{n:s|s} not responding",

@@ -613,6 +613,7 @@ class AlertEngine:
             inc = self._incidents[key]
             if what == "repeat":
                 if not (inc.kind == "down" and self._flaps.is_flapping(inc.device)):
+                    inc.repeats += 1
                     self._send(inc, "firing", now)
                 self._arm(now + self._settings.repeat_interval, inc, "repeat")
             elif not inc.escalated_to:

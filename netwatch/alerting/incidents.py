@@ -47,6 +47,7 @@ class Incident:
     reason: str = ""  # why the last message was not sent
     escalated_to: tuple[str, ...] = ()
     acked_by: str | None = None
+    repeats: int = 0  # reminders sent so far (each has its own delivery key)
     affected_devices: dict[str, None] = field(default_factory=dict)  # ordered set
     affected_sites: dict[str, None] = field(default_factory=dict)
 
@@ -100,6 +101,7 @@ def incident_alert(inc: Incident, state: AlertState, now: float, inventory: _Inv
         escalated=inc.escalated,
         acknowledged_by=inc.acked_by,
         service=inc.key.split(":", 2)[2] if inc.kind == "service" else "",
+        repeat=inc.repeats if state == "firing" else 0,
     )
 
 

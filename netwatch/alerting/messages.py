@@ -101,6 +101,8 @@ def render(
     what = _what(alert)
     url = link(alert, status_url)
     prefix = f"[{t('escalated', lang)}] " if alert.escalated and alert.is_firing else ""
+    if alert.repeat and alert.is_firing:
+        prefix = f"[{t('reminder', lang, n=alert.repeat)}] {prefix}"
 
     if alert.kind == "test":
         when = format_time(time.time() if now is None else now, tz, lang)

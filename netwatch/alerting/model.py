@@ -43,6 +43,7 @@ class Alert:
     items: tuple[str, ...] = ()  # digest: one line per workstation
     acknowledged_by: str | None = None  # who acknowledged it (API); nothing more is sent then
     service: str = ""  # kind "service": the failing service's name
+    repeat: int = 0  # 0 for the first firing message, then 1, 2, ... for each reminder
 
     @property
     def is_firing(self) -> bool:

@@ -115,14 +115,15 @@ def alert_from_json(text: str) -> Alert:
     return Alert(**kwargs)
 
 
-def delivery_key(delivery: Delivery, seq: int = 0) -> str:
+def delivery_key(delivery: Delivery) -> str:
     """The dedup key: the same delivery put twice (e.g. after a crash) is stored once.
 
-    ``seq`` numbers deliberate repeats of the same alert state (reminders).
+    The alert's ``repeat`` number is part of it, so a reminder is a new delivery, not a
+    duplicate of the first message (it was, and reminders were never sent).
     """
     a = delivery.alert
     esc = "esc" if a.escalated else ""
-    return f"{a.id}|{a.state}|{esc}|{delivery.contact}|{delivery.channel}|{seq}"
+    return f"{a.id}|{a.state}|{esc}|{delivery.contact}|{delivery.channel}|{a.repeat}"
 
 
 # --------------------------------------------------------------------------- backoff
@@ -279,14 +280,14 @@ class Outbox:
 
     # ------------------------------------------------------------------ queue
 
-    async def put(self, deliveries: Iterable[Delivery], *, seq: int = 0) -> int:
+    async def put(self, deliveries: Iterable[Delivery]) -> int:
         """Store ``deliveries`` (committed when this returns); the number newly queued.
 
         A delivery whose key is already queued, or was sent in the last week, is skipped.
         """
         now = self._clock()
         rows = [
-            (delivery_key(d, seq), d.alert.id, d.contact, d.channel, alert_to_json(d.alert), now)
+            (delivery_key(d), d.alert.id, d.contact, d.channel, alert_to_json(d.alert), now)
             for d in deliveries
         ]
         if not rows:

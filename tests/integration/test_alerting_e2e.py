@@ -103,6 +103,7 @@ class Options:
     maintenance: list[dict[str, Any]] = field(default_factory=list)  # config `maintenance:`
     smtp_port: int | None = None
     email_for: dict[str, str] = field(default_factory=dict)  # contact -> address
+    repeat_interval: str | None = None  # alerting.repeat_interval, when not the default
 
 
 def province_config(tmp: Path, port: int, hook_port: int, opts: Options) -> Path:
@@ -128,6 +129,8 @@ def province_config(tmp: Path, port: int, hook_port: int, opts: Options) -> Path
         },
         "contacts": {},
     }
+    if opts.repeat_interval is not None:
+        doc["alerting"]["repeat_interval"] = opts.repeat_interval
     if opts.smtp_port is not None:
         doc["notify"] = {
             "smtp": {"host": "127.0.0.1", "port": opts.smtp_port, "security": "none",
@@ -439,6 +442,26 @@ def test_a_commune_router_down_alone_alerts_the_commune_by_webhook_and_mail(
     ]
     assert "Đơn vị: Phường An Bình" in mails[0]["text"]
     assert "Ảnh hưởng: 1 đơn vị, 1 thiết bị" in mails[0]["text"]
+
+
+def test_an_outage_longer_than_repeat_interval_sends_numbered_reminders(tmp_path: Path) -> None:
+    """Each reminder is delivered (the outbox once took it for a duplicate of the first)."""
+    with province(tmp_path, Options(repeat_interval="4s")) as p:
+        p.cut(*behind("an-binh"))
+        p.wait_hooks(lambda hooks: sum(h["repeat"] > 0 for h in hooks) >= 2, timeout=40)
+        p.restore(*behind("an-binh"))
+        p.wait_hooks(lambda hooks: any(h["status"] == "resolved" for h in hooks), 30)
+        time.sleep(2)
+        hooks = p.hooks()
+
+    firing = [h for h in hooks if h["status"] == "firing"]
+    assert {h["contact"] for h in hooks} == {"xa-an-binh"}
+    assert [h["repeat"] for h in firing] == list(range(len(firing)))
+    assert len(firing) >= 3
+    assert firing[1]["summary"].startswith("[NHẮC LẠI LẦN 1] MẤT KẾT NỐI")
+    assert len({h["id"] for h in hooks}) == 1  # one incident
+    assert [h["status"] for h in hooks][-1] == "resolved"
+    assert sum(h["status"] == "resolved" for h in hooks) == 1
 
 
 def test_a_line_losing_30_percent_of_its_packets_raises_no_alert(tmp_path: Path) -> None:

@@ -65,6 +65,7 @@ def payload(alert: Alert, status_url: str, lang: str, tz: str) -> dict[str, obje
         "started_at": iso(alert.started_at),
         "resolved_at": iso(alert.resolved_at),
         "escalated": alert.escalated,
+        "repeat": alert.repeat,
         "items": list(alert.items),
         "labels": dict(alert.labels),
         "url": link(alert, status_url),
