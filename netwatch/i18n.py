@@ -34,6 +34,10 @@ _CATALOGUE: Final[dict[str, dict[Language, str]]] = {
     "cert": {"vi": "CHỨNG CHỈ SẮP HẾT HẠN", "en": "CERTIFICATE EXPIRING"},
     "resolved": {"vi": "Đã khôi phục", "en": "Recovered"},
     "flapping_resolved": {"vi": "Đã ổn định", "en": "Stable again"},
+    "flapping_ended_down": {
+        "vi": "HẾT CHẬP CHỜN, VẪN MẤT KẾT NỐI",
+        "en": "STOPPED FLAPPING, STILL DOWN",
+    },
     "cert_resolved": {"vi": "Đã gia hạn chứng chỉ", "en": "Certificate renewed"},
     "escalated": {"vi": "CHUYỂN CẤP TRÊN", "en": "ESCALATED"},
     "reminder": {"vi": "NHẮC LẠI LẦN {n}", "en": "REMINDER {n}"},
@@ -64,6 +68,10 @@ _CATALOGUE: Final[dict[str, dict[Language, str]]] = {
     "escalated_note": {
         "vi": "Sự cố chưa được khắc phục, đã thông báo lên cấp trên.",
         "en": "Not resolved yet; the parent site's contacts were told.",
+    },
+    "still_down_note": {
+        "vi": "Thiết bị không còn chập chờn nhưng vẫn mất kết nối; sẽ báo khi có lại kết nối.",
+        "en": "The device no longer flaps but is still down; you will be told when it is back.",
     },
     "flapping_note": {
         "vi": "Thiết bị liên tục mất và có lại kết nối.",

@@ -273,7 +273,8 @@ class AlertEngine:
         for did in self._flaps.settled(now):
             inc = self._incidents.get(f"flapping:{did}")
             if inc is not None:
-                self._resolve(inc, now)
+                # Settled down is not "stable again": the officer must read that it is down.
+                self._resolve(inc, now, still_down=self._own_status(did) is Status.DOWN)
             self._touched.add(did)  # normal alerting resumes with the current state
         if self._held:
             self._check_held(now)
@@ -551,14 +552,14 @@ class AlertEngine:
         if severity == "critical":
             self._arm(now + self._settings.escalate_after, inc, "escalate")
 
-    def _resolve(self, inc: Incident, now: float) -> None:
+    def _resolve(self, inc: Incident, now: float, *, still_down: bool = False) -> None:
         self._forget_incident(inc)
         if inc.digest:
             return
         if not inc.notified:
             self._out.suppressed.append((self._alert(inc, "resolved", now), inc.reason))
             return
-        self._send(inc, "resolved", now)
+        self._send(inc, "resolved", now, still_down=still_down)
 
     def _forget_incident(self, inc: Incident) -> None:
         self._incidents.pop(inc.key, None)
@@ -569,8 +570,12 @@ class AlertEngine:
             if not waiting:
                 self._digest.pop(inc.site, None)
 
-    def _send(self, inc: Incident, state: AlertState, now: float) -> None:
+    def _send(
+        self, inc: Incident, state: AlertState, now: float, *, still_down: bool = False
+    ) -> None:
         alert = self._alert(inc, state, now)
+        if still_down:
+            alert = replace(alert, still_down=True)
         reason = self._suppressed(inc, now)
         if reason is not None:
             inc.reason = reason

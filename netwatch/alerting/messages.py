@@ -62,6 +62,8 @@ def _headline(alert: Alert, lang: str) -> str:
         n = len(alert.items) or len(alert.affected_devices)
         return t("digest", lang, n=n) if firing else t("digest_resolved", lang)
     if alert.kind == "flapping":
+        if not firing and alert.still_down:
+            return t("flapping_ended_down", lang)
         return t("flapping" if firing else "flapping_resolved", lang)
     if alert.kind == "cert":
         return t("cert" if firing else "cert_resolved", lang)
@@ -134,6 +136,8 @@ def render(
             tail.append(t("line_detail", lang, detail=_clip(alert.detail, MAX_DETAIL)))
         if alert.escalated:
             tail.append(t("escalated_note", lang))
+    elif alert.still_down:
+        tail.append(t("still_down_note", lang))
     else:
         end = alert.resolved_at if alert.resolved_at is not None else alert.started_at
         lasted = format_duration(end - alert.started_at, lang)

@@ -44,6 +44,8 @@ class Alert:
     acknowledged_by: str | None = None  # who acknowledged it (API); nothing more is sent then
     service: str = ""  # kind "service": the failing service's name
     repeat: int = 0  # 0 for the first firing message, then 1, 2, ... for each reminder
+    still_down: bool = False  # a flapping alert resolved because the device stopped flapping
+    # in the down state: the message says so instead of "stable again"
 
     @property
     def is_firing(self) -> bool:

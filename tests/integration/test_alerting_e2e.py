@@ -524,6 +524,31 @@ def test_a_flapping_district_line_sends_one_flapping_alert_not_a_stream(tmp_path
     assert len(hooks) <= 6  # against 2 x FLAP_CYCLES changes of state
 
 
+def test_a_line_that_flaps_then_stays_cut_is_reported_still_down_not_stable(
+    tmp_path: Path,
+) -> None:
+    line = behind("an-binh")
+    with province(tmp_path, Options(flap_window="20s", flap_threshold=4)) as p:
+        for _ in range(3):  # bounded: 3 x 2 x FLAP_HALF seconds
+            p.cut(*line)
+            time.sleep(FLAP_HALF)
+            p.restore(*line)
+            time.sleep(FLAP_HALF)
+        p.cut(*line)  # and now it stays cut
+        p.wait_hooks(lambda hooks: any(h["kind"] == "flapping" for h in hooks), timeout=30)
+        hooks = p.wait_hooks(
+            lambda hooks: any(h["kind"] == "flapping" and h["status"] == "resolved" for h in hooks),
+            timeout=60,
+        )
+        during = p.metrics()
+
+    ended = next(h for h in hooks if h["kind"] == "flapping" and h["status"] == "resolved")
+    assert ended["still_down"] is True
+    assert ended["summary"].startswith("HẾT CHẬP CHỜN, VẪN MẤT KẾT NỐI"), ended["summary"]
+    assert "Đã ổn định" not in ended["text"]
+    assert metric_value(during, "netwatch_device_status", device="ab-rtr", status="down") == 1.0
+
+
 def test_a_cut_during_maintenance_sends_nothing_and_history_says_maintenance(
     tmp_path: Path,
 ) -> None:

@@ -66,6 +66,7 @@ def payload(alert: Alert, status_url: str, lang: str, tz: str) -> dict[str, obje
         "resolved_at": iso(alert.resolved_at),
         "escalated": alert.escalated,
         "repeat": alert.repeat,
+        "still_down": alert.still_down,
         "items": list(alert.items),
         "labels": dict(alert.labels),
         "url": link(alert, status_url),

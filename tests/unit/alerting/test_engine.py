@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from netwatch.alerting.incidents import incidents_from_json, incidents_to_json
+from netwatch.alerting.messages import render
 from netwatch.alerting.settings import AlertSettings, MaintenanceWindow, Silence
 from netwatch.models import Device, Role, Status, Transition
 from tests.unit.alerting.province import BEHIND_HUYEN, TZ, Harness, alerts, build, province, sent
@@ -289,6 +290,25 @@ def test_a_flapping_device_that_settles_down_keeps_one_firing_alert() -> None:
     out = h.run(600, step=10)
     assert alerts(out) == [("flapping", "resolved", "xa-1-rtr")]
     assert [(a.kind, a.subject) for a in h.engine.active_alerts()] == [("down", "xa-1-rtr")]
+    # Found end to end: it said "Đã ổn định" (stable again) while the device was down.
+    ended = out.deliveries[0].alert
+    assert ended.still_down
+    msg = render(ended, "vi", TZ, "")
+    assert msg.subject.startswith("HẾT CHẬP CHỜN, VẪN MẤT KẾT NỐI")
+    assert "Đã ổn định" not in msg.text
+    assert "vẫn mất kết nối" in msg.text
+
+
+def test_a_flapping_device_that_settles_up_is_stable_again() -> None:
+    h = Harness(settings=AlertSettings(flap_window=600, flap_threshold=4))
+    h.all_up()
+    for status in (DOWN, UP, DOWN, UP):
+        h.set("xa-1-rtr", status)
+        h.tick(30)
+    out = h.run(600, step=10)
+    assert alerts(out) == [("flapping", "resolved", "xa-1-rtr"), ("down", "resolved", "xa-1-rtr")]
+    assert not out.deliveries[0].alert.still_down
+    assert render(out.deliveries[0].alert, "vi", TZ, "").subject.startswith("Đã ổn định")
 
 
 def test_an_unresolved_alert_is_repeated_and_a_critical_one_escalated_once() -> None:
