@@ -459,14 +459,18 @@ class Daemon:
         """The transition as the history should keep it: dated from the first failed (or good)
         poll of the device whose own change caused it, not from when the engine settled it
         (which is later by ``down_after`` retries and the hold). Never before the subject's
-        previous record, so the history stays in order."""
+        previous record, so the history stays in order. A change out of or into maintenance is
+        never backdated: it happened when the window ended or began, and the device's own
+        change inside the window belongs to the window (it once took up to 10 minutes of it)."""
         assert self.inventory is not None
-        if t.kind == "device":
+        at = t.at
+        if Status.MAINTENANCE in (t.old, t.new):
+            candidates: list[str | None] = []
+        elif t.kind == "device":
             candidates = [t.subject, t.cause]
         else:
             site = self.inventory.sites.get(t.subject)
             candidates = [site.gateway if site else None, t.cause]
-        at = t.at
         for device in candidates:
             change = self._own_changes.get(device) if device else None
             if change is None or t.at - change.began >= MAX_BACKDATE:

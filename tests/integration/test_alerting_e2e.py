@@ -588,6 +588,45 @@ def test_a_cut_during_maintenance_sends_nothing_and_history_says_maintenance(
         assert rows[did]["availability"] == 1.0, rows[did]
 
 
+def test_a_window_counts_as_maintenance_to_its_end_and_downtime_starts_there(
+    tmp_path: Path,
+) -> None:
+    # Found end to end: the change at a window's end was backdated to the device's own failure
+    # inside the window, so a cut inside a 90 s window got 95 s of downtime and 11 s of
+    # maintenance, and a cut that recovered inside the window shortened its maintenance.
+    window_s = 24
+    with province(tmp_path) as p:
+        begun = time.time()
+        start = datetime.fromtimestamp(begun, ZoneInfo(TZ)).strftime("%Y-%m-%dT%H:%M:%S")
+        for site in ("an-binh", "le-binh"):
+            body = {"target": site, "start": start, "duration": f"{window_s}s", "reason": "Thử"}
+            status, window = p.api("POST", "/api/v1/maintenance", body)
+            assert status == 201, window
+        p.cut(*behind("an-binh"), *behind("le-binh"))  # both cut inside their windows
+        time.sleep(12)  # confirmed down (3-4 s) inside the window
+        p.restore(*behind("le-binh"))  # le-binh comes back inside its window; an-binh not
+        assert p.daemon is not None
+        p.daemon.wait_for_log("device ab-rtr is down (was maintenance)", timeout=window_s + 10)
+        time.sleep(6)
+        code, _ = p.daemon.stop()
+        stopped = time.time()
+    assert code == 0
+    today = datetime.now(ZoneInfo(TZ)).date()
+    report = subprocess.run(
+        [*netwatch_argv("-c", str(p.config), "report", "--by", "device", "--format", "json"),
+         "--from", today.isoformat(), "--to", (today + timedelta(days=1)).isoformat()],
+        capture_output=True, text=True, timeout=60, check=True, cwd=ROOT,
+    )  # fmt: skip
+    rows = {r["device"]: r for r in json.loads(report.stdout)["rows"]}
+    slack = 4  # the window starts when the API call lands; a tick (1 s) at either end
+    for did in ("ab-rtr", "lb-rtr"):
+        assert rows[did]["maintenance_seconds"] >= window_s - slack, rows[did]
+    after_window = stopped - (begun + window_s)
+    assert rows["ab-rtr"]["downtime_seconds"] <= after_window + slack, rows["ab-rtr"]
+    assert rows["ab-rtr"]["outages"] == 1, rows["ab-rtr"]
+    assert rows["lb-rtr"]["downtime_seconds"] == 0.0, rows["lb-rtr"]
+
+
 def test_notifications_queued_before_a_kill_9_arrive_exactly_once_after_restart(
     tmp_path: Path,
 ) -> None:
