@@ -114,6 +114,8 @@ class AlertEngine:
         self._timers: list[tuple[float, int, str, str]] = []  # (due, seq, alert id, what)
         self._seq = 0
         self._digest: dict[str, dict[str, None]] = {}  # site -> devices waiting for the digest
+        # kind -> subject -> the status the history last got, while a provisional one is shown
+        self._unrecorded: dict[str, dict[str, Status]] = {"device": {}, "site": {}}
         self._digest_at = settings.next_digest(clock(), timezone)
         self._out = EngineOutput()
         self.revision = 0  # bumped by every ack, silence and window change (see acknowledge)
@@ -240,6 +242,10 @@ class AlertEngine:
             if sid in old.sites:
                 self._topo.sites[sid] = old.sites[sid]
         gone = [d for d in old.devices if d not in inventory.devices]
+        for kind, known in (("device", inventory.devices), ("site", inventory.sites)):
+            self._unrecorded[kind] = {
+                s: v for s, v in self._unrecorded[kind].items() if s in known
+            }
         for state in (self._own, self._own_since, self._detail, self._services, self._pending):
             for did in gone:
                 state.pop(did, None)
@@ -376,14 +382,22 @@ class AlertEngine:
         self, old: Mapping[str, Effective], new: Mapping[str, Effective], kind: str, now: float
     ) -> None:
         out = self._out.transitions
-        for subject, before in old.items():
+        unrecorded = self._unrecorded[kind]
+        for subject in [*old, *(s for s in unrecorded if s not in old and s in new)]:
             after = new[subject]
-            if after.status is not before.status:
+            last = unrecorded.get(subject, old[subject].status if subject in old else None)
+            if self._provisional(after):
+                # Shown behind a parent that has not failed (yet): a guess, not history.
+                if last is not None and after.status is not last:
+                    unrecorded.setdefault(subject, last)
+                continue
+            unrecorded.pop(subject, None)
+            if last is not None and after.status is not last:
                 out.append(
                     Transition(
                         subject,
                         "device" if kind == "device" else "site",
-                        before.status,
+                        last,
                         after.status,
                         now,
                         after.cause,
@@ -395,6 +409,15 @@ class AlertEngine:
                 if inc is not None:
                     bucket = inc.affected_devices if kind == "device" else inc.affected_sites
                     bucket[subject] = None
+
+    def _provisional(self, eff: Effective) -> bool:
+        """Unreachable behind a device that is not failing: a held device waiting for its parent
+        to settle. Its transitions are recorded once the guess is confirmed or undone, so the
+        history and the log never name a healthy parent as the cause."""
+        if eff.status is not Status.UNREACHABLE or eff.cause is None:
+            return False
+        cause = self._topo.devices.get(eff.cause)
+        return cause is not None and not cause.blocked
 
     # ------------------------------------------------------------------ incidents
 

@@ -90,14 +90,18 @@ def test_a_held_child_is_shown_down_once_its_parent_answered() -> None:
     h.suspects.add("huyen-rtr")
     h.set("xa-1-rtr", DOWN)
     held = h.tick()
-    assert {(t.subject, t.new, t.cause) for t in held.transitions} == {
-        ("xa-1-rtr", UNREACHABLE, "huyen-rtr"),
-        ("xa-1-pc-1", UNREACHABLE, "huyen-rtr"),
-        ("xa-1-pc-2", UNREACHABLE, "huyen-rtr"),
-        ("xa-1", UNREACHABLE, "huyen-rtr"),
-    }
+    assert h.engine.status_of("xa-1-rtr") is UNREACHABLE  # shown behind the unsettled parent
+    assert h.engine.root_cause("xa-1-pc-1") == "huyen-rtr"
+    # ... but not recorded: the parent is up, and the history must not name it as the cause.
+    assert held.transitions == []
     h.suspects.clear()  # the parent's retry answered
     out = h.tick(1)
+    assert {(t.subject, t.old, t.new, t.cause) for t in out.transitions} == {
+        ("xa-1-rtr", UP, DOWN, None),
+        ("xa-1-pc-1", UP, UNREACHABLE, "xa-1-rtr"),
+        ("xa-1-pc-2", UP, UNREACHABLE, "xa-1-rtr"),
+        ("xa-1", UP, DOWN, "xa-1-rtr"),  # a site's status is its gateway's
+    }
     assert alerts(out) == [("down", "firing", "xa-1-rtr")]
     alert = out.deliveries[0].alert
     assert alert.affected_sites == ("xa-1",)
