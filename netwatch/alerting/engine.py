@@ -243,9 +243,7 @@ class AlertEngine:
                 self._topo.sites[sid] = old.sites[sid]
         gone = [d for d in old.devices if d not in inventory.devices]
         for kind, known in (("device", inventory.devices), ("site", inventory.sites)):
-            self._unrecorded[kind] = {
-                s: v for s, v in self._unrecorded[kind].items() if s in known
-            }
+            self._unrecorded[kind] = {s: v for s, v in self._unrecorded[kind].items() if s in known}
         for state in (self._own, self._own_since, self._detail, self._services, self._pending):
             for did in gone:
                 state.pop(did, None)

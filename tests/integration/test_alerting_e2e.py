@@ -385,7 +385,8 @@ def test_a_cut_district_line_sends_one_alert_to_the_district_and_none_about_its_
 
     # Every cause named in the log (and so in the history) is the router that failed: a device
     # held behind its unsettled parent was once recorded as "unreachable, cause <that parent>".
-    causes = {line.rsplit("cause: ", 1)[1].strip() for line in log.splitlines() if "cause: " in line}
+    named = [line for line in log.splitlines() if "cause: " in line]
+    causes = {line.rsplit("cause: ", 1)[1].strip() for line in named}
     assert causes == {"nk-rtr"}, causes
     assert summary(hooks) == [
         ("it-ninh-kieu", "down", "firing", "nk-rtr"),
