@@ -574,14 +574,19 @@ class Daemon:
 
 
 def _read_incidents(path: Path) -> list[Incident]:
-    """The open incidents the previous run left; none when there is no (readable) file."""
+    """The open incidents the previous run left; none when there is no (readable) file.
+    Entries that cannot be read are logged and skipped, the rest kept."""
+    errors: list[str] = []
     try:
-        return incidents_from_json(path.read_text(encoding="utf-8"))
+        found = incidents_from_json(path.read_text(encoding="utf-8"), errors)
     except FileNotFoundError:
         return []
     except (OSError, ValueError, TypeError) as exc:
         log.warning("open incidents of the previous run not read from %s: %s", path, exc)
         return []
+    for error in errors:
+        log.warning("%s: skipped %s", path, error)
+    return found
 
 
 def _read_operator(path: Path) -> tuple[list[Silence], list[MaintenanceWindow]]:

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Protocol
 
 from netwatch.alerting.model import Alert, AlertKind, AlertState, Severity
+from netwatch.configuration.values import check_epoch
 from netwatch.models import Device, Site
 
 SEVERITY_RANK: Mapping[Severity, int] = {"info": 0, "warning": 1, "critical": 2}
@@ -66,17 +67,46 @@ def incidents_to_json(incidents: Sequence[Incident]) -> str:
     return json.dumps([asdict(i) for i in incidents], ensure_ascii=False, sort_keys=True)
 
 
-def incidents_from_json(text: str) -> list[Incident]:
-    """The inverse of :func:`incidents_to_json`; unknown keys (a newer netwatch) are ignored."""
+def incidents_from_json(text: str, errors: list[str] | None = None) -> list[Incident]:
+    """The inverse of :func:`incidents_to_json`; unknown keys (a newer netwatch) are ignored.
+    An entry that is not a valid incident is skipped, and named in ``errors`` when given.
+    Raises ValueError when the text is not a JSON list (or nests absurdly deep)."""
+    try:
+        docs = json.loads(text)
+    except RecursionError:
+        raise ValueError("the JSON nests too deeply") from None
+    if not isinstance(docs, list):
+        raise ValueError("expected a JSON list of incidents")
     names = {f.name for f in fields(Incident)}
     found: list[Incident] = []
-    for doc in json.loads(text):
-        kwargs: dict[str, Any] = {k: v for k, v in doc.items() if k in names}
-        kwargs["escalated_to"] = tuple(kwargs.get("escalated_to", ()))
-        for key in ("affected_devices", "affected_sites"):
-            kwargs[key] = dict.fromkeys(kwargs.get(key, {}))
-        found.append(Incident(**kwargs))
+    for doc in docs:
+        try:
+            found.append(_incident(doc, names))
+        except (TypeError, ValueError, AttributeError) as exc:
+            what = doc.get("id", "?") if isinstance(doc, dict) else "?"
+            if errors is not None:
+                errors.append(f"incident {str(what)[:200]!r}: {exc}")
     return found
+
+
+def _incident(doc: object, names: set[str]) -> Incident:
+    if not isinstance(doc, dict):
+        raise TypeError("not a JSON object")
+    kwargs: dict[str, Any] = {k: v for k, v in doc.items() if k in names}
+    kwargs["escalated_to"] = tuple(kwargs.get("escalated_to", ()))
+    for key in ("affected_devices", "affected_sites"):
+        kwargs[key] = dict.fromkeys(kwargs.get(key, {}))
+    inc = Incident(**kwargs)
+    texts = (inc.key, inc.id, inc.kind, inc.device, inc.site, inc.detail, inc.reason)
+    ids = (*inc.escalated_to, *inc.affected_devices, *inc.affected_sites)
+    if not all(isinstance(t, str) for t in (*texts, *ids)):
+        raise TypeError("a text field is not a string")
+    if inc.severity not in SEVERITY_RANK:
+        raise ValueError(f"unknown severity {str(inc.severity)[:20]!r}")
+    if isinstance(inc.started_at, bool) or not isinstance(inc.started_at, int | float):
+        raise TypeError("started_at is not a number")
+    check_epoch(inc.started_at, "started_at")
+    return inc
 
 
 def incident_alert(inc: Incident, state: AlertState, now: float, inventory: _Inventory) -> Alert:

@@ -106,8 +106,12 @@ def operator_to_json(silences: Sequence[Silence], windows: Sequence[MaintenanceW
 
 def operator_from_json(text: str) -> tuple[list[Silence], list[MaintenanceWindow], list[str]]:
     """The inverse of :func:`operator_to_json`, plus one message per entry that could not be
-    read (the others are kept). Raises ValueError when the text is not such a document."""
-    doc = json.loads(text)
+    read (the others are kept). Raises ValueError when the text is not such a document.
+    Every entry goes through the constructors' checks (a start in year 1 is refused there)."""
+    try:
+        doc = json.loads(text)
+    except RecursionError:
+        raise ValueError("the JSON nests too deeply") from None
     if not isinstance(doc, dict):
         raise ValueError("expected a JSON object with silences and windows")
     silences: list[Silence] = []
@@ -126,8 +130,8 @@ def operator_from_json(text: str) -> tuple[list[Silence], list[MaintenanceWindow
                     created_at=float(item.get("created_at", 0.0)),
                 )
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            errors.append(f"silence {item.get('id', '?')!r}: {exc!r}")
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            errors.append(f"silence {str(item.get('id', '?'))[:200]!r}: {exc!r}")
     for item in _entries(doc, "windows", errors):
         try:
             zone = str(item["timezone"])
@@ -145,8 +149,9 @@ def operator_from_json(text: str) -> tuple[list[Silence], list[MaintenanceWindow
                     timezone=zone,
                 )
             )
-        except (KeyError, TypeError, ValueError) as exc:  # ZoneInfoNotFoundError is a KeyError
-            errors.append(f"maintenance window {item.get('id', '?')!r}: {exc!r}")
+        # ZoneInfoNotFoundError is a KeyError; OverflowError: year 1 or 9999 moved to the zone.
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            errors.append(f"maintenance window {str(item.get('id', '?'))[:200]!r}: {exc!r}")
     return silences, windows, errors
 
 

@@ -22,6 +22,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from netwatch.alerting.model import Severity
+from netwatch.configuration.values import LATEST, MAX_DURATION, check_epoch, check_instant
 
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 
@@ -120,6 +121,13 @@ class MaintenanceWindow:
             raise ValueError(f"maintenance window {self.id}: start must carry a time zone")
         if self.duration <= timedelta(0):
             raise ValueError(f"maintenance window {self.id}: duration must be positive")
+        # Checked here, so no window the API, the config or a saved file makes can later
+        # overflow in active(): every start and end has a timestamp (see values.LATEST).
+        if self.duration.total_seconds() > MAX_DURATION:
+            raise ValueError(f"maintenance window {self.id}: duration must be at most 10 years")
+        start = check_instant(self.start, f"maintenance window {self.id}: start")
+        if start + self.duration.total_seconds() >= LATEST:
+            raise ValueError(f"maintenance window {self.id}: must end before 9999-01-01 (UTC)")
 
     @classmethod
     def recurring(
@@ -196,6 +204,10 @@ class Silence:
     by: str = ""
     comment: str = ""
     created_at: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_epoch(self.until, f"silence {self.id}: until")
+        check_epoch(self.created_at, f"silence {self.id}: created_at")
 
     def matches(self, device: str | None, site_chain: tuple[str, ...], now: float) -> bool:
         if now >= self.until:

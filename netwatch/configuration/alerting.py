@@ -182,7 +182,12 @@ def _window(check: Checker, node: Node, path: str, timezone: str) -> WindowDraft
         return None
     span = timedelta(seconds=duration)
     if isinstance(when, datetime):
-        window = MaintenanceWindow(window_id, target, when, span, reason=reason, timezone=timezone)
+        try:
+            window = MaintenanceWindow(window_id, target, when, span, reason=reason,
+                                       timezone=timezone)  # fmt: skip
+        except ValueError as exc:  # a start in year 1, an end after 9998, a 20-year span
+            check.report(entries["start"], join(path, "start"), str(exc))
+            return None
     else:
         at, every = when
         weekday = None if every == "day" else WEEKDAYS.index(every)

@@ -4,10 +4,15 @@ Every renderer returns UTF-8 bytes, ready for a file or ``sys.stdout.buffer``:
 
 - ``table``: aligned columns for a terminal (width-aware for Vietnamese diacritics).
 - ``csv``: UTF-8 with a byte-order mark and CRLF line ends, so spreadsheet programs open it with
-  the diacritics intact; durations in whole seconds, availability in percent with a dot.
+  the diacritics intact; durations in whole seconds, availability in percent with a dot. A text
+  cell (id, name, level, site) that starts with ``=``, ``+``, ``-``, ``@``, tab or CR gets a
+  leading ``'`` so a spreadsheet shows it instead of evaluating it as a formula (OWASP "CSV
+  injection"); numeric cells are never touched.
 - ``json``: :meth:`Report.to_json` (``{"from", "to", "by", "rows": [...]}``).
 - ``html``: one self-contained printable file: inline CSS, an inline SVG bar chart of
   availability per row and an SVG timeline of outages; every name goes through ``html.escape``.
+  Its only style is the one ``<style>`` block (no ``style=`` attributes), so a page served with
+  a Content-Security-Policy allows it by its hash, ``STYLE_HASH``.
 
 >>> from datetime import datetime
 >>> from netwatch.history.report import Report
@@ -17,7 +22,9 @@ b'\\xef\\xbb\\xbf'
 
 from __future__ import annotations
 
+import base64
 import csv
+import hashlib
 import html
 import io
 import json
@@ -170,6 +177,18 @@ def render_table(report: Report, lang: Lang = "vi") -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def text_cell(text: str) -> str:
+    """A text cell a spreadsheet will show, not evaluate: ``'`` before a formula start.
+
+    >>> text_cell("=HYPERLINK(A1)"), text_cell("-1"), text_cell("Ninh Kiều")
+    ("'=HYPERLINK(A1)", "'-1", 'Ninh Kiều')
+    """
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
 def render_csv(report: Report, lang: Lang = "vi") -> bytes:
     buf = io.StringIO()
     w = csv.writer(buf)  # the excel dialect: CRLF, quotes only where needed
@@ -195,9 +214,10 @@ def render_csv(report: Report, lang: Lang = "vi") -> bytes:
     w.writerow(head)
     for r in report.rows:
         s = r.stats
-        line = [r.id, r.name, r.level]
+        # Text from the config (ids, names) is escaped; the numbers below are ours.
+        line = [text_cell(r.id), text_cell(r.name), text_cell(r.level)]
         if report.by == "device":
-            line.append(r.site_name or r.site or "")
+            line.append(text_cell(r.site_name or r.site or ""))
         line += [
             percent(s.availability, 3),
             percent(s.availability_excluding_maintenance, 3),
@@ -235,9 +255,15 @@ svg{display:block;max-width:100%;height:auto}svg text{font-size:11px;fill:#21212
 .legend span{display:inline-block;margin-right:1.2em;font-size:.85em}
 .legend i{display:inline-block;width:.9em;height:.9em;margin-right:.3em;vertical-align:middle}
 @page{size:A4 landscape;margin:12mm}
+@@LEGEND@@
 @media print{body{margin:0}h2{break-after:avoid}tr,svg{break-inside:avoid}
 *{-webkit-print-color-adjust:exact;print-color-adjust:exact}}
-"""
+""".replace(
+    "@@LEGEND@@",
+    "".join(f".legend i.{s.value}{{background:{c}}}" for s, c in STATUS_COLOUR.items()),
+)
+# The CSP source that allows exactly the <style> block above (and nothing else inline).
+STYLE_HASH = "'sha256-" + base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode() + "'"
 
 
 def _bar_colour(a: float | None) -> str:
@@ -331,7 +357,7 @@ def render_html(report: Report, lang: Lang = "vi") -> bytes:
     )
     by = t(report.by, lang) if report.by in ("device", "site") else report.by
     legend = "".join(
-        f'<span><i style="background:{STATUS_COLOUR[s]}"></i>{e(STATUS_TEXT[s][lang])}</span>'
+        f'<span><i class="{s.value}"></i>{e(STATUS_TEXT[s][lang])}</span>'
         for s in (Status.DOWN, Status.UNREACHABLE, Status.MAINTENANCE, Status.UNKNOWN)
     )
     cols = _columns(report, lang)

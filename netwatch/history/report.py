@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from netwatch.configuration.values import OutOfRange, check_instant
 from netwatch.errors import HistoryError
 from netwatch.history import reader, schema
 from netwatch.history.availability import Segment, Stats
@@ -61,11 +62,16 @@ def parse_date(text: str, tz: ZoneInfo | str = DEFAULT_TIMEZONE) -> datetime:
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
             d = date.fromisoformat(text.strip())
-            return datetime(d.year, d.month, d.day, tzinfo=zone)
-        dt = datetime.fromisoformat(text.strip())
+            dt = datetime(d.year, d.month, d.day, tzinfo=zone)
+        else:
+            dt = datetime.fromisoformat(text.strip())
     except ValueError:
         raise ValueError(f"{text!r} is not a date: use YYYY-MM-DD, e.g. 2026-10-01") from None
-    return dt.replace(tzinfo=zone) if dt.tzinfo is None else dt.astimezone(zone)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=zone)
+    # Before any conversion: year 1 or 9999 with an offset would overflow (OverflowError).
+    check_instant(dt, f"the date {text.strip()}")
+    return dt.astimezone(zone)
 
 
 def month_period(text: str, tz: ZoneInfo | str = DEFAULT_TIMEZONE) -> tuple[datetime, datetime]:
@@ -75,8 +81,12 @@ def month_period(text: str, tz: ZoneInfo | str = DEFAULT_TIMEZONE) -> tuple[date
     if not m or not 1 <= int(m.group(2)) <= 12:
         raise ValueError(f"{text!r} is not a month: use YYYY-MM, e.g. 2026-10")
     y, mo = int(m.group(1)), int(m.group(2))
+    if not 1970 <= y <= 9998:
+        raise OutOfRange(f"{text!r} is out of range: years 1970 to 9998")
     start = datetime(y, mo, 1, tzinfo=zone)
     end = datetime(y + mo // 12, mo % 12 + 1, 1, tzinfo=zone)
+    check_instant(start, f"the month {text.strip()}")
+    check_instant(end, f"the month {text.strip()}")
     return start, end
 
 

@@ -6,6 +6,13 @@ needs ``Authorization: Bearer <agent.api_token>``: 401 when it is missing or wro
 token is configured (changes over HTTP are then disabled). Every bad request is a 4xx with a JSON
 body ``{"error": "..."}`` that says what to fix; nothing a client sends can cause a 500.
 
+What the API accepts is bounded so it can always be held: a JSON body of at most ``MAX_BODY``
+bytes (read no further) and ``MAX_DEPTH`` levels of nesting; dates and date-times in UTC years
+1970 to 9998 (``configuration.values.EARLIEST``/``LATEST``, checked before any conversion, so year
+1 or 9999 with a ±14:00 offset is a 400, not an ``OverflowError``); durations positive and at
+most ``MAX_SILENCE`` / ``MAX_WINDOW``. The same checks run when the daemon reads its saved
+silences and windows back (the constructors of ``Silence`` and ``MaintenanceWindow``).
+
 >>> add_api_routes(app, backend, token=lambda: secret, recent=Recent())  # doctest: +SKIP
 """
 
@@ -24,7 +31,7 @@ from typing import Any
 from aiohttp import web
 
 from netwatch.alerting.settings import MaintenanceWindow, Silence, parse_recurrence
-from netwatch.configuration.values import parse_duration
+from netwatch.configuration.values import LATEST, OutOfRange, parse_duration
 from netwatch.errors import HistoryError
 from netwatch.history import formats, report, schema
 from netwatch.history.store import HistoryStore
@@ -41,11 +48,17 @@ log = logging.getLogger(__name__)
 PREFIX = "/api/v1"
 MAX_PARAM = 200  # characters in one query parameter or id
 MAX_BODY = 16 * 1024  # bytes of a JSON request body
+MAX_DEPTH = 4  # nesting of a JSON request body: an object of lists of ids is 2
 MAX_LIST = 5000  # devices per page, targets per silence
 MAX_PERIOD_DAYS = 400  # a history or report period: a year and some margin
 MAX_SILENCE = 30 * 86400.0
 MAX_WINDOW = 7 * 86400.0
 MAX_TRANSITIONS = 2000
+# The HTML report is one self-contained document: nothing to load, only its own <style> block.
+REPORT_CSP = (
+    f"default-src 'none'; style-src {formats.STYLE_HASH}; img-src data:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
 TokenSource = Callable[[], Secret | None]
 
 
@@ -175,14 +188,23 @@ async def _body(
     """The JSON object body; unknown keys and wrong types are errors. An empty body is ``{}``."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise BadRequest(f"the body is too large (at most {MAX_BODY} bytes)", 413)
-    raw = await request.read()  # aiohttp itself refuses more than client_max_size (1 MiB)
+    # At most MAX_BODY + 1 bytes are read, also from a chunked body without a length (aiohttp
+    # alone would buffer up to its client_max_size, 1 MiB, before refusing).
+    raw = b""
+    while len(raw) <= MAX_BODY:
+        chunk = await request.content.read(MAX_BODY + 1 - len(raw))
+        if not chunk:
+            break
+        raw += chunk
     if len(raw) > MAX_BODY:
         raise BadRequest(f"the body is too large (at most {MAX_BODY} bytes)", 413)
     if not raw.strip():
         return {}
+    if _depth(raw) > MAX_DEPTH:
+        raise BadRequest(f"the body nests too deeply (at most {MAX_DEPTH} levels)")
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise BadRequest("the body is not valid JSON") from None
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object")
@@ -195,6 +217,30 @@ async def _body(
         if isinstance(value, str) and len(value) > 500:
             raise BadRequest(f"{key} is too long (at most 500 characters)")
     return data
+
+
+def _depth(raw: bytes) -> int:
+    """The deepest nesting of ``[``/``{`` in a JSON text, brackets inside strings not counted
+    (an upper bound for invalid JSON, which json.loads refuses anyway). Checked before
+    parsing, so 8,000 nested lists are refused without recursing 8,000 deep."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
 
 
 def _text(data: Mapping[str, Any], key: str, default: str = "") -> str:
@@ -433,22 +479,29 @@ def add_api_routes(
             raise BadRequest('start and duration are required, e.g. "2026-11-30T22:00", "2h"')
         try:
             start = report.parse_date(body["start"], tz())
+        except OutOfRange as exc:
+            raise BadRequest(str(exc).replace("the date", "start", 1)) from None
         except ValueError:
             raise BadRequest("start must be a date-time such as 2026-11-30T22:00") from None
         seconds = _duration(body["duration"], "duration", MAX_WINDOW)
+        if start.timestamp() + seconds >= LATEST:
+            raise BadRequest("start + duration must end before 9999-01-01 (UTC)")
         try:
             recurrence = parse_recurrence(_text(body, "recurrence", "none"))
         except ValueError:
             raise BadRequest("recurrence must be none, daily or weekly") from None
-        window = MaintenanceWindow(
-            id=f"m-{secrets.token_hex(6)}",
-            target=target,
-            start=start,
-            duration=timedelta(seconds=seconds),
-            recurrence=recurrence,
-            reason=_text(body, "reason"),
-            timezone=tz(),
-        )
+        try:
+            window = MaintenanceWindow(
+                id=f"m-{secrets.token_hex(6)}",
+                target=target,
+                start=start,
+                duration=timedelta(seconds=seconds),
+                recurrence=recurrence,
+                reason=_text(body, "reason"),
+                timezone=tz(),
+            )
+        except ValueError as exc:  # the checks above should have caught it: still a 400
+            raise BadRequest(str(exc)) from None
         backend.engine.add_window(window)
         log.info("maintenance window %s on %s added over the API", window.id, target)
         return web.json_response(views.window_json(window, backend.clock()), status=201)
@@ -506,7 +559,10 @@ def add_api_routes(
         lang = language(_param(request, "lang") or inv.config.agent.language)
         body = formats.render(built, fmt, lang)
         types = {"csv": "text/csv", "html": "text/html", "table": "text/plain"}
-        return web.Response(body=body, content_type=types[fmt], charset="utf-8")
+        response = web.Response(body=body, content_type=types[fmt], charset="utf-8")
+        if fmt == "html":  # the pages' CSP forbids inline style; this one allows its own
+            response.headers["Content-Security-Policy"] = REPORT_CSP
+        return response
 
     async def openapi(_: web.Request) -> web.Response:
         return web.json_response(document())

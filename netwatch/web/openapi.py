@@ -4,6 +4,10 @@ Written by hand next to the code it describes; ``tests/unit/web/test_openapi.py`
 endpoint and validates each real response against the schema given here (OpenAPI 3.1 schemas
 are JSON Schema 2020-12), so the document cannot drift from the API unnoticed.
 
+The limits the API enforces (``web/api.py``) are stated here too: a request body of at most 16 KiB
+(413 past it) nested at most 4 deep, dates in UTC years 1970 to 9998, silences up to 30 days,
+windows up to 7 days, a history or report period up to 400 days.
+
 >>> document()["openapi"]
 '3.1.0'
 """
@@ -205,11 +209,14 @@ SCHEMAS: JSON = {
     "SilenceRequest": {
         "type": "object",
         "properties": {
-            "devices": _list(_STR),
-            "sites": _list(_STR),
-            "duration": {"type": ["number", "string"], "description": 'seconds, or "2h", "30m"'},
-            "by": _STR,
-            "comment": _STR,
+            "devices": {**_list(_STR), "maxItems": 5000},
+            "sites": {**_list(_STR), "maxItems": 5000},
+            "duration": {
+                "type": ["number", "string"],
+                "description": 'seconds, or "2h", "30m"; more than 0 and at most 30 days',
+            },
+            "by": {"type": "string", "maxLength": 500},
+            "comment": {"type": "string", "maxLength": 500},
         },
         "required": ["duration"],
         "additionalProperties": False,
@@ -229,11 +236,19 @@ SCHEMAS: JSON = {
     "WindowRequest": {
         "type": "object",
         "properties": {
-            "target": _STR,
-            "start": {"type": "string", "description": "local time, e.g. 2026-11-30T22:00"},
-            "duration": {"type": ["number", "string"]},
+            "target": {"type": "string", "maxLength": 500},
+            "start": {
+                "type": "string",
+                "maxLength": 500,
+                "description": "local time (e.g. 2026-11-30T22:00) or with an offset; "
+                "between 1970-01-01 and 9998-12-31 UTC, and the window must end before 9999",
+            },
+            "duration": {
+                "type": ["number", "string"],
+                "description": 'seconds, or "2h", "30m"; more than 0 and at most 7 days',
+            },
             "recurrence": {"type": "string", "enum": ["none", "daily", "weekly"]},
-            "reason": _STR,
+            "reason": {"type": "string", "maxLength": 500},
         },
         "required": ["target", "start", "duration"],
         "additionalProperties": False,
@@ -331,9 +346,13 @@ _AUTH_ERRORS = {
     "403": _response("Error", "no agent.api_token configured: changes are disabled"),
 }
 _PERIOD = [
-    _param("from", "start, YYYY-MM-DD or ISO date-time in the agent's zone"),
-    _param("to", "end (exclusive), same forms"),
-    _param("month", "YYYY-MM, instead of from/to"),
+    _param(
+        "from",
+        "start, YYYY-MM-DD or ISO date-time in the agent's zone (or with an offset); "
+        "between 1970-01-01 and 9998-12-31 UTC; a period is at most 400 days",
+    ),
+    _param("to", "end (exclusive), same forms and range"),
+    _param("month", "YYYY-MM (1970 to 9998), instead of from/to"),
 ]
 _ID = _param("id", "id", where="path")
 
@@ -356,6 +375,7 @@ def _op(
     if auth:
         op["security"] = [{"bearer": []}]
     if body is not None:
+        op["responses"]["413"] = _response("Error", "the body is larger than 16 KiB")
         op["requestBody"] = {
             "required": body != "AckRequest",
             "content": {"application/json": {"schema": _ref(body)}},

@@ -132,6 +132,27 @@ def test_one_off_window_starts_at_local_time_in_the_agent_time_zone(tmp_path: Pa
     assert not window.active(datetime(2026, 12, 7, 1, 0, tzinfo=berlin).timestamp())
 
 
+def test_a_window_in_year_1_or_past_9998_is_a_config_problem(tmp_path: Path) -> None:
+    """Not an OverflowError later in the alert engine: each is reported with its path."""
+    with pytest.raises(ConfigError) as info:
+        load(
+            tmp_path,
+            """\
+            agent: {timezone: Pacific/Kiritimati}
+            maintenance:
+              - {id: ancient, target: core-rtr, start: "0001-01-01 00:00", duration: 1h}
+              - {id: late, target: core-rtr, start: "9998-12-31 23:00", duration: 3d}
+              - {id: endless, target: core-rtr, start: "2026-12-06 22:00", duration: 4000d}
+            """,
+            with_sites=True,
+        )
+    problems = info.value.problems
+    assert [p.path for p in problems] == [f"maintenance[{i}].start" for i in range(3)]
+    assert "1970-01-01 and 9998-12-31" in problems[0].message
+    assert "9999-01-01" in problems[1].message
+    assert "10 years" in problems[2].message
+
+
 def test_recurring_windows_repeat_weekly_or_daily(tmp_path: Path) -> None:
     """`every: sunday` repeats each Sunday at `at`; `every: day` each day."""
     config = load(

@@ -11,9 +11,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from netwatch.alerting.incidents import Incident, incidents_to_json
 from netwatch.alerting.maintenance import operator_to_json
 from netwatch.alerting.settings import MaintenanceWindow, Silence
-from netwatch.daemon import _read_operator, _write_atomically
+from netwatch.daemon import _read_incidents, _read_operator, _write_atomically
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -55,3 +56,73 @@ def test_one_bad_entry_is_skipped_and_named_the_others_kept(
     with caplog.at_level(logging.WARNING, logger="netwatch.daemon"):
         assert _read_operator(path) == ([silence], [window])
     assert "s-broken" in caplog.text
+
+
+def test_entries_out_of_range_are_skipped_and_named(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A window in year 1 (which an older netwatch accepted over the API) and other entries
+    that would overflow later are skipped on load, each named in a warning; the rest kept."""
+    silence = Silence("s-1", until=1.8e9, sites=("le-binh",))
+    window = MaintenanceWindow("m-1", "cai-rang", datetime(2026, 3, 14, 21, tzinfo=HCM),
+                               timedelta(hours=3))  # fmt: skip
+    doc = json.loads(operator_to_json([silence], [window]))
+    good = doc["windows"][0]
+    doc["windows"] += [
+        {**good, "id": "m-year-1", "start": "0001-01-01T00:00:00+07:06:40"},
+        {**good, "id": "m-year-1-utc", "start": "0001-01-01T00:00:00+00:00"},
+        {**good, "id": "m-9999", "start": "9999-12-31T23:00:00-14:00"},
+        {**good, "id": "m-ends-late", "start": "9998-12-31T23:00:00+00:00"},
+        {**good, "id": "m-forever", "duration_seconds": 1e300},
+        {**good, "id": "m-negative", "duration_seconds": -1},
+        {**good, "id": "m-zone", "timezone": "Mars/Olympus"},
+    ]
+    doc["silences"] += [
+        {"id": "s-far", "until": 1e300},
+        {"id": "s-nan", "until": "nan"},
+        {"id": "s-huge", "until": 10**400},
+        {"id": "s-before-1970", "until": -1},
+    ]
+    path = tmp_path / "operator.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="netwatch.daemon"):
+        assert _read_operator(path) == ([silence], [window])
+    named = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(named) == 11
+    for bad in ("m-year-1", "m-year-1-utc", "m-9999", "m-ends-late", "m-forever",
+                "m-negative", "m-zone", "s-far", "s-nan", "s-huge", "s-before-1970"):  # fmt: skip
+        assert any(f"'{bad}'" in message for message in named), bad
+
+
+def test_a_file_nested_too_deeply_is_logged_and_the_daemon_starts_empty(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    for name, read in (("operator.json", _read_operator), ("incidents.json", _read_incidents)):
+        path = tmp_path / name
+        path.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+        with caplog.at_level(logging.WARNING, logger="netwatch.daemon"):
+            assert not any(read(path))
+        assert f"not read from {path}" in caplog.text
+
+
+def test_one_bad_incident_is_skipped_and_named_the_others_kept(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    inc = Incident("down:r1", "down:r1:1", "down", "r1", "xa-1", 1.7e9, "", "warning", False)
+    doc = json.loads(incidents_to_json([inc]))
+    good = doc[0]
+    doc += [
+        "not an object",
+        {**good, "id": "i-year-1", "started_at": -6.2e10},
+        {**good, "id": "i-no-device", "device": None},
+        {**good, "id": "i-severity", "severity": "apocalyptic"},
+        {"id": "i-missing"},
+    ]
+    path = tmp_path / "incidents.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="netwatch.daemon"):
+        assert _read_incidents(path) == [inc]
+    named = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(named) == 5
+    for bad in ("i-year-1", "i-no-device", "i-severity", "i-missing"):
+        assert any(bad in message for message in named), bad

@@ -94,6 +94,40 @@ def test_a_window_needs_an_aware_start_and_a_positive_duration() -> None:
         parse_clock("10pm")
 
 
+@pytest.mark.parametrize(
+    ("start", "hours", "message"),
+    [
+        ("0001-01-01T00:00:00+14:00", 1, "between 1970-01-01 and 9998-12-31"),
+        ("9999-12-31T23:00:00-14:00", 1, "between 1970-01-01 and 9998-12-31"),
+        ("1969-12-31T23:59:59+00:00", 1, "between 1970-01-01 and 9998-12-31"),
+        ("9998-12-31T23:30:00+00:00", 1, "end before 9999-01-01"),
+        ("2026-03-08T22:00:00+07:00", 24 * 366 * 11, "at most 10 years"),
+    ],
+)
+def test_a_window_that_would_overflow_later_is_refused_when_made(
+    start: str, hours: int, message: str
+) -> None:
+    """Checked in the constructor: the API, the config and a saved file all go through it."""
+    with pytest.raises(ValueError, match=message):
+        MaintenanceWindow("w", "x", datetime.fromisoformat(start), timedelta(hours=hours))
+
+
+@pytest.mark.parametrize("until", [-1.0, float("nan"), float("inf"), 1e300])
+def test_a_silence_ending_outside_1970_to_9998_is_refused_when_made(until: float) -> None:
+    with pytest.raises(ValueError, match="until"):
+        Silence("s", until=until, sites=("x",))
+
+
+def test_the_edges_of_the_range_are_accepted() -> None:
+    first = MaintenanceWindow("a", "x", datetime.fromisoformat("1970-01-01T00:00:00+00:00"),
+                              timedelta(hours=1))  # fmt: skip
+    last = MaintenanceWindow("b", "x", datetime.fromisoformat("9998-12-31T22:59:59+00:00"),
+                             timedelta(hours=1))  # fmt: skip
+    assert first.over(1e9)
+    assert not last.active(1e9)
+    assert Silence("s", until=253370764799.0).until == 253370764799.0  # 9998-12-31T23:59:59Z
+
+
 def test_the_digest_is_at_its_local_time_each_day() -> None:
     s = AlertSettings(digest_time="08:00")
     assert s.next_digest(at(2026, 3, 4, 7, 59), "Asia/Ho_Chi_Minh") == at(2026, 3, 4, 8, 0)

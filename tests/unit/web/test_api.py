@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from netwatch.web.api import _depth
 from tests.unit.web.conftest import AUTH, make_app
 from tests.unit.web.province import TOKEN, Province, build
 
@@ -361,6 +362,9 @@ async def test_no_secret_appears_in_any_response(client: Client) -> None:
         "history?device=%00&from=2026-11-01&to=2026-11-02",
         "report?from=0001-01-01&to=0001-02-01",
         "report?month=9999-12",
+        "report?from=0001-01-01T00:00%2B14:00&to=2026-01-01",
+        "report?from=2026-01-01&to=9999-12-31T23:59-14:00",
+        "history?site=can-tho&from=0001-01-01T00:00-14:00&to=2026-01-01",
         "report?by=%F0%9F%98%80",
         "devices?q=%00%FF",
         "devices?site=%2e%2e",
@@ -409,3 +413,25 @@ async def test_a_body_sent_in_chunks_is_read_whole(client: Client) -> None:
     huge = await client.post("/api/v1/silences", data=io.BytesIO(b"x" * (2 << 20)), headers=AUTH)
     assert huge.status == 413
     assert "error" in await huge.json()
+
+
+@pytest.mark.parametrize(
+    ("raw", "depth"),
+    [
+        (b'{"sites": ["a"], "duration": "1h"}', 2),
+        (b'{"comment": "[[[{{{"}', 1),
+        (b'{"comment": "quote \\" then [[[", "sites": []}', 2),
+        (b'{"comment": "backslash \\\\", "sites": [[]]}', 3),
+        (b"[" * 8000 + b"]" * 8000, 8000),
+        (b"42", 0),
+    ],
+)
+def test_the_nesting_check_counts_brackets_outside_strings_only(raw: bytes, depth: int) -> None:
+    assert _depth(raw) == depth
+
+
+async def test_a_body_nested_8000_deep_is_a_400_not_a_500(client: Client) -> None:
+    deep = b'{"sites": ' + b"[" * 8000 + b"]" * 8000 + b', "duration": "1h"}'
+    resp = await client.post("/api/v1/silences", data=deep, headers=AUTH)
+    assert resp.status == 400
+    assert "nests too deeply" in (await resp.json())["error"]

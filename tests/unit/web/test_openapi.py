@@ -87,6 +87,8 @@ async def test_every_documented_operation_matches_its_real_responses(
         json={"devices": ["ab-pc-01"], "duration": 3600},
     )
     await call("post", "/silences", "/silences", 400, headers=AUTH, json={"duration": 1})
+    too_big = {"sites": ["an-binh"], "duration": 1, "comment": "x" * 20_000}
+    await call("post", "/silences", "/silences", 413, headers=AUTH, json=too_big)
     await call("get", "/silences", "/silences", 200)
     await call("delete", "/silences/{id}", f"/silences/{silence['id']}", 200, headers=AUTH)
     await call("delete", "/silences/{id}", f"/silences/{silence['id']}", 404, headers=AUTH)
@@ -98,6 +100,8 @@ async def test_every_documented_operation_matches_its_real_responses(
         headers=AUTH,
         json={"target": "an-binh", "start": "2026-11-02", "duration": "1h", "recurrence": "weekly"},
     )
+    year_1 = {"target": "an-binh", "start": "0001-01-01T00:00+14:00", "duration": 60}
+    await call("post", "/maintenance", "/maintenance", 400, headers=AUTH, json=year_1)
     await call("get", "/maintenance", "/maintenance", 200)
     await call("delete", "/maintenance/{id}", f"/maintenance/{window['id']}", 200, headers=AUTH)
     await call("delete", "/maintenance/{id}", "/maintenance/nope", 401)
@@ -105,6 +109,7 @@ async def test_every_documented_operation_matches_its_real_responses(
     await call("get", "/history", "/history?site=ninh-kieu&from=2026-11-01&to=2026-11-02", 200)
     await call("get", "/history", "/history?device=nk-rtr&from=2026-11-03&to=2026-11-04", 200)
     await call("get", "/history", "/history?device=nk-rtr&from=bad&to=bad", 400)
+    await call("get", "/history", "/history?device=nk-rtr&from=2026-11-01&to=9999-12-31", 400)
     await call("get", "/report", "/report?month=2026-11", 200)
     await call("get", "/report", "/report?month=2026-11&by=device", 200)
     await call("get", "/report", "/report?month=2026-11&by=district&level=commune", 200)
