@@ -69,6 +69,11 @@ _CATALOGUE: Final[dict[str, dict[Language, str]]] = {
         "vi": "Sự cố chưa được khắc phục, đã thông báo lên cấp trên.",
         "en": "Not resolved yet; the parent site's contacts were told.",
     },
+    "no_longer_monitored": {"vi": "NGỪNG GIÁM SÁT", "en": "NO LONGER MONITORED"},
+    "removed_note": {
+        "vi": "Thiết bị đã bị gỡ khỏi cấu hình khi đang mất kết nối; netwatch không theo dõi nữa.",
+        "en": "The device was removed from the config while down; netwatch no longer watches it.",
+    },
     "still_down_note": {
         "vi": "Thiết bị không còn chập chờn nhưng vẫn mất kết nối; sẽ báo khi có lại kết nối.",
         "en": "The device no longer flaps but is still down; you will be told when it is back.",

@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 from netwatch.alerting.flapping import FlapDetector
 from netwatch.alerting.incidents import Incident, digest_alert, incident_alert
 from netwatch.alerting.maintenance import Maintenance
-from netwatch.alerting.model import Alert, AlertKind, AlertState, Delivery
+from netwatch.alerting.model import Alert, AlertKind, AlertState, Delivery, Ending
 from netwatch.alerting.routing import deliveries, escalation_contacts
 from netwatch.alerting.settings import DEFAULT_TIMEZONE, AlertSettings, MaintenanceWindow, Silence
 from netwatch.models import Config, Status, Transition
@@ -227,7 +227,7 @@ class AlertEngine:
             if inc.kind == "flapping":
                 self._flaps.resume(inc.device, now)
             self._arm(now + self._settings.repeat_interval, inc, "repeat")
-            if inc.severity == "critical" and not inc.escalated_to:
+            if inc.severity in self._settings.escalate and not inc.escalated_to:
                 self._arm(now + self._settings.escalate_after, inc, "escalate")
 
     def set_inventory(self, inventory: AlertInventory) -> None:
@@ -250,9 +250,16 @@ class AlertEngine:
         self._flaps.forget(gone)
         now = self._clock()
         for inc in [i for i in self._incidents.values() if i.device not in inventory.devices]:
-            alert = incident_alert(inc, "resolved", now, old_inventory)
-            self._out.suppressed.append((alert, "removed"))
+            # Its contacts were told it is down: tell them it is no longer watched, or they
+            # wait for a recovery message that never comes.
+            alert = replace(incident_alert(inc, "resolved", now, old_inventory), ended="removed")
             self._forget_incident(inc)
+            site = old_inventory.sites.get(old_inventory.devices[inc.device].site)
+            if not inc.notified or inc.digest or site is None:
+                self._out.suppressed.append((alert, "removed"))
+                continue
+            contacts = [*site.contacts, *inc.escalated_to]
+            self._out.deliveries.extend(deliveries(alert, contacts, old_inventory.config.contacts))
         self._held = {k: v for k, v in self._held.items() if _device_of(k) in inventory.devices}
         self._dirty = set(inventory.devices)
         self._dirty_sites = set(inventory.sites)
@@ -278,7 +285,8 @@ class AlertEngine:
             inc = self._incidents.get(f"flapping:{did}")
             if inc is not None:
                 # Settled down is not "stable again": the officer must read that it is down.
-                self._resolve(inc, now, still_down=self._own_status(did) is Status.DOWN)
+                down = self._own_status(did) is Status.DOWN
+                self._resolve(inc, now, ended="still_down" if down else "")
             self._touched.add(did)  # normal alerting resumes with the current state
         if self._held:
             self._check_held(now)
@@ -570,17 +578,17 @@ class AlertEngine:
             return
         self._send(inc, "firing", now)
         self._arm(now + self._settings.repeat_interval, inc, "repeat")
-        if severity == "critical":
+        if severity in self._settings.escalate:
             self._arm(now + self._settings.escalate_after, inc, "escalate")
 
-    def _resolve(self, inc: Incident, now: float, *, still_down: bool = False) -> None:
+    def _resolve(self, inc: Incident, now: float, *, ended: Ending = "") -> None:
         self._forget_incident(inc)
         if inc.digest:
             return
         if not inc.notified:
             self._out.suppressed.append((self._alert(inc, "resolved", now), inc.reason))
             return
-        self._send(inc, "resolved", now, still_down=still_down)
+        self._send(inc, "resolved", now, ended=ended)
 
     def _forget_incident(self, inc: Incident) -> None:
         self._incidents.pop(inc.key, None)
@@ -591,12 +599,10 @@ class AlertEngine:
             if not waiting:
                 self._digest.pop(inc.site, None)
 
-    def _send(
-        self, inc: Incident, state: AlertState, now: float, *, still_down: bool = False
-    ) -> None:
+    def _send(self, inc: Incident, state: AlertState, now: float, *, ended: Ending = "") -> None:
         alert = self._alert(inc, state, now)
-        if still_down:
-            alert = replace(alert, still_down=True)
+        if ended:
+            alert = replace(alert, ended=ended)
         reason = self._suppressed(inc, now)
         if reason is not None:
             inc.reason = reason

@@ -132,6 +132,7 @@ def incident_alert(inc: Incident, state: AlertState, now: float, inventory: _Inv
         acknowledged_by=inc.acked_by,
         service=inc.key.split(":", 2)[2] if inc.kind == "service" else "",
         repeat=inc.repeats if state == "firing" else 0,
+        digest_only=inc.digest,
     )
 
 

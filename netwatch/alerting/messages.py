@@ -62,13 +62,13 @@ def _headline(alert: Alert, lang: str) -> str:
         n = len(alert.items) or len(alert.affected_devices)
         return t("digest", lang, n=n) if firing else t("digest_resolved", lang)
     if alert.kind == "flapping":
-        if not firing and alert.still_down:
+        if not firing and alert.ended == "still_down":
             return t("flapping_ended_down", lang)
         return t("flapping" if firing else "flapping_resolved", lang)
     if alert.kind == "cert":
         return t("cert" if firing else "cert_resolved", lang)
     if not firing:
-        return t("resolved", lang)
+        return t("no_longer_monitored" if alert.ended == "removed" else "resolved", lang)
     if alert.kind == "service":
         return t("service_down", lang)
     return t("site_down" if alert.subject_kind == "site" else "down", lang)
@@ -136,8 +136,8 @@ def render(
             tail.append(t("line_detail", lang, detail=_clip(alert.detail, MAX_DETAIL)))
         if alert.escalated:
             tail.append(t("escalated_note", lang))
-    elif alert.still_down:
-        tail.append(t("still_down_note", lang))
+    elif alert.ended:
+        tail.append(t(f"{alert.ended}_note", lang))
     else:
         end = alert.resolved_at if alert.resolved_at is not None else alert.started_at
         lasted = format_duration(end - alert.started_at, lang)
