@@ -11,8 +11,11 @@ composed into nodes:
   load, or more than :data:`MAX_NODES` values in all of them;
 - values nested deeper than :data:`MAX_DEPTH`, counting what aliases bring in;
 - an alias used inside the value it refers to;
-- aliases that expand to more values than :data:`ALIAS_FACTOR` times the file's own values
-  (at least :data:`ALIAS_FLOOR`, at most :data:`MAX_ALIAS_NODES`).
+- aliases that, at any point in the file, have repeated more values than :data:`ALIAS_FACTOR`
+  times the file's own values so far (at least :data:`ALIAS_FLOOR`, at most
+  :data:`MAX_ALIAS_NODES`). An anchor comes before its aliases, so a file that reuses an
+  anchor sensibly stays far below: 5,000 devices each with ``snmp: *std`` add a few values
+  per device for the device's own few.
 
 Each refusal is a :class:`LimitExceeded` at the 1-based line and column of the alias or value
 that broke the limit.
@@ -28,14 +31,16 @@ that broke the limit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import os
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
 
 import yaml
 from yaml.events import (
     AliasEvent,
     CollectionEndEvent,
     CollectionStartEvent,
+    MappingStartEvent,
     ScalarEvent,
 )
 
@@ -52,29 +57,38 @@ MAX_ALIAS_NODES = 1_000_000
 
 # An anchor whose collection is still open: an alias to it would make the value contain itself.
 _OPEN = (-1, -1)
+_MAX_PATH_SHOWN = 60
 
 
 class LimitExceeded(Exception):
-    """A file breaks one of the limits; ``line`` and ``column`` are 1-based."""
+    """A file breaks one of the limits; ``line`` and ``column`` are 1-based, ``path`` is the
+    YAML path of the value ("" for the whole file)."""
 
-    def __init__(self, line: int, column: int, message: str) -> None:
+    def __init__(self, line: int, column: int, message: str, path: str = "") -> None:
         super().__init__(f"{line}:{column}: {message}")
         self.line = line
         self.column = column
         self.message = message
+        self.path = path
 
 
 @dataclass
 class Budget:
     """What one load (the main file and every include) may still read."""
 
-    total_bytes: int = MAX_TOTAL_BYTES
-    nodes: int = MAX_NODES
+    total_bytes: int = field(default_factory=lambda: MAX_TOTAL_BYTES)
+    nodes: int = field(default_factory=lambda: MAX_NODES)
 
-    def take_bytes(self, size: int) -> None:
-        """Counts a file of ``size`` bytes; raises when it passes a limit."""
-        self.check_size(size)
-        self.total_bytes -= size
+    def read(self, stream: BinaryIO) -> bytes:
+        """The content of an open file, counted; raises when it passes a limit.
+
+        A regular file is measured before it is read; anything else (a pipe, ``/dev/zero``)
+        is read no further than the limit."""
+        self.check_size(os.fstat(stream.fileno()).st_size)
+        data = stream.read(MAX_FILE_BYTES + 1)
+        self.check_size(len(data))
+        self.total_bytes -= len(data)
+        return data
 
     def check_size(self, size: int) -> None:
         """Raises when a file of ``size`` bytes would pass a limit."""
@@ -94,90 +108,132 @@ class Budget:
             )
 
 
+class _Open:
+    """A collection whose end the scan has not reached yet."""
+
+    __slots__ = ("anchor", "children", "depth", "key", "mapping", "path", "size")
+
+    def __init__(self, anchor: str | None, path: str, mapping: bool) -> None:
+        self.anchor = anchor
+        self.path = path
+        self.mapping = mapping
+        self.size = 1  # values in it, itself included, aliases expanded
+        self.depth = 0  # depth of its deepest child
+        self.children = 0  # keys and values read so far
+        self.key = ""  # the last key of a mapping
+
+    def child_path(self) -> str:
+        """The YAML path of the next value in it, as the checker writes it."""
+        if not self.mapping:
+            return f"{self.path}[{self.children}]"
+        if self.children % 2 == 0 or self.key == "<<":
+            return self.path  # a key, or what `<<` merges into this mapping
+        return f"{self.path}.{self.key}" if self.path else self.key
+
+    def add(self, size: int, depth: int, key: str) -> None:
+        if self.mapping and self.children % 2 == 0:
+            self.key = key
+        self.children += 1
+        self.size += size
+        self.depth = max(self.depth, depth)
+
+
 def scan(text: str, budget: Budget, loader: Any = None) -> tuple[int, int]:
     """Checks ``text`` against the limits without composing it; returns its own values and the
     values its aliases add. Raises ``LimitExceeded`` or the parser's ``yaml.YAMLError``."""
     loader = loader or getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     own = 0
     added = 0
-    # Per open collection: [its anchor or None, values in it so far, its deepest child].
-    stack: list[list[Any]] = []
+    stack: list[_Open] = []
     # Per anchor: (values it expands to, its depth), or _OPEN while its collection is read.
     anchors: dict[str, tuple[int, int]] = {}
-    uses: list[tuple[int, Any, str]] = []  # (values added so far, mark, anchor) per alias
     for event in yaml.parse(text, Loader=loader):
-        if isinstance(event, ScalarEvent | CollectionStartEvent):
-            own += 1
-            if own > budget.nodes:
-                raise _at(
-                    event.start_mark,
-                    f"the configuration holds more than {MAX_NODES:,} values in all; "
-                    "that is far more than any network needs",
-                )
+        if isinstance(event, CollectionEndEvent):
+            done = stack.pop()
+            if done.anchor is not None:
+                anchors[done.anchor] = (done.size, done.depth + 1)
+            if stack:
+                stack[-1].add(done.size, done.depth + 1, "")
+            continue
+        if not isinstance(event, ScalarEvent | CollectionStartEvent | AliasEvent):
+            continue  # stream and document boundaries
+        path = stack[-1].child_path() if stack else ""
+        if isinstance(event, AliasEvent):
+            added += _alias(event, str(event.anchor), anchors, stack, path, text, own, added)
+            continue
+        own += 1
+        if own > budget.nodes:
+            raise _at(
+                event.start_mark,
+                path,
+                f"the configuration holds more than {MAX_NODES:,} values in all; "
+                "that is far more than any network needs",
+            )
         if isinstance(event, ScalarEvent):
             if event.anchor is not None:
                 anchors[event.anchor] = (1, 1)
-            _add(stack, 1, 1)
-        elif isinstance(event, CollectionStartEvent):
+            if stack:
+                stack[-1].add(1, 1, event.value)
+        else:
             if len(stack) >= MAX_DEPTH:
-                raise _at(event.start_mark, f"values nested more than {MAX_DEPTH} levels deep")
+                raise _at(
+                    event.start_mark, path, f"values nested more than {MAX_DEPTH} levels deep"
+                )
             if event.anchor is not None:
                 anchors[event.anchor] = _OPEN
-            stack.append([event.anchor, 1, 0])
-        elif isinstance(event, CollectionEndEvent):
-            anchor, size, child_depth = stack.pop()
-            if anchor is not None:
-                anchors[anchor] = (size, child_depth + 1)
-            _add(stack, size, child_depth + 1)
-        elif isinstance(event, AliasEvent):
-            name = str(event.anchor)
-            found = anchors.get(name)
-            if found is None:
-                continue  # the composer reports the undefined alias
-            if found == _OPEN:
-                raise _self_reference(name, event.start_mark, text)
-            size, depth = found
-            if len(stack) + depth > MAX_DEPTH:
-                raise _at(
-                    event.start_mark,
-                    f"alias *{name} nests values more than {MAX_DEPTH} levels deep",
-                )
-            added += size
-            uses.append((added, event.start_mark, name))
-            if added > MAX_ALIAS_NODES:
-                raise _at(
-                    event.start_mark,
-                    f"alias *{name} brings the values that aliases repeat to more than "
-                    f"{MAX_ALIAS_NODES:,} (an alias or merge-key bomb?); write the values out "
-                    "or reuse fewer aliases of aliases",
-                )
-            _add(stack, size, depth)
-    allowed = max(ALIAS_FACTOR * own, ALIAS_FLOOR)
-    if added > allowed:
-        # The alias that passed the limit, now that the file's own size is known.
-        added_then, mark, name = next(use for use in uses if use[0] > allowed)
-        raise _too_many(name, mark, added_then, allowed, own)
+            stack.append(_Open(event.anchor, path, isinstance(event, MappingStartEvent)))
     budget.nodes -= own
     return own, added
 
 
-def _add(stack: list[list[Any]], size: int, depth: int) -> None:
+def _alias(
+    event: AliasEvent,
+    name: str,
+    anchors: dict[str, tuple[int, int]],
+    stack: list[_Open],
+    path: str,
+    text: str,
+    own: int,
+    added: int,
+) -> int:
+    """The values that an alias repeats; raises when it breaks a limit."""
+    found = anchors.get(name)
+    if found is None:
+        return 0  # the composer reports the undefined alias
+    if found == _OPEN:
+        raise _self_reference(name, event.start_mark, path, text)
+    size, depth = found
+    if len(stack) + depth > MAX_DEPTH:
+        raise _at(
+            event.start_mark, path, f"alias *{name} nests values more than {MAX_DEPTH} levels deep"
+        )
+    allowed = min(max(ALIAS_FACTOR * own, ALIAS_FLOOR), MAX_ALIAS_NODES)
+    if added + size > allowed:
+        raise _at(
+            event.start_mark,
+            path,
+            f"alias *{name} brings the values that aliases repeat to {added + size:,}, more "
+            f"than the {allowed:,} allowed after {own:,} values of the file's own (an alias "
+            "or merge-key bomb?); write the values out or use fewer aliases",
+        )
     if stack:
-        parent = stack[-1]
-        parent[1] += size
-        parent[2] = max(parent[2], depth)
+        stack[-1].add(size, depth, "")
+    return size
 
 
-def _at(mark: Any, message: str) -> LimitExceeded:
-    return LimitExceeded(mark.line + 1, mark.column + 1, message)
+def _at(mark: Any, path: str, message: str) -> LimitExceeded:
+    if len(path) > _MAX_PATH_SHOWN:  # a hundred levels of [0] say nothing more than ten
+        path = path[:_MAX_PATH_SHOWN] + "…"
+    return LimitExceeded(mark.line + 1, mark.column + 1, message, path)
 
 
-def _self_reference(name: str, mark: Any, text: str) -> LimitExceeded:
+def _self_reference(name: str, mark: Any, path: str, text: str) -> LimitExceeded:
     lines = text.split("\n", mark.line + 1)[: mark.line + 1]
     lines[-1] = lines[-1][: mark.column]
     anchored = _anchor_position("\n".join(lines), name)
     return _at(
         mark,
+        path,
         f"alias *{name} is inside the value anchored &{name}{anchored}: "
         "a value cannot contain itself",
     )
@@ -191,15 +247,6 @@ def _anchor_position(text: str, name: str) -> str:
     line = text.count("\n", 0, at) + 1
     column = at - (text.rfind("\n", 0, at) + 1) + 1
     return f" at line {line}, column {column}"
-
-
-def _too_many(name: str, mark: Any, added: int, allowed: int, own: int) -> LimitExceeded:
-    return _at(
-        mark,
-        f"alias *{name} brings the values that aliases repeat to {added:,}, more than the "
-        f"{allowed:,} allowed for a file of {own:,} values (an alias or merge-key bomb?); "
-        "write the values out or reuse fewer aliases of aliases",
-    )
 
 
 def _mib(size: int) -> str:

@@ -30,7 +30,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from netwatch.errors import Problem, SecretError
 from netwatch.models import Secret
 
-from .limits import MAX_FILE_BYTES, MAX_SECRET_BYTES, Budget, LimitExceeded, scan
+from .limits import MAX_SECRET_BYTES, Budget, LimitExceeded, scan
 from .values import (
     DURATION_RANGE,
     MAX_COUNT,
@@ -89,11 +89,7 @@ def compose_file(path: str, budget: Budget) -> Node | None:
     (before anything is composed: see ``limits``).
     """
     with open(path, "rb") as stream:
-        # A regular file is measured before it is read; anything else (a pipe, /dev/zero) is
-        # read no further than the limit.
-        budget.check_size(os.fstat(stream.fileno()).st_size)
-        data = stream.read(MAX_FILE_BYTES + 1)
-    budget.take_bytes(len(data))
+        data = budget.read(stream)
     text = data.decode("utf-8")
     scan(text, budget, _LOADER)
     root: Node | None = yaml.compose(text, Loader=_LOADER)
@@ -102,7 +98,7 @@ def compose_file(path: str, budget: Budget) -> Node | None:
 
 def limit_problem(path: str, exc: LimitExceeded) -> Problem:
     """A broken limit (size, nesting, aliases) as a Problem at its position."""
-    return Problem(path, exc.line, exc.column, "", exc.message)
+    return Problem(path, exc.line, exc.column, exc.path, exc.message)
 
 
 def syntax_problem(path: str, exc: yaml.YAMLError) -> Problem:

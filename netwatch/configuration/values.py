@@ -120,6 +120,9 @@ def shown(value: object) -> str:
     >>> shown("1" + "0" * 400)
     '10000000000000000000… (401 characters)'
     """
+    if isinstance(value, int) and value.bit_length() > 4 * MAX_NUMBER_CHARS:
+        # str() refuses ints of more than 4,300 digits.
+        return f"a number of about {int(value.bit_length() * math.log10(2)) + 1} digits"
     text = str(value)
     if len(text) <= MAX_NUMBER_CHARS:
         return text
