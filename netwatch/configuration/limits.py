@@ -38,10 +38,11 @@ from typing import Any, BinaryIO
 import yaml
 from yaml.events import (
     AliasEvent,
-    CollectionEndEvent,
-    CollectionStartEvent,
+    MappingEndEvent,
     MappingStartEvent,
     ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
 )
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -147,43 +148,49 @@ def scan(text: str, budget: Budget, loader: Any = None) -> tuple[int, int]:
     stack: list[_Open] = []
     # Per anchor: (values it expands to, its depth), or _OPEN while its collection is read.
     anchors: dict[str, tuple[int, int]] = {}
+    event: Any  # compared by exact type below, which is quicker than isinstance
     for event in yaml.parse(text, Loader=loader):
-        if isinstance(event, CollectionEndEvent):
-            done = stack.pop()
-            if done.anchor is not None:
-                anchors[done.anchor] = (done.size, done.depth + 1)
-            if stack:
-                stack[-1].add(done.size, done.depth + 1, "")
-            continue
-        if not isinstance(event, ScalarEvent | CollectionStartEvent | AliasEvent):
-            continue  # stream and document boundaries
-        path = stack[-1].child_path() if stack else ""
-        if isinstance(event, AliasEvent):
-            added += _alias(event, str(event.anchor), anchors, stack, path, text, own, added)
-            continue
-        own += 1
-        if own > budget.nodes:
-            raise _at(
-                event.start_mark,
-                path,
-                f"the configuration holds more than {MAX_NODES:,} values in all; "
-                "that is far more than any network needs",
-            )
-        if isinstance(event, ScalarEvent):
+        kind = type(event)
+        if kind is ScalarEvent:  # most events: kept cheap, the path is built only on error
+            own += 1
+            if own > budget.nodes:
+                raise _too_many_values(event, stack)
             if event.anchor is not None:
                 anchors[event.anchor] = (1, 1)
             if stack:
                 stack[-1].add(1, 1, event.value)
-        else:
+        elif kind is MappingStartEvent or kind is SequenceStartEvent:
+            own += 1
+            if own > budget.nodes:
+                raise _too_many_values(event, stack)
+            path = stack[-1].child_path() if stack else ""
             if len(stack) >= MAX_DEPTH:
                 raise _at(
                     event.start_mark, path, f"values nested more than {MAX_DEPTH} levels deep"
                 )
             if event.anchor is not None:
                 anchors[event.anchor] = _OPEN
-            stack.append(_Open(event.anchor, path, isinstance(event, MappingStartEvent)))
+            stack.append(_Open(event.anchor, path, kind is MappingStartEvent))
+        elif kind is MappingEndEvent or kind is SequenceEndEvent:
+            done = stack.pop()
+            if done.anchor is not None:
+                anchors[done.anchor] = (done.size, done.depth + 1)
+            if stack:
+                stack[-1].add(done.size, done.depth + 1, "")
+        elif kind is AliasEvent:
+            path = stack[-1].child_path() if stack else ""
+            added += _alias(event, str(event.anchor), anchors, stack, path, text, own, added)
     budget.nodes -= own
     return own, added
+
+
+def _too_many_values(event: Any, stack: list[_Open]) -> LimitExceeded:
+    return _at(
+        event.start_mark,
+        stack[-1].child_path() if stack else "",
+        f"the configuration holds more than {MAX_NODES:,} values in all; "
+        "that is far more than any network needs",
+    )
 
 
 def _alias(
