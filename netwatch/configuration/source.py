@@ -50,6 +50,7 @@ NULL, BOOL, INT, FLOAT, STR, MERGE = (
     _TAG + name for name in ("null", "bool", "int", "float", "str", "merge")
 )
 _INT_TEXT = re.compile(r"[+-]?\d+")
+_MAX_SHOWN = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +129,10 @@ def describe(node: Node) -> str:
         return "a list"
     if node.tag == NULL:
         return "nothing"
-    return repr(node.value)
+    text = repr(node.value)
+    if len(text) > _MAX_SHOWN:  # a megabyte of text in the wrong place is not echoed back
+        return f"{text[: _MAX_SHOWN - 20]}… ({len(node.value):,} characters)"
+    return text
 
 
 class Secrets:

@@ -283,3 +283,13 @@ def test_undefined_alias_is_still_the_parser_s_syntax_error(tmp_path: Path) -> N
     path.write_text(textwrap.dedent("defaults: *nowhere\n") + DEVICE, encoding="utf-8")
     [problem] = problems_of(path)
     assert problem == f"{path}:1:11: YAML syntax error: found undefined alias"
+
+
+def test_a_huge_value_in_the_wrong_place_is_not_echoed_whole(tmp_path: Path) -> None:
+    """A megabyte string where a mapping belongs: the problem shows its start and its length."""
+    path = tmp_path / "n.yaml"
+    path.write_text(f"agent: {'x' * 1_000_000}\n" + DEVICE, encoding="utf-8")
+    [problem] = problems_of(path)
+    assert problem.startswith(f"{path}:1:8: agent: expected a mapping, got 'xxx")
+    assert problem.endswith("… (1,000,000 characters)")
+    assert len(problem) < 300
