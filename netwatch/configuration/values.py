@@ -236,7 +236,7 @@ def parse_status_range(text: str) -> tuple[int, int]:
         high = int(high_text.strip()) if sep else low
     except ValueError:
         raise ValueError(
-            f"invalid status {text!r}; expected a code like 200 or a range like 200-399"
+            f"invalid status {shown(text)!r}; expected a code like 200 or a range like 200-399"
         ) from None
     for code in (low, high):
         if not 100 <= code <= 599:
