@@ -34,7 +34,8 @@ def test_the_first_lines_alike_pass_then_the_rest_are_dropped_within_the_interva
 def test_the_last_line_let_through_says_more_are_dropped() -> None:
     f = RepeatFilter(burst=2, interval=60.0, clock=FakeClock())
     first, second = record("x %d", 1), record("x %d", 2)
-    assert f.filter(first) and f.filter(second)
+    assert f.filter(first)
+    assert f.filter(second)
     assert first.getMessage() == "x 1"
     assert (
         second.getMessage()
