@@ -245,12 +245,15 @@ async def serve(
 class GuardedSite(web.BaseSite):
     """A TCP site like ``web.TCPSite`` whose connections pass through a :class:`ConnectionGuard`.
 
-    It accepts connections itself, at most ``ACCEPT_BURST`` per turn of the event loop:
-    asyncio's own server accepts up to its backlog (128) per turn and runs ``connection_made``
+    It accepts connections itself, a quarter of ``max_connections`` per turn of the event loop
+    (4 to 64): asyncio's own server accepts up to its backlog per turn and runs ``connection_made``
     two turns later, so a flood took hundreds of files before the guard could close any.
     """
 
-    ACCEPT_BURST = 16
+    ACCEPT_BURST = (4, 64)  # connections accepted per turn of the loop: at least, at most
+    # The kernel's queue of connections not yet accepted: they take no file of ours, and a
+    # longer queue drops fewer SYNs (each drop costs the client a 1 s retry) during a flood.
+    BACKLOG = 1024
     PAUSE_AFTER_EMFILE = 0.25  # seconds without accepting once the process is out of files
 
     def __init__(
@@ -261,7 +264,7 @@ class GuardedSite(web.BaseSite):
         port: int,
         *,
         ssl_context: ssl.SSLContext | None = None,
-        backlog: int = 128,
+        backlog: int = BACKLOG,
     ) -> None:
         super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
         self._guard = guard
@@ -325,7 +328,8 @@ class GuardedSite(web.BaseSite):
 
     def _accept(self, listening: socket.socket) -> None:
         loop = asyncio.get_running_loop()
-        for _ in range(self.ACCEPT_BURST):
+        low, high = self.ACCEPT_BURST
+        for _ in range(min(high, max(low, self._guard.max_connections // 4))):
             try:
                 conn, _ = listening.accept()
             except (BlockingIOError, InterruptedError):
