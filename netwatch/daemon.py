@@ -39,6 +39,7 @@ from netwatch.exporters.collector import RenderCache, View, render_text
 from netwatch.history.report import site_availability
 from netwatch.history.store import HistoryStore
 from netwatch.inventory import AGENT_SHARD, Inventory, build_inventory
+from netwatch.limits import raise_open_file_limit
 from netwatch.models import Config, Device, Sample, Secret, Status, Transition
 from netwatch.polling import CheckSpec, Probes
 from netwatch.probes.snmp import SnmpData
@@ -49,6 +50,7 @@ from netwatch.state import REACHABILITY_CHECKS, Change, CheckState, StateTracker
 from netwatch.systemd import SystemdNotifier
 from netwatch.web.app import Hooks, make_app, parse_listen
 from netwatch.web.backend import StartedDaemon
+from netwatch.web.guard import ConnectionGuard, connection_limit, serve
 from netwatch.web.security import server_ssl_context
 
 log = logging.getLogger(__name__)
@@ -116,6 +118,7 @@ class Daemon:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        raise_open_file_limit()
         config = self._initial
         if config is None:
             config = await asyncio.to_thread(load_config, self.config_path, environ=self._environ)
@@ -189,15 +192,21 @@ class Daemon:
             shards=lambda: self.inventory.shards if self.inventory else (),
         )
         app = make_app(hooks, StartedDaemon(self), basic_auth=self._basic_auth)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
         host, port = parse_listen(config.agent.listen)
         agent = config.agent
         tls = None
         if agent.tls_cert and agent.tls_key:
             tls = server_ssl_context(agent.tls_cert, agent.tls_key)
+        guard = ConnectionGuard(
+            connection_limit(agent.web_max_connections), agent.web_header_timeout
+        )
+        log.info(
+            "HTTP: at most %d connections, each request header within %gs",
+            guard.max_connections,
+            guard.header_timeout,
+        )
         try:
-            await web.TCPSite(self._runner, host, port, ssl_context=tls).start()
+            self._runner, _ = await serve(app, guard, host, port, ssl_context=tls)
         except OSError as exc:
             raise NetwatchError(
                 f"cannot listen on {config.agent.listen}: {exc.strerror}"
@@ -633,7 +642,7 @@ def _log_transition(t: Transition) -> None:
 # Read once at start: a reload that changes them says so instead of silently ignoring them.
 _RESTART_ONLY_AGENT_KEYS = (
     "listen", "data_dir", "tls_cert", "tls_key", "max_in_flight", "snmp_workers",
-    "log_format", "log_level",
+    "log_format", "log_level", "web_max_connections", "web_header_timeout",
 )  # fmt: skip
 
 

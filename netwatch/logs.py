@@ -4,6 +4,10 @@ Three formats: ``text`` (timestamps, for a terminal), ``plain`` (no timestamps: 
 its own) and ``json`` (one object per line). ``auto`` picks ``plain`` under systemd
 (``JOURNAL_STREAM`` or ``INVOCATION_ID`` set) and ``text`` otherwise.
 
+A storm of one error (a full file table once wrote 717 MB of log in 3 minutes) cannot fill the
+disk: :class:`RepeatFilter` lets the first few lines alike through in each minute and counts
+the rest.
+
 >>> setup_logging("plain", "info")  # doctest: +SKIP
 """
 
@@ -13,7 +17,8 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import TextIO
 
 _TEXT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -39,6 +44,66 @@ class _JsonFormatter(logging.Formatter):
         if record.exc_info:
             doc["exception"] = self.formatException(record.exc_info)
         return json.dumps(doc, ensure_ascii=False)
+
+
+class RepeatFilter(logging.Filter):
+    """Lets through at most ``burst`` lines alike (same logger, level and message template)
+    per ``interval`` seconds; the first line after a quiet spell says how many were dropped.
+
+    >>> f = RepeatFilter(burst=2, interval=60.0, clock=lambda: 0.0)
+    >>> [f.filter(logging.makeLogRecord({"msg": "boom %s", "args": (i,)})) for i in range(3)]
+    [True, True, False]
+    """
+
+    MAX_KEYS = 1000  # lines alike remembered; past that, those whose interval is over are let go
+
+    def __init__(
+        self,
+        burst: int = 10,
+        interval: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.burst = burst
+        self.interval = interval
+        self._clock = clock
+        # key -> [start of its interval, lines in it, lines dropped in it]
+        self._seen: dict[tuple[str, int, str], list[float]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now = self._clock()
+        key = (record.name, record.levelno, str(record.msg))
+        seen = self._seen.get(key)
+        if seen is None or now - seen[0] >= self.interval:
+            dropped = int(seen[2]) if seen is not None else 0
+            if seen is None and len(self._seen) >= self.MAX_KEYS:
+                self._forget(now)
+            self._seen[key] = [now, 1, 0]
+            if dropped:
+                record.msg = (
+                    f"{record.getMessage()} (… repeated {dropped} times, not logged,"
+                    f" in the {self.interval:g} s before)"
+                )
+                record.args = None
+            return True
+        seen[1] += 1
+        if seen[1] <= self.burst:
+            if seen[1] == self.burst:
+                record.msg = (
+                    f"{record.getMessage()} ({self.burst} lines like this: more are not"
+                    f" logged for up to {self.interval:g} s, only counted)"
+                )
+                record.args = None
+            return True
+        seen[2] += 1
+        return False
+
+    def _forget(self, now: float) -> None:
+        for key, seen in list(self._seen.items()):
+            if now - seen[0] >= self.interval:
+                del self._seen[key]
+        if len(self._seen) >= self.MAX_KEYS:  # all in use: start over rather than grow
+            self._seen.clear()
 
 
 def resolve_format(fmt: str, environ: Mapping[str, str] = os.environ) -> str:
@@ -68,6 +133,7 @@ def setup_logging(fmt: str = "auto", level: str = "info", stream: TextIO | None 
         handler.setFormatter(_PlainFormatter(_PLAIN))
     else:
         handler.setFormatter(logging.Formatter(_TEXT))
+    handler.addFilter(RepeatFilter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
