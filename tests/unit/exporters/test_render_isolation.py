@@ -9,6 +9,7 @@ import math
 import shutil
 import subprocess
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -39,17 +40,17 @@ def _data(view: View) -> SnmpData:
     return last.data
 
 
-def _with_port(view: View, **changes: object) -> View:
+def _with_port(view: View, **changes: Any) -> View:
     """``BAD``'s last SNMP poll, with interface 1 changed."""
     check = view.state.devices[BAD].checks["snmp"]
     data = _data(view)
-    ports = (dataclasses.replace(port(1), **changes), *data.interfaces[1:])
+    ports = (dataclasses.replace(port(1), **changes), *(data.interfaces or ())[1:])
     polled = Sample(BAD, "snmp", NOW - 5, 0.8, None, dataclasses.replace(data, interfaces=ports))
     check.last = check.last_ok = polled
     return view
 
 
-def _with_snmp(view: View, **changes: object) -> View:
+def _with_snmp(view: View, **changes: Any) -> View:
     """``BAD``'s last SNMP poll with its data changed (system, host)."""
     check = view.state.devices[BAD].checks["snmp"]
     data = dataclasses.replace(_data(view), **changes)
@@ -57,7 +58,7 @@ def _with_snmp(view: View, **changes: object) -> View:
     return view
 
 
-def _with_icmp(view: View, **changes: object) -> View:
+def _with_icmp(view: View, **changes: Any) -> View:
     check = view.state.devices[BAD].checks["icmp"]
     view.state.devices[BAD].checks["icmp"] = dataclasses.replace(check, **changes)
     return view
@@ -72,7 +73,7 @@ def _system(descr: str) -> Spoil:
     return spoil
 
 
-def _host_ram(size: object) -> Spoil:
+def _host_ram(size: Any) -> Spoil:
     def spoil(view: View) -> View:
         host = _data(view).host
         assert host is not None
