@@ -155,6 +155,12 @@ def device_summary(backend: Backend, device: Device) -> JSON:
     }
 
 
+SUMMARY_KEYS = (
+    "id", "name", "address", "role", "site", "site_name", "status", "own_status", "since",
+    "cause", "flapping", "rtt_seconds", "loss_ratio",
+)  # fmt: skip
+
+
 def device_list(
     backend: Backend, *, site: str | None, status: Status | None, q: str | None
 ) -> list[JSON]:
@@ -172,7 +178,12 @@ def device_list(
             needle in text.casefold() for text in (d.id, d.name, d.address)
         ):
             continue
-        row = device_summary(backend, d)
+        try:
+            row = device_summary(backend, d)
+        except Exception as exc:  # one device's bug must not take the whole list down
+            _UNSHOWN.failed(d.id, exc)
+            bare = _bare_detail(backend, d)
+            row = {k: bare[k] for k in SUMMARY_KEYS}
         if status is not None and row["status"] != status.value:
             continue
         rows.append(row)

@@ -19,18 +19,20 @@ from aiohttp.test_utils import TestClient, TestServer
 from jsonschema import Draft202012Validator
 
 from netwatch.exporters.collector import RenderCache, View, render_text
-from netwatch.models import Sample
+from netwatch.models import IcmpStats, Sample
 from netwatch.probes.snmp import SnmpData
 from netwatch.web.app import Hooks, make_app
 from netwatch.web.openapi import document
 from tests.unit.web.province import Province, build
 
 Client = TestClient[web.Request, web.Application]
+BAD = ("core-rtr", "ab-rtr", "nk-rtr")
 
 
 def spoil(p: Province) -> None:
     """core-rtr (agent shard): a Counter64 of 2^16000 and a load average of NaN; ab-rtr
-    (ninh-kieu shard): an ICMP counter past 64 bits."""
+    (ninh-kieu shard): an ICMP counter past 64 bits; nk-rtr (ninh-kieu): an ICMP round whose
+    RTTs are not numbers, so reading them raises (a broken object)."""
     check = p.state.devices["core-rtr"].checks["snmp"]
     assert check.last_ok is not None
     data = check.last_ok.data
@@ -43,6 +45,9 @@ def spoil(p: Province) -> None:
     check.last = check.last_ok = dataclasses.replace(check.last_ok, data=spoilt)
     icmp = p.state.devices["ab-rtr"].checks["icmp"]
     p.state.devices["ab-rtr"].checks["icmp"] = dataclasses.replace(icmp, packets_sent=2**70)
+    broken = p.state.devices["nk-rtr"].checks["icmp"]
+    assert broken.last is not None
+    broken.last = dataclasses.replace(broken.last, data=IcmpStats(3, ("x",)))  # type: ignore[arg-type]
 
 
 def nan_load_only(p: Province) -> None:
@@ -136,17 +141,18 @@ async def test_metrics_and_every_shard_stay_200_and_valid(spoilt: Client) -> Non
         bad = [
             line
             for line in text.splitlines()
-            if ('device="core-rtr"' in line or 'device="ab-rtr"' in line)
+            if any(f'device="{d}"' in line for d in BAD)
             and not line.startswith("netwatch_render_errors_total{")
         ]
         assert bad == [], shard
         if shard in (None, "ninh-kieu"):
-            assert 'netwatch_device_up{device="nk-rtr"' in text
+            assert 'netwatch_device_up{device="ab-pc-01"' in text
             assert 'netwatch_render_errors_total{device="ab-rtr"' in text
+            assert 'netwatch_render_errors_total{device="nk-rtr"' in text
         if shard in (None, "_agent"):
             assert 'netwatch_render_errors_total{device="core-rtr"' in text
     everything = (await (await spoilt.get("/metrics")).read()).decode()
-    assert devices_in(everything) == {"core-rtr", "nk-rtr", "ab-rtr", "ab-pc-01", "xss-rtr"}
+    assert devices_in(everything) == {*BAD, "ab-pc-01", "xss-rtr"}
 
 
 async def test_the_api_and_page_of_a_bad_device_stay_200(
@@ -171,7 +177,12 @@ async def test_the_api_and_page_of_a_bad_device_stay_200(
     assert good["icmp"] is not None
     listed = await spoilt.get("/api/v1/devices")
     assert listed.status == 200
-    strict_json(await listed.text())
+    rows = {row["id"]: row for row in strict_json(await listed.text())["devices"]}
+    assert set(rows) == {*BAD, "ab-pc-01", "xss-rtr"}
+    assert rows["nk-rtr"]["status"] == "down"  # the broken round: the status is still known
+    broken = await spoilt.get("/api/v1/devices/nk-rtr")
+    assert broken.status == 200
+    validator.validate(strict_json(await broken.text()))
     page = await spoilt.get("/devices/core-rtr")
     assert page.status == 200
     assert (await spoilt.get("/api/v1/devices/core-rtr")).status == 200
