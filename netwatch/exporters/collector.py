@@ -137,6 +137,11 @@ class RenderErrors:
             self.failing.discard(device_id)
         log.info("device %s: its series are back in /metrics", device_id)
 
+    def snapshot(self) -> list[tuple[str, int]]:
+        """The counts by device id, sorted, copied under the lock (scrapes may run at once)."""
+        with self._lock:
+            return sorted(self.counts.items())
+
     def forget_all_but(self, device_ids: Collection[str]) -> None:
         """Drop what is known of devices no longer in the inventory."""
         with self._lock:
@@ -309,7 +314,7 @@ def write_metrics(
 
     if errors.counts:
         in_scope = {d.id for d in devices}
-        for device_id, count in sorted(errors.counts.items()):
+        for device_id, count in errors.snapshot():
             if device_id in in_scope:
                 render_errors.add(rendered.error_labels(device_id), count)
     if view.site_status is not None:
