@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -122,6 +123,17 @@ async def test_the_device_of_a_raising_probe_goes_down_after_down_after_rounds(
     assert "KeyError" in last.failure.detail
 
 
+@pytest.fixture
+def root_logger_restored() -> Iterator[None]:
+    """``main`` sets up logging for a process; give the root logger back to pytest after."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.mark.usefixtures("root_logger_restored")
 def test_netwatch_once_prints_every_device_when_one_probe_raises(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
