@@ -105,8 +105,9 @@ def _interface_rows(
     return tuple(rows)
 
 
-class _Families:
-    """Every SNMP family of one scrape, declared in ``out`` and filled device by device."""
+class SnmpFamilies:
+    """Every SNMP family of one scrape, declared in ``out`` and filled device by device
+    (``add``); a device's values that cannot be written raise (``text.InvalidValue``)."""
 
     def __init__(self, out: MetricsText, interfaces: InterfaceLabels) -> None:
         self._interface_labels = interfaces
@@ -275,6 +276,6 @@ def write_snmp(
     Devices without SNMP settings are skipped. Pass the same ``interfaces`` cache to every
     scrape (the collector keeps one per inventory) to render interface labels once per poll.
     """
-    families = _Families(out, interfaces if interfaces is not None else InterfaceLabels())
+    families = SnmpFamilies(out, interfaces if interfaces is not None else InterfaceLabels())
     for row in rows:
         families.add(row, now)
