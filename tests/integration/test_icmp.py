@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,10 @@ import pytest
 from netwatch.models import FailureKind, IcmpSettings
 from netwatch.probes.icmp import IcmpProber, detect_icmp_mode
 from netwatch.probes.icmp_socket import longest_ping
-from tests.netns import Netns
+from tests.netns import TABLE, Netns
 
 CHILD = Path(__file__).with_name("icmp_child.py")
+FORGER = Path(__file__).with_name("icmp_forger.py")
 ROOT = Path(__file__).parents[2]
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="raw ICMP sockets need root")
@@ -91,7 +93,8 @@ def test_dropped_address_times_out_and_lossy_one_loses_some() -> None:
     duration = dead[0].pop("duration")
     assert dead == [
         {"address": "127.0.0.5", "mode": "raw", "sent": 3, "received": 0, "failure": "timeout",
-         "detail": "no echo reply from 127.0.0.5 to 3 request(s) within 0.5s each"}
+         "detail": "no echo reply from 127.0.0.5 to 3 request(s) within 0.5s each",
+         "rejected": 0}
     ]  # fmt: skip
     # Waited for the last request's timeout, and ended on the grid tick after it.
     assert 0.5 <= duration <= longest_ping(3, 0.02, 0.5) + 0.5  # + slack for a busy machine
@@ -135,3 +138,78 @@ def test_unresolvable_name_is_a_dns_failure() -> None:
         results = run_in(ns, spec)
     assert [(r["failure"], r["sent"]) for r in results] == [(FailureKind.DNS.value, 0)]
     assert "no-such-host.invalid" in results[0]["detail"]
+
+
+def black_hole(ns: Netns, address: str) -> None:
+    """Drop every echo request to ``address``; replies to it pass. Over IPv6 the prober sends
+    from the target's own address when it is local (fd00::5 on lo), so dropping every packet
+    to it would drop the forged replies too, and prove nothing."""
+    proto, icmp = ("ip6", "icmpv6") if ":" in address else ("ip", "icmp")
+    ns.run(["nft", "add", "rule", "inet", TABLE, "input", proto, "daddr", address,
+            icmp, "type", "echo-request", "drop"])  # fmt: skip
+
+
+def forge_while_pinging(
+    ns: Netns, target: str, source: str, spec: dict[str, Any]
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Run the forger (icmp_forger.py) for ``target``, replying from ``source``, while the
+    prober pings as ``spec`` says; the prober's results and the forger's counts."""
+    requests = sum(n for _, n in spec["pings"]) * spec["count"]
+    forger = ns.popen(
+        [sys.executable, str(FORGER), target, source, str(requests), "20"],
+        stdout=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert forger.stdout is not None
+    assert forger.stdout.readline().strip() == "ready"  # listening before the first request
+    results = run_in(ns, spec)
+    out, _ = forger.communicate(timeout=30)
+    counts: dict[str, int] = json.loads(out)
+    return results, counts
+
+
+@pytest.mark.netns
+@pytest.mark.parametrize(
+    ("mode", "target", "forger"),
+    [
+        ("raw", "127.0.0.5", "127.0.0.9"),
+        ("dgram", "127.0.0.5", "127.0.0.9"),
+        ("raw", "fd00::5", "fd00::9"),
+        ("dgram", "fd00::5", "fd00::9"),
+    ],
+)
+def test_forged_replies_from_another_address_do_not_bring_a_dead_device_up(
+    mode: str, target: str, forger: str
+) -> None:
+    # A host that sees the requests answers them from its own address, with the right
+    # identifier, sequence and token: the target stays down, and every forgery is counted.
+    with Netns() as ns:
+        for address in ("fd00::5", "fd00::9"):
+            ns.run(["ip", "-6", "addr", "add", f"{address}/128", "dev", "lo", "nodad"])
+        black_hole(ns, target)
+        spec = {"mode": mode, "count": 3, "timeout": 0.5, "spacing": 0.05,
+                "pings": [[target, 4]]}  # fmt: skip
+        results, counts = forge_while_pinging(ns, target, forger, spec)
+    assert counts == {"forged": 12, "requests": 12}  # one forgery per request
+    assert [(r["sent"], r["received"], r["failure"]) for r in results] == [(3, 0, "timeout")] * 4
+    # Every forged reply reached the prober's socket and matched a request: only its
+    # source address kept it from counting.
+    assert {r["rejected"] for r in results} == {12}
+
+
+@pytest.mark.netns
+@pytest.mark.parametrize(
+    ("mode", "target"),
+    [("raw", "127.0.0.5"), ("dgram", "127.0.0.5"), ("raw", "fd00::5"), ("dgram", "fd00::5")],
+)
+def test_forged_replies_spoofing_the_targets_address_are_accepted(mode: str, target: str) -> None:
+    # The limit of the check (see netwatch/probes/icmp_socket.py): a forger that sees the
+    # requests and sends from the target's own address is indistinguishable from it. Also the
+    # control for the test above: the same forgeries, from the right address, do count.
+    with Netns() as ns:
+        ns.run(["ip", "-6", "addr", "add", "fd00::5/128", "dev", "lo", "nodad"])
+        black_hole(ns, target)
+        spec = {"mode": mode, "count": 3, "timeout": 0.5, "spacing": 0.05,
+                "pings": [[target, 2]]}  # fmt: skip
+        results, counts = forge_while_pinging(ns, target, target, spec)
+    assert counts == {"forged": 6, "requests": 6}
+    assert [(r["received"], r["failure"], r["rejected"]) for r in results] == [(3, None, 0)] * 2
