@@ -130,6 +130,21 @@ def test_dgram_mode_works_where_ping_group_range_allows_it() -> None:
 
 
 @pytest.mark.netns
+@pytest.mark.parametrize("mode", ["raw", "dgram"])
+def test_an_ipv4_mapped_address_is_pinged_over_ipv4(mode: str) -> None:
+    # Linux refuses ICMPv6 to ::ffff:a.b.c.d; over IPv4 the reply comes from 127.0.0.7, which
+    # is then the address pinged. In a namespace: on the host the old code's ICMPv6 request
+    # went out of the default route.
+    with Netns() as ns:
+        spec = {"mode": mode, "count": 3, "timeout": 0.5, "spacing": 0.02,
+                "pings": [["::ffff:127.0.0.7", 1]]}  # fmt: skip
+        results = run_in(ns, spec)
+    assert [(r["sent"], r["received"], r["failure"], r["rejected"]) for r in results] == [
+        (3, 3, None, 0)
+    ]
+
+
+@pytest.mark.netns
 def test_unresolvable_name_is_a_dns_failure() -> None:
     # Inside the namespace only lo exists, so the resolver's query cannot leave this machine.
     with Netns() as ns:
