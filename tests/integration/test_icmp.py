@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import socket
 import statistics
+import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +18,7 @@ import pytest
 
 from netwatch.models import FailureKind, IcmpSettings
 from netwatch.probes.icmp import IcmpProber, detect_icmp_mode
-from netwatch.probes.icmp_socket import longest_ping
+from netwatch.probes.icmp_socket import EchoSocket, checksum, longest_ping
 from tests.netns import TABLE, Netns
 
 CHILD = Path(__file__).with_name("icmp_child.py")
@@ -69,8 +73,6 @@ async def test_500_targets_at_once_lose_nothing() -> None:
     addresses = [f"127.7.{i // 250}.{i % 250 + 1}" for i in range(500)]
     settings = IcmpSettings(count=3, timeout=2, spacing=0.05)
     try:
-        import asyncio
-
         samples = await asyncio.gather(*[prober.ping(a, a, settings) for a in addresses])
     finally:
         await prober.close()
@@ -228,3 +230,40 @@ def test_forged_replies_spoofing_the_targets_address_are_accepted(mode: str, tar
         results, counts = forge_while_pinging(ns, target, target, spec)
     assert counts == {"forged": 6, "requests": 6}
     assert [(r["received"], r["failure"], r["rejected"]) for r in results] == [(3, None, 0)] * 2
+
+
+@needs_root
+@pytest.mark.parametrize(
+    ("family", "address"), [(socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")]
+)
+async def test_other_pingers_replies_are_dropped_in_the_kernel(family: int, address: str) -> None:
+    # On loopback: five echo replies with another identifier and one with ours reach the
+    # host; the raw socket's BPF filter lets only ours through, so a flood of other pingers'
+    # replies costs the prober no read.
+    sock = EchoSocket(
+        family, "raw", ident=0x4E57, payload=b"netwatch-filter!", clock=time.monotonic
+    )
+    asyncio.get_running_loop().remove_reader(sock._sock.fileno())  # we read by hand below
+    proto = socket.IPPROTO_ICMP if family == socket.AF_INET else socket.IPPROTO_ICMPV6
+    reply_type = 0 if family == socket.AF_INET else 129
+    sender = socket.socket(family, socket.SOCK_RAW, proto)
+    try:
+        sockaddr = (address, 0) if family == socket.AF_INET else (address, 0, 0, 0)
+        for ident in (0x4E58, 0x0001, 0xFFFF, 0x574E, 0x4E56, 0x4E57):
+            body = struct.pack("!HH", ident, 7) + b"netwatch-filter!"
+            csum = checksum(struct.pack("!BBH", reply_type, 0, 0) + body)
+            sender.sendto(struct.pack("!BBH", reply_type, 0, csum) + body, sockaddr)
+        await asyncio.sleep(0.1)  # loopback delivers at once; this is slack
+        idents = []
+        for _ in range(1000):  # bounded: the host's other pingers' replies may be queued too
+            try:
+                packet = sock._sock.recv(4096)
+            except BlockingIOError:
+                break
+            offset = (packet[0] & 0x0F) * 4 if family == socket.AF_INET else 0
+            if packet[offset] == reply_type:
+                idents.append(struct.unpack_from("!H", packet, offset + 4)[0])
+    finally:
+        sender.close()
+        sock.close()
+    assert idents == [0x4E57]
