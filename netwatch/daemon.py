@@ -35,6 +35,7 @@ from netwatch.alerting.notifications import Notifications
 from netwatch.alerting.settings import MaintenanceWindow, Silence
 from netwatch.config import load_config
 from netwatch.errors import ConfigError, NetwatchError
+from netwatch.exporters.agent import AgentStats
 from netwatch.exporters.collector import RenderCache, View, render_text
 from netwatch.history.report import site_availability
 from netwatch.history.store import HistoryStore
@@ -204,6 +205,13 @@ class Daemon:
             "HTTP: at most %d connections, each request header within %gs",
             guard.max_connections,
             guard.header_timeout,
+        )
+        icmp = self.probes.icmp if self.probes is not None else None
+        self.registry.register(
+            AgentStats(
+                icmp_rejected=(lambda: icmp.rejected) if icmp is not None else None,
+                connections=lambda: (guard.open, guard.timed_out, guard.evicted, guard.refused),
+            )
         )
         try:
             self._runner, _ = await serve(app, guard, host, port, ssl_context=tls)
