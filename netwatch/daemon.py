@@ -146,6 +146,7 @@ class Daemon:
             self.engine.add_window(window)
         self._saved_revision = self.engine.revision
         self.notifications = await Notifications.open(config, self.registry)
+        self.notifications.seed(self.engine.firing_deliveries())
         self.probes = await Probes.open(snmp_workers=config.agent.snmp_workers)
         self.scheduler = Scheduler(self.registry, max_in_flight=config.agent.max_in_flight)
         for device in config.devices:

@@ -611,12 +611,32 @@ class AlertEngine:
         if reason is not None:
             inc.reason = reason
             self._out.suppressed.append((alert, reason))
+            if state == "resolved" and inc.notified:
+                # Nobody is told (acknowledged, silenced, maintenance), but Alertmanager holds
+                # the firing alert and must learn it ended, or it shows it firing for good.
+                self._out.deliveries.extend(
+                    d for d in self._deliveries(inc, alert) if d.channel == "alertmanager"
+                )
             return
         if state == "firing":
             inc.notified = True
+        self._out.deliveries.extend(self._deliveries(inc, alert))
+
+    def _deliveries(self, inc: Incident, alert: Alert) -> list[Delivery]:
         site = self._inv.devices[inc.device].site
         contacts = [*self._inv.sites[site].contacts, *inc.escalated_to]
-        self._out.deliveries.extend(deliveries(alert, contacts, self._inv.config.contacts))
+        return deliveries(alert, contacts, self._inv.config.contacts)
+
+    def firing_deliveries(self) -> list[Delivery]:
+        """The firing message of every open incident someone was told about, to each of its
+        channels: what a channel that holds state (Alertmanager) must hold after a restart."""
+        now = self._clock()
+        return [
+            d
+            for inc in self.open_incidents()
+            if inc.device in self._inv.devices
+            for d in self._deliveries(inc, self._alert(inc, "firing", now))
+        ]
 
     def _suppressed(self, inc: Incident, now: float) -> str | None:
         """Why nothing may be sent about this incident now: maintenance, silenced, acknowledged."""
