@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from netwatch.models import Secret, SnmpSettings
-from netwatch.probes.snmp import Interface, SnmpPoller
+from netwatch.probes.snmp import Interface, SnmpPoller, TablePlan
 from tests.snmpd import (
     AUTH_PASSWORD,
     COMMUNITY,
@@ -175,6 +175,27 @@ async def test_uncapped_agent_keeps_one_request_of_all_columns(
     plan = poller.table_plan("full", "interfaces")
     assert plan is not None
     assert (plan.columns, plan.bulk, plan.requests) == (13, True, 1)
+
+
+@pytest.mark.parametrize("version", ["2c", "3"])
+async def test_getnext_plan_reads_what_getbulk_reads(
+    restricted: SnmpAgent, poller: SnmpPoller, version: str
+) -> None:
+    """The last resort (GETNEXT, one column per request) works on the wire, v2c and v3: the
+    same interfaces and values as snmpbulkwalk, one request per value plus one per column."""
+    settings = v2c(restricted) if version == "2c" else v3(restricted)
+    poller._plans[("slow", "interfaces")] = TablePlan(1, bulk=False)  # as learnt from an agent
+    before = restricted.values("snmpbulkwalk", IFX_ENTRY)
+    sample = await poller.poll("slow", restricted.host, settings)
+    after = restricted.values("snmpbulkwalk", IFX_ENTRY)
+    assert sample.ok, sample.failure
+    assert sample.data is not None
+    assert sample.data.interfaces is not None
+    assert_same_as_walk(restricted, sample.data.interfaces, before, after)
+    plan = poller.table_plan("slow", "interfaces")
+    assert plan is not None
+    assert plan.bulk is False
+    assert plan.requests == 13 * (len(sample.data.interfaces) + 1)
 
 
 async def test_no_interface_table_in_view_is_logged_once(
