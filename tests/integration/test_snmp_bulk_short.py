@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from netwatch.models import Secret, SnmpSettings
+from netwatch.exporters.snmp import SnmpRow, write_snmp
+from netwatch.exporters.text import MetricsText, label_pairs
+from netwatch.models import Device, Role, Secret, SnmpSettings, Status
 from netwatch.probes.snmp import Interface, SnmpPoller, TablePlan
+from netwatch.state import CheckState
 from tests.snmpd import (
     AUTH_PASSWORD,
     COMMUNITY,
@@ -163,6 +167,25 @@ async def test_capped_agent_gives_every_interface_and_value(
     assert [r.getMessage() for r in caplog.records if NARROWED in r.getMessage()] == []
     assert (second.columns, second.bulk) == (first.columns, first.bulk)
     assert second.requests < first.requests  # no empty replies before the right size
+
+
+async def test_capped_agent_is_exported_in_full(capped: SnmpAgent, poller: SnmpPoller) -> None:
+    """/metrics of a capped agent's poll has one interface series per ifXTable row, and
+    netwatch_snmp_interface_rows says how many rows there were (the bug: 0 series, up 1)."""
+    settings = v2c(capped)
+    sample = await poller.poll("capped", capped.host, settings)
+    assert sample.ok, sample.failure
+    state = CheckState(status=Status.UP, last=sample, last_ok=sample)
+    dev = Device("capped", capped.host, Role.ROUTER, "site", snmp=settings)
+    labels = label_pairs(["device", "site", "role"], ["capped", "site", "router"])
+    out = MetricsText()
+    write_snmp(out, [SnmpRow(dev, labels, state)], time.time())
+    text = out.text()
+    rows = len([o for o in capped.values("snmpbulkwalk", f"{IFX_ENTRY}.1") if o])
+    assert rows > 0
+    assert text.count("\nnetwatch_interface_up{") == rows
+    assert f"netwatch_snmp_interface_rows{{{labels}}} {rows}" in text
+    assert f"netwatch_snmp_up{{{labels}}} 1" in text
 
 
 async def test_uncapped_agent_keeps_one_request_of_all_columns(
