@@ -57,6 +57,12 @@ def capped(request: pytest.FixtureRequest) -> Iterator[SnmpAgent]:
 
 
 @pytest.fixture(scope="module")
+def few_repeats() -> Iterator[SnmpAgent]:
+    """An snmpd answering at most 2 repetitions per GETBULK (whole rows, never short)."""
+    yield from _agent(["maxGetbulkRepeats 2"])
+
+
+@pytest.fixture(scope="module")
 def restricted() -> Iterator[SnmpAgent]:
     """An snmpd whose ``restricted`` community sees the system group and no interface table."""
     yield from _agent(
@@ -186,6 +192,25 @@ async def test_capped_agent_is_exported_in_full(capped: SnmpAgent, poller: SnmpP
     assert text.count("\nnetwatch_interface_up{") == rows
     assert f"netwatch_snmp_interface_rows{{{labels}}} {rows}" in text
     assert f"netwatch_snmp_up{{{labels}}} 1" in text
+
+
+async def test_repetition_cap_needs_no_narrowing(
+    few_repeats: SnmpAgent, poller: SnmpPoller, caplog: pytest.LogCaptureFixture
+) -> None:
+    """maxGetbulkRepeats gives whole rows: all 13 columns per request, every interface read."""
+    caplog.set_level(logging.INFO, logger="netwatch.probes.snmp")
+    before = few_repeats.values("snmpbulkwalk", IFX_ENTRY)
+    sample = await poller.poll("reps", few_repeats.host, v2c(few_repeats))
+    after = few_repeats.values("snmpbulkwalk", IFX_ENTRY)
+    assert sample.ok, sample.failure
+    assert sample.data is not None
+    assert sample.data.interfaces is not None
+    assert_same_as_walk(few_repeats, sample.data.interfaces, before, after)
+    plan = poller.table_plan("reps", "interfaces")
+    assert plan is not None
+    assert (plan.columns, plan.bulk) == (13, True)
+    assert plan.requests == len(sample.data.interfaces) // 2 + 1  # 2 rows a reply, then the end
+    assert [r for r in caplog.records if NARROWED in r.getMessage()] == []
 
 
 async def test_uncapped_agent_keeps_one_request_of_all_columns(
