@@ -164,14 +164,16 @@ class TablePlan:
     Agents may cap a GETBULK reply (net-snmp's ``maxGetbulkResponses``, a packet size): a
     13-column request then comes back with fewer than one row, even with no values at all. The
     walker then asks for half the columns per request, down to one, then GETNEXT, and keeps
-    what worked here, so the next polls of that device go straight to it.
+    what worked here, so the next polls of that device go straight to it. An agent that
+    answers tooBig instead gets half the repetitions first, down to one, then the same.
 
     >>> TablePlan(columns=13)
-    TablePlan(columns=13, bulk=True, rows=None, requests=0)
+    TablePlan(columns=13, bulk=True, repetitions=None, rows=None, requests=0)
     """
 
     columns: int  # columns per request
     bulk: bool = True  # False: GETNEXT, one column per request
+    repetitions: int | None = None  # max-repetitions the agent took without tooBig, if fewer
     rows: int | None = None  # rows the table had last time (sets max-repetitions)
     requests: int = 0  # requests the last walk took
 
@@ -678,6 +680,8 @@ class SnmpPoller:
         # reply lies past the table and is decoded for nothing. After the first poll, ask for
         # one row more than the table had, so one round usually reads it all and sees its end.
         reps = max(1, settings.max_repetitions)
+        if plan.repetitions is not None:
+            reps = min(reps, plan.repetitions)
         if plan.rows is not None:
             reps = min(reps, plan.rows + 1)
         requests = 0
@@ -685,15 +689,30 @@ class SnmpPoller:
             if not active:
                 break
             batch = active[: plan.columns] if plan.bulk else active[:1]
-            varbinds = await self._request(
-                target,
-                settings,
-                [cursor[name] for name, _ in batch],
-                pdu=v2c.GET_BULK if plan.bulk else GET_NEXT,
-                reps=reps,
-            )
-            requests += 1
             width = len(batch)
+            requests += 1
+            try:
+                varbinds = await self._request(
+                    target,
+                    settings,
+                    [cursor[name] for name, _ in batch],
+                    pdu=v2c.GET_BULK if plan.bulk else GET_NEXT,
+                    reps=reps,
+                )
+            except _RequestFailed as exc:
+                error = exc.error
+                if not (plan.bulk and isinstance(error, ErrorStatus) and error.status == 1):
+                    raise
+                if reps > 1:  # tooBig: fewer rows first, then fewer columns
+                    reps = plan.repetitions = reps // 2
+                    log.info(
+                        "snmp %s: the agent answered tooBig to a GETBULK of the %s table; "
+                        "asking %d repetitions from now on",
+                        device, table, reps,
+                    )  # fmt: skip
+                else:
+                    self._narrow(device, table, plan, width, 0, "tooBig")
+                continue
             done: set[str] = set()
             for i, (oid, value) in enumerate(varbinds):
                 name, root = batch[i % width]
@@ -718,7 +737,9 @@ class SnmpPoller:
         return result
 
     @staticmethod
-    def _narrow(device: str, table: str, plan: TablePlan, asked: int, got: int) -> None:
+    def _narrow(
+        device: str, table: str, plan: TablePlan, asked: int, got: int, answer: str = ""
+    ) -> None:
         """Ask for fewer columns per request after a reply of ``got`` values for ``asked``."""
         if not plan.bulk:  # GETNEXT answers one value per name asked; none is a broken agent
             raise _RequestFailed(errind.emptyResponse)
@@ -730,9 +751,9 @@ class SnmpPoller:
             plan.columns = 1
             how = "GETNEXT"
         log.info(
-            "snmp %s: the agent answered a %d-column GETBULK of the %s table with %d value(s); "
+            "snmp %s: the agent answered a %d-column GETBULK of the %s table with %s; "
             "using %s for it from now on",
-            device, asked, table, got, how,
+            device, asked, table, answer or f"{got} value(s)", how,
         )  # fmt: skip
 
     async def _request(

@@ -43,11 +43,13 @@ def if_mib(rows: int) -> dict[Oid, object]:
 class FakeAgent:
     """An agent answering from ``mib``; ``cap`` values per GETBULK at most (net-snmp's
     ``maxGetbulkResponses``: whole repetitions only), or ``truncate`` to cut every GETBULK
-    reply to that many values (a packet-size limit); ``next_empty`` breaks GETNEXT too."""
+    reply to that many values (a packet-size limit), or tooBig for a GETBULK that asks more
+    than ``too_big`` values; ``next_empty`` breaks GETNEXT too."""
 
     mib: dict[Oid, object]
     cap: int | None = None
     truncate: int | None = None
+    too_big: int | None = None
     next_empty: bool = False
     requests: list[tuple[int, int]] = field(default_factory=list)  # (pdu type, names)
 
@@ -68,6 +70,8 @@ class FakeAgent:
         if pdu == GET_NEXT:
             return [] if self.next_empty else [self.next_of(n) for n in names]
         assert pdu == v2c.GET_BULK
+        if self.too_big is not None and len(names) * reps > self.too_big:
+            raise TooBig
         if self.cap is not None:
             reps = min(reps, self.cap // len(names))
         out: list[tuple[Oid, object]] = []
@@ -77,6 +81,10 @@ class FakeAgent:
                 cursor[i], value = self.next_of(name)
                 out.append((cursor[i], value))
         return out if self.truncate is None else out[: self.truncate]
+
+
+class TooBig(Exception):
+    """The fake agent's way to answer with error-status tooBig."""
 
 
 class FakeTransport:
@@ -97,7 +105,10 @@ class FakeTransport:
         per_try: float,
         retries: int,
     ) -> v2c.Message:
-        varbinds = self.agents[address[0]].answer(pdu_type, list(oids), repetitions)
+        try:
+            varbinds = self.agents[address[0]].answer(pdu_type, list(oids), repetitions)
+        except TooBig:
+            return v2c.Message(community, v2c.RESPONSE, 1, 1, 0, [])
         return v2c.Message(community, v2c.RESPONSE, 1, 0, 0, varbinds)
 
     def close(self) -> None:
@@ -249,3 +260,25 @@ async def test_plans_are_per_device(poller: SnmpPoller) -> None:
     assert full.requests == [(v2c.GET_BULK, 13)]
     plans = [poller.table_plan(d, "interfaces") for d in ("capped", "full")]
     assert [(p.columns if p else None) for p in plans] == [6, 13]
+
+
+async def test_too_big_halves_repetitions_then_columns(poller: SnmpPoller) -> None:
+    """tooBig above 8 values: 25 -> 12 -> 6 -> 3 -> 1 repetitions, then 13 -> 6 columns; all
+    interfaces are read, and the next poll asks 6 columns of 1 repetition at once."""
+    agent = FakeAgent(if_mib(4), too_big=8)
+    use(poller, **{"127_0_0_1": agent})
+    sample = await poller.poll("r1", "127.0.0.1", SETTINGS)
+    assert sample.ok, sample.failure
+    assert_interfaces(sample.data, 4)
+    plan = poller.table_plan("r1", "interfaces")
+    assert plan is not None
+    assert (plan.columns, plan.repetitions, plan.bulk) == (6, 1, True)
+    too_big = [req for req in agent.requests if req[1] == 13]
+    assert too_big == [(v2c.GET_BULK, 13)] * 5  # 25, 12, 6, 3 and 1 repetitions
+
+    agent.requests.clear()
+    sample = await poller.poll("r1", "127.0.0.1", SETTINGS)
+    assert sample.ok, sample.failure
+    assert_interfaces(sample.data, 4)
+    assert agent.requests[0] == (v2c.GET_BULK, 6)
+    assert all(names <= 6 for _pdu, names in agent.requests)
