@@ -127,6 +127,11 @@ class SnmpFamilies:
         self.reboots = out.family(
             "netwatch_device_reboots", "counter", "Reboots seen since netwatch started."
         )
+        self.if_rows = out.family(
+            "netwatch_snmp_interface_rows",
+            "gauge",
+            "Rows of ifTable/ifXTable the agent showed, before the filter (0: none in its view).",
+        )
         self.if_up = out.family("netwatch_interface_up", "gauge", "1 if ifOperStatus is up.")
         self.if_admin = out.family(
             "netwatch_interface_admin_up", "gauge", "1 if ifAdminStatus is up."
@@ -201,6 +206,8 @@ class SnmpFamilies:
             self.info.add(info, 1.0)
             if system.sys_uptime_seconds is not None:
                 self.uptime.add(labels, system.sys_uptime_seconds)
+        if data.interface_rows is not None:
+            self.if_rows.add(labels, data.interface_rows)
         if data.interfaces:
             ports = self._interface_labels.of(
                 row.device.id, labels, data.interfaces, settings.interfaces
