@@ -98,6 +98,7 @@ class HistoryStore:
         self.timezone = timezone
         self.healthy = True
         self.last_error: str | None = None
+        self.errors = 0  # failed writes since start (the storage metric)
         self._clock = clock
         self._tz = ZoneInfo(timezone)
         self._retention = retention_seconds
@@ -418,6 +419,7 @@ class HistoryStore:
             f"every {self._retry:g}s"
         )
         self.last_error = message
+        self.errors += 1
         if self.healthy:
             self.healthy = False
             log.error("%s", message)
