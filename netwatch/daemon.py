@@ -249,6 +249,9 @@ class Daemon:
             await asyncio.wait_for(self.probes.close(), STOP_TIMEOUT)
         if self.engine is not None and self.notifications is not None:
             await self._deliver(self.engine.tick())
+            if self._state_error is not None:
+                log.error("at shutdown, open incidents and operator changes not saved (the "
+                          "previous files are kept): %s", self._state_error)  # fmt: skip
         if self.notifications is not None:
             await self.notifications.close()
         if self.history is not None:
@@ -452,7 +455,9 @@ class Daemon:
         if self.notifications is not None:
             await self.notifications.put(out.deliveries)
         if self.engine is not None and (
-            out.deliveries or self.engine.revision != self._saved_revision
+            out.deliveries
+            or self.engine.revision != self._saved_revision
+            or self._state_error is not None  # the last save failed: try again
         ):
             await self._save(self.engine)
 

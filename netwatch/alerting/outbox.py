@@ -346,11 +346,15 @@ class Outbox:
                 await self._write([])
             except sqlite3.Error as exc:
                 unsent = sum(1 for h in self._held.values() if h.dead_at is None)
-                log.error(
+                unrecorded = len(self._sent_held) + sum(
+                    op.kind == "sent" for op in self._ops.values()
+                )
+                log.log(
+                    logging.ERROR if unsent else logging.WARNING,
                     "outbox: %s cannot be written at shutdown (%s): lost %d unsent "
-                    "notification(s) held in memory; %d sent one(s) may be sent again after "
-                    "the restart",
-                    self.path, exc, unsent, sum(op.kind == "sent" for op in self._ops.values()),
+                    "notification(s) held in memory; %d sent one(s) not recorded as sent (a "
+                    "restart may send them again)",
+                    self.path, exc, unsent, unrecorded,
                 )  # fmt: skip
         self._closed = True
         loop = asyncio.get_running_loop()
@@ -454,8 +458,8 @@ class Outbox:
         try:
             added = await self._write(rows)
         except sqlite3.Error as exc:
-            self._storage_failed("write to", exc)
             added = await self._hold(rows)
+            self._storage_failed("write to", exc)
         for channel in CHANNELS:
             if any(row[3] == channel for row in rows):
                 self._wake[channel].set()
