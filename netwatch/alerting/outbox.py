@@ -469,31 +469,59 @@ class Outbox:
         return added
 
     async def _write(self, rows: list[_NewRow]) -> int:
-        """Write what memory holds, then ``rows``, in one transaction; raises sqlite3.Error."""
+        """Write what memory holds, then ``rows``, in one transaction; raises sqlite3.Error.
+
+        Memory is brought in line with the file when the transaction ends, even if the caller
+        was cancelled meanwhile (a reload): otherwise a delivery both written and still held
+        would be sent twice.
+        """
         async with self._write_lock:
             ops = list(self._ops.items())
             held = list(self._held.values())
             sent = list(self._sent_held.items())
-            added, pending = await self._db(_write_back, ops, held, sent, rows)
-            self._stored_pending = pending
-            for key, op in ops:
-                if self._ops.get(key) is op:
-                    del self._ops[key]
-            for key, _ in sent:
-                self._sent_held.pop(key, None)
-            for h in held:
-                # Attempts went on while the transaction ran: what changed since becomes a
-                # change to the row just written.
-                current = self._held.pop(h.key, None)
-                if current is None:  # sent meanwhile
-                    self._ops[h.key] = _Op("sent", self._sent_held.pop(h.key, self._clock()))
-                elif current is not h:
-                    kind, at = (
-                        ("dead", current.dead_at) if current.dead_at else ("retry", current.next_at)
-                    )
-                    self._ops[h.key] = _Op(kind, at, current.attempts, current.last_error)
-            self._storage_back()
+            if self._closed:
+                raise NotifyError(f"outbox {self.path} is closed", retryable=False)
+            # The executor's own future, not a task around it: its callbacks run before any
+            # later database call's caller resumes, so no reader sees the file written and
+            # memory not yet brought in line.
+            done = asyncio.get_running_loop().run_in_executor(
+                self._executor, _write_back, self._conn, ops, held, sent, rows
+            )
+            done.add_done_callback(functools.partial(self._written, ops, held, sent))
+            added, _ = await asyncio.shield(done)
             return added
+
+    def _written(
+        self,
+        ops: list[tuple[str, _Op]],
+        held: list[_Held],
+        sent: list[tuple[str, float]],
+        done: asyncio.Future[tuple[int, int]],
+    ) -> None:
+        """What ``_write`` wrote leaves memory (on the loop, once its transaction ended)."""
+        if done.cancelled() or done.exception() is not None:
+            return
+        self._stored_pending = done.result()[1]
+        for key, op in ops:
+            if self._ops.get(key) is op:
+                del self._ops[key]
+        for key, _ in sent:
+            self._sent_held.pop(key, None)
+        for h in held:
+            # Attempts went on while the transaction ran: what changed since becomes a change
+            # to the row just written.
+            current = self._held.get(h.key)
+            if current is None:
+                if h.key in self._sent_held:  # sent meanwhile
+                    self._ops[h.key] = _Op("sent", self._sent_held.pop(h.key))
+                continue
+            del self._held[h.key]
+            if current is not h:
+                kind, at = (
+                    ("dead", current.dead_at) if current.dead_at else ("retry", current.next_at)
+                )
+                self._ops[h.key] = _Op(kind, at, current.attempts, current.last_error)
+        self._storage_back()
 
     async def _hold(self, rows: list[_NewRow]) -> int:
         """Keep rows the file did not take in memory, without duplicates; the number kept."""
@@ -526,9 +554,10 @@ class Outbox:
         """Apply ``op`` to the stored row ``key``, or keep it in memory if that fails."""
         if self._ops:  # keep changes in order: write the older ones first
             self._ops[key] = op
-            with contextlib.suppress(sqlite3.Error):
+            try:
                 await self._write([])
-            self._set_queue()
+            except sqlite3.Error as exc:
+                self._storage_failed("update", exc)
             return
         try:
             self._stored_pending = await self._db(_apply_op, key, op)
@@ -605,10 +634,11 @@ class Outbox:
             stored = []
         rows: list[_Row] = []
         for row in stored:
+            # Looked up again after the read: a write that ended meanwhile may have added it.
             op = self._ops.get(row.key)
             if op is None:
                 rows.append(row)
-            elif op.at <= now:  # a retry whose new time was not written
+            elif op.kind == "retry" and op.at <= now:  # a retry whose new time is not written
                 rows.append(row._replace(attempts=op.attempts))
         rows = rows[: self._concurrency]
         if len(rows) < self._concurrency and self._held:

@@ -12,6 +12,7 @@ import asyncio
 import itertools
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -42,6 +43,8 @@ class Disk(sqlite3.Connection):
 
     full = False
     crash = 0
+    slow = 0.0  # seconds each write of held items takes (in the database thread)
+    writing = threading.Event()  # set when a slow write began
 
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
         cls = type(self)
@@ -55,6 +58,9 @@ class Disk(sqlite3.Connection):
     def executemany(self, sql: str, parameters: Any, /) -> sqlite3.Cursor:
         if type(self).full:
             raise sqlite3.OperationalError("database or disk is full")
+        if "INSERT OR IGNORE INTO outbox" in sql and type(self).slow:
+            type(self).writing.set()
+            time.sleep(type(self).slow)
         return super().executemany(sql, parameters)
 
 
@@ -64,8 +70,10 @@ class Fake:
 
     channel: Channel = "webhook"
 
-    def __init__(self, fail: int = 0, state: str | None = None) -> None:
-        self.fail, self.state = fail, state
+    def __init__(
+        self, fail: int = 0, state: str | None = None, gate: asyncio.Event | None = None
+    ) -> None:
+        self.fail, self.state, self.gate = fail, state, gate
         self.attempts = 0
         self.times: list[float] = []
         self.sent: list[tuple[str, str]] = []
@@ -76,13 +84,15 @@ class Fake:
             self.attempts += 1
             if self.attempts <= self.fail:
                 raise NotifyError("peer down")
+        if self.gate is not None:
+            await self.gate.wait()
         self.sent.append((delivery.alert.id, delivery.alert.state))
 
 
 @pytest.fixture
 def disk() -> type[Disk]:
     """A fresh ``Disk`` class per test (its switches are class attributes)."""
-    return type("TestDisk", (Disk,), {})
+    return type("TestDisk", (Disk,), {"writing": threading.Event()})
 
 
 @pytest.fixture
@@ -323,3 +333,52 @@ async def test_close_writes_what_memory_holds_when_space_returned(
     disk.full = False
     await outbox.close()
     assert len(stored(tmp_path)) == 2
+
+
+async def test_a_held_delivery_sent_while_it_is_being_written_is_not_sent_again(
+    tmp_path: Path, registry: CollectorRegistry, disk: type[Disk],
+    running: list[asyncio.Task[None]],
+) -> None:  # fmt: skip
+    """Space returns; the send of a held delivery ends during the (slow) write of it: the
+    row written as pending is then marked sent, and the delivery is never sent again."""
+    gate = asyncio.Event()
+    fake = Fake(gate=gate)
+    outbox = await open_outbox(tmp_path, fake, registry, disk)
+    disk.full = True
+    await outbox.put([Delivery(alert(1), "it", "webhook")])
+    running.append(asyncio.create_task(outbox.run()))
+    await until(lambda: fake.times)  # the send is under way, held at the gate
+    disk.slow = 0.3
+    disk.full = False  # the flusher (every 0.05 s) starts writing the held delivery
+    await until(disk.writing.is_set)
+    gate.set()  # the send succeeds while the write is in the database thread
+    await until(lambda: fake.sent)
+    await until(lambda: outbox.storage_ok)
+    await asyncio.sleep(0.3)
+    assert fake.sent == [("device:r1:1", "firing")]
+    assert stored(tmp_path) == []
+    assert stored(tmp_path, "sent") == [("device:r1:1|firing||it|webhook|0",)]
+    await outbox.close()
+
+
+async def test_a_held_delivery_in_flight_across_its_write_is_marked_sent_in_the_file(
+    tmp_path: Path, registry: CollectorRegistry, disk: type[Disk],
+    running: list[asyncio.Task[None]],
+) -> None:  # fmt: skip
+    """The held delivery is written while its send is still under way; the send then ends:
+    the stored row is deleted and it is not sent again."""
+    gate = asyncio.Event()
+    fake = Fake(gate=gate)
+    outbox = await open_outbox(tmp_path, fake, registry, disk)
+    disk.full = True
+    await outbox.put([Delivery(alert(1), "it", "webhook")])
+    running.append(asyncio.create_task(outbox.run()))
+    await until(lambda: fake.times)
+    disk.full = False
+    await until(lambda: outbox.storage_ok)  # written while in flight
+    assert stored(tmp_path) == [("device:r1:1|firing||it|webhook|0", 0, 0)]
+    gate.set()
+    await until(lambda: stored(tmp_path) == [])
+    await asyncio.sleep(0.3)
+    assert fake.sent == [("device:r1:1", "firing")]
+    await outbox.close()
