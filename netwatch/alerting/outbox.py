@@ -691,6 +691,8 @@ class Outbox:
             # With unwritten retries the file's times are stale: do not spin on them.
             times.append(max(next_at, now + self._storage_retry) if self._ops else next_at)
         delay = min(60.0, max(0.0, min(times) - now)) if times else 60.0
+        if self._write_failing:  # a failed read would be tried again at once, and again...
+            delay = max(delay, self._storage_retry)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(delay):
                 await wake.wait()
@@ -704,10 +706,11 @@ class Outbox:
                 self._storage_failed("prune", exc)
 
     async def _flush_forever(self) -> None:
-        """Write what memory holds as soon as the file takes it."""
+        """Write what memory holds as soon as the file takes it (after a failed read or prune
+        with nothing held, an empty transaction tells whether the file works again)."""
         while True:
             await asyncio.sleep(self._storage_retry)
-            if self._in_memory():
+            if self._in_memory() or self._write_failing:
                 try:
                     await self._write([])
                 except sqlite3.Error as exc:

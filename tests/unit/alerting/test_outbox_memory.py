@@ -43,6 +43,7 @@ class Disk(sqlite3.Connection):
 
     full = False
     crash = 0
+    io_error = False  # the due-query fails as on a failing disk
     slow = 0.0  # seconds each write of held items takes (in the database thread)
     writing = threading.Event()  # set when a slow write began
 
@@ -51,6 +52,8 @@ class Disk(sqlite3.Connection):
         if cls.crash and "FROM outbox o" in sql:
             cls.crash -= 1
             raise RuntimeError("a bug in the worker")
+        if cls.io_error and "FROM outbox o" in sql:
+            raise sqlite3.OperationalError("disk I/O error")
         if cls.full and not sql.lstrip().upper().startswith(READS):
             raise sqlite3.OperationalError("database or disk is full")
         return super().execute(sql, parameters)
@@ -381,4 +384,27 @@ async def test_a_held_delivery_in_flight_across_its_write_is_marked_sent_in_the_
     await until(lambda: stored(tmp_path) == [])
     await asyncio.sleep(0.3)
     assert fake.sent == [("device:r1:1", "firing")]
+    await outbox.close()
+
+
+async def test_a_failing_read_is_reported_and_clears_when_the_file_works_again(
+    tmp_path: Path, registry: CollectorRegistry, disk: type[Disk],
+    running: list[asyncio.Task[None]],
+) -> None:  # fmt: skip
+    """Reading due rows fails (I/O error): storage not ok, the worker lives on; afterwards the
+    delivery goes out and storage is ok again, with nothing held in memory."""
+    fake = Fake()
+    outbox = await open_outbox(tmp_path, fake, registry, disk)
+    disk.io_error = True
+    running.append(asyncio.create_task(outbox.run()))
+    await outbox.put([Delivery(alert(1), "it", "webhook")])
+    await until(lambda: not outbox.storage_ok)
+    assert "disk I/O error" in (outbox.storage_error or "")
+    errors = outbox.storage_errors
+    await asyncio.sleep(0.2)
+    assert outbox.storage_errors - errors <= 5  # retried every 0.05 s, not in a busy loop
+    disk.io_error = False
+    await until(lambda: fake.sent)
+    await until(lambda: outbox.storage_ok)
+    assert value(registry, "netwatch_outbox_restarts_total", task="outbox-webhook") == 0
     await outbox.close()
