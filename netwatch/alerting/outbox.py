@@ -15,6 +15,12 @@ Guarantees and their limits:
   channel, repeat number) that is UNIQUE in the queue and remembered for a week after sending.
 * Per (alert, contact, channel) messages go out in the order they were put: a recovery never
   overtakes the alarm it recovers while the alarm is still being retried.
+* A full or failing disk: new deliveries are held in memory (at most 10,000; past that the
+  oldest is dropped, logged and counted in ``netwatch_notifications_dropped_total``) and still
+  sent; a row sent or retried whose update cannot be written keeps its new state in memory.
+  All of it is written, in put order, when a write works again (tried every 2 s), and at
+  shutdown if it can be; what cannot is logged with a count. Each task of :meth:`Outbox.run`
+  is restarted with backoff if it dies (``netwatch_outbox_restarts_total``).
 * Durability: WAL with ``synchronous=FULL``. ``NORMAL`` would already survive ``kill -9`` (a
   commit is in the WAL file, i.e. in the OS page cache, before ``put`` returns) but can lose the
   last commits on power loss or a kernel crash — and a power cut at a district office is exactly

@@ -319,6 +319,12 @@ class HistoryStore:
         self._pending.append(item)
         if len(self._pending) > self._max_pending:
             self._pending.popleft()
+            if not self._lost:
+                log.error(
+                    "history: %d records waiting in memory for %s, the bound: the oldest are "
+                    "dropped; the stretch they covered will count as unknown",
+                    self._max_pending, self.path,
+                )  # fmt: skip
             self._lost = True
 
     def _commit(self) -> bool:
