@@ -24,7 +24,15 @@ from pathlib import Path
 import pytest
 
 from tests.daemon import metric_value
-from tests.integration.test_alerting_e2e import Options, Province, behind, summary, wait_until
+from tests.integration.test_alerting_e2e import (
+    ADDRESS,
+    CONTACT,
+    Options,
+    Province,
+    behind,
+    summary,
+    wait_until,
+)
 
 pytestmark = pytest.mark.netns
 
@@ -75,6 +83,18 @@ def get(p: Province, path: str) -> tuple[int, str]:
     return int(status), body
 
 
+def wait_all_up(p: Province, timeout: float = 30.0) -> None:
+    """Every device and site up on /metrics (the log repeats "is up" only ten times a minute)."""
+
+    def all_up() -> bool:
+        text = p.metrics()
+        return all(
+            metric_value(text, "netwatch_device_up", device=d) == 1.0 for d in ADDRESS
+        ) and all(metric_value(text, "netwatch_site_up", site=s) == 1.0 for s in CONTACT)
+
+    wait_until(all_up, timeout=timeout, what="every device and site up")
+
+
 def storage(p: Province) -> dict[str, float | None]:
     text = p.metrics()
     return {s: metric_value(text, "netwatch_storage_ok", store=s) for s in STORES}
@@ -88,7 +108,7 @@ def test_a_full_disk_during_an_outage_loses_no_alert_and_no_history(
     with Province(tmp_path, Options(hold="2s")) as p:
         p.start_receiver(scrape=False)
         daemon = p.start_daemon()
-        p.wait_all_up()
+        wait_all_up(p)
         assert get(p, "/-/ready")[0] == 200
         assert storage(p) == dict.fromkeys(STORES, 1.0)
 
@@ -163,7 +183,7 @@ def test_sigterm_while_the_disk_is_still_full_exits_cleanly_and_counts_what_is_l
     with Province(tmp_path, Options(hold="2s")) as p:
         p.start_receiver(scrape=False)
         daemon = p.start_daemon()
-        p.wait_all_up()
+        wait_all_up(p)
         fill(small_disk)
         p.cut(*behind("an-binh"))
         hooks = p.wait_hooks(lambda hooks: len(hooks) >= 1, timeout=30)
