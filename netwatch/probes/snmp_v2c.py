@@ -266,7 +266,7 @@ def decode_varbinds(buf: bytes, header: Header) -> list[tuple[Oid, Any]]:
         bounds = INT_RANGES.get(tag)
         if bounds is not None:  # _bounded_int, inlined: this is the hottest line
             if not 0 < i - start <= _MAX_INT_BYTES:
-                raise MalformedMessage(f"{bounds[0]} empty or out of range ({i - start} bytes)")
+                _bounded_int(buf, start, i, tag)  # raises, and says why
             value = int.from_bytes(buf[start:i], "big", signed=True)
             if not bounds[1] <= value <= bounds[2]:
                 raise MalformedMessage(f"{bounds[0]} out of range")

@@ -3,12 +3,16 @@ header-only decoding, and decoding time linear in the datagram's size."""
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import socket
 import time
 from collections.abc import Callable
 
 import pytest
 
 from netwatch.probes import snmp_v2c as v2c
+from netwatch.probes.snmp import _raise_rcvbuf
 
 NAME = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 # tag, lowest, highest
@@ -185,3 +189,83 @@ def test_decoding_time_grows_linearly_with_size(shape: str) -> None:
     assert isinstance(decode(large)(), v2c.MalformedMessage)
     ratio = best_time(decode(large)) / max(best_time(decode(small)), 50e-6)
     assert ratio < 24, f"{shape}: 8x the bytes took {ratio:.1f}x the time"
+
+
+# --------------------------------------------------------------------------- client
+
+
+def client_socket(family: int) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    _raise_rcvbuf(sock)  # room for every datagram the tests queue
+    sock.setblocking(False)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+async def test_one_wake_up_reads_at_most_the_budget() -> None:
+    """600 queued datagrams: one _drain call reads READ_BUDGET of them, and drops each after
+    its header (they answer no request)."""
+    client = v2c.V2cClient(client_socket, collections.Counter(), set())
+    sock = client._socket(socket.AF_INET)
+    try:
+        wire = response(varbind(0x02, b"\x01"))
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            for _ in range(600):
+                sender.sendto(wire, sock.getsockname())
+        client._drain(sock)
+        assert client.dropped == v2c.READ_BUDGET
+        client._drain(sock)
+        client._drain(sock)
+        assert client.dropped == 600
+    finally:
+        client.close()
+        sock.close()
+
+
+async def test_replies_are_matched_by_id_and_source_before_their_varbinds_decode() -> None:
+    """A datagram with the right request-id from another port is dropped (its bad varbinds
+    never decoded); the same from the agent's port fails the request as malformed at once."""
+    peers: set[tuple[str, int]] = set()
+    made: list[socket.socket] = []
+
+    def make(family: int) -> socket.socket:
+        made.append(client_socket(family))
+        return made[-1]
+
+    client = v2c.V2cClient(make, collections.Counter(), peers)
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as agent,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stranger,
+    ):
+        agent.bind(("127.0.0.1", 0))
+        stranger.bind(("127.0.0.1", 0))
+        address = agent.getsockname()
+        peers.add(address)
+        asking = asyncio.create_task(
+            client.request(
+                address,
+                socket.AF_INET,
+                b"c",
+                v2c.GET,
+                [NAME],
+                repetitions=0,
+                per_try=5.0,
+                retries=0,
+            )
+        )
+        request, manager = await asyncio.wait_for(asyncio.to_thread(agent.recvfrom, 2048), 5)
+        rid = ber_int(v2c.decode_message(request).request_id)
+        bad = response(varbind(0x46, ber_int(2**16000)), request_id=rid)
+        stranger.sendto(bad, manager)
+        for _ in range(50):  # until the client has read it
+            await asyncio.sleep(0.01)
+            if client.dropped:
+                break
+        assert client.dropped == 1
+        assert not asking.done()
+        agent.sendto(bad, manager)
+        with pytest.raises(v2c.MalformedMessage, match="Counter64 out of range"):
+            await asyncio.wait_for(asking, 5)
+    client.close()
+    for sock in made:
+        sock.close()
