@@ -3,7 +3,8 @@
 :class:`Hostile` answers each SNMPv2c request with one kind of attack (seeded, so runs repeat):
 a well-formed response carrying numbers out of their type's range or absurd OIDs, garbage
 bytes, or a flood of unsolicited datagrams from its own address. ``python -m tests.hostile_snmp
-flood HOST PORT`` sprays datagrams at a port from another address, for a bounded time.
+flood HOST PORT`` sprays datagrams at a port from another address, for a bounded time;
+``python -m tests.hostile_snmp serve [MODE...]`` serves modes on 127.0.2.1, .2, ... (bench.hostile).
 
 >>> transport, responder, port = await serve("huge-Counter64")  # doctest: +SKIP
 """
@@ -33,6 +34,8 @@ MODES: dict[str, set[str]] = {
     "random": {"protocol"},
     "truncated": {"protocol"},
     "flipped": {"protocol", "timeout", "ok"},  # a flipped bit in a value can leave it valid
+    "oversized": {"protocol"},  # a SEQUENCE claiming 2 GiB, in a 65,000-byte datagram
+    "echo": {"protocol"},  # the request itself, sent back
     "flood-wrong-id": {"timeout"},  # 30 well-formed responses to no request, no answer
     "flood-junk": {"protocol"},  # 30 random datagrams, no answer
 }
@@ -81,6 +84,10 @@ def replies(mode: str, request: bytes, rng: random.Random) -> list[bytes]:
         for _ in range(3):
             out[rng.randrange(len(out))] ^= 1 << rng.randrange(8)
         return [bytes(out)]
+    if mode == "oversized":
+        return [b"\x30\x84\x7f\xff\xff\xff" + rng.randbytes(65_000)]
+    if mode == "echo":
+        return [request]
     if mode == "flood-wrong-id":
         return [unsolicited(rng, community) for _ in range(30)]
     if mode == "flood-junk":
@@ -178,9 +185,33 @@ def flood(host: str, port: int, *, source: str, rate: int, seconds: float, seed:
     return sent
 
 
+async def serve_modes(modes: list[str], hosts: str, seconds: float) -> None:
+    """Serve each mode on its own address (``hosts`` + ``.1``, ``.2``, ...) for ``seconds``,
+    or until stdin closes; print ``mode host port`` per mode, then ``ready``."""
+    started = []
+    for n, mode in enumerate(modes, 1):
+        transport, _responder, port = await serve(mode, f"{hosts}.{n}", seed=n)
+        started.append(transport)
+        print(mode, f"{hosts}.{n}", port, flush=True)
+    print("ready", flush=True)
+    loop = asyncio.get_running_loop()
+    stdin_closed = loop.run_in_executor(None, sys.stdin.read)
+    try:
+        await asyncio.wait_for(stdin_closed, seconds)
+    except TimeoutError:
+        pass
+    finally:
+        for transport in started:
+            transport.close()
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.hostile_snmp")
     sub = parser.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="serve hostile SNMP modes, one per loopback address")
+    s.add_argument("modes", nargs="*", help=f"default: all of {', '.join(MODES)}")
+    s.add_argument("--hosts", default="127.0.2", help="the first three octets of the addresses")
+    s.add_argument("--seconds", type=float, default=600.0)
     f = sub.add_parser("flood", help="spray a UDP port with unsolicited SNMP responses and junk")
     f.add_argument("host")
     f.add_argument("port", type=int)
@@ -189,8 +220,15 @@ def main(argv: list[str]) -> int:
     f.add_argument("--seconds", type=float, default=5.0)
     f.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
-    if not args.host.startswith("127.") or args.seconds > 3600:  # loopback only, bounded
-        parser.error("flood only 127.0.0.0/8, for at most an hour")
+    if args.seconds > 3600:
+        parser.error("at most an hour")
+    if args.command == "serve":
+        if not args.hosts.startswith("127."):
+            parser.error("serve only on 127.0.0.0/8")
+        asyncio.run(serve_modes(args.modes or list(MODES), args.hosts, args.seconds))
+        return 0
+    if not args.host.startswith("127."):  # loopback only
+        parser.error("flood only 127.0.0.0/8")
     sent = flood(
         args.host, args.port, source=args.source, rate=args.rate, seconds=args.seconds,
         seed=args.seed,
