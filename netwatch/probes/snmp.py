@@ -42,7 +42,7 @@ from pysnmp.entity import config as snmp_config
 from pysnmp.entity.engine import SnmpEngine
 from pysnmp.entity.rfc3413 import cmdgen
 from pysnmp.error import PySnmpError
-from pysnmp.proto import errind, rfc1905
+from pysnmp.proto import errind, rfc1902, rfc1905
 from pysnmp.proto import error as proto_error
 from pysnmp.proto.rfc1902 import Null
 from pysnmp.smi import error as smi_error
@@ -283,6 +283,8 @@ def _failure_from(device: str, error: object, settings: SnmpSettings) -> Failure
         return Failure(kind, f"{prefix}: {detail}")
     if isinstance(error, str):
         return Failure(FailureKind.PROTOCOL, f"{prefix}: unexpected reply ({error[:60]})")
+    if isinstance(error, v2c.MalformedMessage):  # our codec's own words: no secret in them
+        return Failure(FailureKind.PROTOCOL, f"{prefix}: malformed reply: {str(error)[:80]}")
     if isinstance(error, socket.gaierror):
         return Failure(FailureKind.DNS, f"{prefix}: cannot resolve address: {error.strerror}")
     if isinstance(error, carrier_error.CarrierError) and isinstance(error.__context__, OSError):
@@ -324,6 +326,35 @@ def _end_of_view(value: Any) -> bool:
 
 
 _NULL_TAGS: Final = univ.Null.tagSet  # plain NULL; the _ABSENT exceptions are tagged NULLs
+# pyasn1 checks the ranges of pysnmp's integer types as it decodes; these are checked again
+# (cheaply) so that nothing out of range reaches the exporter whatever pyasn1 does. OIDs it
+# does not bound at all.
+_V3_RANGES: Final[Mapping[Any, tuple[int, int]]] = {
+    rfc1902.Integer32.tagSet: (-(2**31), 2**31 - 1),
+    rfc1902.Counter32.tagSet: (0, 2**32 - 1),
+    rfc1902.Gauge32.tagSet: (0, 2**32 - 1),  # also Unsigned32's tag
+    rfc1902.TimeTicks.tagSet: (0, 2**32 - 1),
+    rfc1902.Counter64.tagSet: (0, 2**64 - 1),
+}
+_OID_TAGS: Final = univ.ObjectIdentifier.tagSet
+
+
+def _oid_ok(oid: Sequence[int]) -> bool:
+    return 2 <= len(oid) <= v2c.MAX_OID_ARCS and max(oid) <= v2c.MAX_ARC
+
+
+def _check_bounds(varbinds: Sequence[tuple[Any, Any]]) -> None:
+    """Refuse (as a PROTOCOL failure) a pysnmp reply with an OID or a number out of bounds:
+    the same limits as the v2c codec (:data:`v2c.INT_RANGES`, RFC 2578's OID limits)."""
+    for oid, value in varbinds:
+        if not _oid_ok(tuple(oid)):
+            raise _RequestFailed("an OID out of bounds (RFC 2578: 128 arcs of 2^32-1)")
+        tag_set = getattr(value, "tagSet", None)
+        bounds = _V3_RANGES.get(tag_set)
+        if bounds is not None and not bounds[0] <= int(value) <= bounds[1]:
+            raise _RequestFailed("a number out of its SNMP type's range")
+        if tag_set == _OID_TAGS and not _oid_ok(tuple(value)):
+            raise _RequestFailed("an OID value out of bounds (RFC 2578: 128 arcs of 2^32-1)")
 
 
 def _int(value: Any) -> int | None:
@@ -797,6 +828,7 @@ class SnmpPoller:
         if status and int(status):
             raise _RequestFailed(ErrorStatus(int(status), int(index or 0)))
         varbinds = list(reply)
+        _check_bounds(varbinds)
         # NULL is what a request carries, never a value an agent returns (RFC 3416): a reply
         # full of them is our own request coming back (a reflector, or a corrupted packet).
         if any(getattr(value, "tagSet", None) == _NULL_TAGS for _oid, value in varbinds):
@@ -887,13 +919,18 @@ class SnmpPoller:
         return domain
 
     def _guard(self, deliver: Callable[[], object], source: tuple[Any, ...]) -> None:
-        """Run pysnmp's handling of one datagram; count it against its source if it was junk.
+        """Run pysnmp's handling of one datagram from a polled address (others are dropped
+        unread); count it against its source if it was junk.
 
         pysnmp drops undecodable datagrams silently (counting them in the engine's
         snmpInASNParseErrs / snmpInBadVersions), and some garbage makes pyasn1 raise inside the
         event loop's callback, which asyncio logs as an ERROR traceback per packet. Both are
         counted here so that a poll that then times out says the agent sent junk.
         """
+        peer = (str(source[0]), int(source[1]))
+        if peer not in self._peers:  # not an address we poll: not worth pyasn1's decoding
+            self._v2c.dropped += 1
+            return
         before = [int(c.syntax) for c in self._drop_counters]
         try:
             deliver()
@@ -902,8 +939,7 @@ class SnmpPoller:
             junk = True
         else:
             junk = [int(c.syntax) for c in self._drop_counters] != before
-        peer = (str(source[0]), int(source[1]))
-        if junk and peer in self._peers:
+        if junk:
             self._junk[peer] += 1
 
     def _params_name(self, settings: SnmpSettings) -> str:
