@@ -95,8 +95,12 @@ def test_a_half_sent_header_is_closed_after_the_header_timeout(running: RunningD
         assert time.monotonic() - started < HEADER_TIMEOUT + 2.0
     # ... and the operator can see it: the closes are counted on /metrics.
     text = running.get("/metrics")
-    assert metric_value(text, "netwatch_http_connections_closed_total", reason="timeout") >= 1
-    assert metric_value(text, "netwatch_http_connections") >= 1  # this scrape's own
+    closed = metric_value(text, "netwatch_http_connections_closed_total", reason="timeout")
+    assert closed is not None
+    assert closed >= 1
+    open_now = metric_value(text, "netwatch_http_connections")
+    assert open_now is not None
+    assert open_now >= 1  # this scrape's own
     assert metric_value(text, "netwatch_icmp_replies_rejected_total") == 0
 
 

@@ -8,6 +8,11 @@ import collections
 import socket
 import sys
 from collections.abc import Callable
+from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _typeshed import TraceFunction
 
 import pytest
 
@@ -169,7 +174,7 @@ def lines_run(work: Callable[[], object]) -> int:
     """
     count = 0
 
-    def tracer(frame: object, event: str, arg: object) -> object:
+    def tracer(frame: FrameType, event: str, arg: object) -> TraceFunction:
         nonlocal count
         if event == "line":
             count += 1
