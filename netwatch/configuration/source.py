@@ -92,9 +92,41 @@ def compose_file(path: str, budget: Budget) -> Node | None:
     with open(path, "rb") as stream:
         data = budget.read(stream)
     text = data.decode("utf-8")
-    scan(text, budget, _LOADER)
-    root: Node | None = yaml.compose(text, Loader=_LOADER)
+    try:
+        scan(text, budget, _LOADER)
+        root: Node | None = yaml.compose(text, Loader=_LOADER)
+    except yaml.MarkedYAMLError as exc:
+        tab = _indentation_tab(text, exc.problem_mark)
+        if tab is not None:
+            raise TabInIndentation(tab) from exc
+        raise
     return root
+
+
+TAB_MESSAGE = "tab character in indentation; YAML needs spaces"
+
+
+class TabInIndentation(yaml.MarkedYAMLError):
+    """A syntax error caused by a tab in a line's indentation, which YAML forbids; libyaml
+    words it as "found character that cannot start any token"."""
+
+    def __init__(self, mark: yaml.Mark) -> None:
+        super().__init__(problem=TAB_MESSAGE, problem_mark=mark)
+
+
+def _indentation_tab(text: str, mark: yaml.Mark | None) -> yaml.Mark | None:
+    """Where the tab is in the indentation of the line the parser stopped at, if there is one."""
+    if mark is None:
+        return None
+    lines = text.split("\n")
+    if mark.line >= len(lines):
+        return None
+    line = lines[mark.line]
+    indent = line[: len(line) - len(line.lstrip(" \t"))]
+    column = indent.find("\t")
+    if column < 0:
+        return None
+    return yaml.Mark("", 0, mark.line, column, None, 0)
 
 
 def limit_problem(path: str, exc: LimitExceeded) -> Problem:
@@ -104,6 +136,9 @@ def limit_problem(path: str, exc: LimitExceeded) -> Problem:
 
 def syntax_problem(path: str, exc: yaml.YAMLError) -> Problem:
     """A YAML syntax error as a Problem at the position the parser reports."""
+    if isinstance(exc, TabInIndentation) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        return Problem(path, mark.line + 1, mark.column + 1, "", TAB_MESSAGE)
     if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
         mark = exc.problem_mark
         detail = exc.problem or "invalid YAML"
