@@ -170,8 +170,18 @@ def describe(node: Node) -> str:
     return text
 
 
+SECRET_SOURCES = ("env", "file", "credential")
+CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY"  # set by systemd for a unit with LoadCredential=
+_CREDENTIAL_NAME = re.compile(r"[A-Za-z0-9_.@-]+")
+
+
 class Secrets:
-    """Reads ``{env: NAME}`` and ``{file: PATH}`` secrets; each file is read once.
+    """Reads ``{env: NAME}``, ``{file: PATH}`` and ``{credential: NAME}`` secrets; each file is
+    read once.
+
+    A credential is systemd's way to hand a service a secret: ``LoadCredential=NAME:PATH`` in
+    the unit makes systemd (as root) copy PATH to ``$CREDENTIALS_DIRECTORY/NAME``, readable by
+    the service alone, so the secret file itself can stay root-only.
 
     With ``read=False`` nothing is read and every secret is empty: for commands that never use
     one (``report``), so a planner's shell need not hold the agent's secrets."""
@@ -200,6 +210,29 @@ class Secrets:
         if isinstance(cached, SecretError):
             raise cached
         return Secret(f"file:{path}", cached)
+
+    def credential(self, name: str) -> Secret:
+        if not _CREDENTIAL_NAME.fullmatch(name) or name in (".", ".."):
+            raise SecretError(
+                f"invalid credential name {shown(name)!r}: letters, digits, '.', '_', '-' and '@'"
+            )
+        if not self._read_them:
+            return Secret(f"credential:{name}", "")
+        directory = self._environ.get(CREDENTIALS_ENV)
+        if not directory:
+            raise SecretError(
+                f"credential {name}: ${CREDENTIALS_ENV} is not set; run netwatch under its "
+                f"systemd unit with LoadCredential={name}:PATH, or set {CREDENTIALS_ENV} to the "
+                "directory that holds the file"
+            )
+        path = os.path.join(directory, name)
+        if not os.path.exists(path):
+            raise SecretError(
+                f"credential {name} not found in ${CREDENTIALS_ENV} ({directory}); add "
+                f"LoadCredential={name}:PATH to the unit"
+            )
+        secret = self.file(path)
+        return Secret(f"credential:{name}", secret.reveal())
 
     @staticmethod
     def _read(path: str) -> str | SecretError:
@@ -449,8 +482,8 @@ class Checker:
     # ------------------------------------------------------------------ secrets
 
     def secret(self, node: Node, path: str, *, inline_ok: bool = False) -> Secret | None:
-        """``{env: NAME}`` or ``{file: PATH}`` (relative to this file); a problem names the
-        variable or file, never a value."""
+        """``{env: NAME}``, ``{file: PATH}`` (relative to this file) or ``{credential: NAME}``
+        (systemd's ``LoadCredential=``); a problem names the variable or file, never a value."""
         if isinstance(node, ScalarNode) and node.tag != NULL and inline_ok:
             return Secret("inline", str(node.value))
         if not isinstance(node, MappingNode):
@@ -462,11 +495,11 @@ class Checker:
                 message = f"expected {{env: NAME}} or {{file: PATH}}, got {kind}"
             self.report(node, path, message)
             return None
-        entries = self.mapping(node, path, ("env", "file"))
+        entries = self.mapping(node, path, SECRET_SOURCES)
         if entries is None:
             return None
         if len(entries) != 1:
-            self.report(node, path, "a secret needs exactly one of 'env' or 'file'")
+            self.report(node, path, "a secret needs exactly one of 'env', 'file' or 'credential'")
             return None
         kind, value_node = next(iter(entries.items()))
         name = self.text(value_node, join(path, kind))
@@ -475,6 +508,8 @@ class Checker:
         try:
             if kind == "env":
                 return self.secrets.env(name)
+            if kind == "credential":
+                return self.secrets.credential(name)
             return self.secrets.file(os.path.normpath(os.path.join(self.base_dir, name)))
         except SecretError as exc:
             self.report(value_node, join(path, kind), str(exc))
