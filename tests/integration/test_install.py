@@ -92,10 +92,18 @@ def translate(line: str, root: Path, wheel: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def wheel() -> Iterator[Path]:
     out = Path(tempfile.mkdtemp(prefix="nw-wheel-"))
+    # Built from a copy: setuptools leaves build/ and *.egg-info behind, and a stale build/
+    # in the source tree would put old files into the next wheel.
+    tree = out / "src"
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "build")
+    for part in ("netwatch", "config", "systemd"):
+        shutil.copytree(PROJECT / part, tree / part, ignore=ignore)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(PROJECT / name, tree / name)
     try:
         subprocess.run(
             [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), "."],
-            cwd=PROJECT,
+            cwd=tree,
             check=True,
             capture_output=True,
             timeout=300,
