@@ -45,6 +45,14 @@ _CATALOGUE: Final[dict[str, dict[Language, str]]] = {
         "vi": "{n} máy trạm không hoạt động",
         "en": "{n} workstation{n:s|s} not responding",
     },
+    "digest_day": {
+        "vi": "{n} máy trạm gặp sự cố từ bản tin trước, nay đã hoạt động",
+        "en": "{n} workstation{n:s|s} failed since the last digest, all back now",
+    },
+    "digest_item_back": {
+        "vi": "{device}: mất kết nối {duration}, đã hoạt động lại",
+        "en": "{device}: down for {duration}, back",
+    },
     "digest_resolved": {
         "vi": "Các máy trạm đã hoạt động trở lại",
         "en": "Workstations are back",

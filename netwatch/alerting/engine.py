@@ -114,6 +114,8 @@ class AlertEngine:
         self._timers: list[tuple[float, int, str, str]] = []  # (due, seq, alert id, what)
         self._seq = 0
         self._digest: dict[str, dict[str, None]] = {}  # site -> devices waiting for the digest
+        # site -> (device, went down, came back) of digest failures over since the last digest
+        self._digest_over: dict[str, list[tuple[str, float, float]]] = {}
         # kind -> subject -> the status the history last got, while a provisional one is shown
         self._unrecorded: dict[str, dict[str, Status]] = {"device": {}, "site": {}}
         self._digest_at = settings.next_digest(clock(), timezone)
@@ -584,6 +586,8 @@ class AlertEngine:
     def _resolve(self, inc: Incident, now: float, *, ended: Ending = "") -> None:
         self._forget_incident(inc)
         if inc.digest:
+            if inc.kind == "down":  # a PC broken for hours and back before 08:00 is still news
+                self._digest_over.setdefault(inc.site, []).append((inc.device, inc.started_at, now))
             return
         if not inc.notified:
             self._out.suppressed.append((self._alert(inc, "resolved", now), inc.reason))
@@ -607,12 +611,32 @@ class AlertEngine:
         if reason is not None:
             inc.reason = reason
             self._out.suppressed.append((alert, reason))
+            if state == "resolved" and inc.notified:
+                # Nobody is told (acknowledged, silenced, maintenance), but Alertmanager holds
+                # the firing alert and must learn it ended, or it shows it firing for good.
+                self._out.deliveries.extend(
+                    d for d in self._deliveries(inc, alert) if d.channel == "alertmanager"
+                )
             return
         if state == "firing":
             inc.notified = True
+        self._out.deliveries.extend(self._deliveries(inc, alert))
+
+    def _deliveries(self, inc: Incident, alert: Alert) -> list[Delivery]:
         site = self._inv.devices[inc.device].site
         contacts = [*self._inv.sites[site].contacts, *inc.escalated_to]
-        self._out.deliveries.extend(deliveries(alert, contacts, self._inv.config.contacts))
+        return deliveries(alert, contacts, self._inv.config.contacts)
+
+    def firing_deliveries(self) -> list[Delivery]:
+        """The firing message of every open incident someone was told about, to each of its
+        channels: what a channel that holds state (Alertmanager) must hold after a restart."""
+        now = self._clock()
+        return [
+            d
+            for inc in self.open_incidents()
+            if inc.device in self._inv.devices
+            for d in self._deliveries(inc, self._alert(inc, "firing", now))
+        ]
 
     def _suppressed(self, inc: Incident, now: float) -> str | None:
         """Why nothing may be sent about this incident now: maintenance, silenced, acknowledged."""
@@ -678,13 +702,16 @@ class AlertEngine:
 
     def _send_digests(self, now: float) -> None:
         day = datetime.fromtimestamp(now, ZoneInfo(self._timezone)).date().isoformat()
-        for site_id, waiting in self._digest.items():
+        over, self._digest_over = self._digest_over, {}
+        for site_id in sorted({*self._digest, *over}):
+            waiting = self._digest.get(site_id, {})
             incs = [self._incidents[f"down:{d}"] for d in sorted(waiting)]
             listed = [i for i in incs if self._suppressed(i, now) is None]
+            recovered = [o for o in over.get(site_id, []) if o[0] in self._inv.devices]
             site = self._inv.sites.get(site_id)
-            if not listed or site is None:
+            if not (listed or recovered) or site is None:
                 continue
-            alert = digest_alert(site, listed, day)
+            alert = digest_alert(site, listed, day, recovered)
             self._out.deliveries.extend(deliveries(alert, site.contacts, self._inv.config.contacts))
 
     # ------------------------------------------------------------------ views

@@ -42,6 +42,8 @@ class Alert:
     labels: Mapping[str, str] = field(default_factory=dict)  # device, site, role, hierarchy
     escalated: bool = False  # sent to the parent site's contacts too
     items: tuple[str, ...] = ()  # digest: one line per workstation
+    # digest: for each item, how long it was down if it has recovered since (None: still down)
+    item_downtimes: tuple[float | None, ...] = ()
     acknowledged_by: str | None = None  # who acknowledged it (API); nothing more is sent then
     service: str = ""  # kind "service": the failing service's name
     repeat: int = 0  # 0 for the first firing message, then 1, 2, ... for each reminder

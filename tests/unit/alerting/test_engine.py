@@ -214,15 +214,27 @@ def test_workstations_down_go_into_one_daily_digest_per_site() -> None:
     for pc in ("xa-1-pc-1", "xa-1-pc-2", "xa-2-pc-1"):
         h.set(pc, DOWN)
     assert h.tick().deliveries == []
-    h.set("xa-2-pc-1", UP)  # recovered before the digest: not listed
+    h.set("xa-2-pc-1", UP)  # recovered before the digest: listed with how long it was down
     assert h.tick(3600).deliveries == []
     out = h.tick(21 * 3600)  # Thursday 08:00 local
-    assert alerts(out) == [("digest", "firing", "xa-1")]
+    assert alerts(out) == [("digest", "firing", "xa-1"), ("digest", "firing", "xa-2")]
     digest = out.deliveries[0].alert
     assert digest.items == ("xa-1-pc-1", "xa-1-pc-2")
+    assert digest.item_downtimes == (None, None)
     assert digest.subject_kind == "site"
-    assert [d.contact for d in out.deliveries] == ["it-huyen", "it-huyen", "-"]
+    assert [d.contact for d in out.deliveries if d.alert.site == "xa-1"] == [
+        "it-huyen",
+        "it-huyen",
+        "-",
+    ]
+    back = next(d.alert for d in out.deliveries if d.alert.site == "xa-2")
+    assert (back.items, back.item_downtimes) == (("xa-2-pc-1",), (3600.0,))
+    text = render(back, "vi", TZ, "")
+    assert text.subject.startswith("1 máy trạm gặp sự cố từ bản tin trước, nay đã hoạt động")
+    assert "• xa-2-pc-1: mất kết nối 1 giờ, đã hoạt động lại" in text.text
+    assert render(back, "en", TZ, "").subject.startswith("1 workstation failed since the last")
     assert h.tick(3600).deliveries == []  # once a day
+    # The next day lists only what is still down: the recovered PC was told once.
     assert alerts(h.tick(23 * 3600)) == [("digest", "firing", "xa-1")]
 
 
