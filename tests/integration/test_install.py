@@ -6,10 +6,10 @@ The steps are read from the README's code block and run with the paths moved und
 temporary root: `/opt`, `/etc`, `/usr` become ROOT/opt... The service user `netwatch` and its
 group are played by `nobody`/`nogroup` (creating a user on this machine would outlive the test;
 `systemd-sysusers --root ROOT` still checks the sysusers file). The fresh venv gets the wheel
-without its dependencies, which a `.pth` file borrows from the test's own environment: the
-package under test is the wheel's copy, never the source tree (asserted). `run` runs inside a
-network namespace holding only `lo`, so the example's 10.x devices cannot be reached: nothing
-leaves the machine.
+without its dependencies (offline), which a `.pth` file finds in a copy of the test
+environment's: the package under test is the wheel's copy, never the source tree (asserted).
+`run` runs inside a network namespace holding only `lo`, so the example's 10.x devices cannot
+be reached: nothing leaves the machine.
 """
 
 from __future__ import annotations
@@ -21,13 +21,14 @@ import shutil
 import signal
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 from tests.netns import Netns
 
@@ -79,14 +80,38 @@ def translate(line: str, root: Path, wheel: Path) -> list[str]:
         return [SYSTEM_PYTHON + _moved(line, root).removeprefix("python3")]
     match = re.fullmatch(r"(/opt/netwatch/bin/pip) install \./netwatch-\*\.whl", line)
     if match:
-        # Offline and without dependencies: those come from the test's environment (.pth).
-        deps = sysconfig.get_paths()["purelib"]
+        # Offline and without dependencies: a copy of the test environment's (.pth).
+        deps = _copy_dependencies(root / "deps")
         site = root / "opt/netwatch/lib/python3.11/site-packages"
         return [
             f"{_moved(match.group(1), root)} install --quiet --no-index --no-deps {wheel}",
             f"echo {deps} > {site}/test-dependencies.pth",
         ]
     return [_moved(line, root)]
+
+
+def _copy_dependencies(dest: Path) -> Path:
+    """The installed files of netwatch's runtime dependencies, transitively, copied to ``dest``:
+    the test's own environment may sit where the service user cannot read (under /root)."""
+    seen: set[str] = set()
+    todo = list(metadata.requires("netwatch") or [])
+    while todo:
+        req = Requirement(todo.pop())
+        if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+            continue
+        key = req.name.lower().replace("_", "-")
+        if key in seen:
+            continue
+        seen.add(key)
+        dist = metadata.distribution(req.name)
+        for file in dist.files or []:
+            if file.parts[0] == "..":  # console scripts in bin/: not needed
+                continue
+            target = dest / file
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(Path(str(dist.locate_file(file))), target)
+        todo.extend(dist.requires or [])
+    return dest
 
 
 @pytest.fixture(scope="module")
