@@ -26,7 +26,7 @@ from netwatch import __version__
 from netwatch.alerting.notifiers import build_notifiers
 from netwatch.alerting.notify_test import notify_test
 from netwatch.config import load_config, summarize
-from netwatch.daemon import HISTORY_FILE, Daemon, run_once
+from netwatch.daemon import HISTORY_FILE, Daemon
 from netwatch.demo.run import add_demo_parser, demo_command
 from netwatch.errors import ConfigError, NetwatchError
 from netwatch.history.formats import render
@@ -34,6 +34,7 @@ from netwatch.history.report import build_report, report_period
 from netwatch.inventory import build_inventory
 from netwatch.logs import setup_logging
 from netwatch.models import Config
+from netwatch.once import run_once, unknown_devices
 
 DEFAULT_CONFIG = "/etc/netwatch/netwatch.yaml"
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
@@ -165,12 +166,16 @@ def _check_config(path: str) -> int:
 
 
 def _once(config: Config, devices: list[str]) -> int:
-    known = {d.id for d in config.devices}
-    unknown = [d for d in devices if d not in known]
+    unknown = unknown_devices(config, devices)
     if unknown:
-        print(f"netwatch: unknown device(s): {', '.join(unknown)}", file=sys.stderr)
+        for message in unknown:
+            print(f"netwatch once: {message}", file=sys.stderr)
         return EXIT_FAILURE
-    sys.stdout.write(asyncio.run(run_once(config, devices)).decode())
+    result = asyncio.run(run_once(config, devices))
+    # The reasons go to stderr, one line each, so stdout stays valid Prometheus text.
+    for failure in result.failures:
+        print(f"netwatch once: {failure}", file=sys.stderr)
+    sys.stdout.write(result.metrics.decode())
     return EXIT_OK
 
 

@@ -724,28 +724,3 @@ def _restart_only_changes(old: Config, new: Config) -> str:
         if getattr(old.agent, key) != getattr(new.agent, key)
     ]
     return ", ".join(keys)
-
-
-async def run_once(config: Config, device_ids: list[str]) -> bytes:
-    """Poll every check of the given devices (all when empty) once; return the metrics text."""
-    inventory = build_inventory(config)
-    state = StateTracker(immediate=True)
-
-    def status_of(device_id: str) -> Status:
-        own = state.devices.get(device_id)
-        return own.status if own else Status.UNKNOWN
-
-    probes = await Probes.open()
-    limit = asyncio.Semaphore(config.agent.max_in_flight)
-    devices = [inventory.devices[d] for d in device_ids] if device_ids else list(config.devices)
-
-    async def one(check: CheckSpec) -> None:
-        async with limit:
-            state.record(check.device, await probes.poll(check))
-
-    try:
-        await asyncio.gather(*(one(c) for d in devices for c in probes.checks_of(d)))
-    finally:
-        await probes.close()
-    # A cache of its own: the one process-wide cache is for the daemon's repeated scrapes.
-    return render_text(View(inventory, state, status_of), cache=RenderCache())

@@ -17,6 +17,7 @@ second pass (``tree``) attaches included sites, walks the tree and resolves what
 from __future__ import annotations
 
 import glob
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -67,7 +68,9 @@ MAIN_KEYS = (
 )
 INCLUDED_KEYS = ("sites", "contacts", "include")
 SITE_KEYS = ("id", "name", "level", "contacts", "gateway", "devices", "sites", "parent")
-DEVICE_KEYS = ("id", "name", "address", "role", "services", "depends_on", *INHERITABLE)
+DEVICE_KEYS = (
+    "id", "name", "address", "role", "services", "depends_on", "shared_address", *INHERITABLE,
+)  # fmt: skip
 ROLES = tuple(role.value for role in Role)
 
 
@@ -87,6 +90,7 @@ class DeviceDraft:
     services_node: Node | None
     depends: list[tuple[str, Node]] | None  # explicit depends_on
     depends_node: Node | None
+    shared_address: bool = False  # another device may have the same address
     # Filled in by the tree walk.
     icmp: IcmpSettings | None = None
     snmp: SnmpSettings | None = None
@@ -139,6 +143,7 @@ class Reader:
         self.adopted: list[SiteDraft] = []  # included sites with `parent:`
         self.site_ids: dict[str, SiteDraft] = {}
         self.device_ids: dict[str, DeviceDraft] = {}
+        self.device_at_address: dict[str, DeviceDraft] = {}
         self.devices: list[DeviceDraft] = []
         self.contacts: dict[str, Contact] = {}
         self.contact_at: dict[str, Loc] = {}
@@ -363,6 +368,9 @@ class Reader:
             role = Role(check.choice(entries["role"], join(path, "role"), ROLES) or Role.OTHER)
         layer = parse_layer(check, entries, path, device=True)
         depends = _references(check, entries, path, "depends_on")
+        shared = False
+        if "shared_address" in entries:
+            shared = bool(check.boolean(entries["shared_address"], join(path, "shared_address")))
         if device_id is None:
             return None
         first = self.device_ids.get(device_id)
@@ -387,10 +395,32 @@ class Reader:
             services_node=entries.get("services"),
             depends=depends,
             depends_node=entries.get("depends_on"),
+            shared_address=shared,
         )
         self.device_ids[device_id] = device
         self.devices.append(device)
+        if address:
+            self._check_address(device, entries["address"], join(path, "address"))
         return device
+
+    def _check_address(self, device: DeviceDraft, node: Node, path: str) -> None:
+        """Two devices at one address are polled twice and alert twice: almost always a copy
+        and paste slip. ``shared_address: true`` on either says it is meant (one SNMP agent
+        answering for several devices, a host watched under two roles)."""
+        key = _address_key(device.address)
+        first = self.device_at_address.get(key)
+        if first is None:
+            self.device_at_address[key] = device
+            return
+        if device.shared_address or first.shared_address:
+            return
+        device.check.report(
+            node,
+            path,
+            f"device '{first.id}' has the same address {device.address} "
+            f"(at {first.check.loc(first.node, '').where()}); remove one, or set "
+            "shared_address: true if two devices really share it",
+        )
 
 
 # --------------------------------------------------------------------------- helpers
@@ -402,6 +432,14 @@ def _read_problem(path: str, exc: UnicodeDecodeError | yaml.YAMLError | LimitExc
     if isinstance(exc, UnicodeDecodeError):
         return Problem(path, 1, 1, "", "the file is not UTF-8 text")
     return syntax_problem(path, exc)
+
+
+def _address_key(address: str) -> str:
+    """One spelling per address: ``10.0.0.1`` and IPv6 in canonical form, names lower case."""
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return address.lower().rstrip(".")
 
 
 def _reference(check: Checker, node: Node, path: str) -> tuple[str, Node] | None:

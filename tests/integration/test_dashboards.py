@@ -278,6 +278,7 @@ sites:
                   - {{http: {{url: "https://127.0.0.1:{https}/", ca_file: "{ca}"}}}}
               - id: ab-linux
                 address: 127.0.0.1
+                shared_address: true  # one machine, a second SNMP agent on its own port
                 role: server
                 snmp: {{port: {sim}, community: linux-server}}
       - id: cai-rang
