@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from netwatch.alerting.engine import AlertEngine, EngineOutput
-from netwatch.alerting.incidents import Incident, incidents_to_json
+from netwatch.alerting.incidents import Incident, IncidentKey, incidents_to_json
 from netwatch.alerting.maintenance import operator_to_json
 from netwatch.alerting.model import Alert, Delivery
 from netwatch.alerting.settings import MaintenanceWindow, Silence
@@ -112,7 +112,9 @@ def test_a_file_nested_too_deeply_is_logged_and_the_daemon_starts_empty(
 def test_one_bad_incident_is_skipped_and_named_the_others_kept(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    inc = Incident("down:r1", "down:r1:1", "down", "r1", "xa-1", 1.7e9, "", "warning", False)
+    inc = Incident(
+        IncidentKey("down", "r1"), "down:r1:1", "down", "r1", "xa-1", 1.7e9, "", "warning", False
+    )
     doc = json.loads(incidents_to_json([inc]))
     good = doc[0]
     doc += [
