@@ -34,6 +34,9 @@ from netwatch.history.report import build_report, report_period
 from netwatch.inventory import build_inventory
 from netwatch.logs import setup_logging
 from netwatch.models import Config
+from netwatch.onboarding import export_csv, import_table, read_table, render_files
+from netwatch.onboarding.export import FORMATS
+from netwatch.onboarding.render import MAIN_FILE
 
 DEFAULT_CONFIG = "/etc/netwatch/netwatch.yaml"
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
@@ -93,8 +96,49 @@ def _parser() -> argparse.ArgumentParser:
         help="send a test message through every channel of a contact",
     )
     notify.add_argument("--contact", required=True, metavar="NAME")
+    _add_onboarding(sub, common)
     add_demo_parser(sub)
     return parser
+
+
+def _add_onboarding(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    imp = sub.add_parser(
+        "import",
+        help="a province's device list (CSV or XLSX) as a netwatch config",
+        description="One row per device: its place (province/district/commune columns, or one "
+        "site path column), name, address, role and optional SNMP settings. Headers in "
+        "Vietnamese or English. Bad rows are all reported with their row number (exit 2).",
+    )
+    imp.add_argument("file", metavar="FILE", help=".csv, .xlsx (needs netwatch[xlsx])")
+    imp.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE|DIR/",
+        help="write here instead of stdout; a directory (existing, or ending in /) gets "
+        "netwatch.yaml and one file per district",
+    )
+    imp.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="COLUMN=FIELD",
+        help="read COLUMN as FIELD (or COLUMN=- to ignore it); repeatable",
+    )
+    imp.add_argument(
+        "--levels",
+        metavar="L1,L2,...",
+        help="the levels, top first (default: the level columns found, e.g. province,commune)",
+    )
+    imp.add_argument("--sheet", metavar="NAME", help="XLSX: this sheet (default: the first)")
+    exp = sub.add_parser(
+        "export",
+        parents=[common],
+        help="the config's devices as a spreadsheet that import reads back",
+    )
+    exp.add_argument("--format", choices=FORMATS, default="csv", dest="fmt")
+    exp.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
 
 
 def _add_common(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
@@ -128,6 +172,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return demo_command(args)
         if args.command == "check-config":
             return _check_config(args.config)
+        if args.command == "import":
+            return _import(args)
+        if args.command == "export":
+            # Like report: what a secret's reference says is enough, its value is not needed.
+            return _export(args.config, load_config(args.config, secrets=False), args.output)
         # A report reads only the history: it must run from a shell without the agent's secrets.
         config = load_config(args.config, secrets=args.command != "report")
         setup_logging(
@@ -204,6 +253,53 @@ def _report(config: Config, args: argparse.Namespace) -> int:
     else:
         sys.stdout.buffer.write(body)
         sys.stdout.flush()
+    return EXIT_OK
+
+
+def _import(args: argparse.Namespace) -> int:
+    levels = tuple(x.strip() for x in args.levels.split(",") if x.strip()) if args.levels else None
+    try:
+        result = import_table(read_table(args.file, sheet=args.sheet), levels=levels, maps=args.map)
+    except ValueError as exc:  # a bad --map or --levels
+        print(f"netwatch import: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    for warning in result.warnings:
+        print(f"{args.file}: warning: {warning}", file=sys.stderr)
+    out = args.output
+    split = out is not None and (out.endswith(os.sep) or Path(out).is_dir())
+    files = render_files(result, split=split)
+    if out is None:
+        sys.stdout.write(files[MAIN_FILE])
+        return EXIT_OK
+    try:
+        if split:
+            Path(out).mkdir(parents=True, exist_ok=True)
+            for name, text in files.items():
+                (Path(out) / name).write_text(text, encoding="utf-8")
+        else:
+            Path(out).write_text(files[MAIN_FILE], encoding="utf-8")
+    except OSError as exc:
+        print(f"netwatch import: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    where = Path(out) / MAIN_FILE if split else Path(out)
+    print(
+        f"{len(files)} file(s) written; check them: netwatch check-config -c {where}",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def _export(path: str, config: Config, output: str | None) -> int:
+    body = export_csv(config, path)
+    if output is None:
+        sys.stdout.buffer.write(body)
+        sys.stdout.flush()
+        return EXIT_OK
+    try:
+        Path(output).write_bytes(body)
+    except OSError as exc:
+        print(f"netwatch export: cannot write {output}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILURE
     return EXIT_OK
 
 
