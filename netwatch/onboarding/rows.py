@@ -333,6 +333,7 @@ class _Reader:
                             f"site id {given!r} is already under "
                             f"{self._path_name(other.key[:-1])} (row {other.row}): "
                             "a site has one parent",
+                            ids=True,
                         )
                         return None
                     if other is not None:
@@ -340,6 +341,7 @@ class _Reader:
                             number,
                             depth,
                             f"site id {given!r} is already {other.name!r} (row {other.row})",
+                            ids=True,
                         )
                         return None
                     pending.given_id = given
@@ -350,6 +352,7 @@ class _Reader:
                         depth,
                         f"{pending.name!r} has id {pending.given_id!r} on row {pending.row}, "
                         f"{given!r} here",
+                        ids=True,
                     )
                     return None
         return key
@@ -474,7 +477,7 @@ class _Reader:
             priv_protocol=self._choice(number, "snmp_priv_protocol", get, PRIV_PROTOCOLS),
             priv_password=self._reference(number, "snmp_priv_password", get("snmp_priv_password")),
         )
-        if version == "2c" and community is None:
+        if version == "2c" and community is None and not get("snmp_community"):
             self.problem(
                 number, "snmp_version", "SNMP v2c needs a community (env:NAME or file:PATH)"
             )
@@ -565,7 +568,7 @@ def _getter(fields: Mapping[str, int], cells: list[str]) -> Callable[[str], str]
         index = fields.get(name)
         if index is None or index >= len(cells):
             return ""
-        text = cells[index]
+        text = cells[index].strip()
         # Export writes '=... so a spreadsheet shows the cell instead of running it.
         return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_START) else text
 

@@ -8,10 +8,10 @@ without a trailing ``.0``. Every cell is stripped of surrounding spaces.
 
 >>> import pathlib, tempfile
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "d.csv"
->>> _ = path.write_bytes("Tên;Địa chỉ IP\\nRouter ;10.0.0.1\\n".encode("cp1258"))
+>>> _ = path.write_bytes("Tên;Địa chỉ IP\\nRouter ;10.0.0.1\\n".encode("utf-8-sig"))
 >>> table = read_table(path)
 >>> table.encoding, table.rows
-('cp1258', [(1, ['Tên', 'Địa chỉ IP']), (2, ['Router', '10.0.0.1'])])
+('utf-8', [(1, ['Tên', 'Địa chỉ IP']), (2, ['Router', '10.0.0.1'])])
 """
 
 from __future__ import annotations
