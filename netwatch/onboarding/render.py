@@ -28,7 +28,8 @@ import json
 import re
 from collections.abc import Iterator
 
-from .rows import ImportedDevice, ImportedSite, ImportResult, SnmpCells
+from .cells import SnmpCells
+from .rows import ImportedDevice, ImportedSite, ImportResult
 
 MAIN_FILE = "netwatch.yaml"
 HEADER = "# Made by `netwatch import`. Check it with: netwatch check-config -c FILE\n"

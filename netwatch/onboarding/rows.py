@@ -27,64 +27,23 @@ An address written with leading zeros (``010.020.001.001``) is refused: some pro
 
 from __future__ import annotations
 
-import ipaddress
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from netwatch.configuration.values import check_address, check_id
+from netwatch.configuration.values import check_id
 from netwatch.errors import ConfigError, Problem
 from netwatch.models import Role
 
+from .cells import Cells, Get, SnmpCells, getter
 from .columns import SNMP_FIELDS, find_columns, level_id, parse_maps
 from .table import Table
 from .text import Ids, fold, slug
 
 THREE_TIERS = ("province", "district", "commune")
 TWO_TIERS = ("province", "commune")  # local government since July 2025
-FORMULA_START = ("=", "+", "-", "@")  # export writes '= for a cell starting so
-
-ROLE_WORDS: dict[str, Role] = {
-    **{role.value: role for role in Role},
-    "bo dinh tuyen": Role.ROUTER,
-    "dinh tuyen": Role.ROUTER,
-    "bo chuyen mach": Role.SWITCH,
-    "chuyen mach": Role.SWITCH,
-    "tuong lua": Role.FIREWALL,
-    "may chu": Role.SERVER,
-    "may tram": Role.WORKSTATION,
-    "may tinh": Role.WORKSTATION,
-    "pc": Role.WORKSTATION,
-    "khac": Role.OTHER,
-}
-VIETNAMESE_ROLES = "bộ định tuyến, bộ chuyển mạch, tường lửa, máy chủ, máy trạm, khác"
-_YES = {"x", "yes", "y", "1", "true", "co", "gateway"}
-_NO = {"", "no", "n", "0", "false", "khong"}
-_SNMP_OFF = {"no", "off", "khong", "0", "false", "none"}
-_SNMP_VERSIONS = {"2c": "2c", "2": "2c", "v2c": "2c", "v2": "2c", "3": "3", "v3": "3"}
-AUTH_PROTOCOLS = ("md5", "sha", "sha224", "sha256", "sha384", "sha512")
-PRIV_PROTOCOLS = ("des", "aes", "aes192", "aes256")
-_REFERENCE = re.compile(r"\{?\s*(env|file)\s*:\s*(.+?)\s*\}?")
-_LEADING_ZERO = re.compile(r"(?:^|\.)0\d")
-_DOTTED = re.compile(r"\d+(?:\.\d+){3}")
-
-_Get = Callable[[str], str]
 
 
 # --------------------------------------------------------------------------- the result
-
-
-@dataclass(frozen=True, slots=True)
-class SnmpCells:
-    """A device's SNMP settings from its row; secrets only as references (``env:``/``file:``)."""
-
-    version: str
-    community: tuple[str, str] | None = None  # ("env", "SNMP_COMMUNITY")
-    user: str = ""
-    auth_protocol: str = ""
-    auth_password: tuple[str, str] | None = None
-    priv_protocol: str = ""
-    priv_password: tuple[str, str] | None = None
 
 
 @dataclass
@@ -262,7 +221,7 @@ class _Reader:
         for number, cells in self.table.rows:
             if number <= self.columns.header_row or not any(cells):
                 continue
-            get = _getter(self.columns.fields, cells)
+            get = getter(self.columns.fields, cells)
             place = (
                 self._place_by_path(number, get, above)
                 if by_path
@@ -277,7 +236,7 @@ class _Reader:
             self._device(number, get, key)
 
     def _place(
-        self, number: int, get: _Get, levels: tuple[str, ...], above: tuple[tuple[str, str], ...]
+        self, number: int, get: Get, levels: tuple[str, ...], above: tuple[tuple[str, str], ...]
     ) -> tuple[tuple[str, str], ...] | None:
         cells = [(get(level), get(level_id(level))) for level in levels]
         deepest = max((i for i, pair in enumerate(cells) if any(pair)), default=-1)
@@ -297,7 +256,7 @@ class _Reader:
         return tuple(place)
 
     def _place_by_path(
-        self, number: int, get: _Get, above: tuple[tuple[str, str], ...]
+        self, number: int, get: Get, above: tuple[tuple[str, str], ...]
     ) -> tuple[tuple[str, str], ...] | None:
         text = get("site")
         if not text:
@@ -377,7 +336,7 @@ class _Reader:
         names = [self.sites[key[: i + 1]].name for i in range(len(key))]
         return "/".join(names) or "the top"
 
-    def _device(self, number: int, get: _Get, key: tuple[str, ...]) -> None:
+    def _device(self, number: int, get: Get, key: tuple[str, ...]) -> None:
         device_fields = ("name", "id", "address", "role", "gateway", *SNMP_FIELDS)
         cells = tuple(get(name) for name in device_fields)
         if not get("name") and not get("id") and not get("address"):
@@ -392,10 +351,11 @@ class _Reader:
                 check_id(row.given_id)
             except ValueError as exc:
                 self.problem(number, "id", str(exc))
-        row.address = self._address(number, get("address"))
-        row.role = self._role(number, get("role"))
-        row.gateway = self._yes(number, "gateway", get("gateway"))
-        row.snmp = self._snmp(number, get)
+        check = Cells(get, lambda column, message: self.problem(number, column, message))
+        row.address = check.address(get("address"))
+        row.role = check.role(get("role"))
+        row.gateway = check.yes("gateway", get("gateway"))
+        row.snmp = check.snmp()
         if row.address:
             first = self.addresses.get(row.address.lower())
             if first is not None:
@@ -411,113 +371,6 @@ class _Reader:
                 return
             self.addresses[row.address.lower()] = row
         self.rows.append(row)
-
-    def _address(self, number: int, text: str) -> str:
-        if not text:
-            self.problem(number, "address", "missing: the device's address")
-            return ""
-        if _DOTTED.fullmatch(text) and _LEADING_ZERO.search(text):
-            plain = ".".join(str(int(part)) for part in text.split("."))
-            self.problem(
-                number,
-                "address",
-                f"{text!r} has leading zeros, which some programs read as octal (010 = 8); "
-                f"write {plain} if that is the device",
-            )
-            return ""
-        try:
-            check_address(text)
-        except ValueError as exc:
-            self.problem(number, "address", str(exc))
-            return ""
-        try:
-            return str(ipaddress.ip_address(text))  # one spelling of an IPv6 address
-        except ValueError:
-            return text.lower()
-
-    def _role(self, number: int, text: str) -> Role:
-        if not text:
-            return Role.OTHER
-        role = ROLE_WORDS.get(fold(text))
-        if role is None:
-            roles = ", ".join(r.value for r in Role)
-            self.problem(
-                number, "role", f"unknown role {text!r}; roles: {roles} (or {VIETNAMESE_ROLES})"
-            )
-            return Role.OTHER
-        return role
-
-    def _yes(self, number: int, column: str, text: str) -> bool:
-        word = fold(text)
-        if word in _YES:
-            return True
-        if word not in _NO:
-            self.problem(number, column, f"{text!r}: write x (or yes) for the gateway, or nothing")
-        return False
-
-    def _snmp(self, number: int, get: _Get) -> SnmpCells | None:
-        version_text = fold(get("snmp_version"))
-        if version_text in _SNMP_OFF:
-            return None
-        user = get("snmp_user")
-        community = self._reference(number, "snmp_community", get("snmp_community"))
-        if not version_text and not user and community is None:
-            return None
-        version = _SNMP_VERSIONS.get(version_text.replace(" ", ""), "")
-        if version_text and not version:
-            self.problem(number, "snmp_version", f"{get('snmp_version')!r}: write 2c, 3 or no")
-            return None
-        version = version or ("3" if user else "2c")
-        cells = SnmpCells(
-            version,
-            community=community,
-            user=user,
-            auth_protocol=self._choice(number, "snmp_auth_protocol", get, AUTH_PROTOCOLS),
-            auth_password=self._reference(number, "snmp_auth_password", get("snmp_auth_password")),
-            priv_protocol=self._choice(number, "snmp_priv_protocol", get, PRIV_PROTOCOLS),
-            priv_password=self._reference(number, "snmp_priv_password", get("snmp_priv_password")),
-        )
-        if version == "2c" and community is None and not get("snmp_community"):
-            self.problem(
-                number, "snmp_version", "SNMP v2c needs a community (env:NAME or file:PATH)"
-            )
-        if version == "3" and not user:
-            self.problem(number, "snmp_version", "SNMP v3 needs a user (snmp_user)")
-        if bool(cells.auth_protocol) != (cells.auth_password is not None):
-            self.problem(
-                number, "snmp_user", "SNMP v3: give both snmp_auth_protocol and snmp_auth_password"
-            )
-        if bool(cells.priv_protocol) != (cells.priv_password is not None) or (
-            cells.priv_protocol and not cells.auth_protocol
-        ):
-            self.problem(
-                number,
-                "snmp_user",
-                "SNMP v3: privacy needs snmp_priv_protocol, snmp_priv_password and authentication",
-            )
-        return cells
-
-    def _reference(self, number: int, column: str, text: str) -> tuple[str, str] | None:
-        if not text:
-            return None
-        match = _REFERENCE.fullmatch(text)
-        if match is None:
-            # Never echo the cell: it may be the very secret.
-            self.problem(
-                number,
-                column,
-                "write where the secret is, env:NAME or file:PATH, never the secret itself "
-                "(netwatch writes no secret into a config)",
-            )
-            return None
-        return match.group(1), match.group(2)
-
-    def _choice(self, number: int, column: str, get: _Get, options: tuple[str, ...]) -> str:
-        text = get(column).lower()
-        if text and text not in options:
-            self.problem(number, column, f"{text!r}: expected one of {', '.join(options)}")
-            return ""
-        return text
 
     # ------------------------------------------------------------------ the tree
 
@@ -561,15 +414,3 @@ class _Reader:
                 routers = [d for d in made.devices if d.role is Role.ROUTER]
                 made.gateway = (routers or made.devices)[0].id
         return roots
-
-
-def _getter(fields: Mapping[str, int], cells: list[str]) -> Callable[[str], str]:
-    def get(name: str) -> str:
-        index = fields.get(name)
-        if index is None or index >= len(cells):
-            return ""
-        text = cells[index].strip()
-        # Export writes '=... so a spreadsheet shows the cell instead of running it.
-        return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_START) else text
-
-    return get

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from netwatch.errors import ConfigError
-from netwatch.onboarding import columns, render, rows, table, text
+from netwatch.onboarding import cells, columns, render, rows, table, text
 from netwatch.onboarding.rows import ImportResult, import_table
 from netwatch.onboarding.table import Table, read_table
 from netwatch.onboarding.text import Ids, slug
@@ -42,7 +42,7 @@ def _tree(result: ImportResult) -> list[tuple[str, str, str | None, list[str]]]:
     return out
 
 
-@pytest.mark.parametrize("module", [text, table, columns, rows, render])
+@pytest.mark.parametrize("module", [text, table, columns, cells, rows, render])
 def test_doctests(module: object) -> None:
     """The examples in the modules' docstrings hold."""
     failed, tried = doctest.testmod(module, optionflags=doctest.ELLIPSIS)  # type: ignore[arg-type]
@@ -225,8 +225,8 @@ def test_secrets_are_references_and_never_echoed() -> None:
         head=head,
     )
     snmp = [d.snmp for d in result.roots[0].children[0].children[0].devices]
-    assert snmp[0] == rows.SnmpCells("2c", community=("env", "SNMP_COMMUNITY"))
-    assert snmp[1] == rows.SnmpCells("2c", community=("file", "/etc/netwatch/community"))
+    assert snmp[0] == cells.SnmpCells("2c", community=("env", "SNMP_COMMUNITY"))
+    assert snmp[1] == cells.SnmpCells("2c", community=("file", "/etc/netwatch/community"))
     assert snmp[2] is None
 
 
