@@ -30,11 +30,12 @@ Building a report blocks (SQLite): run it in a thread from async code.
 
 from __future__ import annotations
 
+import math
 import re
 import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -127,6 +128,10 @@ class Row:
     workstations_working: float | None = None
     sites: int = 1  # sites aggregated into this row
     segments: tuple[Segment, ...] = ()  # the not-up time, for the outage timeline
+    # Units merged into the row's sites whose history counts here (see Site.formerly), and the
+    # merge instant when it falls inside the period (the report then spans the merge).
+    formerly: tuple[str, ...] = ()
+    merged_at: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         s = self.stats
@@ -152,6 +157,12 @@ class Row:
         if self.kind == "site":
             out["workstations_working"] = self.workstations_working
             out["sites"] = self.sites
+            out["formerly"] = list(self.formerly)
+            out["merged_at"] = (
+                None
+                if self.merged_at is None
+                else datetime.fromtimestamp(self.merged_at, UTC).isoformat()
+            )
         return out
 
 
@@ -273,6 +284,7 @@ def build_report(
             }
         want = {("site", m) for members in groups.values() for m in members}
     results = _stats_for(source, t0, t1, lambda k: k in want)
+    former = {} if by == "device" else _former_units(source, sites, want, t0, t1)
 
     def stats_of(key: reader.Key) -> tuple[Stats, list[Segment]]:
         res = results.get(key)
@@ -306,10 +318,15 @@ def build_report(
             total = Stats()
             parts: list[Segment] = []
             ws_up = ws_known = 0.0
+            merges: list[_Merge] = []
             for m in members:
                 st, ss = stats_of(("site", m))
                 total += st
                 parts.extend(ss)
+                if m in former:
+                    merges.append(former[m])
+                    total += former[m].stats
+                    parts.extend(former[m].segments)
                 for w in workstations.get(m, ()):
                     ws = stats_of(("device", w))[0]
                     ws_up += ws.up
@@ -324,6 +341,8 @@ def build_report(
                     workstations_working=ws_up / ws_known if ws_known > 0 else None,
                     sites=len(members),
                     segments=_not_up(parts),
+                    formerly=tuple(old for merge in merges for old in merge.units),
+                    merged_at=max((mg.until for mg in merges if t0 < mg.until < t1), default=None),
                 )
             )
     rows.sort(key=_worst_first)
@@ -353,11 +372,97 @@ def site_availability(
     """Each site's own availability over the last ``window_seconds`` (for the
     ``netwatch_site_availability_ratio{window="30d"}`` gauge). Blocking: compute it in a thread
     every few minutes and let the collector read the cached value."""
-    results = _stats_for(source, now - window_seconds, now, lambda _: False)
+    start = now - window_seconds
+    results = _stats_for(source, start, now, lambda _: False)
+    former = _former_units(source, sites, set(), start, now)
     out: dict[str, float] = {}
     for sid in sites:
         res = results.get(("site", sid))
-        a = res.stats.availability if res else None
+        total = Stats()
+        if res is not None:
+            total += res.stats
+        if sid in former:
+            total += former[sid].stats
+        a = total.availability
         if a is not None:
             out[sid] = a
     return out
+
+
+# --------------------------------------------------------------------------- merged sites
+
+
+@dataclass(slots=True)
+class _Merge:
+    """What a merged site's former units add: their stats up to the merge, within a period."""
+
+    until: float  # the merge instant (inf: the merged site has no history of its own yet)
+    units: tuple[str, ...] = ()  # the former units that have history in the period
+    stats: Stats = field(default_factory=Stats)
+    segments: list[Segment] = field(default_factory=list)
+
+
+def _former_units(
+    source: Source, sites: Mapping[str, Site], want: set[reader.Key], t0: float, t1: float
+) -> dict[str, _Merge]:
+    """For each site with ``formerly``: its former units' history from ``t0`` to the merge
+    (or ``t1`` if sooner). After the merge a former unit is no longer watched, and its last
+    status, which nothing closes, must not count; before it, the merged site's own history is
+    unknown (or, when it kept the id of one of the units, that unit's)."""
+    instants = merge_instants(source, sites)
+    out: dict[str, _Merge] = {}
+    by_end: dict[float, list[str]] = {}
+    for sid, until in instants.items():
+        out[sid] = _Merge(until)
+        end = min(t1, until)
+        if end > t0:
+            by_end.setdefault(end, []).append(sid)
+    for end, sids in by_end.items():
+        keep = {
+            ("site", old) for sid in sids if ("site", sid) in want for old in sites[sid].formerly
+        }
+        results = _stats_for(source, t0, end, keep.__contains__)
+        for sid in sids:
+            merge = out[sid]
+            found = [old for old in sites[sid].formerly if ("site", old) in results]
+            merge.units = tuple(found)
+            for old in found:
+                merge.stats += results[("site", old)].stats
+                merge.segments.extend(results[("site", old)].segments)
+    return out
+
+
+def merge_instants(source: Source, sites: Mapping[str, Site]) -> dict[str, float]:
+    """When each site with ``formerly`` took over from its former units: its ``merged_at``,
+    else its first record in the history (inf when it has none yet)."""
+    merged = {sid: site for sid, site in sites.items() if site.formerly}
+    if not merged:
+        return {}
+    first = _first_seen(source, [sid for sid, site in merged.items() if site.merged_at is None])
+    return {
+        sid: site.merged_at if site.merged_at is not None else first.get(sid, math.inf)
+        for sid, site in merged.items()
+    }
+
+
+def _first_seen(source: Source, site_ids: list[str]) -> dict[str, float]:
+    """The earliest record of each site in the history (raw or daily), if any."""
+    if not site_ids:
+        return {}
+    conn, owned = _reader_connection(source)
+    marks = ",".join("?" * len(site_ids))
+    try:
+        out: dict[str, float] = {}
+        for table, column in (("transitions", "at"), ("daily", "start")):
+            for subject, at in conn.execute(
+                f"SELECT subject, MIN({column}) FROM {table} "  # two fixed table names
+                f"WHERE kind = 'site' AND subject IN ({marks}) GROUP BY subject",
+                site_ids,
+            ):
+                out[subject] = min(float(at), out.get(subject, math.inf))
+        return out
+    except sqlite3.Error as exc:
+        raise HistoryError(f"cannot read the history database: {exc}") from exc
+    finally:
+        if owned:
+            conn.close()

@@ -271,6 +271,23 @@ def _duration(value: object, key: str, limit: float) -> float:
 # --------------------------------------------------------------------------- history
 
 
+def _former_transitions(
+    conn: sqlite3.Connection, inv: Inventory, kind: str, subject: str, t0: float, t1: float
+) -> list[tuple[Any, ...]]:
+    """The transitions of the units merged into a site (``formerly``) in ``[t0, t1)`` and
+    before the merge, as ``(at, status, cause, unit)``."""
+    site = inv.sites.get(subject) if kind == "site" else None
+    if site is None or not site.formerly:
+        return []
+    until = report.merge_instants(conn, {subject: site})[subject]
+    marks = ",".join("?" * len(site.formerly))
+    return conn.execute(
+        "SELECT at, status, cause, subject FROM transitions WHERE kind = 'site' "
+        f"AND subject IN ({marks}) AND at >= ? AND at < ? ORDER BY at, id LIMIT ?",
+        (*site.formerly, t0, min(t1, until), MAX_TRANSITIONS + 1),
+    ).fetchall()
+
+
 def _history(
     store: HistoryStore,
     inv: Inventory,
@@ -299,6 +316,7 @@ def _history(
             "AND at < ? ORDER BY at DESC, id DESC LIMIT 1",
             (kind, subject, t0),
         ).fetchone()
+        former = _former_transitions(conn, inv, kind, subject, t0, t1)
         if kind == "device":
             built = report.build_report(
                 conn, inv.sites, {subject: inv.devices[subject]}, start=start, end=end,
@@ -317,13 +335,26 @@ def _history(
     def item(row: tuple[float, str, str | None]) -> dict[str, Any]:
         return {"at": views.iso(row[0], tz), "status": row[1], "cause": row[2]}
 
+    items = [item(r) for r in rows]
+    if former:  # a merged site: its former units' transitions, in time order with its own
+        items = [
+            entry
+            for _, entry in sorted(
+                [
+                    *((r[0], item(r)) for r in rows),
+                    *((r[0], {**item(r), "subject": r[3]}) for r in former),
+                ],
+                key=lambda pair: pair[0],
+            )
+        ]
+        rows = [*rows, *former]
     return {
         "kind": kind,
         "id": subject,
         "from": start.isoformat(),
         "to": built.end.isoformat(),
         "status_before": item(before) if before else None,
-        "transitions": [item(r) for r in rows[:MAX_TRANSITIONS]],
+        "transitions": items[:MAX_TRANSITIONS],
         "truncated": len(rows) > MAX_TRANSITIONS,
         "summary": built.rows[0].to_json() if built.rows else None,
     }
