@@ -345,6 +345,13 @@ class Reader:
                 item = index(join(path, "formerly"), i)
                 if check.valid(node, item, old, check_id) is not None:
                     site.formerly.append((old, node))
+        if "formerly" in entries and "merged" not in entries:
+            check.report(
+                entries["formerly"],
+                join(path, "formerly"),
+                "'formerly' needs 'merged': when this site took over from those units "
+                '(local time, e.g. "2025-07-01 08:00", when this config was loaded)',
+            )
         if "merged" in entries:
             merged_path = join(path, "merged")
             if "formerly" not in entries:

@@ -217,12 +217,13 @@ class Builder(Reader):
         device.walked = True
 
     def _check_merges(self, sites: list[SiteDraft]) -> None:
-        """A unit in ``formerly`` is gone (no site has its id) and went into one site only."""
+        """A unit in ``formerly`` is gone (no other site has its id: the merged site may keep
+        the id of one of its units) and went into one site only."""
         merged_into: dict[str, SiteDraft] = {}
         for site in sites:
             for old, node in site.formerly or ():
                 path = join(site.path, "formerly")
-                if old in self.site_ids:
+                if old in self.site_ids and old != site.id:
                     site.check.report(
                         node,
                         path,

@@ -119,11 +119,11 @@ def format_duration(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-_LOCAL_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{1,2}):(\d{2}))?")
+_LOCAL_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?")
 
 
 def parse_local_date(text: str, timezone: str) -> float:
-    """``2025-07-01`` (midnight) or ``2025-07-01 08:00`` in ``timezone``, as epoch seconds.
+    """``2025-07-01`` (midnight) or ``2025-07-01 08:00[:30]`` in ``timezone``, as epoch seconds.
 
     >>> parse_local_date("2025-07-01", "Asia/Ho_Chi_Minh")
     1751302800.0
@@ -133,9 +133,9 @@ def parse_local_date(text: str, timezone: str) -> float:
         raise ValueError(
             f'expected a local date like "2025-07-01" (or "2025-07-01 08:00"), got {text!r}'
         )
-    year, month, day, hour, minute = (int(g) for g in match.groups(default="0"))
+    year, month, day, hour, minute, second = (int(g) for g in match.groups(default="0"))
     try:
-        when = datetime(year, month, day, hour, minute, tzinfo=ZoneInfo(timezone))
+        when = datetime(year, month, day, hour, minute, second, tzinfo=ZoneInfo(timezone))
     except ValueError as exc:
         raise ValueError(f"invalid date {text!r}: {exc}") from None
     return check_instant(when, f"the date {text!r}")

@@ -30,7 +30,6 @@ Building a report blocks (SQLite): run it in a thread from async code.
 
 from __future__ import annotations
 
-import math
 import re
 import sqlite3
 from collections.abc import Callable, Mapping
@@ -320,13 +319,13 @@ def build_report(
             ws_up = ws_known = 0.0
             merges: list[_Merge] = []
             for m in members:
-                st, ss = stats_of(("site", m))
+                if m in former:  # its units before the merge, itself after
+                    merges.append(former[m])
+                    st, ss = former[m].stats, former[m].segments
+                else:
+                    st, ss = stats_of(("site", m))
                 total += st
                 parts.extend(ss)
-                if m in former:
-                    merges.append(former[m])
-                    total += former[m].stats
-                    parts.extend(former[m].segments)
                 for w in workstations.get(m, ()):
                     ws = stats_of(("device", w))[0]
                     ws_up += ws.up
@@ -341,7 +340,7 @@ def build_report(
                     workstations_working=ws_up / ws_known if ws_known > 0 else None,
                     sites=len(members),
                     segments=_not_up(parts),
-                    formerly=tuple(old for merge in merges for old in merge.units),
+                    formerly=tuple(unit for merge in merges for unit in merge.units),
                     merged_at=max((mg.until for mg in merges if t0 < mg.until < t1), default=None),
                 )
             )
@@ -378,12 +377,10 @@ def site_availability(
     out: dict[str, float] = {}
     for sid in sites:
         res = results.get(("site", sid))
-        total = Stats()
-        if res is not None:
-            total += res.stats
         if sid in former:
-            total += former[sid].stats
-        a = total.availability
+            a = former[sid].stats.availability
+        else:
+            a = res.stats.availability if res is not None else None
         if a is not None:
             out[sid] = a
     return out
@@ -394,10 +391,10 @@ def site_availability(
 
 @dataclass(slots=True)
 class _Merge:
-    """What a merged site's former units add: their stats up to the merge, within a period."""
+    """A merged site over a period: its former units up to the merge, then itself."""
 
-    until: float  # the merge instant (inf: the merged site has no history of its own yet)
-    units: tuple[str, ...] = ()  # the former units that have history in the period
+    until: float  # the merge instant (Site.merged_at)
+    units: tuple[str, ...] = ()  # the former units with history before the merge in the period
     stats: Stats = field(default_factory=Stats)
     segments: list[Segment] = field(default_factory=list)
 
@@ -405,64 +402,40 @@ class _Merge:
 def _former_units(
     source: Source, sites: Mapping[str, Site], want: set[reader.Key], t0: float, t1: float
 ) -> dict[str, _Merge]:
-    """For each site with ``formerly``: its former units' history from ``t0`` to the merge
-    (or ``t1`` if sooner). After the merge a former unit is no longer watched, and its last
-    status, which nothing closes, must not count; before it, the merged site's own history is
-    unknown (or, when it kept the id of one of the units, that unit's)."""
-    instants = merge_instants(source, sites)
+    """Each site with ``formerly`` and ``merged_at``, as the sum of its former units' history
+    over ``[t0, merged_at)`` and its own over ``[merged_at, t1)``, clipped to the period.
+
+    The cut matters both ways: a unit removed by a reload is never closed in the history, so
+    its last status would run on; and a new site's first record takes its devices' state, from
+    before the site existed. A site that kept the id of one of its units lists that id too.
+    """
+    merged = {sid: site for sid, site in sites.items() if site.formerly and site.merged_at}
     out: dict[str, _Merge] = {}
-    by_end: dict[float, list[str]] = {}
-    for sid, until in instants.items():
-        out[sid] = _Merge(until)
-        end = min(t1, until)
-        if end > t0:
-            by_end.setdefault(end, []).append(sid)
-    for end, sids in by_end.items():
-        keep = {
-            ("site", old) for sid in sids if ("site", sid) in want for old in sites[sid].formerly
-        }
-        results = _stats_for(source, t0, end, keep.__contains__)
+    before: dict[float, list[str]] = {}
+    after: dict[float, list[str]] = {}
+    for sid, site in merged.items():
+        assert site.merged_at is not None
+        out[sid] = _Merge(site.merged_at)
+        cut = min(max(site.merged_at, t0), t1)
+        if cut > t0:
+            before.setdefault(cut, []).append(sid)
+        if cut < t1:
+            after.setdefault(cut, []).append(sid)
+    for cut, sids in before.items():
+        keep = {("site", u) for sid in sids if ("site", sid) in want for u in sites[sid].formerly}
+        results = _stats_for(source, t0, cut, keep.__contains__)
         for sid in sids:
             merge = out[sid]
-            found = [old for old in sites[sid].formerly if ("site", old) in results]
-            merge.units = tuple(found)
-            for old in found:
-                merge.stats += results[("site", old)].stats
-                merge.segments.extend(results[("site", old)].segments)
+            merge.units = tuple(u for u in sites[sid].formerly if ("site", u) in results)
+            for unit in merge.units:
+                merge.stats += results[("site", unit)].stats
+                merge.segments.extend(results[("site", unit)].segments)
+    for cut, sids in after.items():
+        keep = {("site", sid) for sid in sids} & want
+        results = _stats_for(source, cut, t1, keep.__contains__)
+        for sid in sids:
+            res = results.get(("site", sid))
+            merge = out[sid]
+            merge.stats += res.stats if res is not None else Stats(unknown=t1 - cut)
+            merge.segments.extend(res.segments if res is not None else [])
     return out
-
-
-def merge_instants(source: Source, sites: Mapping[str, Site]) -> dict[str, float]:
-    """When each site with ``formerly`` took over from its former units: its ``merged_at``,
-    else its first record in the history (inf when it has none yet)."""
-    merged = {sid: site for sid, site in sites.items() if site.formerly}
-    if not merged:
-        return {}
-    first = _first_seen(source, [sid for sid, site in merged.items() if site.merged_at is None])
-    return {
-        sid: site.merged_at if site.merged_at is not None else first.get(sid, math.inf)
-        for sid, site in merged.items()
-    }
-
-
-def _first_seen(source: Source, site_ids: list[str]) -> dict[str, float]:
-    """The earliest record of each site in the history (raw or daily), if any."""
-    if not site_ids:
-        return {}
-    conn, owned = _reader_connection(source)
-    marks = ",".join("?" * len(site_ids))
-    try:
-        out: dict[str, float] = {}
-        for table, column in (("transitions", "at"), ("daily", "start")):
-            for subject, at in conn.execute(
-                f"SELECT subject, MIN({column}) FROM {table} "  # two fixed table names
-                f"WHERE kind = 'site' AND subject IN ({marks}) GROUP BY subject",
-                site_ids,
-            ):
-                out[subject] = min(float(at), out.get(subject, math.inf))
-        return out
-    except sqlite3.Error as exc:
-        raise HistoryError(f"cannot read the history database: {exc}") from exc
-    finally:
-        if owned:
-            conn.close()

@@ -273,19 +273,19 @@ def _duration(value: object, key: str, limit: float) -> float:
 
 def _former_transitions(
     conn: sqlite3.Connection, inv: Inventory, kind: str, subject: str, t0: float, t1: float
-) -> list[tuple[Any, ...]]:
-    """The transitions of the units merged into a site (``formerly``) in ``[t0, t1)`` and
-    before the merge, as ``(at, status, cause, unit)``."""
+) -> tuple[float, list[tuple[Any, ...]]] | None:
+    """For a merged site (``formerly`` and ``merged``): the merge instant, and its units'
+    transitions in ``[t0, t1)`` before it as ``(at, status, cause, unit)``."""
     site = inv.sites.get(subject) if kind == "site" else None
-    if site is None or not site.formerly:
-        return []
-    until = report.merge_instants(conn, {subject: site})[subject]
+    if site is None or not site.formerly or site.merged_at is None:
+        return None
     marks = ",".join("?" * len(site.formerly))
-    return conn.execute(
+    rows = conn.execute(
         "SELECT at, status, cause, subject FROM transitions WHERE kind = 'site' "
         f"AND subject IN ({marks}) AND at >= ? AND at < ? ORDER BY at, id LIMIT ?",
-        (*site.formerly, t0, min(t1, until), MAX_TRANSITIONS + 1),
+        (*site.formerly, t0, min(t1, site.merged_at), MAX_TRANSITIONS + 1),
     ).fetchall()
+    return site.merged_at, rows
 
 
 def _history(
@@ -336,18 +336,10 @@ def _history(
         return {"at": views.iso(row[0], tz), "status": row[1], "cause": row[2]}
 
     items = [item(r) for r in rows]
-    if former:  # a merged site: its former units' transitions, in time order with its own
-        items = [
-            entry
-            for _, entry in sorted(
-                [
-                    *((r[0], item(r)) for r in rows),
-                    *((r[0], {**item(r), "subject": r[3]}) for r in former),
-                ],
-                key=lambda pair: pair[0],
-            )
-        ]
-        rows = [*rows, *former]
+    if former is not None:  # a merged site: its units' transitions before the merge, then its own
+        until, unit_rows = former
+        rows = [*unit_rows, *(r for r in rows if r[0] >= until)]
+        items = [{**item(r), "subject": r[3]} if len(r) > 3 else item(r) for r in rows]
     return {
         "kind": kind,
         "id": subject,

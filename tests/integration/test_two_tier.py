@@ -4,6 +4,7 @@ and a commune merged from two former wards whose history was recorded under thei
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -31,12 +32,18 @@ sites:
       - id: lai-hieu
         name: "Phường Lái Hiếu"
         formerly: [phuong-1, phuong-2]
+        merged: "{merged}"
         devices: [{{id: lh-rtr, address: 127.0.31.1, role: router}}]
       - id: tan-dan
         name: "Xã Tân Dân"
         devices: [{{id: td-rtr, address: 127.0.32.1, role: router}}]
 """
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def local(at: float) -> str:
+    """A config's local date-time (agent.timezone) for epoch seconds ``at``."""
+    return datetime.fromtimestamp(at, TZ).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def seed_history(data: Path, now: float) -> None:
@@ -64,8 +71,10 @@ def test_two_tier_province_with_a_merged_commune(tmp_path: Path) -> None:
     """Labels, shards, the status page, reports by commune and a merged commune's history."""
     port = free_port()
     data = tmp_path / "data"
-    seed_history(data, time.time())
-    config = write_config(tmp_path, CONFIG.format(port=port, data=data))
+    now = time.time()
+    seed_history(data, now)
+    merged = local(now - 1800)  # the new config was loaded half an hour ago
+    config = write_config(tmp_path, CONFIG.format(port=port, data=data, merged=merged))
     with RunningDaemon(config, port) as d:
         d.wait_ready()
         d.wait_for_log("device td-rtr is up", timeout=20)
@@ -103,7 +112,7 @@ def test_two_tier_province_with_a_merged_commune(tmp_path: Path) -> None:
         ]
         assert own, "the merged site's own transitions are listed too"
         assert history["summary"]["formerly"] == ["phuong-1", "phuong-2"]
-        assert history["summary"]["merged_at"] is not None
+        assert history["summary"]["merged_at"] is not None  # the last 24 h span the merge
         assert history["summary"]["downtime_own_seconds"] == 3600
 
         today = datetime.now(TZ).date()
@@ -139,3 +148,74 @@ def test_two_tier_province_with_a_merged_commune(tmp_path: Path) -> None:
     assert "Tỉnh Cà Mau: includes the history of phuong-1, phuong-2, merged into it at" in (
         done.stdout
     )
+
+
+THREE_TIER = """
+agent: {{listen: "127.0.0.1:{port}", data_dir: {data}}}
+defaults:
+  icmp: {{interval: 1s, count: 2, timeout: 500ms, spacing: 50ms}}
+sites:
+  - id: ca-mau
+    name: "Tỉnh Cà Mau"
+    level: province
+    devices: [{{id: core-rtr, address: 127.0.0.1, role: router}}]
+    sites:
+      - id: dam-doi
+        name: "Huyện Đầm Dơi"
+        devices: [{{id: dd-rtr, address: 127.0.40.1, role: router}}]
+        sites:
+          - id: phuong-1
+            devices: [{{id: p1-rtr, address: 127.0.41.1, role: router}}]
+          - id: phuong-2
+            devices: [{{id: p2-rtr, address: 127.0.42.1, role: router}}]
+"""
+AFTER_REFORM = """
+agent: {{listen: "127.0.0.1:{port}", data_dir: {data}, hierarchy: [province, commune]}}
+defaults:
+  icmp: {{interval: 1s, count: 2, timeout: 500ms, spacing: 50ms}}
+sites:
+  - id: ca-mau
+    name: "Tỉnh Cà Mau"
+    level: province
+    devices: [{{id: core-rtr, address: 127.0.0.1, role: router}},
+              {{id: dd-rtr, address: 127.0.40.1, role: router}}]
+    sites:
+      - id: lai-hieu
+        name: "Phường Lái Hiếu"
+        formerly: [phuong-1, phuong-2]
+        merged: "{merged}"
+        devices: [{{id: p1-rtr, address: 127.0.41.1, role: router}},
+                  {{id: p2-rtr, address: 127.0.42.1, role: router}}]
+"""
+
+
+def test_a_running_province_moves_to_two_levels_by_a_reload(tmp_path: Path) -> None:
+    """Three levels, then the reform's config by SIGHUP: the district label is gone, devices
+    keep their history, and the merged commune's history holds its former wards'."""
+    port = free_port()
+    data = tmp_path / "data"
+    config = write_config(tmp_path, THREE_TIER.format(port=port, data=data))
+    with RunningDaemon(config, port) as d:
+        d.wait_ready()
+        d.wait_for_log("device p2-rtr is up", timeout=20)
+        d.wait_for_log("device p1-rtr is up", timeout=20)
+        assert 'district="dam-doi"' in d.get("/metrics")
+        time.sleep(1.5)  # the sites' first records are written
+        merged = time.time()
+        time.sleep(1.0)
+        write_config(tmp_path, AFTER_REFORM.format(port=port, data=data, merged=local(merged)))
+        d.signal(signal.SIGHUP)
+        d.wait_for_log("config reloaded", timeout=20)
+        metrics = d.get("/metrics")
+        assert "district=" not in metrics
+        assert 'commune="lai-hieu"' in metrics
+        history = json.loads(d.get("/api/v1/history?site=lai-hieu"))
+        former = {t["subject"] for t in history["transitions"] if "subject" in t}
+        assert former == {"phuong-1", "phuong-2"}
+        summary = history["summary"]
+        assert summary["formerly"] == ["phuong-1", "phuong-2"]
+        # Before the merge two wards (two site-seconds a second), then the commune: all up.
+        assert summary["availability"] == 1.0
+        device = json.loads(d.get("/api/v1/history?device=p1-rtr"))
+        assert device["transitions"][0]["status"] == "up"
+        assert datetime.fromisoformat(device["transitions"][0]["at"]).timestamp() < merged

@@ -92,14 +92,17 @@ def test_formerly_and_merged_are_read(tmp_path: Path) -> None:
 
 
 def test_formerly_problems(tmp_path: Path) -> None:
-    """A former unit that still exists, one merged twice, a bad id or date, merged alone."""
+    """A former unit that still exists, one merged twice, a bad id or date, merged or formerly
+    alone; a site may list its own id (it kept one unit's)."""
     text = TWO_TIER.replace(
         "      - id: tan-dan\n",
         "      - id: tan-dan\n"
         "        formerly: [phuong-2, ca-mau, 'bad id']\n"
         "        merged: '2025-07-32'\n"
         "      - id: khanh-an\n"
-        "        merged: '2025-07-01'\n",
+        "        merged: '2025-07-01'\n"
+        "      - id: tan-hung\n"
+        "        formerly: [tan-hung, tan-hung-dong]\n",
     )
     assert sorted(problems(tmp_path, text)) == [
         "sites[0].sites[1].formerly: 'phuong-2' is already merged into site 'lai-hieu'",
@@ -109,4 +112,6 @@ def test_formerly_problems(tmp_path: Path) -> None:
         "and '-' (put the full name with diacritics in 'name')",
         "sites[0].sites[1].merged: invalid date '2025-07-32': day is out of range for month",
         "sites[0].sites[2].merged: 'merged' needs 'formerly': the ids of the units merged",
+        "sites[0].sites[3].formerly: 'formerly' needs 'merged': when this site took over from "
+        'those units (local time, e.g. "2025-07-01 08:00", when this config was loaded)',
     ]

@@ -33,6 +33,7 @@ def two_tier() -> dict[str, Site]:
             (),
             (),
             formerly=("phuong-1", "phuong-2"),
+            merged_at=ts(2026, 10, 16),
         ),
     }
 
@@ -73,8 +74,9 @@ def test_a_month_across_the_merge_counts_the_former_units_until_it(history: Path
     assert body["formerly"] == ["phuong-1", "phuong-2"]
 
 
-def test_the_merge_instant_can_be_given(history: Path) -> None:
-    """merged_at from the config wins over the first record of the merged site."""
+def test_an_earlier_merge_instant(history: Path) -> None:
+    """Merged on the 6th: the units count until then, the site after (unknown until its first
+    record on the 16th)."""
     sites = two_tier()
     sites["lai-hieu"] = dataclasses.replace(sites["lai-hieu"], merged_at=ts(2026, 10, 6))
     report = build_report(history, sites, {}, start=OCT[0], end=OCT[1], by="site")
@@ -121,3 +123,25 @@ def test_thirty_day_availability_includes_the_former_units(history: Path) -> Non
     """The gauge over the month before 1 November: (44.5 up) / (46 known) site-days."""
     got = site_availability(history, two_tier(), window_seconds=31 * DAY, now=OCT[1].timestamp())
     assert got["lai-hieu"] == pytest.approx(44.5 / 46)
+
+
+def test_a_site_that_kept_a_units_id(history: Path) -> None:
+    """phuong-1 absorbed phuong-2 and kept its id: both before the merge, phuong-1 after."""
+    sites = {
+        "phuong-1": Site(
+            "phuong-1",
+            "Phường 1",
+            "commune",
+            None,
+            (),
+            None,
+            (),
+            (),
+            formerly=("phuong-1", "phuong-2"),
+            merged_at=ts(2026, 10, 16),
+        )
+    }
+    report = build_report(history, sites, {}, start=OCT[0], end=OCT[1], by="site")
+    (row,) = report.rows
+    assert row.stats.down == DAY
+    assert row.stats.up == (14 + 15 + 16) * DAY
