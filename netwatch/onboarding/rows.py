@@ -245,13 +245,16 @@ class _Reader:
                 self.problem(number, levels[0], f"no {levels[0]}: say where this device is")
                 return None
             return above  # every level merged with the row above
-        place = []
+        place: list[tuple[str, str]] = []
+        moved = False  # a level above differs from the row above's: nothing below is merged
         for i, (name, given) in enumerate(cells[: deepest + 1]):
             if not name and not given:
-                if i >= len(above):
+                if i >= len(above) or moved:
                     self.problem(number, levels[i], f"no {levels[i]} for the {levels[deepest]}")
                     return None
                 name, given = above[i]  # a merged cell
+            elif i >= len(above) or _key(name, given) != _key(*above[i]):
+                moved = True
             place.append((name, given))
         return tuple(place)
 
@@ -414,3 +417,8 @@ class _Reader:
                 routers = [d for d in made.devices if d.role is Role.ROUTER]
                 made.gateway = (routers or made.devices)[0].id
         return roots
+
+
+def _key(name: str, given: str) -> tuple[str, str]:
+    """A level cell pair as compared: names without case or diacritics."""
+    return fold(name), given

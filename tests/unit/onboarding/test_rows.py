@@ -195,6 +195,17 @@ def test_a_row_without_its_upper_levels() -> None:
     assert problems == ["d.csv:2:1: Tỉnh: no province for the commune"]
 
 
+def test_a_new_province_does_not_inherit_the_district_above() -> None:
+    """A blank district under a province that differs from the row above is not a merged
+    cell (a merge never crosses a change to its left): it is missing."""
+    problems = _problems(
+        ["Tỉnh A", "Huyện 1", "Xã X", "Router", "10.0.0.1", "router"],
+        ["Tỉnh B", "", "Xã Y", "Router", "10.0.1.1", "router"],
+        ["tinh a", "", "Xã Z", "Router", "10.0.2.1", "router"],
+    )
+    assert problems == ["d.csv:3:2: Huyện: no district for the commune"]
+
+
 def test_a_site_id_under_two_parents() -> None:
     """With id columns, the same commune id under two districts is refused, both rows named."""
     head = ["Tỉnh", "Huyện", "Xã", "Mã xã", "Tên", "IP"]
