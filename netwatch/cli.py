@@ -33,8 +33,16 @@ from netwatch.history.formats import render
 from netwatch.history.report import build_report, report_period
 from netwatch.inventory import build_inventory
 from netwatch.logs import setup_logging
-from netwatch.models import Config
+from netwatch.models import Config, SnmpSettings
 from netwatch.onboarding import export_csv, import_table, read_table, render_files
+from netwatch.onboarding.discover import (
+    DISCOVER_HEADER,
+    MAX_HOSTS,
+    hosts_of,
+    proposal,
+    read_reference,
+    sweep,
+)
 from netwatch.onboarding.export import FORMATS
 from netwatch.onboarding.render import MAIN_FILE
 
@@ -139,6 +147,22 @@ def _add_onboarding(
     )
     exp.add_argument("--format", choices=FORMATS, default="csv", dest="fmt")
     exp.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    disc = sub.add_parser(
+        "discover",
+        help="ping networks, ask what answers by SNMP, propose a config",
+        description="Each address is pinged once, at most --rate a second; those that answer "
+        "are asked by SNMP v2c (--community) for sysName, sysDescr, sysObjectID and LLDP "
+        "neighbours. The proposal (YAML) is one site to move into the tree.",
+    )
+    disc.add_argument("networks", nargs="+", metavar="CIDR", help="e.g. 10.20.1.0/24")
+    disc.add_argument("--rate", type=float, default=50.0, help="pings a second (default 50)")
+    disc.add_argument("--max-hosts", type=int, default=MAX_HOSTS, metavar="N")
+    disc.add_argument("--timeout", type=float, default=1.0, help="ping and SNMP wait, seconds")
+    disc.add_argument("--community", metavar="env:NAME|file:PATH", help="SNMP v2c community")
+    disc.add_argument("--snmp-port", type=int, default=161, metavar="PORT")
+    disc.add_argument("--site", default="Discovered", metavar="NAME", help="the site's name")
+    disc.add_argument("--level", default="province", help="the site's level (default province)")
+    disc.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
 
 
 def _add_common(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
@@ -174,6 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check_config(args.config)
         if args.command == "import":
             return _import(args)
+        if args.command == "discover":
+            return _discover(args)
         if args.command == "export":
             # Like report: what a secret's reference says is enough, its value is not needed.
             return _export(args.config, load_config(args.config, secrets=False), args.output)
@@ -286,6 +312,51 @@ def _import(args: argparse.Namespace) -> int:
         f"{len(files)} file(s) written; check them: netwatch check-config -c {where}",
         file=sys.stderr,
     )
+    return EXIT_OK
+
+
+def _discover(args: argparse.Namespace) -> int:
+    try:
+        if not 0 < args.rate <= 1000:
+            raise ValueError("--rate must be between 0 and 1000 pings a second")
+        if not 0 < args.timeout <= 30:
+            raise ValueError("--timeout must be between 0 and 30 seconds")
+        hosts = hosts_of(args.networks, args.max_hosts)
+    except ValueError as exc:
+        print(f"netwatch discover: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    snmp = None
+    if args.community:
+        community = read_reference(args.community, os.environ)
+        snmp = SnmpSettings(
+            community=community, port=args.snmp_port, timeout=args.timeout, retries=0
+        )
+    print(
+        f"sweeping {len(hosts)} addresses at {args.rate:g}/s "
+        f"(about {len(hosts) / args.rate:.0f} s)",
+        file=sys.stderr,
+    )
+    result = asyncio.run(sweep(hosts, rate=args.rate, wait=args.timeout, snmp=snmp))
+    by_snmp = sum(1 for item in result.found if item.system is not None)
+    print(
+        f"{len(result.found)} of {result.swept} answered the ping, {by_snmp} SNMP, "
+        f"in {result.seconds:.1f} s",
+        file=sys.stderr,
+    )
+    proposed = proposal(
+        result, site_name=args.site, level=args.level, reference=args.community, version="2c"
+    )
+    text = render_files(proposed, split=False, header=DISCOVER_HEADER)[MAIN_FILE]
+    if args.output is None:
+        sys.stdout.write(text)
+        return EXIT_OK
+    try:
+        Path(args.output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        print(
+            f"netwatch discover: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr
+        )
+        return EXIT_FAILURE
     return EXIT_OK
 
 

@@ -40,12 +40,12 @@ _NOT_TEXT = re.compile(
 )
 
 
-def render_files(result: ImportResult, *, split: bool) -> dict[str, str]:
+def render_files(result: ImportResult, *, split: bool, header: str = HEADER) -> dict[str, str]:
     """File name -> YAML text. One file (``netwatch.yaml``), or with ``split`` the main file and
     one file per site below the top (a district, or a commune of a two-tier province), joined by
     ``include:``."""
     snmp = _shared_snmp(result.roots)
-    head = [HEADER, "agent:\n", f"  hierarchy: [{', '.join(map(_scalar, result.levels))}]\n"]
+    head = [header, "agent:\n", f"  hierarchy: [{', '.join(map(_scalar, result.levels))}]\n"]
     if snmp is not None:
         head += ["defaults:\n", f"  snmp: {_snmp(snmp)}\n"]
     if not split:
@@ -57,7 +57,7 @@ def render_files(result: ImportResult, *, split: bool) -> dict[str, str]:
             name = (
                 f"{child.id}.yaml" if f"{child.id}.yaml" != MAIN_FILE else f"{child.id}-site.yaml"
             )
-            files[name] = HEADER + "sites:\n" + _site(child, snmp, "  ", parent=root.id)
+            files[name] = header + "sites:\n" + _site(child, snmp, "  ", parent=root.id)
     if files:
         head.append("include:\n" + "".join(f"  - {_scalar(name)}\n" for name in files))
     tops = [
@@ -89,7 +89,10 @@ def _site(site: ImportedSite, shared: SnmpCells | None, indent: str, *, parent: 
         out.append(f"{inner}gateway: {_scalar(site.gateway)}\n")
     if site.devices:
         out.append(f"{inner}devices:\n")
-        out.extend(f"{inner}  - {_device(device, shared)}\n" for device in site.devices)
+        out.extend(
+            f"{inner}  - {_device(device, shared)}{_comment(device.comment)}\n"
+            for device in site.devices
+        )
     if site.children:
         out.append(f"{inner}sites:\n")
         out.extend(_site(child, shared, inner + "  ", parent=None) for child in site.children)
@@ -105,6 +108,10 @@ def _device(device: ImportedDevice, shared: SnmpCells | None) -> str:
     if device.snmp is not None:
         parts.append("snmp: {}" if device.snmp == shared else f"snmp: {_snmp(device.snmp)}")
     return "{" + ", ".join(parts) + "}"
+
+
+def _comment(text: str) -> str:
+    return "  # " + " ".join(text.split()) if text else ""
 
 
 def _snmp(cells: SnmpCells) -> str:

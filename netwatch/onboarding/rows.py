@@ -55,6 +55,7 @@ class ImportedDevice:
     snmp: SnmpCells | None
     row: int
     gateway: bool = False  # marked as its site's gateway in the sheet
+    comment: str = ""  # written after the device's line (e.g. what discover found)
 
 
 @dataclass
