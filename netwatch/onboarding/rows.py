@@ -210,6 +210,10 @@ class _Reader:
         elif by_path:
             levels = self.levels or THREE_TIERS
         roots = self._build(levels)
+        if not roots and not self.problems:
+            self.problems.append(
+                Problem(self.table.file, columns.header_row, 1, "", "no rows under the header")
+            )
         if self.problems:
             raise ConfigError(self.problems)
         return ImportResult(levels, roots, self.warnings)

@@ -189,6 +189,31 @@ def test_every_bad_row_is_reported_at_once_with_its_row_number() -> None:
     assert len(problems) == 6
 
 
+def test_a_header_alone() -> None:
+    """A sheet with nothing under its header is a problem, not an empty config."""
+    assert _problems() == ["d.csv:1:1: no rows under the header"]
+
+
+def test_xlsx_sheet_by_name(tmp_path: Path) -> None:
+    """--sheet picks a sheet by name; an unknown one is named with the sheets there are."""
+    openpyxl = pytest.importorskip("openpyxl")
+    book = openpyxl.Workbook()
+    book.active.title = "Ghi chú"
+    sheet = book.create_sheet("Thiết bị")
+    sheet.append(["Tỉnh", "Tên", "IP"])
+    sheet.append([" Tỉnh A ", "Router", "10.0.0.1"])
+    sheet.append([None, "Máy in", 3])  # a number where text was meant
+    book.save(tmp_path / "d.xlsx")
+    got = read_table(tmp_path / "d.xlsx", sheet="Thiết bị")
+    assert got.rows == [
+        (1, ["Tỉnh", "Tên", "IP"]),
+        (2, ["Tỉnh A", "Router", "10.0.0.1"]),
+        (3, ["", "Máy in", "3"]),
+    ]
+    with pytest.raises(ConfigError, match="no sheet 'Devices' \\(sheets: Ghi chú, Thiết bị\\)"):
+        read_table(tmp_path / "d.xlsx", sheet="Devices")
+
+
 def test_a_row_without_its_upper_levels() -> None:
     """The first row cannot inherit: a commune without its province is a located problem."""
     problems = _problems(["", "", "Xã B", "Router", "10.0.0.1", "router"])
