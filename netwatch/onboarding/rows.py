@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from netwatch.configuration.values import check_id
+from netwatch.configuration.values import check_id, check_label_name
 from netwatch.errors import ConfigError, Problem
 from netwatch.models import Role
 
@@ -109,7 +109,11 @@ def import_table(
     table: Table, *, levels: tuple[str, ...] | None = None, maps: list[str] | None = None
 ) -> ImportResult:
     """Reads the rows of ``table`` into a site tree. Raises ``ConfigError`` with every problem
-    (and ``ValueError`` for a bad ``--map``)."""
+    (and ``ValueError`` for a bad ``--map`` or ``--levels``)."""
+    for level in levels or ():
+        check_label_name(level)  # each becomes a metric label
+    if levels is not None and len(set(levels)) != len(levels):
+        raise ValueError(f"--levels {','.join(levels)}: a level is named twice")
     return _Reader(table, levels, parse_maps(maps or [], levels or THREE_TIERS)).read()
 
 
@@ -155,12 +159,13 @@ class _Reader:
         if columns.ignored:
             shown = ", ".join(repr(c) for c in columns.ignored)
             self.warnings.append(f"columns not used: {shown} (--map 'COLUMN=FIELD' to use one)")
-        levels = self.levels or tuple(
+        present = tuple(
             level
-            for level in THREE_TIERS
+            for level in self.levels or THREE_TIERS
             if level in columns.fields or level_id(level) in columns.fields
         )
-        by_path = not levels
+        by_path = not present  # no level column: the places are paths in one site column
+        levels = self.levels or present
         if by_path and "site" not in columns.fields:
             raise ConfigError(
                 [

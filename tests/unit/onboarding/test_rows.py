@@ -308,3 +308,22 @@ def test_unreadable_files_are_problems(tmp_path: Path) -> None:
     fake.write_bytes(b"PK\x03\x04rest")
     with pytest.raises(ConfigError, match="zip file"):
         read_table(fake)
+
+
+def test_levels_must_be_label_names() -> None:
+    """--levels names become metric labels: diacritics or a repeat are refused up front."""
+    with pytest.raises(ValueError, match="cannot be a metric label"):
+        _import(["T"], levels=("tỉnh", "xã"))
+    with pytest.raises(ValueError, match="named twice"):
+        _import(["T"], levels=("province", "province"))
+
+
+def test_custom_levels_from_a_site_path() -> None:
+    """--levels names the levels of a path of any depth; the config's hierarchy is those."""
+    result = _import(
+        ["Vùng 1/Tỉnh A/Xã B/Thôn C", "Router", "10.0.0.1"],
+        head=["site", "name", "address"],
+        levels=("region", "province", "commune", "village"),
+    )
+    assert result.levels == ("region", "province", "commune", "village")
+    assert _tree(result)[-1] == ("thon-c", "village", "xa-b", ["thon-c-router"])
