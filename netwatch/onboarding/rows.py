@@ -35,7 +35,7 @@ from netwatch.errors import ConfigError, Problem
 from netwatch.models import Role
 
 from .cells import Cells, Get, SnmpCells, getter
-from .columns import SNMP_FIELDS, find_columns, level_id, parse_maps
+from .columns import SNMP_FIELDS, Columns, find_columns, level_id, parse_maps
 from .table import Table
 from .text import Ids, fold, slug
 
@@ -180,22 +180,7 @@ class _Reader:
                     ),
                 ]
             )
-        for field_name in ("address",) + (() if "id" in columns.fields else ("name",)):
-            if field_name not in columns.fields:
-                self.problems.append(
-                    Problem(
-                        self.table.file,
-                        columns.header_row,
-                        1,
-                        "",
-                        f"no {field_name} column (e.g. "
-                        + (
-                            "'Địa chỉ IP' or 'address')"
-                            if field_name == "address"
-                            else "'Tên thiết bị' or 'name')"
-                        ),
-                    )
-                )
+        self._required_columns(columns)
         if self.problems:
             raise ConfigError(self.problems)
         self._read_rows(levels, by_path)
@@ -222,6 +207,19 @@ class _Reader:
         if self.problems:
             raise ConfigError(self.problems)
         return ImportResult(levels, roots, self.warnings)
+
+    def _required_columns(self, columns: Columns) -> None:
+        """An address column, and a name column unless ids are given."""
+        wanted = {"address": "'Địa chỉ IP' or 'address'", "name": "'Tên thiết bị' or 'name'"}
+        if "id" in columns.fields:
+            del wanted["name"]
+        for name, example in wanted.items():
+            if name not in columns.fields:
+                self.problems.append(
+                    Problem(
+                        self.table.file, columns.header_row, 1, "", f"no {name} column ({example})"
+                    )
+                )
 
     # ------------------------------------------------------------------ rows
 
