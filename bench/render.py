@@ -191,7 +191,12 @@ def main() -> None:
         f"{args.icmp:,} ICMP devices, {args.districts} shards "
         f"(built in {time.monotonic() - started:.1f} s)\n"
     )
-    paths: list[tuple[str, Callable[[View, str | None], bytes]]] = [("after", render_text)]
+    warm = RenderCache()  # what every scrape but the first after a start or reload pays
+
+    def after(view: View, shard: str | None) -> bytes:
+        return render_text(view, shard, cache=warm)
+
+    paths: list[tuple[str, Callable[[View, str | None], bytes]]] = [("after", after)]
     before = None if args.no_before else load_before()
     if before is not None:
         paths.insert(0, ("before", before))

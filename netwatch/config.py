@@ -27,6 +27,7 @@ from collections.abc import Mapping
 
 from netwatch.configuration.tree import Builder
 from netwatch.configuration.values import parse_duration
+from netwatch.errors import ConfigError, Problem
 from netwatch.models import Config, Role
 
 __all__ = ["load_config", "parse_duration", "summarize"]
@@ -45,7 +46,14 @@ def load_config(
     Raises ``ConfigError`` listing every problem found.
     """
     environ = os.environ if environ is None else environ
-    return Builder(environ, read_secrets=secrets).build(os.fspath(path))
+    path = os.fspath(path)
+    try:
+        return Builder(environ, read_secrets=secrets).build(path)
+    except RecursionError as exc:
+        # The last guard: the loader's limits keep values shallow, but a chain they do not see
+        # (sites adopted with `parent:` through hundreds of includes) must not end in a traceback.
+        message = "the configuration nests too deeply to check; flatten its sites or includes"
+        raise ConfigError([Problem(path, 1, 1, "", message)]) from exc
 
 
 def summarize(config: Config) -> str:

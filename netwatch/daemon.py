@@ -16,6 +16,7 @@ One poll, end to end:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import gc
 import logging
@@ -35,10 +36,13 @@ from netwatch.alerting.notifications import Notifications
 from netwatch.alerting.settings import MaintenanceWindow, Silence
 from netwatch.config import load_config
 from netwatch.errors import ConfigError, NetwatchError
+from netwatch.exporters.agent import AgentStats
 from netwatch.exporters.collector import RenderCache, View, render_text
+from netwatch.exporters.storage import StorageCollector, StoreHealth
 from netwatch.history.report import site_availability
 from netwatch.history.store import HistoryStore
 from netwatch.inventory import AGENT_SHARD, Inventory, build_inventory
+from netwatch.limits import raise_open_file_limit
 from netwatch.models import Config, Device, Sample, Secret, Status, Transition
 from netwatch.polling import CheckSpec, Probes
 from netwatch.probes.snmp import SnmpData
@@ -49,6 +53,7 @@ from netwatch.state import REACHABILITY_CHECKS, Change, CheckState, StateTracker
 from netwatch.systemd import SystemdNotifier
 from netwatch.web.app import Hooks, make_app, parse_listen
 from netwatch.web.backend import StartedDaemon
+from netwatch.web.guard import ConnectionGuard, connection_limit, serve
 from netwatch.web.security import server_ssl_context
 
 log = logging.getLogger(__name__)
@@ -72,6 +77,7 @@ GC_THRESHOLDS = (10_000, 10, 100)
 MAX_BACKDATE = 600.0  # seconds: a history record is dated back to its cause at most this far
 INCIDENTS_FILE = "incidents.json"  # the alert engine's open incidents, kept across restarts
 OPERATOR_FILE = "operator.json"  # silences and maintenance windows added over the API, likewise
+STATE_LOG_EVERY = 60.0  # seconds: at most one "still not saved" line per this while the disk fails
 
 
 class Daemon:
@@ -112,10 +118,14 @@ class Daemon:
         self._incidents_path = Path(INCIDENTS_FILE)  # under agent.data_dir, set in start()
         self._operator_path = Path(OPERATOR_FILE)
         self._saved_revision = 0  # the engine's revision last written to those two files
+        self._state_error: str | None = None  # why the last save of those files failed
+        self._state_errors = 0
+        self._state_logged_at = -STATE_LOG_EVERY
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        raise_open_file_limit()
         config = self._initial
         if config is None:
             config = await asyncio.to_thread(load_config, self.config_path, environ=self._environ)
@@ -141,7 +151,9 @@ class Daemon:
         for window in windows:
             self.engine.add_window(window)
         self._saved_revision = self.engine.revision
+        self.registry.register(StorageCollector(self.storage_health))
         self.notifications = await Notifications.open(config, self.registry)
+        self.notifications.seed(self.engine.firing_deliveries())
         self.probes = await Probes.open(snmp_workers=config.agent.snmp_workers)
         self.scheduler = Scheduler(self.registry, max_in_flight=config.agent.max_in_flight)
         for device in config.devices:
@@ -187,17 +199,31 @@ class Daemon:
             token=self._token,
             metrics=self.render_metrics,
             shards=lambda: self.inventory.shards if self.inventory else (),
+            storage_problem=self._storage_problem,
         )
         app = make_app(hooks, StartedDaemon(self), basic_auth=self._basic_auth)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
         host, port = parse_listen(config.agent.listen)
         agent = config.agent
         tls = None
         if agent.tls_cert and agent.tls_key:
             tls = server_ssl_context(agent.tls_cert, agent.tls_key)
+        guard = ConnectionGuard(
+            connection_limit(agent.web_max_connections), agent.web_header_timeout
+        )
+        log.info(
+            "HTTP: at most %d connections, each request header within %gs",
+            guard.max_connections,
+            guard.header_timeout,
+        )
+        icmp = self.probes.icmp if self.probes is not None else None
+        self.registry.register(
+            AgentStats(
+                icmp_rejected=(lambda: icmp.rejected) if icmp is not None else None,
+                connections=lambda: (guard.open, guard.timed_out, guard.evicted, guard.refused),
+            )
+        )
         try:
-            await web.TCPSite(self._runner, host, port, ssl_context=tls).start()
+            self._runner, _ = await serve(app, guard, host, port, ssl_context=tls)
         except OSError as exc:
             raise NetwatchError(
                 f"cannot listen on {config.agent.listen}: {exc.strerror}"
@@ -232,6 +258,9 @@ class Daemon:
             await asyncio.wait_for(self.probes.close(), STOP_TIMEOUT)
         if self.engine is not None and self.notifications is not None:
             await self._deliver(self.engine.tick())
+            if self._state_error is not None:
+                log.error("at shutdown, open incidents and operator changes not saved (the "
+                          "previous files are kept): %s", self._state_error)  # fmt: skip
         if self.notifications is not None:
             await self.notifications.close()
         if self.history is not None:
@@ -435,7 +464,9 @@ class Daemon:
         if self.notifications is not None:
             await self.notifications.put(out.deliveries)
         if self.engine is not None and (
-            out.deliveries or self.engine.revision != self._saved_revision
+            out.deliveries
+            or self.engine.revision != self._saved_revision
+            or self._state_error is not None  # the last save failed: try again
         ):
             await self._save(self.engine)
 
@@ -444,7 +475,7 @@ class Daemon:
         silences and windows added over the API (the config's windows come from the config).
         Written after the outbox took the deliveries: a crash in between repeats a message,
         never loses one; and within a tick (``TICK``) of an operator's change."""
-        self._saved_revision = engine.revision
+        revision = engine.revision
         now = self.clock()
         from_config = {w.id for w in self._config_windows}
         incidents = incidents_to_json(engine.open_incidents())
@@ -452,8 +483,50 @@ class Daemon:
             [s for s in engine.silences() if s.until > now],
             [w for w in engine.windows() if w.id not in from_config and not w.over(now)],
         )
-        await asyncio.to_thread(_write_atomically, self._incidents_path, incidents)
-        await asyncio.to_thread(_write_atomically, self._operator_path, operator)
+        errors: list[str] = []
+        for path, text in ((self._incidents_path, incidents), (self._operator_path, operator)):
+            error = await asyncio.to_thread(_write_atomically, path, text, log_errors=False)
+            if error is not None:
+                errors.append(f"{path}: {error.strerror or error}")
+        if not errors:
+            self._saved_revision = revision
+            if self._state_error is not None:
+                log.warning(
+                    "incidents and operator changes saved again to %s", self._incidents_path.parent
+                )
+            self._state_error = None
+            return
+        # The old files stay; the next tick tries again (the revision is not marked saved).
+        self._state_errors += 1
+        first = self._state_error is None
+        self._state_error = "; ".join(errors)
+        mono = time.monotonic()
+        if first or mono - self._state_logged_at >= STATE_LOG_EVERY:
+            self._state_logged_at = mono
+            log.error("not saved: %s; the previous files are kept and the save is retried "
+                      "every %gs", self._state_error, TICK)  # fmt: skip
+
+    def storage_health(self) -> list[StoreHealth]:
+        """Whether the outbox, the history and the state files can be written."""
+        stores: list[StoreHealth] = []
+        if self.notifications is not None:
+            outbox = self.notifications.outbox
+            reason = outbox.storage_error or f"{outbox.held} item(s) held in memory"
+            stores.append(StoreHealth("outbox", outbox.storage_ok, outbox.storage_errors, reason))
+        if self.history is not None:
+            history = self.history
+            stores.append(StoreHealth("history", history.healthy, history.errors,
+                                      history.last_error))  # fmt: skip
+        stores.append(StoreHealth("state", self._state_error is None, self._state_errors,
+                                  self._state_error))  # fmt: skip
+        return stores
+
+    def _storage_problem(self) -> str | None:
+        """For /-/ready: which stores cannot be written, and why."""
+        failing = [h for h in self.storage_health() if not h.ok]
+        if not failing:
+            return None
+        return "cannot write " + "; ".join(f"{h.store} ({h.reason})" for h in failing)
 
     def _dated(self, t: Transition) -> Transition:
         """The transition as the history should keep it: dated from the first failed (or good)
@@ -605,10 +678,10 @@ def _read_operator(path: Path) -> tuple[list[Silence], list[MaintenanceWindow]]:
     return silences, windows
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def _write_atomically(path: Path, text: str, *, log_errors: bool = True) -> OSError | None:
     """Write-then-rename, so a crash leaves the old file or the new one, never half of one.
-    A full disk is logged: the alerts still go out; a restart would repeat them, or forget
-    the latest acknowledgements, silences and windows."""
+    A failure (full disk) keeps the old file, removes the partial one and is returned (and
+    logged unless the caller does it): the alerts still go out; the caller retries."""
     tmp = path.with_suffix(".tmp")
     try:
         with tmp.open("w", encoding="utf-8") as f:
@@ -617,7 +690,13 @@ def _write_atomically(path: Path, text: str) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as exc:
-        log.error("not saved to %s: %s", path, exc)
+        if tmp.is_file():  # a half-written copy only takes the space the disk lacks
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        if log_errors:
+            log.error("not saved to %s: %s", path, exc)
+        return exc
+    return None
 
 
 def _log_transition(t: Transition) -> None:
@@ -633,7 +712,7 @@ def _log_transition(t: Transition) -> None:
 # Read once at start: a reload that changes them says so instead of silently ignoring them.
 _RESTART_ONLY_AGENT_KEYS = (
     "listen", "data_dir", "tls_cert", "tls_key", "max_in_flight", "snmp_workers",
-    "log_format", "log_level",
+    "log_format", "log_level", "web_max_connections", "web_header_timeout",
 )  # fmt: skip
 
 

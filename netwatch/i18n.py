@@ -45,6 +45,14 @@ _CATALOGUE: Final[dict[str, dict[Language, str]]] = {
         "vi": "{n} máy trạm không hoạt động",
         "en": "{n} workstation{n:s|s} not responding",
     },
+    "digest_day": {
+        "vi": "{n} máy trạm gặp sự cố từ bản tin trước, nay đã hoạt động",
+        "en": "{n} workstation{n:s|s} failed since the last digest, all back now",
+    },
+    "digest_item_back": {
+        "vi": "{device}: mất kết nối {duration}, đã hoạt động lại",
+        "en": "{device}: down for {duration}, back",
+    },
     "digest_resolved": {
         "vi": "Các máy trạm đã hoạt động trở lại",
         "en": "Workstations are back",
@@ -68,6 +76,11 @@ _CATALOGUE: Final[dict[str, dict[Language, str]]] = {
     "escalated_note": {
         "vi": "Sự cố chưa được khắc phục, đã thông báo lên cấp trên.",
         "en": "Not resolved yet; the parent site's contacts were told.",
+    },
+    "no_longer_monitored": {"vi": "NGỪNG GIÁM SÁT", "en": "NO LONGER MONITORED"},
+    "removed_note": {
+        "vi": "Thiết bị đã bị gỡ khỏi cấu hình khi đang mất kết nối; netwatch không theo dõi nữa.",
+        "en": "The device was removed from the config while down; netwatch no longer watches it.",
     },
     "still_down_note": {
         "vi": "Thiết bị không còn chập chờn nhưng vẫn mất kết nối; sẽ báo khi có lại kết nối.",

@@ -250,6 +250,10 @@ class AgentSettings:
     web_password: Secret | None = None
     tls_cert: str | None = None
     tls_key: str | None = None
+    # Slow and idle HTTP clients (web.guard): open connections at most, and how long a request
+    # header may take to arrive (from the connection's start or its previous response).
+    web_max_connections: int = 512
+    web_header_timeout: float = 10.0
 
 
 def _no_notify() -> NotifySettings:

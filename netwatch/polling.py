@@ -6,6 +6,12 @@ dispatches a check to it by kind. SNMP polls run either in this process (``SnmpP
 worker processes (``SnmpWorkers``, the daemon's default on a machine with two CPUs or more): the
 same ``poll()``, the same ``Sample``.
 
+A probe reports network failures as data and raises only for a bug (or a library exception it
+does not map yet). ``Probes.poll`` turns such an exception into a failed ``Sample`` too
+(``FailureKind.ERROR``, naming the exception type): a check whose probe keeps raising counts
+as failed and its device goes down after ``down_after`` rounds, instead of staying at its last
+state unseen. The traceback is logged once per check until the probe returns normally again.
+
 >>> [c.name for c in checks_of(device)]  # doctest: +SKIP
 ['icmp', 'snmp', 'service:portal']
 """
@@ -14,11 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from netwatch.errors import ProbeSetupError
-from netwatch.models import Device, Sample, ServiceCheck
+from netwatch.models import Device, Failure, FailureKind, Sample, ServiceCheck
 from netwatch.probes.icmp import IcmpProber, detect_icmp_mode
 from netwatch.probes.service import ServiceProber
 from netwatch.probes.snmp import SnmpPoller
@@ -74,6 +81,7 @@ class Probes:
         self.services = services
         self._snmp_per_site = snmp_per_site
         self._site_limits: dict[str, asyncio.Semaphore] = {}
+        self._raising: set[str] = set()  # keys of the checks whose probe raised last time
 
     @classmethod
     async def open(cls, snmp_workers: int | None = 0) -> Probes:
@@ -93,6 +101,38 @@ class Probes:
         return checks_of(device, icmp=self.icmp is not None)
 
     async def poll(self, check: CheckSpec) -> Sample[object]:
+        """Run the check's probe; never raises but ``CancelledError`` (see the module docstring)."""
+        started, clock = time.time(), time.monotonic()
+        try:
+            sample = await self._poll(check)
+        except Exception as exc:
+            return self._internal_failure(check, exc, started, time.monotonic() - clock)
+        if check.key in self._raising:
+            self._raising.discard(check.key)
+            log.info("device %s: the %s probe returns normally again", check.device.id, check.name)
+        return sample
+
+    def _internal_failure(
+        self, check: CheckSpec, exc: Exception, started: float, duration: float
+    ) -> Sample[object]:
+        name = type(exc).__name__
+        if check.key not in self._raising:
+            self._raising.add(check.key)
+            log.error(
+                "device %s: the %s probe raised %s; the check counts as failed until it stops "
+                "(a bug in netwatch: please report it with this traceback)",
+                check.device.id,
+                check.name,
+                name,
+                exc_info=exc,
+            )
+        else:
+            log.debug("device %s: the %s probe raised %s again", check.device.id, check.name, name)
+        # The detail names the type only: a message could carry anything, and alerts show it.
+        failure = Failure(FailureKind.ERROR, f"internal error in the {check.kind} probe: {name}")
+        return Sample(check.device.id, check.name, started, duration, failure)
+
+    async def _poll(self, check: CheckSpec) -> Sample[object]:
         device = check.device
         if check.kind == "icmp":
             assert device.icmp is not None

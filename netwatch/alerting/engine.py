@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 from netwatch.alerting.flapping import FlapDetector
 from netwatch.alerting.incidents import Incident, digest_alert, incident_alert
 from netwatch.alerting.maintenance import Maintenance
-from netwatch.alerting.model import Alert, AlertKind, AlertState, Delivery
+from netwatch.alerting.model import Alert, AlertKind, AlertState, Delivery, Ending
 from netwatch.alerting.routing import deliveries, escalation_contacts
 from netwatch.alerting.settings import DEFAULT_TIMEZONE, AlertSettings, MaintenanceWindow, Silence
 from netwatch.models import Config, Status, Transition
@@ -114,6 +114,8 @@ class AlertEngine:
         self._timers: list[tuple[float, int, str, str]] = []  # (due, seq, alert id, what)
         self._seq = 0
         self._digest: dict[str, dict[str, None]] = {}  # site -> devices waiting for the digest
+        # site -> (device, went down, came back) of digest failures over since the last digest
+        self._digest_over: dict[str, list[tuple[str, float, float]]] = {}
         # kind -> subject -> the status the history last got, while a provisional one is shown
         self._unrecorded: dict[str, dict[str, Status]] = {"device": {}, "site": {}}
         self._digest_at = settings.next_digest(clock(), timezone)
@@ -227,7 +229,7 @@ class AlertEngine:
             if inc.kind == "flapping":
                 self._flaps.resume(inc.device, now)
             self._arm(now + self._settings.repeat_interval, inc, "repeat")
-            if inc.severity == "critical" and not inc.escalated_to:
+            if inc.severity in self._settings.escalate and not inc.escalated_to:
                 self._arm(now + self._settings.escalate_after, inc, "escalate")
 
     def set_inventory(self, inventory: AlertInventory) -> None:
@@ -250,9 +252,16 @@ class AlertEngine:
         self._flaps.forget(gone)
         now = self._clock()
         for inc in [i for i in self._incidents.values() if i.device not in inventory.devices]:
-            alert = incident_alert(inc, "resolved", now, old_inventory)
-            self._out.suppressed.append((alert, "removed"))
+            # Its contacts were told it is down: tell them it is no longer watched, or they
+            # wait for a recovery message that never comes.
+            alert = replace(incident_alert(inc, "resolved", now, old_inventory), ended="removed")
             self._forget_incident(inc)
+            site = old_inventory.sites.get(old_inventory.devices[inc.device].site)
+            if not inc.notified or inc.digest or site is None:
+                self._out.suppressed.append((alert, "removed"))
+                continue
+            contacts = [*site.contacts, *inc.escalated_to]
+            self._out.deliveries.extend(deliveries(alert, contacts, old_inventory.config.contacts))
         self._held = {k: v for k, v in self._held.items() if _device_of(k) in inventory.devices}
         self._dirty = set(inventory.devices)
         self._dirty_sites = set(inventory.sites)
@@ -278,7 +287,8 @@ class AlertEngine:
             inc = self._incidents.get(f"flapping:{did}")
             if inc is not None:
                 # Settled down is not "stable again": the officer must read that it is down.
-                self._resolve(inc, now, still_down=self._own_status(did) is Status.DOWN)
+                down = self._own_status(did) is Status.DOWN
+                self._resolve(inc, now, ended="still_down" if down else "")
             self._touched.add(did)  # normal alerting resumes with the current state
         if self._held:
             self._check_held(now)
@@ -570,17 +580,19 @@ class AlertEngine:
             return
         self._send(inc, "firing", now)
         self._arm(now + self._settings.repeat_interval, inc, "repeat")
-        if severity == "critical":
+        if severity in self._settings.escalate:
             self._arm(now + self._settings.escalate_after, inc, "escalate")
 
-    def _resolve(self, inc: Incident, now: float, *, still_down: bool = False) -> None:
+    def _resolve(self, inc: Incident, now: float, *, ended: Ending = "") -> None:
         self._forget_incident(inc)
         if inc.digest:
+            if inc.kind == "down":  # a PC broken for hours and back before 08:00 is still news
+                self._digest_over.setdefault(inc.site, []).append((inc.device, inc.started_at, now))
             return
         if not inc.notified:
             self._out.suppressed.append((self._alert(inc, "resolved", now), inc.reason))
             return
-        self._send(inc, "resolved", now, still_down=still_down)
+        self._send(inc, "resolved", now, ended=ended)
 
     def _forget_incident(self, inc: Incident) -> None:
         self._incidents.pop(inc.key, None)
@@ -591,22 +603,40 @@ class AlertEngine:
             if not waiting:
                 self._digest.pop(inc.site, None)
 
-    def _send(
-        self, inc: Incident, state: AlertState, now: float, *, still_down: bool = False
-    ) -> None:
+    def _send(self, inc: Incident, state: AlertState, now: float, *, ended: Ending = "") -> None:
         alert = self._alert(inc, state, now)
-        if still_down:
-            alert = replace(alert, still_down=True)
+        if ended:
+            alert = replace(alert, ended=ended)
         reason = self._suppressed(inc, now)
         if reason is not None:
             inc.reason = reason
             self._out.suppressed.append((alert, reason))
+            if state == "resolved" and inc.notified:
+                # Nobody is told (acknowledged, silenced, maintenance), but Alertmanager holds
+                # the firing alert and must learn it ended, or it shows it firing for good.
+                self._out.deliveries.extend(
+                    d for d in self._deliveries(inc, alert) if d.channel == "alertmanager"
+                )
             return
         if state == "firing":
             inc.notified = True
+        self._out.deliveries.extend(self._deliveries(inc, alert))
+
+    def _deliveries(self, inc: Incident, alert: Alert) -> list[Delivery]:
         site = self._inv.devices[inc.device].site
         contacts = [*self._inv.sites[site].contacts, *inc.escalated_to]
-        self._out.deliveries.extend(deliveries(alert, contacts, self._inv.config.contacts))
+        return deliveries(alert, contacts, self._inv.config.contacts)
+
+    def firing_deliveries(self) -> list[Delivery]:
+        """The firing message of every open incident someone was told about, to each of its
+        channels: what a channel that holds state (Alertmanager) must hold after a restart."""
+        now = self._clock()
+        return [
+            d
+            for inc in self.open_incidents()
+            if inc.device in self._inv.devices
+            for d in self._deliveries(inc, self._alert(inc, "firing", now))
+        ]
 
     def _suppressed(self, inc: Incident, now: float) -> str | None:
         """Why nothing may be sent about this incident now: maintenance, silenced, acknowledged."""
@@ -672,13 +702,16 @@ class AlertEngine:
 
     def _send_digests(self, now: float) -> None:
         day = datetime.fromtimestamp(now, ZoneInfo(self._timezone)).date().isoformat()
-        for site_id, waiting in self._digest.items():
+        over, self._digest_over = self._digest_over, {}
+        for site_id in sorted({*self._digest, *over}):
+            waiting = self._digest.get(site_id, {})
             incs = [self._incidents[f"down:{d}"] for d in sorted(waiting)]
             listed = [i for i in incs if self._suppressed(i, now) is None]
+            recovered = [o for o in over.get(site_id, []) if o[0] in self._inv.devices]
             site = self._inv.sites.get(site_id)
-            if not listed or site is None:
+            if not (listed or recovered) or site is None:
                 continue
-            alert = digest_alert(site, listed, day)
+            alert = digest_alert(site, listed, day, recovered)
             self._out.deliveries.extend(deliveries(alert, site.contacts, self._inv.config.contacts))
 
     # ------------------------------------------------------------------ views

@@ -132,24 +132,35 @@ def incident_alert(inc: Incident, state: AlertState, now: float, inventory: _Inv
         acknowledged_by=inc.acked_by,
         service=inc.key.split(":", 2)[2] if inc.kind == "service" else "",
         repeat=inc.repeats if state == "firing" else 0,
+        digest_only=inc.digest,
     )
 
 
-def digest_alert(site: Site, listed: Sequence[Incident], day: str) -> Alert:
-    """One site's daily digest: the devices (workstations) still down, one item each."""
-    items = tuple(i.device for i in listed)
+def digest_alert(
+    site: Site,
+    listed: Sequence[Incident],
+    day: str,
+    recovered: Sequence[tuple[str, float, float]] = (),
+) -> Alert:
+    """One site's daily digest: the devices (workstations) still down, then those that failed
+    since the last digest and are back (``recovered``: device, went down, came back)."""
+    items = tuple(i.device for i in listed) + tuple(d for d, _, _ in recovered)
+    downtimes = (None,) * len(listed) + tuple(back - down for _, down, back in recovered)
+    severities = [i.severity for i in listed] or ["info"]
+    starts = [i.started_at for i in listed] + [down for _, down, _ in recovered]
     return Alert(
         id=f"digest:{site.id}:{day}",
         state="firing",
         kind="digest",
-        severity=max((i.severity for i in listed), key=SEVERITY_RANK.__getitem__),
+        severity=max(severities, key=SEVERITY_RANK.__getitem__),
         subject=site.id,
         subject_kind="site",
         site=site.id,
         site_name=site.name,
-        detail=f"{len(items)} down",
-        started_at=min(i.started_at for i in listed),
-        affected_devices=items,
+        detail=f"{len(listed)} down, {len(recovered)} back",
+        started_at=min(starts),
+        affected_devices=tuple(i.device for i in listed),
         items=items,
+        item_downtimes=downtimes,
         labels={"site": site.id},
     )

@@ -59,16 +59,19 @@ def _headline(alert: Alert, lang: str) -> str:
     if alert.kind == "test":
         return t("test", lang)
     if alert.kind == "digest":
-        n = len(alert.items) or len(alert.affected_devices)
-        return t("digest", lang, n=n) if firing else t("digest_resolved", lang)
+        if not firing:
+            return t("digest_resolved", lang)
+        back = sum(d is not None for d in alert.item_downtimes)
+        down = len(alert.items) - back
+        return t("digest", lang, n=down) if down else t("digest_day", lang, n=len(alert.items))
     if alert.kind == "flapping":
-        if not firing and alert.still_down:
+        if not firing and alert.ended == "still_down":
             return t("flapping_ended_down", lang)
         return t("flapping" if firing else "flapping_resolved", lang)
     if alert.kind == "cert":
         return t("cert" if firing else "cert_resolved", lang)
     if not firing:
-        return t("resolved", lang)
+        return t("no_longer_monitored" if alert.ended == "removed" else "resolved", lang)
     if alert.kind == "service":
         return t("service_down", lang)
     return t("site_down" if alert.subject_kind == "site" else "down", lang)
@@ -79,6 +82,15 @@ def _what(alert: Alert) -> str:
         return alert.site_name or alert.subject
     device = alert.device_name or alert.subject
     return f"{alert.service} @ {device}" if alert.service else device
+
+
+def _digest_item(alert: Alert, k: int, lang: str) -> str:
+    """One workstation of a digest: its name, and how long it was down if it is back."""
+    name = _clip(alert.items[k], 60)
+    down = alert.item_downtimes[k] if k < len(alert.item_downtimes) else None
+    if down is None:
+        return f"• {name}"
+    return "• " + t("digest_item_back", lang, device=name, duration=format_duration(down, lang))
 
 
 def _clip(text: str, limit: int) -> str:
@@ -136,8 +148,8 @@ def render(
             tail.append(t("line_detail", lang, detail=_clip(alert.detail, MAX_DETAIL)))
         if alert.escalated:
             tail.append(t("escalated_note", lang))
-    elif alert.still_down:
-        tail.append(t("still_down_note", lang))
+    elif alert.ended:
+        tail.append(t(f"{alert.ended}_note", lang))
     else:
         end = alert.resolved_at if alert.resolved_at is not None else alert.started_at
         lasted = format_duration(end - alert.started_at, lang)
@@ -152,7 +164,7 @@ def render(
 
     shown = MAX_ITEMS if alert.kind == "digest" and alert.is_firing else 0
     while True:
-        items = [f"• {_clip(item, 60)}" for item in alert.items[:shown]]
+        items = [_digest_item(alert, k, lang) for k in range(min(shown, len(alert.items)))]
         if len(alert.items) > shown > 0:
             items.append(t("digest_more", lang, n=len(alert.items) - shown))
         text = "\n".join(head + items + tail)

@@ -18,6 +18,7 @@ AlertState = Literal["firing", "resolved"]
 AlertKind = Literal["down", "flapping", "service", "digest", "cert", "test"]
 Severity = Literal["critical", "warning", "info"]
 Channel = Literal["email", "telegram", "webhook", "alertmanager", "log"]
+Ending = Literal["", "still_down", "removed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +42,15 @@ class Alert:
     labels: Mapping[str, str] = field(default_factory=dict)  # device, site, role, hierarchy
     escalated: bool = False  # sent to the parent site's contacts too
     items: tuple[str, ...] = ()  # digest: one line per workstation
+    # digest: for each item, how long it was down if it has recovered since (None: still down)
+    item_downtimes: tuple[float | None, ...] = ()
     acknowledged_by: str | None = None  # who acknowledged it (API); nothing more is sent then
     service: str = ""  # kind "service": the failing service's name
     repeat: int = 0  # 0 for the first firing message, then 1, 2, ... for each reminder
-    still_down: bool = False  # a flapping alert resolved because the device stopped flapping
-    # in the down state: the message says so instead of "stable again"
+    # How a resolved alert ended when not by recovery: "still_down" (it stopped flapping in the
+    # down state), "removed" (a reload took the device out of monitoring while it was down).
+    ended: Ending = ""
+    digest_only: bool = False  # a digest role's failure: listed in the daily digest, never paged
 
     @property
     def is_firing(self) -> bool:

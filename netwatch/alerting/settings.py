@@ -64,6 +64,7 @@ class AlertSettings:
 
     repeat_interval: float = 4 * 3600.0
     escalate_after: float = 30 * 60.0
+    escalate: tuple[Severity, ...] = ("critical",)  # the severities that escalate
     flap_window: float = 10 * 60.0
     flap_threshold: int = 4
     hold: float = 60.0

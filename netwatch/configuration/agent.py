@@ -42,6 +42,8 @@ _AGENT_READERS: dict[str, Reader] = {
     "log_level": readers.choice("debug", "info", "warning", "error"),
     "max_in_flight": readers.positive,
     "snmp_workers": lambda check, node, path: _snmp_workers(check, node, path),
+    "web_max_connections": lambda check, node, path: check.integer(node, path, minimum=16),
+    "web_header_timeout": lambda check, node, path: _header_timeout(check, node, path),
 }
 AGENT_KEYS = (*_AGENT_READERS, "hierarchy", "web_basic_auth", "tls_cert", "tls_key")
 
@@ -54,6 +56,16 @@ def _snmp_workers(check: Checker, node: Node, path: str) -> int | None:
         check.wrong_type(node, path, "a whole number or 'auto'")
         return None
     return check.integer(node, path, minimum=0, maximum=64)
+
+
+def _header_timeout(check: Checker, node: Node, path: str) -> float | None:
+    """How long a request header may take: 1 s to 5 min (a longer one lets slow clients hold
+    the server's connections again)."""
+    seconds = check.duration(node, path)
+    if seconds is not None and not 1 <= seconds <= 300:
+        check.report(node, path, "must be between 1s and 5m")
+        return None
+    return seconds
 
 
 def parse_agent(check: Checker, node: Node | None, path: str) -> AgentSettings:

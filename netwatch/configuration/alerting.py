@@ -48,7 +48,7 @@ _READERS: dict[str, Reader] = {
     "digest_time": lambda check, node, path: _clock(check, node, path),
     "external_url": readers.checked(check_url),
 }
-ALERTING_KEYS = (*_READERS, "digest_roles", "severity")
+ALERTING_KEYS = (*_READERS, "digest_roles", "severity", "escalate")
 
 
 def parse_alerting(
@@ -63,6 +63,10 @@ def parse_alerting(
         roles = _roles(check, entries["digest_roles"], join(path, "digest_roles"))
         if roles is not None:
             fields["digest_roles"] = roles
+    if "escalate" in entries:
+        escalate = _severities(check, entries["escalate"], join(path, "escalate"))
+        if escalate is not None:
+            fields["escalate"] = escalate
     if "severity" in entries:
         table = _severity(check, entries["severity"], join(path, "severity"), hierarchy)
         fields["severity_by_role"] = {**DEFAULT_SEVERITY, **table}
@@ -83,6 +87,20 @@ def parse_time(check: Checker, node: Node, path: str, text: str) -> time | None:
         check.report(node, path, f"expected a local time like 22:00, got {text!r}")
         return None
     return time(int(match[1]), int(match[2]))
+
+
+def _severities(check: Checker, node: Node, path: str) -> tuple[str, ...] | None:
+    items = check.texts(node, path)
+    if items is None:
+        return None
+    found: list[str] = []
+    for name, item in items:
+        if name not in SEVERITIES:
+            check.report(item, path, f"unknown severity {name!r}; expected some of: "
+                         f"{', '.join(SEVERITIES)}")  # fmt: skip
+        elif name not in found:
+            found.append(name)
+    return tuple(found)
 
 
 def _roles(check: Checker, node: Node, path: str) -> tuple[str, ...] | None:

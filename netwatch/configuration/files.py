@@ -39,9 +39,20 @@ from netwatch.models import (
 
 from .agent import parse_agent, parse_contact
 from .alerting import WindowDraft, parse_alerting, parse_maintenance
+from .limits import Budget, LimitExceeded
 from .notify import Notify, parse_notify
 from .settings import INHERITABLE, Effective, Layer, parse_layer
-from .source import Checker, Loc, Problems, Secrets, compose_file, index, join, syntax_problem
+from .source import (
+    Checker,
+    Loc,
+    Problems,
+    Secrets,
+    compose_file,
+    index,
+    join,
+    limit_problem,
+    syntax_problem,
+)
 from .values import check_address, check_id, parse_local_date
 
 MAIN_KEYS = (
@@ -137,6 +148,7 @@ class Reader:
         self.secrets = Secrets(environ, read=read_secrets)
         self.files: list[str] = []
         self.loaded: set[str] = set()
+        self.budget = Budget()  # shared by the main file and every include
         self.roots: list[SiteDraft] = []
         self.adopted: list[SiteDraft] = []  # included sites with `parent:`
         self.site_ids: dict[str, SiteDraft] = {}
@@ -161,13 +173,13 @@ class Reader:
     def _read_main(self, path: str) -> tuple[AgentSettings, Layer]:
         check = Checker(path, self.problems, self.secrets)
         try:
-            root = compose_file(path)
+            root = compose_file(path, self.budget)
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise ConfigError(
                 [Problem(path, 1, 1, "", f"cannot read the configuration: {reason}")]
             ) from exc
-        except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        except (UnicodeDecodeError, yaml.YAMLError, LimitExceeded) as exc:
             raise ConfigError([_read_problem(path, exc)]) from exc
         self.files.append(path)
         self.loaded.add(os.path.realpath(path))
@@ -247,11 +259,11 @@ class Reader:
             return  # matched by two globs: read once
         self.loaded.add(real)
         try:
-            root = compose_file(file)
+            root = compose_file(file, self.budget)
         except OSError as exc:
             check.report(item, path, f"cannot read included file {file}: {exc.strerror}")
             return
-        except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        except (UnicodeDecodeError, yaml.YAMLError, LimitExceeded) as exc:
             self.files.append(file)
             self.problems.record(_read_problem(file, exc))
             return
@@ -435,7 +447,9 @@ class Reader:
 # --------------------------------------------------------------------------- helpers
 
 
-def _read_problem(path: str, exc: UnicodeDecodeError | yaml.YAMLError) -> Problem:
+def _read_problem(path: str, exc: UnicodeDecodeError | yaml.YAMLError | LimitExceeded) -> Problem:
+    if isinstance(exc, LimitExceeded):
+        return limit_problem(path, exc)
     if isinstance(exc, UnicodeDecodeError):
         return Problem(path, 1, 1, "", "the file is not UTF-8 text")
     return syntax_problem(path, exc)

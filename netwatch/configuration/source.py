@@ -30,7 +30,15 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from netwatch.errors import Problem, SecretError
 from netwatch.models import Secret
 
-from .values import check_id, parse_duration
+from .limits import MAX_SECRET_BYTES, Budget, LimitExceeded, scan
+from .values import (
+    DURATION_RANGE,
+    MAX_COUNT,
+    MAX_NUMBER_CHARS,
+    check_id,
+    parse_duration,
+    shown,
+)
 
 # libyaml does the parsing in C: about ten times faster than the pure-Python composer, which
 # matters for a province of several thousand devices.
@@ -42,6 +50,7 @@ NULL, BOOL, INT, FLOAT, STR, MERGE = (
     _TAG + name for name in ("null", "bool", "int", "float", "str", "merge")
 )
 _INT_TEXT = re.compile(r"[+-]?\d+")
+_MAX_SHOWN = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,15 +83,23 @@ class Problems:
             self.items.append(problem)
 
 
-def compose_file(path: str) -> Node | None:
-    """The root node of a YAML file (``None`` when empty).
+def compose_file(path: str, budget: Budget) -> Node | None:
+    """The root node of a YAML file (``None`` when empty), within the limits of ``budget``.
 
-    Raises ``OSError``, ``UnicodeDecodeError`` or ``yaml.MarkedYAMLError``.
+    Raises ``OSError``, ``UnicodeDecodeError``, ``yaml.MarkedYAMLError`` or ``LimitExceeded``
+    (before anything is composed: see ``limits``).
     """
-    with open(path, encoding="utf-8") as stream:
-        text = stream.read()
+    with open(path, "rb") as stream:
+        data = budget.read(stream)
+    text = data.decode("utf-8")
+    scan(text, budget, _LOADER)
     root: Node | None = yaml.compose(text, Loader=_LOADER)
     return root
+
+
+def limit_problem(path: str, exc: LimitExceeded) -> Problem:
+    """A broken limit (size, nesting, aliases) as a Problem at its position."""
+    return Problem(path, exc.line, exc.column, exc.path, exc.message)
 
 
 def syntax_problem(path: str, exc: yaml.YAMLError) -> Problem:
@@ -112,7 +129,10 @@ def describe(node: Node) -> str:
         return "a list"
     if node.tag == NULL:
         return "nothing"
-    return repr(node.value)
+    text = repr(node.value)
+    if len(text) > _MAX_SHOWN:  # a megabyte of text in the wrong place is not echoed back
+        return f"{text[: _MAX_SHOWN - 20]}… ({len(node.value):,} characters)"
+    return text
 
 
 class Secrets:
@@ -149,11 +169,15 @@ class Secrets:
     @staticmethod
     def _read(path: str) -> str | SecretError:
         try:
-            with open(path, encoding="utf-8") as stream:
-                text = stream.read()
+            with open(path, "rb") as stream:
+                # A secret is a line; a path to a huge file (or /dev/zero) is a mistake.
+                data = stream.read(MAX_SECRET_BYTES + 1)
+            text = data.decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not UTF-8 text"
             return SecretError(f"cannot read secret file {path}: {reason}")
+        if len(data) > MAX_SECRET_BYTES:
+            return SecretError(f"secret file {path} is larger than {MAX_SECRET_BYTES // 1024} KiB")
         # Editors and `echo` add one newline; anything else is part of the secret.
         text = text.removesuffix("\n").removesuffix("\r")
         if not text:
@@ -285,12 +309,20 @@ class Checker:
     def integer(
         self, node: Node, path: str, *, minimum: int | None = None, maximum: int | None = None
     ) -> int | None:
+        """A whole number within ``minimum`` and ``maximum`` (at most ``MAX_COUNT`` when no
+        maximum is given: every count is bounded)."""
         value: int | None = None
-        if isinstance(node, ScalarNode):
-            if node.tag == INT:
-                value = int(_CONSTRUCTOR.construct_yaml_int(node))
-            elif node.tag == STR and _INT_TEXT.fullmatch(node.value.strip()):
-                value = int(node.value)
+        if isinstance(node, ScalarNode) and node.tag in (INT, STR):
+            text = str(node.value).strip()
+            if node.tag == INT or _INT_TEXT.fullmatch(text):
+                if len(text) > MAX_NUMBER_CHARS:
+                    # Not converted: Python refuses over 4,300 digits, and it is wrong anyway.
+                    ceiling = MAX_COUNT if maximum is None else maximum
+                    self.report(
+                        node, path, f"number {shown(text)} is out of range: at most {ceiling}"
+                    )
+                    return None
+                value = int(_CONSTRUCTOR.construct_yaml_int(node)) if node.tag == INT else int(text)
         if value is None:
             self.wrong_type(node, path, "a whole number")
             return None
@@ -305,8 +337,9 @@ class Checker:
         if minimum is not None and value < minimum:
             self.report(node, path, f"must be at least {minimum}, got {value}")
             return None
-        if maximum is not None and value > maximum:
-            self.report(node, path, f"must be at most {maximum}, got {value}")
+        ceiling = MAX_COUNT if maximum is None else maximum
+        if value > ceiling:
+            self.report(node, path, f"must be at most {ceiling}, got {value}")
             return None
         return value
 
@@ -322,6 +355,11 @@ class Checker:
             self.wrong_type(node, path, "a duration such as 30s, 5m or 1h")
             return None
         raw: str | int | float = node.value
+        if node.tag in (INT, FLOAT) and len(node.value) > MAX_NUMBER_CHARS:
+            self.report(
+                node, path, f"duration {shown(node.value)} is out of range: {DURATION_RANGE}"
+            )
+            return None
         if node.tag == INT:
             raw = int(_CONSTRUCTOR.construct_yaml_int(node))
         elif node.tag == FLOAT:

@@ -22,6 +22,12 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+DURATION_RANGE = "at most 10 years"  # MAX_DURATION, below
+# Any count without a range of its own (down_after, count, flap_threshold...).
+MAX_COUNT = 1_000_000
+# Longer numbers are out of range whatever they say; not even converted (Python refuses to
+# convert more than 4,300 digits, and a float overflows past about 308).
+MAX_NUMBER_CHARS = 32
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+")
@@ -44,20 +50,21 @@ def parse_duration(text: str | int | float) -> float:
     """
     if isinstance(text, bool):
         raise ValueError(f"expected a duration such as 30s, 5m or 1h, got {text}")
-    if isinstance(text, int | float):
-        try:
-            seconds = float(text)
-        except OverflowError:  # an int of hundreds of digits
-            raise ValueError(f"expected a finite duration, got {str(text)[:20]}...") from None
+    if isinstance(text, int) and abs(text) > MAX_DURATION:
+        seconds = math.inf if text > 0 else -math.inf  # float() would overflow
+    elif isinstance(text, int | float):
+        seconds = float(text)
     else:
         compact = text.strip().replace(" ", "")
         if compact.startswith("-"):
-            raise ValueError(f"a duration cannot be negative, got {text}")
+            raise ValueError(f"a duration cannot be negative, got {shown(text)}")
         seconds = _parse_duration_text(compact, text)
-    if math.isnan(seconds) or math.isinf(seconds):
+    if math.isnan(seconds):
         raise ValueError(f"expected a finite duration, got {text}")
     if seconds < 0:
-        raise ValueError(f"a duration cannot be negative, got {text}")
+        raise ValueError(f"a duration cannot be negative, got {shown(text)}")
+    if seconds > MAX_DURATION:
+        raise OutOfRange(f"duration {shown(text)} is out of range: {DURATION_RANGE}")
     return seconds
 
 
@@ -102,10 +109,25 @@ def _parse_duration_text(compact: str, original: str) -> float:
         pass
     if not _DURATION.fullmatch(compact):
         raise ValueError(
-            f"invalid duration {original!r}; write a number with a unit: ms, s, m, h or d "
+            f"invalid duration {shown(original)!r}; write a number with a unit: ms, s, m, h or d "
             "(e.g. 500ms, 30s, 5m, 1h30m)"
         )
     return sum(float(n) * _UNITS[unit] for n, unit in _DURATION_PART.findall(compact))
+
+
+def shown(value: object) -> str:
+    """A value for a message, cut short when it is long (a 400-digit number).
+
+    >>> shown("1" + "0" * 400)
+    '10000000000000000000… (401 characters)'
+    """
+    if isinstance(value, int) and value.bit_length() > 4 * MAX_NUMBER_CHARS:
+        # str() refuses ints of more than 4,300 digits.
+        return f"a number of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+    text = str(value)
+    if len(text) <= MAX_NUMBER_CHARS:
+        return text
+    return f"{text[:20]}… ({len(text)} characters)"
 
 
 def format_duration(seconds: float) -> str:
@@ -224,8 +246,8 @@ def parse_listen(text: str) -> tuple[str, int]:
         raise ValueError(f"write an IPv6 address in brackets, e.g. [::1]:9430, got {text!r}")
     else:
         check_address(host)
-    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-        raise ValueError(f"port must be a number from 1 to 65535, got {port_text!r}")
+    if not port_text.isdigit() or len(port_text) > 5 or not 1 <= int(port_text) <= 65535:
+        raise ValueError(f"port must be a number from 1 to 65535, got {shown(port_text)!r}")
     return host, int(port_text)
 
 
@@ -237,7 +259,7 @@ def parse_status_range(text: str) -> tuple[int, int]:
         high = int(high_text.strip()) if sep else low
     except ValueError:
         raise ValueError(
-            f"invalid status {text!r}; expected a code like 200 or a range like 200-399"
+            f"invalid status {shown(text)!r}; expected a code like 200 or a range like 200-399"
         ) from None
     for code in (low, high):
         if not 100 <= code <= 599:

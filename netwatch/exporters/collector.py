@@ -15,22 +15,25 @@ b'# HELP netwatch_device_up 1 if the device is up, else 0.\n...'
 
 from __future__ import annotations
 
+import logging
 import math
 import platform
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from netwatch import __version__
 from netwatch.alerting.model import Alert
-from netwatch.exporters.services import ServiceRow, write_services
+from netwatch.exporters.services import ServiceFamilies, ServiceRow
 from netwatch.exporters.sites import write_alerts, write_sites
-from netwatch.exporters.snmp import InterfaceLabels, SnmpRow, write_snmp
-from netwatch.exporters.text import MetricsText, label_pairs
+from netwatch.exporters.snmp import InterfaceLabels, SnmpFamilies, SnmpRow
+from netwatch.exporters.text import InvalidValue, MetricsText, label_pairs
 from netwatch.inventory import AGENT_SHARD, Inventory
 from netwatch.models import Device, IcmpStats, Status
-from netwatch.state import StateTracker
+from netwatch.state import CheckState, StateTracker
+
+log = logging.getLogger(__name__)
 
 STATUSES = tuple(Status)
 
@@ -56,16 +59,21 @@ class Rendered:
     devices and sites of each shard, and the interface label cache of the SNMP devices.
 
     ``RenderCache`` keeps the one of the current inventory; a reload (a new ``Inventory``
-    object) starts a new one, so nothing of a removed device lingers.
+    object) starts a new one, so nothing of a removed device lingers. A device whose labels
+    cannot be rendered has none in ``labels`` and its reason in ``problems``.
     """
 
     def __init__(self, inventory: Inventory) -> None:
         self.inventory = inventory
-        names = ["device", "site", "role", *inventory.config.agent.hierarchy]
-        self.labels: Mapping[str, str] = {
-            d.id: label_pairs(names, inventory.labels(d.id).values())
-            for d in inventory.config.devices
-        }
+        self.names = names = ["device", "site", "role", *inventory.config.agent.hierarchy]
+        labels: dict[str, str] = {}
+        self.problems: dict[str, str] = {}
+        for d in inventory.config.devices:
+            try:
+                labels[d.id] = label_pairs(names, inventory.labels(d.id).values())
+            except Exception as exc:  # one device's labels must not stop every scrape
+                self.problems[d.id] = f"its labels: {type(exc).__name__}: {exc}"
+        self.labels: Mapping[str, str] = labels
         self.interfaces = InterfaceLabels()
         self._scopes: dict[str | None, tuple[tuple[Device, ...], tuple[str, ...]]] = {}
 
@@ -81,14 +89,76 @@ class Rendered:
             scope = self._scopes[shard] = (devices, sites)
         return scope
 
+    def error_labels(self, device_id: str) -> str:
+        """The device's label pairs for ``netwatch_render_errors_total``: its own, or, when
+        those cannot be rendered, the same names with unprintable text replaced."""
+        labels = self.labels.get(device_id)
+        if labels is not None:
+            return labels
+        try:
+            values = list(self.inventory.labels(device_id).values())
+        except Exception:
+            values = [device_id, "", ""] + [""] * (len(self.names) - 3)
+        safe = [str(v).encode(errors="backslashreplace").decode() for v in values]
+        return label_pairs(self.names, safe)
+
+
+class RenderErrors:
+    """Devices left out of a scrape because a value of theirs could not be rendered: how
+    many scrapes left each out (``netwatch_render_errors_total``), and one log line per
+    device when it starts failing (another when it renders again), not one per scrape."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.failing: set[str] = set()
+        self._lock = threading.Lock()
+
+    def failed(self, device_id: str, exc: Exception) -> None:
+        with self._lock:
+            self.counts[device_id] = self.counts.get(device_id, 0) + 1
+            if device_id in self.failing:
+                return
+            self.failing.add(device_id)
+        if isinstance(exc, InvalidValue):
+            log.warning("device %s: its series are left out of /metrics: %s", device_id, exc)
+        else:  # a bug: the traceback says where
+            log.warning(
+                "device %s: its series are left out of /metrics: %s: %s",
+                device_id,
+                type(exc).__name__,
+                exc,
+                exc_info=exc,
+            )
+
+    def recovered(self, device_id: str) -> None:
+        with self._lock:
+            if device_id not in self.failing:
+                return
+            self.failing.discard(device_id)
+        log.info("device %s: its series are back in /metrics", device_id)
+
+    def snapshot(self) -> list[tuple[str, int]]:
+        """The counts by device id, sorted, copied under the lock (scrapes may run at once)."""
+        with self._lock:
+            return sorted(self.counts.items())
+
+    def forget_all_but(self, device_ids: Collection[str]) -> None:
+        """Drop what is known of devices no longer in the inventory."""
+        with self._lock:
+            for gone in [d for d in self.counts if d not in device_ids]:
+                del self.counts[gone]
+                self.failing.discard(gone)
+
 
 class RenderCache:
-    """Holds the ``Rendered`` of the last inventory seen; shared by concurrent scrapes (a race
-    at a reload only renders the new inventory twice)."""
+    """Holds the ``Rendered`` of the last inventory seen, and the ``RenderErrors`` of every
+    scrape; shared by concurrent scrapes (a race at a reload only renders the new inventory
+    twice)."""
 
     def __init__(self) -> None:
         self._last: Rendered | None = None
         self._lock = threading.Lock()
+        self.errors = RenderErrors()
 
     def of(self, inventory: Inventory) -> Rendered:
         last = self._last
@@ -97,6 +167,7 @@ class RenderCache:
                 last = self._last
                 if last is None or last.inventory is not inventory:
                     last = self._last = Rendered(inventory)
+                    self.errors.forget_all_but(inventory.devices)
         return last
 
 
@@ -107,6 +178,72 @@ def render_text(view: View, shard: str | None = None, *, cache: RenderCache) -> 
     return out.encode()
 
 
+class _DeviceFamilies:
+    """The device and ICMP families of one scrape, filled device by device."""
+
+    def __init__(self, out: MetricsText) -> None:
+        self.up = out.family("netwatch_device_up", "gauge", "1 if the device is up, else 0.")
+        self.status = out.family(
+            "netwatch_device_status", "gauge", "1 for the device's current status."
+        )
+        self.flapping = out.family(
+            "netwatch_device_flapping", "gauge", "1 while the device changes state too often."
+        )
+        self.rtt = out.family(
+            "netwatch_icmp_rtt_seconds", "gauge", "Round-trip time of the last ICMP round."
+        )
+        self.jitter = out.family(
+            "netwatch_icmp_jitter_seconds",
+            "gauge",
+            "Mean absolute difference of consecutive RTTs in the last ICMP round.",
+        )
+        self.loss = out.family(
+            "netwatch_icmp_loss_ratio",
+            "gauge",
+            "Share of echo requests lost in the last ICMP round.",
+        )
+        self.sent = out.family("netwatch_icmp_packets_sent", "counter", "Echo requests sent.")
+        self.received = out.family(
+            "netwatch_icmp_packets_received", "counter", "Echo replies received."
+        )
+
+    def add(
+        self,
+        device: Device,
+        labels: str,
+        current: Status,
+        flapping: bool,
+        icmp: CheckState | None,
+        now: float,
+    ) -> None:
+        self.up.add(labels, 1.0 if current is Status.UP else 0.0)
+        status = self.status
+        for s in STATUSES:
+            status.add(f'{labels},status="{s.value}"', 1.0 if s is current else 0.0)
+        self.flapping.add(labels, 1.0 if flapping else 0.0)
+        if icmp is None or device.icmp is None:
+            return
+        self.sent.add(labels, icmp.packets_sent)
+        self.received.add(labels, icmp.packets_received)
+        last = icmp.last
+        # Values older than two intervals are stale: better no series than a wrong one.
+        if last is None or now - last.at > 2 * device.icmp.interval + device.icmp.timeout:
+            return
+        stats = last.data
+        if not isinstance(stats, IcmpStats):
+            return
+        self.loss.add(labels, stats.loss)
+        if stats.received:
+            for name, value in (
+                ("min", stats.rtt_min),
+                ("avg", stats.rtt_avg),
+                ("max", stats.rtt_max),
+            ):
+                if not math.isnan(value):
+                    self.rtt.add(f'{labels},stat="{name}"', value)
+            self.jitter.add(labels, stats.jitter)
+
+
 def write_metrics(
     out: MetricsText, view: View, shard: str | None = None, *, cache: RenderCache
 ) -> None:
@@ -114,6 +251,11 @@ def write_metrics(
 
     ``shard`` (see ``Inventory.shard_of``) limits the series to one district's subtree, or to
     the agent's own series and the sites above the districts (``AGENT_SHARD``); None is all.
+
+    Each device is written whole or not at all: a value of its own that cannot be rendered
+    (``text.InvalidValue``), or any exception while writing it, takes back every series of
+    that device, counts it in ``netwatch_render_errors_total`` and leaves the other devices,
+    and the scrape, as they are.
     """
     inv = view.inventory
     rendered = cache.of(inv)
@@ -127,68 +269,54 @@ def write_metrics(
         )
         build.add(label_pairs(["version", "python"], [__version__, platform.python_version()]), 1.0)
 
-    up = out.family("netwatch_device_up", "gauge", "1 if the device is up, else 0.")
-    status = out.family("netwatch_device_status", "gauge", "1 for the device's current status.")
-    flapping = out.family(
-        "netwatch_device_flapping", "gauge", "1 while the device changes state too often."
+    families = _DeviceFamilies(out)
+    snmp = SnmpFamilies(out, rendered.interfaces)
+    services = ServiceFamilies(out)
+    render_errors = out.family(
+        "netwatch_render_errors",
+        "counter",
+        "Scrapes that left out all of a device's series: one of its values could not be "
+        "rendered (the log says which).",
     )
-    rtt = out.family(
-        "netwatch_icmp_rtt_seconds", "gauge", "Round-trip time of the last ICMP round."
-    )
-    jitter = out.family(
-        "netwatch_icmp_jitter_seconds",
-        "gauge",
-        "Mean absolute difference of consecutive RTTs in the last ICMP round.",
-    )
-    loss = out.family(
-        "netwatch_icmp_loss_ratio", "gauge", "Share of echo requests lost in the last ICMP round."
-    )
-    sent = out.family("netwatch_icmp_packets_sent", "counter", "Echo requests sent.")
-    received = out.family("netwatch_icmp_packets_received", "counter", "Echo replies received.")
 
     flapping_now = view.flapping()
     states = view.state.devices
-    services: list[ServiceRow] = []
-    snmp: list[SnmpRow] = []
+    errors = cache.errors
+    failing = errors.failing
+    labels_of = rendered.labels
     for device in devices:
-        labels = rendered.labels[device.id]
-        current = view.status_of(device.id)
-        up.add(labels, 1.0 if current is Status.UP else 0.0)
-        for s in STATUSES:
-            status.add(f'{labels},status="{s.value}"', 1.0 if s is current else 0.0)
-        flapping.add(labels, 1.0 if device.id in flapping_now else 0.0)
-        state = states.get(device.id)
-        for service in device.services:
-            check = state.checks.get(f"service:{service.name}") if state else None
-            services.append(ServiceRow(service, labels, check))
-        if device.snmp is not None:
-            check = state.checks.get("snmp") if state else None
-            snmp.append(SnmpRow(device, labels, check, view.reboots(device.id)))
-        icmp = state.checks.get("icmp") if state else None
-        if icmp is None or device.icmp is None:
+        labels = labels_of.get(device.id)
+        try:
+            if labels is None:
+                raise InvalidValue(rendered.problems.get(device.id, "no labels"))
+            state = states.get(device.id)
+            checks = state.checks if state else {}
+            families.add(
+                device,
+                labels,
+                view.status_of(device.id),
+                device.id in flapping_now,
+                checks.get("icmp"),
+                now,
+            )
+            if device.snmp is not None:
+                snmp.add(SnmpRow(device, labels, checks.get("snmp"), view.reboots(device.id)), now)
+            for service in device.services:
+                check = checks.get(f"service:{service.name}")
+                services.add(ServiceRow(service, labels, check), now)
+        except Exception as exc:
+            if labels is not None:  # without them nothing was written
+                out.drop_tail(labels)
+            errors.failed(device.id, exc)
             continue
-        sent.add(labels, icmp.packets_sent)
-        received.add(labels, icmp.packets_received)
-        last = icmp.last
-        # Values older than two intervals are stale: better no series than a wrong one.
-        if last is None or now - last.at > 2 * device.icmp.interval + device.icmp.timeout:
-            continue
-        stats = last.data
-        if not isinstance(stats, IcmpStats):
-            continue
-        loss.add(labels, stats.loss)
-        if stats.received:
-            for name, value in (
-                ("min", stats.rtt_min),
-                ("avg", stats.rtt_avg),
-                ("max", stats.rtt_max),
-            ):
-                if not math.isnan(value):
-                    rtt.add(f'{labels},stat="{name}"', value)
-            jitter.add(labels, stats.jitter)
+        if failing and device.id in failing:
+            errors.recovered(device.id)
 
-    write_snmp(out, snmp, now, rendered.interfaces)
-    write_services(out, services, now)
+    if errors.counts:
+        in_scope = {d.id for d in devices}
+        for device_id, count in errors.snapshot():
+            if device_id in in_scope:
+                render_errors.add(rendered.error_labels(device_id), count)
     if view.site_status is not None:
         write_sites(out, inv, sites, view.site_status, view.availability)
         if agent:

@@ -25,38 +25,51 @@ class ServiceRow:
     check: CheckState | None
 
 
-def write_services(out: MetricsText, rows: Iterable[ServiceRow], now: float) -> None:
-    """Write the service and TLS certificate families for ``rows``, read at ``now``."""
-    up = out.family("netwatch_service_up", "gauge", "1 if the service check is up.")
-    duration = out.family(
-        "netwatch_service_duration_seconds", "gauge", "Duration of the last service check."
-    )
-    code = out.family(
-        "netwatch_service_status_code", "gauge", "HTTP status code of the last check."
-    )
-    expiry = out.family(
-        "netwatch_tls_cert_expiry_timestamp_seconds",
-        "gauge",
-        "notAfter of the certificate the service presented, in epoch seconds.",
-    )
-    info = out.family("netwatch_tls_cert_info", "gauge", "The certificate the service presented.")
-    for row in rows:
+class ServiceFamilies:
+    """The service and TLS certificate families of one scrape, declared in ``out`` and filled
+    check by check (``add``); a value that cannot be written raises (``text.InvalidValue``)."""
+
+    def __init__(self, out: MetricsText) -> None:
+        self.up = out.family("netwatch_service_up", "gauge", "1 if the service check is up.")
+        self.duration = out.family(
+            "netwatch_service_duration_seconds", "gauge", "Duration of the last service check."
+        )
+        self.code = out.family(
+            "netwatch_service_status_code", "gauge", "HTTP status code of the last check."
+        )
+        self.expiry = out.family(
+            "netwatch_tls_cert_expiry_timestamp_seconds",
+            "gauge",
+            "notAfter of the certificate the service presented, in epoch seconds.",
+        )
+        self.info = out.family(
+            "netwatch_tls_cert_info", "gauge", "The certificate the service presented."
+        )
+
+    def add(self, row: ServiceRow, now: float) -> None:
         check = row.check
         status = check.status if check else Status.UNKNOWN
         if status is Status.UNKNOWN:
-            continue
+            return
         labels = f'{row.labels},service="{escape(row.service.name)}"'
-        up.add(f'{labels},kind="{row.service.kind}"', 1.0 if status is Status.UP else 0.0)
+        self.up.add(f'{labels},kind="{row.service.kind}"', 1.0 if status is Status.UP else 0.0)
         last = check.last if check else None
         if last is None or now - last.at > 2 * row.service.interval + row.service.timeout:
-            continue
+            return
         data = last.data
         if not isinstance(data, ServiceData):
-            continue
-        duration.add(labels, data.duration)
+            return
+        self.duration.add(labels, data.duration)
         if data.status_code is not None:
-            code.add(labels, data.status_code)
+            self.code.add(labels, data.status_code)
         if data.cert is not None:
-            expiry.add(labels, data.cert.not_after)
+            self.expiry.add(labels, data.cert.not_after)
             cert = f'subject="{escape(data.cert.subject)}",issuer="{escape(data.cert.issuer)}"'
-            info.add(f"{labels},{cert}", 1.0)
+            self.info.add(f"{labels},{cert}", 1.0)
+
+
+def write_services(out: MetricsText, rows: Iterable[ServiceRow], now: float) -> None:
+    """Write the service and TLS certificate families for ``rows``, read at ``now``."""
+    families = ServiceFamilies(out)
+    for row in rows:
+        families.add(row, now)

@@ -44,11 +44,14 @@ def write_sites(
 
 
 def write_alerts(out: MetricsText, alerts: Sequence[Alert]) -> None:
-    """Write the number of firing alerts by severity (every severity, 0 included)."""
+    """Write the number of firing alerts by severity (every severity, 0 included).
+
+    Failures of digest roles (workstations) are not alerts: they wait for the daily digest.
+    """
     firing = out.family("netwatch_alerts_firing", "gauge", "Alerts firing now, by severity.")
     counts = dict.fromkeys(SEVERITIES, 0)
     for alert in alerts:
-        if alert.is_firing:
+        if alert.is_firing and not alert.digest_only:
             counts[alert.severity] = counts.get(alert.severity, 0) + 1
     for severity, n in counts.items():
         firing.add(label_pairs(["severity"], [severity]), n)

@@ -105,8 +105,9 @@ def _interface_rows(
     return tuple(rows)
 
 
-class _Families:
-    """Every SNMP family of one scrape, declared in ``out`` and filled device by device."""
+class SnmpFamilies:
+    """Every SNMP family of one scrape, declared in ``out`` and filled device by device
+    (``add``); a device's values that cannot be written raise (``text.InvalidValue``)."""
 
     def __init__(self, out: MetricsText, interfaces: InterfaceLabels) -> None:
         self._interface_labels = interfaces
@@ -125,6 +126,11 @@ class _Families:
         )
         self.reboots = out.family(
             "netwatch_device_reboots", "counter", "Reboots seen since netwatch started."
+        )
+        self.if_rows = out.family(
+            "netwatch_snmp_interface_rows",
+            "gauge",
+            "Rows of ifTable/ifXTable the agent showed, before the filter (0: none in its view).",
         )
         self.if_up = out.family("netwatch_interface_up", "gauge", "1 if ifOperStatus is up.")
         self.if_admin = out.family(
@@ -200,6 +206,8 @@ class _Families:
             self.info.add(info, 1.0)
             if system.sys_uptime_seconds is not None:
                 self.uptime.add(labels, system.sys_uptime_seconds)
+        if data.interface_rows is not None:
+            self.if_rows.add(labels, data.interface_rows)
         if data.interfaces:
             ports = self._interface_labels.of(
                 row.device.id, labels, data.interfaces, settings.interfaces
@@ -275,6 +283,6 @@ def write_snmp(
     Devices without SNMP settings are skipped. Pass the same ``interfaces`` cache to every
     scrape (the collector keeps one per inventory) to render interface labels once per poll.
     """
-    families = _Families(out, interfaces if interfaces is not None else InterfaceLabels())
+    families = SnmpFamilies(out, interfaces if interfaces is not None else InterfaceLabels())
     for row in rows:
         families.add(row, now)

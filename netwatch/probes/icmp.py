@@ -15,6 +15,7 @@ Whether this machine lets us ping at all is found out once, by :func:`detect_icm
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import random
@@ -55,6 +56,8 @@ def detect_icmp_mode() -> Literal["raw", "dgram"]:
     )
 
 
+_V4_MAPPED = bytes(10) + b"\xff\xff"  # the first 96 bits of ::ffff:a.b.c.d
+
 # A resolved target: address family, socket address, and the address as text for messages.
 _Target = tuple[int, tuple[object, ...], str]
 
@@ -89,7 +92,15 @@ class IcmpProber:
         self._ident = random.getrandbits(16)
         self._payload = b"netwatch" + os.urandom(8)
         self._sockets: dict[int, EchoSocket] = {}
+        self._rejected_closed = 0  # the count of sockets closed already
         self._names: dict[str, tuple[float, _Target]] = {}
+
+    @property
+    def rejected(self) -> int:
+        """Echo replies ignored because they came from another address than the one pinged
+        (forged, or a device answering from another of its addresses); see
+        :mod:`netwatch.probes.icmp_socket`."""
+        return self._rejected_closed + sum(s.rejected for s in self._sockets.values())
 
     async def ping(self, device: str, address: str, settings: IcmpSettings) -> Sample[IcmpStats]:
         """Send ``settings.count`` echo requests ``settings.spacing`` apart (each on the tick of
@@ -158,8 +169,7 @@ class IcmpProber:
                 ip = socket.inet_ntop(family, socket.inet_pton(family, address))
             except OSError:
                 continue
-            sockaddr = (ip, 0) if family == socket.AF_INET else (ip, 0, 0, 0)
-            target = (family, sockaddr, ip)
+            target = _literal(family, ip)
             self._names[address] = (float("inf"), target)
             return target
         # A name, or an IPv6 literal with a %scope: ask the system resolver (in a thread).
@@ -178,7 +188,10 @@ class IcmpProber:
         if not infos:
             return Failure(FailureKind.DNS, f"{address!r} has no IPv4 or IPv6 address")
         family, _, _, _, resolved = infos[0]  # the resolver's preferred order (RFC 6724)
-        target = (int(family), tuple(resolved), str(resolved[0]))
+        if family == socket.AF_INET6 and str(resolved[0]).startswith("::ffff:"):
+            target = _literal(socket.AF_INET6, str(resolved[0]))
+        else:
+            target = (int(family), tuple(resolved), str(resolved[0]))
         self._names[address] = (now + self._resolver_ttl, target)
         return target
 
@@ -186,7 +199,23 @@ class IcmpProber:
         """Close the sockets; pings still waiting finish with an ERROR failure."""
         for sock in self._sockets.values():
             sock.close()
+            self._rejected_closed += sock.rejected
         self._sockets.clear()
+
+
+def _literal(family: int, ip: str) -> _Target:
+    """The target for an address literal in canonical form. An IPv4-mapped IPv6 address
+    (``::ffff:10.0.0.1``) is pinged over IPv4: Linux refuses ICMPv6 to it, and the reply comes
+    from the IPv4 address, which is what a reply's source is checked against."""
+    if family == socket.AF_INET6 and ip.startswith("::ffff:"):
+        with contextlib.suppress(OSError):  # e.g. a %scope: not IPv4-mapped anyway
+            packed = socket.inet_pton(socket.AF_INET6, ip)
+            if packed[:12] == _V4_MAPPED:
+                ip = socket.inet_ntop(socket.AF_INET, packed[12:])
+                family = socket.AF_INET
+    if family == socket.AF_INET:
+        return (family, (ip, 0), ip)
+    return (family, (ip, 0, 0, 0), ip)
 
 
 def _name(address: str, ip: str) -> str:

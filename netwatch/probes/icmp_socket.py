@@ -25,6 +25,28 @@ counts wake-ups, not instructions:
   stamps each datagram when it arrives (``SO_TIMESTAMPNS``), so reading them in batches does not
   inflate RTTs, and a reply counts when its RTT is within the timeout, however late it was read.
 
+Which replies count. Every raw ICMP socket of the host receives every echo reply, and anyone who
+sees one of our requests (on the path, or on this host) learns its identifier, sequence number
+and payload token. So an echo reply counts only if it matches a request in flight on all three
+*and* comes from the address that request was sent to (``recvmsg`` gives the source for raw and
+dgram sockets alike). Otherwise a host that saw the requests to a dead device could answer them
+from its own address and make the device look up with 0 % loss. Such replies are counted
+(:attr:`EchoSocket.rejected`) and logged at most once a minute. What this cannot catch: a
+forger that also spoofs the target's source address (possible on any raw socket) sends replies
+indistinguishable from the target's; against that, only the random payload token helps, and only
+against forgers that never see the requests. Errors (destination unreachable, time exceeded) are
+not checked against the target: routers on the way send them.
+
+What a flood costs. Echo replies with another identifier (other pingers of the host, most
+floods) are dropped in the kernel by a BPF filter on raw sockets (:func:`ident_filter`; dgram
+sockets get only their own identifier's anyway): no wake-up, no read. Those that carry ours
+cost a read and a few comparisons each (about 3 µs of CPU per packet, nearly all of it the
+``recvmsg`` call), checked cheapest first; only a match from the right address reads the clock.
+
+Replies from loopback come from the address pinged (a request to 127.1.2.3 is answered by
+127.1.2.3), and the prober pings IPv4-mapped IPv6 addresses (``::ffff:10.0.0.1``) over IPv4,
+so the source of a genuine reply is always the address the request went to.
+
 >>> pkt = build_echo(socket.AF_INET, 0x1234, 7, b"netwatch")
 >>> parse_reply(socket.AF_INET, pkt, ip_header=False) is None  # a request, not a reply
 True
@@ -33,6 +55,7 @@ True
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import errno
 import logging
 import math
@@ -74,10 +97,12 @@ _SOL_SOCKET = socket.SOL_SOCKET
 _SOL_RAW = 255
 _ICMP_FILTER = 1  # linux/icmp.h: bitmask of ICMPv4 types the raw socket does NOT receive
 _ICMP6_FILTER = 1  # linux/icmpv6.h: 256-bit mask of ICMPv6 types to block
+_SO_ATTACH_FILTER = getattr(socket, "SO_ATTACH_FILTER", 26)
 _SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # also the cmsg type (SCM_TIMESTAMPNS)
 _TIMESPEC = struct.Struct("@qq")
 _ANCBUF = socket.CMSG_SPACE(_TIMESPEC.size)
 _DRAIN_MAX = 4096  # datagrams read per wake-up, so one busy socket cannot starve the loop
+REJECT_LOG_INTERVAL = 60.0  # seconds between log lines about replies from the wrong address
 
 
 def checksum(data: bytes) -> int:
@@ -88,6 +113,27 @@ def checksum(data: bytes) -> int:
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF
+
+
+def ident_filter(family: int, ident: int) -> bytes:
+    """A classic BPF program (``struct sock_filter[]``) for a raw ICMP socket: drop echo
+    replies whose identifier is not ``ident``, pass everything else.
+
+    Every raw ICMP socket of the host receives every echo reply (another pinger's, a flood):
+    dropped in the kernel, they cost this process no wake-up and no read. Raw IPv4 sockets see
+    the IP header first (its length is in its first byte), raw IPv6 sockets the ICMPv6 header.
+    """
+    program = [
+        # X = where ICMP starts: ldxb 4*([0]&0xf) (IPv4), ldx #0 (IPv6)
+        (0xB1, 0, 0, 0) if family == socket.AF_INET else (0x01, 0, 0, 0),
+        (0x50, 0, 0, 0),  # ldb [x+0]: the type
+        (0x15, 0, 2, ECHO_REPLY[family]),  # an echo reply? else accept
+        (0x48, 0, 0, 4),  # ldh [x+4]: the identifier
+        (0x15, 0, 1, ident),  # ours? accept : drop
+        (0x06, 0, 0, 0xFFFFFFFF),  # accept the whole packet
+        (0x06, 0, 0, 0),  # drop
+    ]
+    return b"".join(struct.pack("HBBI", *insn) for insn in program)
 
 
 def build_echo(family: int, ident: int, seq: int, payload: bytes) -> bytes:
@@ -279,6 +325,10 @@ class EchoSocket:
         self._pending: dict[int, tuple[_Ping, int, float, float]] = {}
         self._ticks: dict[int, _Tick] = {}  # the timer wheel: tick index -> its work
         self._next_seq = 0
+        # Replies that matched a request but came from another address (see the module doc).
+        self._rejected = 0
+        self._rejected_logged = 0  # how many of them the last log line covered
+        self._reject_log_at = -math.inf  # the clock() before which no further line is logged
         proto = socket.IPPROTO_ICMP if family == socket.AF_INET else socket.IPPROTO_ICMPV6
         kind = socket.SOCK_RAW if mode == "raw" else socket.SOCK_DGRAM
         # ``sock`` is for tests (a fake); normally the socket is opened here.
@@ -299,6 +349,7 @@ class EchoSocket:
         # request costs one pack (RFC 1624 incremental update; only raw IPv4 needs it).
         self._request_type = ECHO_REQUEST[family]
         self._reply_type = ECHO_REPLY[family]
+        self._error_types = frozenset(ERROR_TYPES[family])
         self._reply_size = 8 + len(payload)
         self._partial_sum = -1
         if family == socket.AF_INET and mode == "raw":
@@ -341,11 +392,26 @@ class EchoSocket:
                 )
         except OSError as exc:  # only a speed-up; the parser filters anyway
             log.debug("cannot set ICMP type filter: %s", exc)
+        # And drop other pingers' echo replies in the kernel too (dgram sockets need not: the
+        # kernel delivers them only the replies carrying their identifier).
+        program = ident_filter(self.family, self.ident)
+        code = ctypes.create_string_buffer(program, len(program))  # the kernel copies it
+        fprog = struct.pack("HP", len(program) // 8, ctypes.addressof(code))  # sock_fprog
+        try:
+            self._sock.setsockopt(_SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
+        except OSError as exc:  # only a speed-up; replies are matched by identifier anyway
+            log.debug("cannot attach the ICMP identifier filter: %s", exc)
 
     @property
     def in_flight(self) -> int:
         """Requests sent and still waiting for their reply."""
         return len(self._pending)
+
+    @property
+    def rejected(self) -> int:
+        """Echo replies that matched a request in flight (identifier, sequence and payload
+        token) but came from another address than the one it was sent to, and were ignored."""
+        return self._rejected
 
     @property
     def wakeups_planned(self) -> int:
@@ -361,7 +427,11 @@ class EchoSocket:
         """Send ``count`` echo requests to ``sockaddr``: the first now, request i on the grid
         tick nearest ``first + i * spacing``. The future resolves when every request
         is answered or timed out (``timeout`` seconds each). Never raises for network errors:
-        they are outcomes. Cancelling the future abandons the ping."""
+        they are outcomes. Cancelling the future abandons the ping.
+
+        A reply counts only if its source, as ``recvmsg`` reports it, equals ``sockaddr[0]``:
+        give the address in that canonical text form, as
+        :class:`~netwatch.probes.icmp.IcmpProber` resolves it."""
         future: asyncio.Future[Echoes] = self._loop.create_future()
         ping = _Ping(sockaddr, address, count, spacing, timeout, future)
         if count <= 0:
@@ -475,10 +545,13 @@ class EchoSocket:
     # ------------------------------------------------------------------ replies
 
     def _on_readable(self) -> None:
-        # Locals, not attributes, in the loop: it runs once per reply.
+        # Locals, not attributes, in the loop: it runs once per reply. The checks go cheapest
+        # first, so a flood of replies that are not ours (another pinger's, or forged) costs a
+        # read and a few comparisons each: no clock, no timestamp, no parsing.
         recvmsg, clock, pending = self._sock.recvmsg, self._clock, self._pending
         ip_header, reply_size, reply_type = self._ip_header, self._reply_size, self._reply_type
         check_ident, ident, payload = self._check_ident, self.ident, self.payload
+        error_types = self._error_types
         unpack_header, unpack_stamp = _HEADER.unpack_from, _TIMESPEC.unpack_from
         offset = 0
         for _ in range(_DRAIN_MAX):
@@ -491,7 +564,6 @@ class EchoSocket:
                 # request it concerns; that request then times out.
                 log.debug("ICMP socket error: %s", exc)
                 continue
-            read_at = clock()
             if ip_header:
                 offset = (packet[0] & 0x0F) * 4 if packet else 0
             # The common case, an echo reply to us, is matched without building a Reply.
@@ -503,6 +575,13 @@ class EchoSocket:
                 if entry is None or not packet.endswith(payload):
                     continue  # a late reply (its ping is over), or another pinger's
                 ping, index, sent_wall, sent_at = entry
+                if source[0] != ping.sockaddr[0]:
+                    # Our identifier, sequence and token, from an address we did not ping:
+                    # forged by someone who saw the request, or a device that answers from
+                    # another of its addresses. Either way it proves nothing about the target.
+                    self._reject(source[0], ping.address)
+                    continue
+                read_at = clock()
                 rtt = read_at - sent_at
                 # Replies are read in batches; the kernel's stamp says when each arrived. A
                 # wall-clock step would make it negative or too long: then the read time counts.
@@ -517,6 +596,10 @@ class EchoSocket:
                     continue  # too late: the request stays lost
                 outcome: Outcome = rtt
             else:
+                # Only the errors that may quote a request are parsed: echo replies of another
+                # size (another pinger's) stop here.
+                if len(packet) <= offset or packet[offset] not in error_types:
+                    continue
                 reply = parse_reply(self.family, packet, ip_header=ip_header)
                 if reply is None or reply.error is None:
                     continue
@@ -526,6 +609,7 @@ class EchoSocket:
                 entry = pending.get(seq)
                 if entry is None:
                     continue
+                # Not checked against the target: errors come from routers on the way.
                 ping, index, _, _ = entry
                 outcome = Failure(FailureKind.UNREACHABLE, f"{reply.error} reported by {source[0]}")
             del pending[seq]
@@ -533,6 +617,26 @@ class EchoSocket:
             ping.waiting -= 1
             if not ping.waiting and ping.next >= ping.count:
                 self._finish(ping)
+
+    def _reject(self, source: str, target: str) -> None:
+        """Count a reply to one of our requests that came from another address than the one
+        the request went to; say so in the log at most once a minute (a flood of them must not
+        become a flood of lines)."""
+        self._rejected += 1
+        now = self._clock()
+        if now < self._reject_log_at:
+            return
+        log.warning(
+            "ignored %d ICMP echo replies from an address other than the one pinged (%d in "
+            "all; the latest from %s for a request to %s): forged replies, or a device that "
+            "answers from another of its addresses",
+            self._rejected - self._rejected_logged,
+            self._rejected,
+            source,
+            target,
+        )
+        self._rejected_logged = self._rejected
+        self._reject_log_at = now + REJECT_LOG_INTERVAL
 
     def close(self) -> None:
         """Stop reading and end every ping in progress; unanswered requests become ERROR

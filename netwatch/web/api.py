@@ -79,8 +79,9 @@ def bearer_ok(request: web.Request, token: Secret | None) -> bool:
     if token is None:
         return False
     scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    # aiohttp keeps bytes that are not UTF-8 as surrogates: give them back, never a 500.
     return scheme.lower() == "bearer" and hmac.compare_digest(
-        value.strip().encode(), token.reveal().encode()
+        value.strip().encode("utf-8", "surrogateescape"), token.reveal().encode()
     )
 
 

@@ -17,7 +17,6 @@ It only reads state; the one thing that changes state (reload) needs the bearer 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +26,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from netwatch.models import Secret
+from netwatch.web.api import bearer_ok
 from netwatch.web.backend import Backend
 from netwatch.web.routes import add_routes
 from netwatch.web.security import BasicAuthSource
@@ -44,16 +44,8 @@ class Hooks:
     # The Prometheus text of one shard (None: everything); None when the shard is unknown.
     metrics: Callable[[str | None], bytes | None]
     shards: Callable[[], Sequence[str]]
-
-
-def _bearer_ok(request: web.Request, token: Secret | None) -> bool:
-    if token is None:
-        return False
-    given = request.headers.get("Authorization", "")
-    scheme, _, value = given.partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(
-        value.strip().encode(), token.reveal().encode()
-    )
+    # Why the agent cannot write what it must keep (disk full...), or None: /-/ready says 503.
+    storage_problem: Callable[[], str | None] = lambda: None
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -94,15 +86,18 @@ def make_app(
         return web.Response(text="netwatch is healthy\n")
 
     async def ready(_: web.Request) -> web.Response:
-        if hooks.ready():
-            return web.Response(text="netwatch is ready\n")
-        return web.Response(status=503, text="netwatch is starting\n")
+        if not hooks.ready():
+            return web.Response(status=503, text="netwatch is starting\n")
+        problem = hooks.storage_problem()
+        if problem is not None:
+            return web.Response(status=503, text=f"netwatch is not ready: {problem}\n")
+        return web.Response(text="netwatch is ready\n")
 
     async def reload(request: web.Request) -> web.Response:
         token = hooks.token()
         if token is None:
             return _error(403, "reload over HTTP is disabled: set agent.api_token to enable it")
-        if not _bearer_ok(request, token):
+        if not bearer_ok(request, token):
             return _error(401, "missing or wrong bearer token")
         problems = await hooks.reload()
         if problems:

@@ -13,7 +13,6 @@ API; a request with the right bearer token passes too, because a browser can sen
 from __future__ import annotations
 
 import base64
-import binascii
 import hmac
 import ssl
 from collections.abc import Callable
@@ -46,7 +45,7 @@ def basic_auth_ok(request: web.Request, expected: tuple[str, Secret]) -> bool:
         return False
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError):  # binascii.Error, or bytes that are not ASCII
         return False
     user, sep, password = decoded.partition(":")
     if not sep:

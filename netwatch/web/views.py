@@ -11,7 +11,9 @@ agent's local time without converting.
 
 from __future__ import annotations
 
+import logging
 import math
+import threading
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -26,7 +28,11 @@ from netwatch.state import CheckState
 from netwatch.web.backend import Backend
 from netwatch.web.recent import Recent
 
+log = logging.getLogger(__name__)
+
 JSON = dict[str, Any]
+# What JSON parsers read as a number without loss or error: 64-bit integers (counters).
+JSON_INT_MIN, JSON_INT_MAX = -(2**63), 2**64 - 1
 
 # Worst first: a failure of its own, then cut off, then not known, then planned work, then fine.
 STATUS_ORDER: Mapping[Status, int] = {
@@ -149,6 +155,12 @@ def device_summary(backend: Backend, device: Device) -> JSON:
     }
 
 
+SUMMARY_KEYS = (
+    "id", "name", "address", "role", "site", "site_name", "status", "own_status", "since",
+    "cause", "flapping", "rtt_seconds", "loss_ratio",
+)  # fmt: skip
+
+
 def device_list(
     backend: Backend, *, site: str | None, status: Status | None, q: str | None
 ) -> list[JSON]:
@@ -166,7 +178,12 @@ def device_list(
             needle in text.casefold() for text in (d.id, d.name, d.address)
         ):
             continue
-        row = device_summary(backend, d)
+        try:
+            row = device_summary(backend, d)
+        except Exception as exc:  # one device's bug must not take the whole list down
+            _UNSHOWN.failed(d.id, exc)
+            bare = _bare_detail(backend, d)
+            row = {k: bare[k] for k in SUMMARY_KEYS}
         if status is not None and row["status"] != status.value:
             continue
         rows.append(row)
@@ -189,8 +206,123 @@ def _check(name: str, check: CheckState, tz: str) -> JSON:
     }
 
 
+def json_safe(value: Any, where: str = "") -> Any:
+    """``value`` with each NaN or infinity made ``None`` (JSON has none: a missing
+    measurement is ``null``); ``ValueError`` for what no JSON parser reads whole: an integer
+    beyond 64 bits, text with no UTF-8 form (a lone surrogate), a value of another type."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        if not value.isascii():
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                raise ValueError(f"{where}: text with no UTF-8 form") from None
+        return value
+    if isinstance(value, int):
+        if not JSON_INT_MIN <= value <= JSON_INT_MAX:
+            raise ValueError(f"{where}: an integer of {value.bit_length()} bits")
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    raise ValueError(f"{where}: a {type(value).__name__}")
+
+
+class _Unshown:
+    """Devices shown without their measurements: logged once each, again when they recover
+    and fail anew (a status page refreshing every few seconds must not fill the log)."""
+
+    def __init__(self) -> None:
+        self._failing: set[str] = set()
+        self._lock = threading.Lock()
+
+    def failed(self, device_id: str, exc: Exception) -> None:
+        with self._lock:
+            if device_id in self._failing:
+                return
+            self._failing.add(device_id)
+        log.warning(
+            "device %s: shown without its measurements, one cannot be rendered: %s: %s",
+            device_id,
+            type(exc).__name__,
+            exc,
+            exc_info=not isinstance(exc, ValueError),  # a bug: the traceback says where
+        )
+
+    def recovered(self, device_id: str) -> None:
+        if device_id in self._failing:
+            with self._lock:
+                self._failing.discard(device_id)
+            log.info("device %s: shown with its measurements again", device_id)
+
+
+_UNSHOWN = _Unshown()
+
+
 def device_detail(backend: Backend, device: Device, recent: Recent) -> JSON:
-    """Everything the device page shows, except the history (see ``transitions``)."""
+    """Everything the device page shows, except the history (see ``transitions``).
+
+    Ready for JSON (``json_safe``). A device one of whose values JSON cannot carry, or whose
+    measurements raise while being read, is shown as its inventory and status only (every
+    measurement empty), and logged once: one device never turns its page or
+    ``/api/v1/devices/{id}`` into an error.
+    """
+    try:
+        out: JSON = json_safe(_device_detail(backend, device, recent))
+    except Exception as exc:
+        _UNSHOWN.failed(device.id, exc)
+        return _bare_detail(backend, device)
+    _UNSHOWN.recovered(device.id)
+    return out
+
+
+def _bare_detail(backend: Backend, device: Device) -> JSON:
+    """The device from the inventory, its status, and no measurement."""
+    site = backend.inventory.sites.get(device.site)
+    state = backend.state.devices.get(device.id)
+    try:
+        status = backend.engine.status_of(device.id).value
+    except Exception:
+        status = Status.UNKNOWN.value
+    out: JSON = {
+        "id": device.id,
+        "name": device.name or device.id,
+        "address": device.address,
+        "role": device.role.value,
+        "site": device.site,
+        "site_name": (site.name or site.id) if site else device.site,
+        "status": status,
+        "own_status": (state.status if state else Status.UNKNOWN).value,
+        "since": None,
+        "cause": None,
+        "flapping": False,
+        "rtt_seconds": None,
+        "loss_ratio": None,
+        "site_path": [],
+        "depends_on": list(device.depends_on),
+        "checks": [],
+        "icmp": None,
+        "icmp_recent": [],
+        "snmp_at": None,
+        "system": None,
+        "interfaces": [],
+        "host": None,
+        "services": [],
+    }
+    try:
+        return dict(json_safe(out))
+    except ValueError:  # text of the inventory itself: shown escaped rather than not at all
+        return {
+            k: v.encode(errors="backslashreplace").decode() if isinstance(v, str) else v
+            for k, v in out.items()
+        }
+
+
+def _device_detail(backend: Backend, device: Device, recent: Recent) -> JSON:
     tz = _tz(backend)
     out = device_summary(backend, device)
     state = backend.state.devices.get(device.id)

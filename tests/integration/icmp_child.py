@@ -5,7 +5,8 @@ inside a network namespace (``Netns.argv``), where the test process itself canno
                            "pings": [["127.0.0.5", 20]]}'     # address, rounds
 
 prints one object per round: {"address", "mode", "sent", "received", "failure" (a kind or null),
-"detail", "duration" (seconds)}.
+"detail", "duration" (seconds), "rejected" (replies the prober ignored, in all, because they came
+from another address than the one pinged)}.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ async def main(spec: dict[str, object]) -> list[dict[str, object]]:
             "failure": s.failure.kind.value if s.failure else None,
             "detail": s.failure.detail if s.failure else None,
             "duration": s.duration,
+            "rejected": prober.rejected,
         }
         for s in samples
     ]

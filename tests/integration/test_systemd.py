@@ -86,3 +86,56 @@ sites:
     assert "STATUS=watching 1 device, 0 down" in messages[0]
     assert joined.count("WATCHDOG=1") >= 2
     assert "STOPPING=1" in messages[-1]
+
+
+def test_unit_raises_the_open_file_limit() -> None:
+    match = re.search(r"^LimitNOFILE=(\d+)$", UNIT.read_text(), re.MULTILINE)
+    assert match, "LimitNOFILE missing from the unit"
+    assert int(match.group(1)) >= 65536
+
+
+def test_daemon_raises_its_soft_open_file_limit_to_the_hard_one(tmp_path: Path) -> None:
+    port = free_port()
+    config = write_config(
+        tmp_path,
+        f"""
+agent: {{listen: "127.0.0.1:{port}", data_dir: {tmp_path}}}
+sites:
+  - id: p
+    level: province
+    devices: [{{id: r1, address: 127.0.0.1, role: router}}]
+""",
+    )
+    with RunningDaemon(config, port, prefix=["prlimit", "--nofile=1024:8192", "--"]) as d:
+        d.wait_ready()
+        assert d.proc is not None
+        limits = Path(f"/proc/{d.proc.pid}/limits").read_text()
+        (line,) = [x for x in limits.splitlines() if x.startswith("Max open files")]
+        assert line.split()[3:5] == ["8192", "8192"]
+        assert "raised the open-file limit from 1024 to 8192" in d.log
+        assert "open-file limit: soft 8192, hard 8192" in d.log
+        assert "the open-file limit is low" not in d.log
+        code, _ = d.stop()
+    assert code == 0
+
+
+def test_daemon_warns_when_the_open_file_limit_is_low(tmp_path: Path) -> None:
+    port = free_port()
+    config = write_config(
+        tmp_path,
+        f"""
+agent: {{listen: "127.0.0.1:{port}", data_dir: {tmp_path}}}
+sites:
+  - id: p
+    level: province
+    devices: [{{id: r1, address: 127.0.0.1, role: router}}]
+""",
+    )
+    with RunningDaemon(config, port, prefix=["prlimit", "--nofile=1024:1024", "--"]) as d:
+        d.wait_ready()
+        assert "open-file limit: soft 1024, hard 1024" in d.log
+        assert "the open-file limit is low (1024)" in d.log
+        assert "LimitNOFILE=65536" in d.log
+        assert "raised the open-file limit" not in d.log
+        code, _ = d.stop()
+    assert code == 0

@@ -50,6 +50,7 @@ def test_alerting_section_sets_every_field(tmp_path: Path) -> None:
         alerting:
           repeat_interval: 2h
           escalate_after: 15m
+          escalate: [critical, warning]
           flap_window: 5m
           flap_threshold: 3
           hold: 0s
@@ -74,6 +75,7 @@ def test_alerting_section_sets_every_field(tmp_path: Path) -> None:
         "07:30",
         ("workstation", "other"),
     )
+    assert a.escalate == ("critical", "warning")
     assert a.severity_of("commune", "router", gateway=True) == ("critical", False)
     assert a.severity_of("commune", "workstation", gateway=False) == ("info", True)
     # Untouched built-in grades stay.
@@ -86,6 +88,14 @@ def test_severity_key_with_a_capital_role_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load(tmp_path, "alerting: {severity: {Server: warning}}\n", with_sites=True)
     assert [p.path for p in info.value.problems] == ["alerting.severity.Server"]
+
+
+def test_an_unknown_severity_to_escalate_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(tmp_path, "alerting: {escalate: [critical, urgent]}\n", with_sites=True)
+    [problem] = info.value.problems
+    assert problem.path == "alerting.escalate"
+    assert "unknown severity 'urgent'" in problem.message
 
 
 def test_without_the_sections_the_defaults_apply(tmp_path: Path) -> None:
@@ -147,7 +157,9 @@ def test_a_window_in_year_1_or_past_9998_is_a_config_problem(tmp_path: Path) -> 
             with_sites=True,
         )
     problems = info.value.problems
-    assert [p.path for p in problems] == [f"maintenance[{i}].start" for i in range(3)]
+    # The 4000d duration is out of range wherever a duration is read: reported where written.
+    paths = ["maintenance[0].start", "maintenance[1].start", "maintenance[2].duration"]
+    assert [p.path for p in problems] == paths
     assert "1970-01-01 and 9998-12-31" in problems[0].message
     assert "9999-01-01" in problems[1].message
     assert "10 years" in problems[2].message

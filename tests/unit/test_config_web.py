@@ -54,3 +54,20 @@ def test_an_inline_password_a_lone_cert_and_a_missing_file_are_errors(tmp_path: 
     assert "hunter2-inline" not in text  # the secret written inline is never echoed
     assert "agent.tls_cert: cannot read file" in text
     assert "tls_cert and tls_key go together" in text
+
+
+def test_connection_limit_and_header_timeout_are_read_with_defaults(tmp_path: Path) -> None:
+    default = load_config(write(tmp_path, "  language: vi"), environ={}).agent
+    assert (default.web_max_connections, default.web_header_timeout) == (512, 10.0)
+    path = write(tmp_path, "  web_max_connections: 2000\n  web_header_timeout: 30s")
+    agent = load_config(path, environ={}).agent
+    assert (agent.web_max_connections, agent.web_header_timeout) == (2000, 30.0)
+
+
+def test_a_tiny_connection_limit_and_a_long_header_timeout_are_errors(tmp_path: Path) -> None:
+    path = write(tmp_path, "  web_max_connections: 3\n  web_header_timeout: 1h")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    text = "\n".join(str(p) for p in caught.value.problems)
+    assert "agent.web_max_connections" in text
+    assert "agent.web_header_timeout: must be between 1s and 5m" in text

@@ -214,15 +214,27 @@ def test_workstations_down_go_into_one_daily_digest_per_site() -> None:
     for pc in ("xa-1-pc-1", "xa-1-pc-2", "xa-2-pc-1"):
         h.set(pc, DOWN)
     assert h.tick().deliveries == []
-    h.set("xa-2-pc-1", UP)  # recovered before the digest: not listed
+    h.set("xa-2-pc-1", UP)  # recovered before the digest: listed with how long it was down
     assert h.tick(3600).deliveries == []
     out = h.tick(21 * 3600)  # Thursday 08:00 local
-    assert alerts(out) == [("digest", "firing", "xa-1")]
+    assert alerts(out) == [("digest", "firing", "xa-1"), ("digest", "firing", "xa-2")]
     digest = out.deliveries[0].alert
     assert digest.items == ("xa-1-pc-1", "xa-1-pc-2")
+    assert digest.item_downtimes == (None, None)
     assert digest.subject_kind == "site"
-    assert [d.contact for d in out.deliveries] == ["it-huyen", "it-huyen", "-"]
+    assert [d.contact for d in out.deliveries if d.alert.site == "xa-1"] == [
+        "it-huyen",
+        "it-huyen",
+        "-",
+    ]
+    back = next(d.alert for d in out.deliveries if d.alert.site == "xa-2")
+    assert (back.items, back.item_downtimes) == (("xa-2-pc-1",), (3600.0,))
+    text = render(back, "vi", TZ, "")
+    assert text.subject.startswith("1 máy trạm gặp sự cố từ bản tin trước, nay đã hoạt động")
+    assert "• xa-2-pc-1: mất kết nối 1 giờ, đã hoạt động lại" in text.text
+    assert render(back, "en", TZ, "").subject.startswith("1 workstation failed since the last")
     assert h.tick(3600).deliveries == []  # once a day
+    # The next day lists only what is still down: the recovered PC was told once.
     assert alerts(h.tick(23 * 3600)) == [("digest", "firing", "xa-1")]
 
 
@@ -296,7 +308,7 @@ def test_a_flapping_device_that_settles_down_keeps_one_firing_alert() -> None:
     assert [(a.kind, a.subject) for a in h.engine.active_alerts()] == [("down", "xa-1-rtr")]
     # Found end to end: it said "Đã ổn định" (stable again) while the device was down.
     ended = out.deliveries[0].alert
-    assert ended.still_down
+    assert ended.ended == "still_down"
     msg = render(ended, "vi", TZ, "")
     assert msg.subject.startswith("HẾT CHẬP CHỜN, VẪN MẤT KẾT NỐI")
     assert "Đã ổn định" not in msg.text
@@ -311,7 +323,7 @@ def test_a_flapping_device_that_settles_up_is_stable_again() -> None:
         h.tick(30)
     out = h.run(600, step=10)
     assert alerts(out) == [("flapping", "resolved", "xa-1-rtr"), ("down", "resolved", "xa-1-rtr")]
-    assert not out.deliveries[0].alert.still_down
+    assert out.deliveries[0].alert.ended == ""
     assert render(out.deliveries[0].alert, "vi", TZ, "").subject.startswith("Đã ổn định")
 
 
@@ -527,8 +539,8 @@ def test_a_reload_keeps_the_state_of_unchanged_devices() -> None:
     h.engine.set_inventory(build(sites, devices))
     out = h.tick()
     assert out.transitions == []  # srv-new is unknown, as it starts
-    assert out.deliveries == []
-    assert [(a.subject, why) for a, why in out.suppressed] == [("xa-2-rtr", "removed")]
+    # The removed commune's router was down: its contacts learn it is no longer watched.
+    assert {(d.alert.subject, d.alert.ended) for d in out.deliveries} == {("xa-2-rtr", "removed")}
     assert h.engine.status_of("xa-1-rtr") is DOWN
     assert [a.subject for a in h.engine.active_alerts()] == ["xa-1-rtr"]
     h.set("xa-1-rtr", UP)
@@ -625,3 +637,64 @@ def test_an_outage_that_ended_during_a_restart_is_resolved_at_the_first_poll() -
     out = after.run(600, step=10)
     assert alerts(out) == [("flapping", "resolved", "xa-3-rtr"), ("down", "resolved", "xa-3-rtr")]
     assert after.engine.active_alerts() == []
+
+
+def test_a_device_removed_while_down_tells_its_contacts_it_is_no_longer_watched() -> None:
+    h = Harness()
+    h.all_up()
+    h.set("xa-3-rtr", DOWN)
+    assert alerts(h.tick()) == [("down", "firing", "xa-3-rtr")]
+    inv = province()
+    devices = [d for d in inv.devices.values() if d.id != "xa-3-rtr"]
+    sites = [
+        replace(s, devices=tuple(d for d in s.devices if d != "xa-3-rtr"), gateway=None)
+        if s.id == "xa-3"
+        else s
+        for s in inv.sites.values()
+    ]
+    h.engine.set_inventory(build(sites, devices))
+    out = h.tick()
+    assert [d.contact for d in out.deliveries] == ["it-xa3", "-"]
+    ended = out.deliveries[0].alert
+    assert (ended.state, ended.ended) == ("resolved", "removed")
+    msg = render(ended, "vi", TZ, "")
+    assert msg.subject.startswith("NGỪNG GIÁM SÁT")
+    assert "gỡ khỏi cấu hình" in msg.text
+    assert h.engine.active_alerts() == []
+
+
+def test_warnings_escalate_when_the_setting_says_so() -> None:
+    only_critical = Harness(settings=AlertSettings(repeat_interval=10**6, escalate_after=600))
+    warnings_too = Harness(
+        settings=AlertSettings(
+            repeat_interval=10**6, escalate_after=600, escalate=("critical", "warning")
+        )
+    )
+    for h in (only_critical, warnings_too):
+        h.all_up()
+        h.set("xa-3-rtr", DOWN)  # a commune router: a warning
+        h.tick()
+    assert only_critical.run(700, step=60).deliveries == []
+    out = warnings_too.run(700, step=60)
+    assert {d.contact for d in out.deliveries} == {"it-huyen", "-"}
+    assert all(d.alert.escalated for d in out.deliveries)
+
+
+def test_a_workstation_waiting_for_the_digest_is_not_a_firing_alert() -> None:
+    from netwatch.exporters.sites import write_alerts
+    from netwatch.exporters.text import MetricsText
+
+    h = Harness()
+    h.all_up()
+    h.set("xa-2-pc-1", DOWN)
+    h.set("xa-3-rtr", DOWN)
+    h.tick()
+    active = h.engine.active_alerts()
+    assert {(a.subject, a.digest_only) for a in active} == {
+        ("xa-2-pc-1", True),
+        ("xa-3-rtr", False),
+    }
+    text = MetricsText()
+    write_alerts(text, active)
+    rendered = text.encode().decode()
+    assert 'netwatch_alerts_firing{severity="warning"} 1' in rendered

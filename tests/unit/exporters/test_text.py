@@ -7,7 +7,7 @@ import math
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from netwatch.exporters.text import MetricsText, escape, label_pairs, value_text
+from netwatch.exporters.text import InvalidValue, MetricsText, escape, label_pairs, value_text
 
 
 @pytest.mark.parametrize(
@@ -96,3 +96,70 @@ def test_an_empty_family_still_declares_itself() -> None:
     out = MetricsText()
     out.family("netwatch_empty", "gauge", "Nothing yet.")
     assert out.text() == "# HELP netwatch_empty Nothing yet.\n# TYPE netwatch_empty gauge\n"
+
+
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [
+        ("counter", 2**64),
+        pytest.param("counter", 2**16000, id="counter-2^16000"),
+        ("counter", -1),
+        ("counter", math.nan),
+        ("counter", math.inf),
+        ("counter", -0.5),
+        pytest.param("gauge", 10**400, id="gauge-10^400"),
+        pytest.param("gauge", -(10**400), id="gauge-minus-10^400"),
+        ("gauge", "1"),
+        ("gauge", None),
+    ],
+)
+def test_values_the_format_cannot_carry_raise_and_write_nothing(kind: str, value: object) -> None:
+    """Counters take 0..2^64-1 only, gauges any float64 (NaN and infinities included), neither
+    a non-number; a refused value leaves no line."""
+    out = MetricsText()
+    family = out.family("x", "counter" if kind == "counter" else "gauge", "X.")
+    with pytest.raises(InvalidValue, match=r"^x(_total)?: "):
+        family.add("", value)  # type: ignore[arg-type]
+    assert out.text().count("\n") == 2  # HELP and TYPE only
+
+
+def test_the_widest_values_the_format_carries_are_written() -> None:
+    """The edges: 2^64-1 and a float counter, float64's largest integer as a gauge."""
+    out = MetricsText()
+    counter = out.family("c", "counter", "C.")
+    counter.add("", 2**64 - 1)
+    counter.add("", 2.5)
+    counter.add("", True)
+    out.family("g", "gauge", "G.").add("", int(1.7976931348623157e308))
+    (c, g) = text_string_to_metric_families(out.text())
+    assert [s.value for s in c.samples] == [2**64 - 1, 2.5, 1]
+    assert g.samples[0].value == 1.7976931348623157e308
+
+
+def test_a_lone_surrogate_is_not_a_label_value() -> None:
+    """Text with no UTF-8 form raises at escape time, before it is in the text."""
+    with pytest.raises(InvalidValue):
+        escape("Gi0/1 \udc80")
+    assert escape("Cổng \u2028") == "Cổng \u2028"
+
+
+def test_drop_tail_takes_back_a_device_across_chunks() -> None:
+    """The last device's samples go from every family, even those already encoded in a chunk;
+    a device whose labels merely begin alike stays."""
+    out = MetricsText()
+    up, other = out.family("up", "gauge", "U."), out.family("other", "gauge", "O.")
+    up.add('device="a"', 1)
+    up.add('device="ab"', 1)
+    other.add('device="ab",x="1"', 1)
+    for i in range(3000):
+        up.add(f'device="a",i="{i}"', i)
+    other.add('device="a",x="1"', 1)
+    assert up.chunks
+    out.drop_tail('device="a"')
+    assert out.text().splitlines()[2:] == [
+        'up{device="a"} 1',
+        'up{device="ab"} 1',
+        "# HELP other O.",
+        "# TYPE other gauge",
+        'other{device="ab",x="1"} 1',
+    ]

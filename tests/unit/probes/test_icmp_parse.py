@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import errno
+import logging
 import math
 import socket
 import struct
@@ -14,9 +16,11 @@ import pytest
 from netwatch.errors import ProbeSetupError
 from netwatch.models import Failure, FailureKind, IcmpSettings, IcmpStats
 from netwatch.probes import icmp as icmp_module
+from netwatch.probes import icmp_socket
 from netwatch.probes.icmp import IcmpProber, detect_icmp_mode
 from netwatch.probes.icmp_socket import (
     GRID,
+    REJECT_LOG_INTERVAL,
     EchoSocket,
     build_echo,
     checksum,
@@ -120,7 +124,8 @@ def test_truncated_packets_are_ignored(size: int) -> None:
 
 
 class FakeSock:
-    """Stands in for the ICMP socket: records sends; replies are written to a socketpair."""
+    """Stands in for the ICMP socket: records sends; replies are written to a socketpair, each
+    with the source address ``recvmsg`` reports (by default, where the last request went)."""
 
     def __init__(self) -> None:
         self.reader, self.writer = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -128,6 +133,7 @@ class FakeSock:
         self.sent: list[tuple[bytes, Any]] = []
         self.send_error: OSError | None = None
         self.sent_event = asyncio.Event()  # set on every send
+        self.sources: collections.deque[tuple[Any, ...]] = collections.deque()
 
     def fileno(self) -> int:
         return self.reader.fileno()
@@ -146,13 +152,15 @@ class FakeSock:
         return len(packet)
 
     def recvmsg(self, size: int, ancsize: int) -> tuple[bytes, list[Any], int, tuple[str, int]]:
-        return self.reader.recv(size), [], 0, ("192.0.2.1", 0)
+        packet = self.reader.recv(size)  # raises BlockingIOError when empty, as a socket does
+        return packet, [], 0, self.sources.popleft()
 
     def close(self) -> None:
         self.reader.close()
         self.writer.close()
 
-    def reply(self, packet: bytes) -> None:
+    def reply(self, packet: bytes, source: tuple[Any, ...] | None = None) -> None:
+        self.sources.append(source if source is not None else self.sent[-1][1])
         self.writer.send(packet)
 
     def last_seq(self) -> int:
@@ -230,6 +238,93 @@ async def test_reply_with_a_foreign_payload_is_not_ours() -> None:
     sock.close()
 
 
+@pytest.mark.parametrize(
+    ("mode", "family", "target", "forger", "header"),
+    [
+        ("raw", V4, ("127.0.0.5", 0), ("127.0.0.9", 0), True),
+        ("dgram", V4, ("127.0.0.5", 0), ("127.0.0.1", 0), False),  # the kernel gives it too
+        ("raw", V6, ("fd00::5", 0, 0, 0), ("fd00::9", 0, 0, 0), False),
+        ("dgram", V6, ("::1", 0, 0, 0), ("fd00::9", 0, 0, 0), False),
+    ],
+)
+async def test_a_matching_reply_from_another_address_is_rejected_and_counted(
+    mode: str, family: int, target: tuple[Any, ...], forger: tuple[Any, ...], header: bool
+) -> None:
+    # Right identifier, sequence and token: only its source tells it from the target's reply.
+    sock, fake, _ = make_socket(mode, family)
+    fut = sock.ping(target, str(target[0]), 1, spacing=0.0, timeout=0.05)
+    forged = (ipv4_header() if header else b"") + echo_reply(family, 0x4E57, fake.last_seq())
+    for _ in range(3):
+        fake.reply(forged, forger)
+    assert await asyncio.wait_for(fut, 1) == (1, [None])  # lost, not answered
+    assert sock.rejected == 3
+    assert sock.in_flight == 0
+    sock.close()
+
+
+async def test_the_targets_reply_still_counts_after_a_forged_one() -> None:
+    sock, fake, _ = make_socket("raw")
+    fut = sock.ping(("127.0.0.5", 0), "127.0.0.5", 1, spacing=0.0, timeout=1.0)
+    reply = ipv4_header() + echo_reply(V4, 0x4E57, fake.last_seq())
+    fake.reply(reply, ("127.0.0.9", 0))
+    fake.reply(reply)  # from 127.0.0.5
+    echoes = await asyncio.wait_for(fut, 1)
+    assert echoes.sent == 1
+    assert isinstance(echoes.outcomes[0], float)
+    assert sock.rejected == 1
+    sock.close()
+
+
+async def test_rejected_replies_are_logged_at_most_once_per_interval(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sock, fake, clock = make_socket("raw")
+    caplog.set_level(logging.WARNING, logger=icmp_socket.__name__)
+    fut = sock.ping(("127.0.0.5", 0), "127.0.0.5", 1, spacing=0.0, timeout=5.0)
+    seq = fake.last_seq()
+    forged = ipv4_header() + echo_reply(V4, 0x4E57, seq)
+    for _ in range(100):
+        fake.reply(forged, ("127.0.0.9", 0))
+    sock._on_readable()
+    clock.now += REJECT_LOG_INTERVAL - 1
+    fake.reply(forged, ("127.0.0.9", 0))
+    sock._on_readable()
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1  # 101 rejected, one line: at the first
+    assert "ignored 1 ICMP echo replies" in lines[0]
+    assert "from 127.0.0.9 for a request to 127.0.0.5" in lines[0]
+    clock.now += 1
+    for _ in range(5):
+        fake.reply(forged, ("127.0.0.9", 0))
+    sock._on_readable()
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2  # the interval is over: the next rejection is logged
+    assert "ignored 101 ICMP echo replies" in lines[1]  # every one since the last line
+    assert "(102 in all;" in lines[1]
+    assert sock.rejected == 106
+    assert not fut.done()
+    sock.close()
+
+
+async def test_echo_replies_of_another_size_are_dropped_before_parsing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Another pinger's replies (or a flood) must cost a read and a compare, not a parse.
+    def no_parse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("parse_reply called for an echo reply")
+
+    sock, fake, _ = make_socket("raw")
+    monkeypatch.setattr(icmp_socket, "parse_reply", no_parse)
+    sock.ping(V4_ADDR, "127.0.0.1", 1, spacing=0.0, timeout=5.0)
+    fake.reply(ipv4_header() + echo_reply(V4, 0x4E57, fake.last_seq(), payload=bytes(56)))
+    fake.reply(ipv4_header())  # nothing after the IP header
+    fake.reply(b"")
+    sock._on_readable()
+    assert sock.in_flight == 1
+    assert sock.rejected == 0  # not ours at all: not counted as rejected
+    sock.close()
+
+
 async def test_timeout_resolves_none_and_a_late_reply_is_dropped() -> None:
     sock, fake, _ = make_socket("raw")
     fut = sock.ping(V4_ADDR, "127.0.0.1", 1, spacing=0.0, timeout=0.02)
@@ -264,7 +359,8 @@ async def test_a_reply_with_an_rtt_over_the_timeout_is_lost() -> None:
 async def test_unreachable_error_resolves_the_request_as_unreachable() -> None:
     sock, fake, _ = make_socket("raw")
     fut = sock.ping(V4_ADDR, "127.0.0.1", 1, spacing=0.0, timeout=1.0)
-    fake.reply(ipv4_header() + error_quoting(V4, 0x4E57, fake.last_seq()))
+    # From a router on the way, not from the target: errors are not checked by source.
+    fake.reply(ipv4_header() + error_quoting(V4, 0x4E57, fake.last_seq()), ("192.0.2.1", 0))
     outcome = (await asyncio.wait_for(fut, 1)).outcomes[0]
     assert isinstance(outcome, Failure)
     assert outcome.kind is FailureKind.UNREACHABLE
@@ -489,6 +585,59 @@ async def test_dns_failure_is_data_and_names_are_cached_for_the_ttl(
     await prober._resolve("10.0.0.1")
     assert "10.0.0.1" not in calls  # literals never reach the resolver
     await prober.close()
+
+
+@pytest.mark.parametrize(
+    ("address", "target"),
+    [
+        ("::ffff:10.0.0.1", (V4, ("10.0.0.1", 0), "10.0.0.1")),
+        ("::FFFF:a00:1", (V4, ("10.0.0.1", 0), "10.0.0.1")),
+        ("::ffff:0:10.0.0.1", (V6, ("::ffff:0:a00:1", 0, 0, 0), "::ffff:0:a00:1")),  # not mapped
+        ("2001:DB8::0001", (V6, ("2001:db8::1", 0, 0, 0), "2001:db8::1")),
+    ],
+)
+async def test_literals_are_canonical_and_ipv4_mapped_ones_are_pinged_over_ipv4(
+    address: str, target: tuple[Any, ...]
+) -> None:
+    # The reply's source is compared as text with the target: both must be in canonical form,
+    # and the reply to an IPv4-mapped target comes from the IPv4 address.
+    prober = IcmpProber("raw")
+    assert await prober._resolve(address) == target
+    await prober.close()
+
+
+async def test_a_name_resolving_to_an_ipv4_mapped_address_is_pinged_over_ipv4(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def getaddrinfo(host: str, *args: Any, **kw: Any) -> list[Any]:
+        return [(V6, socket.SOCK_DGRAM, 17, "", ("::ffff:127.0.0.3", 0, 0, 0))]
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", getaddrinfo)
+    prober = IcmpProber("raw")
+    assert await prober._resolve("mapped.example") == (V4, ("127.0.0.3", 0), "127.0.0.3")
+    await prober.close()
+
+
+async def test_prober_counts_rejected_replies_across_close(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeSock()
+    monkeypatch.setattr(
+        icmp_module,
+        "EchoSocket",
+        lambda f, m, **kw: EchoSocket(f, m, sock=fake, **kw),  # type: ignore[arg-type]
+    )
+    prober = IcmpProber("raw")
+    task = asyncio.create_task(
+        prober.ping("r1", "127.0.0.5", IcmpSettings(count=1, timeout=0.05, spacing=0.01))
+    )
+    await sent(fake)
+    forged = ipv4_header() + echo_reply(V4, prober._ident, fake.last_seq(), prober._payload)
+    fake.reply(forged, ("127.0.0.9", 0))
+    sample = await asyncio.wait_for(task, 1)
+    assert sample.failure is not None
+    assert sample.failure.kind is FailureKind.TIMEOUT
+    assert prober.rejected == 1
+    await prober.close()
+    assert prober.rejected == 1  # kept after the socket is gone
 
 
 def test_detect_without_permission_names_both_fixes(monkeypatch: pytest.MonkeyPatch) -> None:
