@@ -17,6 +17,7 @@ import time
 # name -> extra arguments for the default run (kept to a few minutes in total)
 BENCHMARKS: dict[str, list[str]] = {
     "config_load": [],
+    "onboarding": [],
     "icmp": [],
     "snmp": [],
     "render": [],

@@ -213,6 +213,11 @@ class Site:
     gateway: str | None  # device id of this site's link to its parent
     devices: tuple[str, ...]
     children: tuple[str, ...]
+    # The ids of the units merged into this site (e.g. communes after the 2025 reform; its own id
+    # if it kept one's): their history counts as this site's before merged_at (epoch seconds),
+    # its own after.
+    formerly: tuple[str, ...] = ()
+    merged_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,7 +54,7 @@ from .source import (
     limit_problem,
     syntax_problem,
 )
-from .values import check_address
+from .values import check_address, check_id, parse_local_date
 
 MAIN_KEYS = (
     "agent",
@@ -67,7 +67,10 @@ MAIN_KEYS = (
     "include",
 )
 INCLUDED_KEYS = ("sites", "contacts", "include")
-SITE_KEYS = ("id", "name", "level", "contacts", "gateway", "devices", "sites", "parent")
+SITE_KEYS = (
+    "id", "name", "level", "contacts", "gateway", "devices", "sites", "parent", "formerly",
+    "merged",
+)  # fmt: skip
 DEVICE_KEYS = (
     "id", "name", "address", "role", "services", "depends_on", "shared_address", *INHERITABLE,
 )  # fmt: skip
@@ -128,6 +131,9 @@ class SiteDraft:
     resolved_contacts: tuple[str, ...] = ()
     resolved_gateway: DeviceDraft | None = None
     resolved_level: str = ""
+    # The units merged into this site, and when (checked by the tree walk).
+    formerly: list[tuple[str, Node]] | None = None
+    merged_at: float | None = None
 
 
 class Reader:
@@ -152,6 +158,7 @@ class Reader:
         self.alerting = AlertSettings()
         self.windows: list[WindowDraft] = []
         self.notify = Notify(NotifySettings())
+        self.timezone = AgentSettings().timezone  # the main file's, once read
 
     def read(self, path: str) -> tuple[AgentSettings, Layer]:
         """Reads ``path`` and its includes; returns the agent settings and the defaults.
@@ -177,6 +184,7 @@ class Reader:
             raise ConfigError([Problem(path, 1, 1, "", "the configuration is empty")])
         entries = check.mapping(root, "", MAIN_KEYS) or {}
         agent = parse_agent(check, entries.get("agent"), "agent")
+        self.timezone = agent.timezone
         defaults = Layer()
         if "defaults" in entries:
             defaults_entries = check.mapping(entries["defaults"], "defaults", INHERITABLE) or {}
@@ -330,8 +338,43 @@ class Reader:
         )
         if first is None:
             self.site_ids[site_id] = site
+        self._read_merge(check, entries, path, site)
         self._read_site_contents(check, entries, path, site)
         return site
+
+    def _read_merge(
+        self, check: Checker, entries: Mapping[str, Node], path: str, site: SiteDraft
+    ) -> None:
+        """``formerly: [old-id, ...]`` and ``merged: DATE``: the units this site was made from."""
+        if "formerly" in entries:
+            site.formerly = []
+            for i, (old, node) in enumerate(
+                check.texts(entries["formerly"], join(path, "formerly")) or []
+            ):
+                item = index(join(path, "formerly"), i)
+                if check.valid(node, item, old, check_id) is not None:
+                    site.formerly.append((old, node))
+        if "formerly" in entries and "merged" not in entries:
+            check.report(
+                entries["formerly"],
+                join(path, "formerly"),
+                "'formerly' needs 'merged': when this site took over from those units "
+                '(local time, e.g. "2025-07-01 08:00", when this config was loaded)',
+            )
+        if "merged" in entries:
+            merged_path = join(path, "merged")
+            if "formerly" not in entries:
+                check.report(
+                    entries["merged"],
+                    merged_path,
+                    "'merged' needs 'formerly': the ids of the units merged",
+                )
+            text = check.text(entries["merged"], merged_path)
+            if text is not None:
+                try:
+                    site.merged_at = parse_local_date(text, self.timezone)
+                except ValueError as exc:
+                    check.report(entries["merged"], merged_path, str(exc))
 
     def _read_site_contents(
         self, check: Checker, entries: Mapping[str, Node], path: str, site: SiteDraft

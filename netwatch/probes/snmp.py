@@ -489,6 +489,35 @@ class SnmpPoller:
             log.debug("snmp %s: %s", device, failure)
         return Sample(device, "snmp", at, time.monotonic() - started, failure, data)
 
+    async def walk_text(
+        self,
+        device: str,
+        address: str,
+        settings: SnmpSettings,
+        columns: Mapping[str, tuple[int, ...]],
+    ) -> tuple[Failure | None, dict[str, dict[tuple[int, ...], str]]]:
+        """Walk table columns (name -> numeric OID) once, values as text: for a one-off look
+        such as ``netwatch discover`` reading LLDP neighbours. A failure is returned."""
+        if self._closed:
+            raise RuntimeError("SnmpPoller is closed")
+        try:
+            if settings.version == "2c":
+                target = await self._v2c_target(address, settings)
+            else:
+                target = await self._target(address, settings)
+                failure = await self._prepare_v3(device, target, settings)
+                if failure is not None:
+                    return failure, {}
+            found = await self._walk(device, target, settings, ",".join(columns), columns)
+        except _RequestFailed as exc:
+            return _failure_from(device, exc.error, settings), {}
+        except (PySnmpError, PyAsn1Error, OSError, errind.ErrorIndication) as exc:
+            return _failure_from(device, exc, settings), {}
+        return None, {
+            name: {index: _text(value) for index, value in column.items()}
+            for name, column in found.items()
+        }
+
     async def prepare(self, targets: Iterable[tuple[str, str, SnmpSettings]]) -> None:
         """Register the SNMPv3 devices (``(device, address, settings)``) that have IP addresses
         with the SNMP engine, all at once.
