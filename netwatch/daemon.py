@@ -42,6 +42,7 @@ from netwatch.inventory import AGENT_SHARD, Inventory, build_inventory
 from netwatch.limits import raise_open_file_limit
 from netwatch.models import Config, Device, Sample, Secret, Status, Transition
 from netwatch.polling import CheckSpec, Probes
+from netwatch.probes.profiles import load_profiles
 from netwatch.probes.snmp import SnmpData
 from netwatch.probes.snmp_reboots import RebootDetector
 from netwatch.probes.snmp_workers import SnmpWorkers
@@ -145,7 +146,10 @@ class Daemon:
             self.engine.add_window(window)
         self._saved_revision = self.engine.revision
         self.notifications = await Notifications.open(config, self.registry)
-        self.probes = await Probes.open(snmp_workers=config.agent.snmp_workers)
+        self.probes = await Probes.open(
+            snmp_workers=config.agent.snmp_workers,
+            profiles=await asyncio.to_thread(load_profiles, config.agent.profiles),
+        )
         self.scheduler = Scheduler(self.registry, max_in_flight=config.agent.max_in_flight)
         for device in config.devices:
             self._schedule(device)
@@ -641,7 +645,7 @@ def _log_transition(t: Transition) -> None:
 
 # Read once at start: a reload that changes them says so instead of silently ignoring them.
 _RESTART_ONLY_AGENT_KEYS = (
-    "listen", "data_dir", "tls_cert", "tls_key", "max_in_flight", "snmp_workers",
+    "listen", "data_dir", "tls_cert", "tls_key", "max_in_flight", "snmp_workers", "profiles",
     "log_format", "log_level", "web_max_connections", "web_header_timeout",
 )  # fmt: skip
 
@@ -665,7 +669,7 @@ async def run_once(config: Config, device_ids: list[str]) -> bytes:
         own = state.devices.get(device_id)
         return own.status if own else Status.UNKNOWN
 
-    probes = await Probes.open()
+    probes = await Probes.open(profiles=load_profiles(config.agent.profiles))
     limit = asyncio.Semaphore(config.agent.max_in_flight)
     devices = [inventory.devices[d] for d in device_ids] if device_ids else list(config.devices)
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from netwatch.errors import ProbeSetupError
 from netwatch.models import Device, Sample, ServiceCheck
 from netwatch.probes.icmp import IcmpProber, detect_icmp_mode
+from netwatch.probes.profiles import ProfileSet
 from netwatch.probes.service import ServiceProber
 from netwatch.probes.snmp import SnmpPoller
 from netwatch.probes.snmp_workers import SnmpWorkers, auto_workers
@@ -76,8 +77,9 @@ class Probes:
         self._site_limits: dict[str, asyncio.Semaphore] = {}
 
     @classmethod
-    async def open(cls, snmp_workers: int | None = 0) -> Probes:
-        """The probes; SNMP in ``snmp_workers`` processes (``None``: auto, 0: in this one)."""
+    async def open(cls, snmp_workers: int | None = 0, profiles: ProfileSet | None = None) -> Probes:
+        """The probes; SNMP in ``snmp_workers`` processes (``None``: auto, 0: in this one),
+        reading device health by ``profiles`` (default: the built-in ones)."""
         icmp: IcmpProber | None = None
         try:
             icmp = IcmpProber(detect_icmp_mode())
@@ -85,7 +87,7 @@ class Probes:
             # Without ICMP the SNMP and service checks still run (DESIGN.md, pitfalls).
             log.error("ICMP checks are off: %s", exc)
         workers = auto_workers() if snmp_workers is None else snmp_workers
-        snmp = SnmpWorkers(workers) if workers else await SnmpPoller.create()
+        snmp = SnmpWorkers(workers, profiles) if workers else await SnmpPoller.create(profiles)
         services = ServiceProber(ServiceProber.make_session())
         return cls(icmp, snmp, services)
 

@@ -56,6 +56,8 @@ from netwatch.models import (
 )
 from netwatch.probes import snmp_oids as oids
 from netwatch.probes import snmp_v2c as v2c
+from netwatch.probes.health import HealthData, HealthReader
+from netwatch.probes.profiles import ProfileSet, load_profiles
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +152,7 @@ class SnmpData:
     interfaces: tuple[Interface, ...] | None
     host: HostResources | None
     table_failures: Mapping[str, Failure] = field(default_factory=dict)
+    health: HealthData | None = None  # what the device's profile read (probes/health.py)
 
 
 # --------------------------------------------------------------------------- errors
@@ -366,7 +369,9 @@ class SnmpPoller:
     >>> poller.close()  # doctest: +SKIP
     """
 
-    def __init__(self) -> None:
+    def __init__(self, profiles: ProfileSet | None = None) -> None:
+        self._profiles = profiles if profiles is not None else load_profiles()
+        self._health = HealthReader()
         self._engine = SnmpEngine()
         self._get = cmdgen.GetCommandGenerator()
         self._bulk = cmdgen.BulkCommandGeneratorSingleRun()
@@ -388,9 +393,13 @@ class SnmpPoller:
         self._closed = False
 
     @classmethod
-    async def create(cls) -> SnmpPoller:
+    async def create(cls, profiles: ProfileSet | None = None) -> SnmpPoller:
         """Build the poller (and its SNMP engine) in a worker thread."""
-        return await asyncio.to_thread(cls)
+        return await asyncio.to_thread(cls, profiles)
+
+    def set_profiles(self, profiles: ProfileSet) -> None:
+        """Use ``profiles`` (built-in plus ``agent.profiles``) from the next poll on."""
+        self._profiles = profiles
 
     @property
     def receive_buffer_bytes(self) -> int:
@@ -518,11 +527,25 @@ class SnmpPoller:
                 failures["host"] = _failure_from(device, exc.error, settings)
                 return None
 
-        ifaces, hr = await asyncio.gather(
+        async def health() -> HealthData | None:
+            profile = self._profiles.match(system.sys_object_id if system else "")
+            try:
+                return await self._health.read(
+                    device,
+                    profile,
+                    lambda wanted: self._get_scalars(target, wanted, settings),
+                    lambda columns: self._walk(target, settings, columns),
+                )
+            except _RequestFailed as exc:
+                failures["health"] = _failure_from(device, exc.error, settings)
+                return None
+
+        ifaces, hr, health_data = await asyncio.gather(
             interfaces() if "interfaces" in collect else _none(),
             host() if "host" in collect else _none(),
+            health() if "health" in collect else _none(),
         )
-        data = SnmpData(system, ifaces, hr, dict(failures))
+        data = SnmpData(system, ifaces, hr, dict(failures), health_data)
         asked = [name for name in SNMP_OID_SETS if name in collect]
         if asked and all(name in failures for name in asked):
             return failures[asked[0]], data
