@@ -30,6 +30,7 @@ class Role(StrEnum):
     FIREWALL = "firewall"
     SERVER = "server"
     WORKSTATION = "workstation"
+    UPS = "ups"  # a site's UPS: its power state explains the site's outages
     OTHER = "other"
 
 
