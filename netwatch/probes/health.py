@@ -19,6 +19,7 @@ import asyncio
 import math
 import re
 import time
+import unicodedata
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -153,12 +154,17 @@ def text(value: Any) -> str:
 
 def decode_text(raw: bytes) -> str:
     """UTF-8, else Windows-1258 (Vietnamese Windows), NUL padding removed. cp1258 maps every
-    byte but five; those few are kept as U+FFFD so no other byte is lost."""
+    byte but five; those few become U+FFFD, and no other byte is lost.
+
+    >>> decode_text(bytes.fromhex("5861de20416e204269cc6e68"))
+    'Xã An Bình'
+    """
     raw = raw.rstrip(b"\x00")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        return raw.decode("cp1258", "replace")
+        # Windows-1258 writes tones as combining marks after the letter: compose them.
+        return unicodedata.normalize("NFC", raw.decode("cp1258", "replace"))
 
 
 # --------------------------------------------------------------------------- reader

@@ -56,8 +56,9 @@ from netwatch.models import (
 )
 from netwatch.probes import snmp_oids as oids
 from netwatch.probes import snmp_v2c as v2c
-from netwatch.probes.health import HealthData, HealthReader
+from netwatch.probes.health import HealthData, HealthReader, decode_text
 from netwatch.probes.profiles import ProfileSet, load_profiles
+from netwatch.probes.snmp_exact import exact_speed, needs_if_speed
 
 log = logging.getLogger(__name__)
 
@@ -316,14 +317,14 @@ def _int(value: Any) -> int | None:
 
 def _text(value: Any) -> str:
     if isinstance(value, bytes):
-        return value.decode("utf-8", "replace").rstrip("\x00")
+        return decode_text(value)
     if _absent(value) or isinstance(value, v2c.Special):
         return ""
     try:
         raw: bytes = value.asOctets()
     except (AttributeError, PyAsn1Error):
         return str(value)
-    return raw.decode("utf-8", "replace").rstrip("\x00")
+    return decode_text(raw)
 
 
 def _oid_text(value: Any) -> str:
@@ -563,12 +564,15 @@ class SnmpPoller:
         hc_names = ("ifHCInOctets", "ifHCOutOctets", "ifHCInUcastPkts", "ifHCOutUcastPkts")
         need_fallback = any(
             idx not in cols["ifName"]
+            or not _text(cols["ifName"][idx])  # empty: the name comes from ifDescr
             or idx not in cols["ifHighSpeed"]
             or any(idx not in cols[name] for name in hc_names)
             for idx in indices
         )
         if need_fallback:  # no (or a partial) ifXTable: 32-bit counters and ifDescr
             cols.update(await self._walk(target, settings, oids.IF_FALLBACK_COLUMNS))
+        else:  # slow links: their exact ifSpeed, by one GET (snmp_exact)
+            cols["ifSpeed"] = await self._if_speeds(target, settings, cols["ifHighSpeed"])
         result = []
         keep = interface_matcher(settings.interfaces)
         for idx in sorted(indices):
@@ -578,6 +582,14 @@ class SnmpPoller:
             if keep is None or keep(row):
                 result.append(row)
         return tuple(result)
+
+    async def _if_speeds(self, target: _Target, settings: SnmpSettings, high: Column) -> Column:
+        column = oids.IF_FALLBACK_COLUMNS["ifSpeed"]
+        slow = [idx for idx, value in high.items() if needs_if_speed(_int(value))][:40]
+        if not slow:
+            return {}
+        got = await self._get_scalars(target, [(*column, *idx) for idx in slow], settings)
+        return {oid[len(column) :]: value for oid, value in got.items()}
 
     async def _host(
         self, target: _Target, settings: SnmpSettings, scalars: Mapping[tuple[int, ...], Any]
@@ -973,7 +985,8 @@ def _system_from(scalars: Mapping[tuple[int, ...], Any]) -> SystemInfo | None:
     def present(oid: tuple[int, ...]) -> bool:
         return not _absent(scalars.get(oid))
 
-    if not any(present(oid) for oid in (oids.SYS_DESCR, oids.SYS_UPTIME, oids.SYS_NAME)):
+    system_oids = (oids.SYS_DESCR, oids.SYS_UPTIME, oids.SYS_NAME, oids.SYS_OBJECT_ID)
+    if not any(present(oid) for oid in system_oids):
         return None
     uptime = _int(scalars.get(oids.SYS_UPTIME))
     hr_uptime = _int(scalars.get(oids.HR_SYSTEM_UPTIME))
@@ -995,11 +1008,8 @@ def _interface_row(
         return None if column is None else column.get(idx)
 
     hc = all(_int(get(name)) is not None for name in hc_names)
-    high_speed = _int(get("ifHighSpeed"))
-    # ifHighSpeed is in Mb/s; 0 on some virtual interfaces, where ifSpeed still says something.
-    speed = high_speed * 1_000_000 if high_speed else _int(get("ifSpeed"))
-    if speed is None and high_speed == 0:
-        speed = 0
+    # ifHighSpeed is in whole Mb/s: a slow link (E1, 512k) takes ifSpeed (see snmp_exact).
+    speed = exact_speed(_int(get("ifHighSpeed")), _int(get("ifSpeed")))
     return Interface(
         index=index,
         name=_text(get("ifName")) or _text(get("ifDescr")),
