@@ -37,6 +37,7 @@ from netwatch.alerting.flapping import FlapDetector
 from netwatch.alerting.incidents import Incident, digest_alert, incident_alert
 from netwatch.alerting.maintenance import Maintenance
 from netwatch.alerting.model import Alert, AlertKind, AlertState, Delivery, Ending
+from netwatch.alerting.power import POWER_CUT_DETAIL
 from netwatch.alerting.routing import deliveries, escalation_contacts
 from netwatch.alerting.settings import DEFAULT_TIMEZONE, AlertSettings, MaintenanceWindow, Silence
 from netwatch.models import Config, Status, Transition
@@ -85,8 +86,10 @@ class AlertEngine:
         windows: Iterable[MaintenanceWindow] = (),
         timezone: str = DEFAULT_TIMEZONE,
         recovering: Callable[[str], bool] | None = None,
+        power_cut: Callable[[str], bool] | None = None,
     ) -> None:
         self._inv = inventory
+        self._power_cut = power_cut  # site id -> its UPS is on battery (alerting/power.py)
         self._settings = settings
         self._clock = clock
         self._suspect = suspect
@@ -554,6 +557,8 @@ class AlertEngine:
             site.level, device.role.value, gateway=gateway
         )
         key = f"{kind}:{did}:{service}" if service else f"{kind}:{did}"
+        if kind == "down" and gateway and self._power_cut and self._power_cut(site.id):
+            detail = f"{POWER_CUT_DETAIL}; {detail}" if detail else POWER_CUT_DETAIL
         # Digest roles (workstations) never page: not when down, not when flapping.
         inc = Incident(
             key,
