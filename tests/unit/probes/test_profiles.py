@@ -100,3 +100,31 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     """A profiles file that cannot be read says so."""
     with pytest.raises(ConfigError, match="cannot read the profiles file"):
         load_profiles(tmp_path / "absent.yaml")
+
+
+MINIMAL = """
+agent: {{profiles: {profiles}}}
+sites:
+  - id: p
+    devices: [{{id: r, address: 127.0.0.1, role: ups}}]
+"""
+
+
+def test_agent_profiles_key_is_checked_with_the_config(tmp_path: Path) -> None:
+    """``agent.profiles`` names a readable, valid file; its problems join the config's."""
+    from netwatch.config import load_config
+
+    good = write(tmp_path, "profiles:\n  acme: {match: [1.3.6.1.4.1.99999]}\n")
+    config_path = tmp_path / "netwatch.yaml"
+    config_path.write_text(MINIMAL.format(profiles=good.name))
+    assert load_config(config_path, environ={}).agent.profiles == str(good)
+    assert load_config(config_path, environ={}).devices[0].role.value == "ups"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("profiles:\n  acme: {cpu: [{value: nope}]}\n")
+    config_path.write_text(MINIMAL.format(profiles=bad.name))
+    with pytest.raises(ConfigError) as caught:
+        load_config(config_path, environ={})
+    text = str(caught.value)
+    assert "agent.profiles" in text
+    assert "bad.yaml:2:" in text
+    assert "expected a numeric OID" in text
