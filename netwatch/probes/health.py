@@ -20,6 +20,7 @@ import math
 import re
 import time
 import unicodedata
+import zlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -211,7 +212,9 @@ class HealthReader:
             state is None
             or state.stale
             or state.profile != profile.name
-            or now - state.at > REDISCOVER_SECONDS
+            # spread over 10 minutes per device: a province started at once does not
+            # rediscover at once every hour
+            or now - state.at > REDISCOVER_SECONDS + zlib.crc32(device.encode()) % 600
         ):
             state, values = await self._discover(profile, get, walk, now)
             self._devices[device] = state
