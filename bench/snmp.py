@@ -49,6 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -187,6 +188,13 @@ def export_cost(sample: Sample[SnmpData], settings: SnmpSettings, devices: int) 
 
 
 def settings_for(args: argparse.Namespace, port: int) -> SnmpSettings:
+    settings = _settings_for(args, port)
+    if args.no_health:  # what the poll cost before device profiles (probes/health.py)
+        return replace(settings, collect=("system", "interfaces", "host"))
+    return settings
+
+
+def _settings_for(args: argparse.Namespace, port: int) -> SnmpSettings:
     if args.snmpsim:
         return SnmpSettings(community=Secret("bench", args.snmpsim), port=port, timeout=5)
     if args.v3:
@@ -373,6 +381,7 @@ def parse_args() -> argparse.Namespace:
         metavar="LINE",
         help="an extra snmpd.conf line, e.g. 'maxGetbulkResponses 10' (repeatable)",
     )
+    parser.add_argument("--no-health", action="store_true", help="no device-profile health")
     parser.add_argument("--no-exporter", action="store_true", help="netwatch's rows only")
     parser.add_argument("--profile", action="store_true", help="cProfile one more level")
     parser.add_argument("--export", type=int, default=0, metavar="N", help="render N devices")

@@ -33,6 +33,7 @@ from netwatch.alerting.engine import AlertEngine, EngineOutput
 from netwatch.alerting.incidents import Incident, incidents_from_json, incidents_to_json
 from netwatch.alerting.maintenance import operator_from_json, operator_to_json
 from netwatch.alerting.notifications import Notifications
+from netwatch.alerting.power import PowerWatch
 from netwatch.alerting.settings import MaintenanceWindow, Silence
 from netwatch.config import load_config
 from netwatch.errors import ConfigError, NetwatchError
@@ -43,8 +44,9 @@ from netwatch.history.report import site_availability
 from netwatch.history.store import HistoryStore
 from netwatch.inventory import AGENT_SHARD, Inventory, build_inventory
 from netwatch.limits import raise_open_file_limit
-from netwatch.models import Config, Device, Sample, Secret, Status, Transition
+from netwatch.models import Config, Device, Role, Sample, Secret, Status, Transition
 from netwatch.polling import CheckSpec, Probes
+from netwatch.probes.profiles import load_profiles
 from netwatch.probes.snmp import SnmpData
 from netwatch.probes.snmp_reboots import RebootDetector
 from netwatch.probes.snmp_workers import SnmpWorkers
@@ -105,6 +107,7 @@ class Daemon:
         self.scheduler: Scheduler | None = None
         self.availability: dict[str, float] = {}
         self.reboots = RebootDetector()
+        self.power = PowerWatch()  # sites on UPS battery (alerting/power.py)
         self._render_cache = RenderCache()  # label strings, rebuilt when the inventory changes
         self._own_changes: dict[str, Change] = {}  # device -> its last own status change
         self._recorded_at: dict[str, float] = {}  # subject -> time of its last history record
@@ -140,6 +143,7 @@ class Daemon:
             windows=config.maintenance,
             timezone=config.agent.timezone,
             recovering=self._recovering,
+            power_cut=self.power.power_cut,
         )
         self._config_windows = config.maintenance
         self._incidents_path = Path(config.agent.data_dir) / INCIDENTS_FILE
@@ -154,7 +158,10 @@ class Daemon:
         self.registry.register(StorageCollector(self.storage_health))
         self.notifications = await Notifications.open(config, self.registry)
         self.notifications.seed(self.engine.firing_deliveries())
-        self.probes = await Probes.open(snmp_workers=config.agent.snmp_workers)
+        self.probes = await Probes.open(
+            snmp_workers=config.agent.snmp_workers,
+            profiles=await asyncio.to_thread(load_profiles, config.agent.profiles),
+        )
         self.scheduler = Scheduler(self.registry, max_in_flight=config.agent.max_in_flight)
         for device in config.devices:
             self._schedule(device)
@@ -347,6 +354,7 @@ class Daemon:
         )
         self.inventory = new
         self.engine.set_inventory(new)
+        self.power.forget(set(new.sites))
         for device_id in changed:
             for check in self._checks(old.devices[device_id]):
                 self.scheduler.remove(check.key)
@@ -398,11 +406,27 @@ class Daemon:
                             reboot.clock, reboot.uptime_seconds)  # fmt: skip
                 if self.history is not None:
                     self.history.record_reboot(device.id, reboot.at)
+            if device.role is Role.UPS:
+                await self._power_sample(device, sample.data)
         if check.service is not None and after.status is not before:
             self._on_service_change(device, check, sample, after.status)
         if not sample.ok and after.failures == 1 and check.name in device.up_checks:
             self._ask_other_checks(device, check.name)
         return Outcome(ok=sample.ok, retry_in=device.retry_interval if after.suspect else None)
+
+    async def _power_sample(self, device: Device, data: SnmpData) -> None:
+        """A UPS's state: its site's contacts hear once when it goes on battery (power.py)."""
+        assert self.inventory is not None
+        ups = data.health.ups if data.health is not None else None
+        inv = self.inventory
+        out = self.power.observe(
+            device, ups, time.time(), inv.sites, inv.config, inv.labels(device.id)
+        )
+        if out:
+            log.warning("site %s: UPS %s on battery: %s", device.site, device.id,
+                        ups.on_battery if ups else None)  # fmt: skip
+            if self.notifications is not None:
+                await self.notifications.put(out)
 
     def _ask_other_checks(self, device: Device, failing: str) -> None:
         """One check that decides "up" just started failing: poll the device's others now.
@@ -711,7 +735,7 @@ def _log_transition(t: Transition) -> None:
 
 # Read once at start: a reload that changes them says so instead of silently ignoring them.
 _RESTART_ONLY_AGENT_KEYS = (
-    "listen", "data_dir", "tls_cert", "tls_key", "max_in_flight", "snmp_workers",
+    "listen", "data_dir", "tls_cert", "tls_key", "max_in_flight", "snmp_workers", "profiles",
     "log_format", "log_level", "web_max_connections", "web_header_timeout",
 )  # fmt: skip
 

@@ -22,6 +22,7 @@ from netwatch.exporters.collector import RenderCache, View, render_text
 from netwatch.inventory import build_inventory
 from netwatch.models import Config, Device, Status
 from netwatch.polling import CheckSpec, Probes
+from netwatch.probes.profiles import load_profiles
 from netwatch.state import StateTracker
 from netwatch.topology import Effective, evaluate
 
@@ -106,7 +107,7 @@ async def run_once(config: Config, device_ids: list[str]) -> OnceResult:
     polled = with_upstream(inventory.devices, selected)
     failures: list[CheckFailure] = []
 
-    probes = await Probes.open()
+    probes = await Probes.open(profiles=load_profiles(config.agent.profiles))
     limit = asyncio.Semaphore(config.agent.max_in_flight)
 
     async def one(check: CheckSpec) -> None:

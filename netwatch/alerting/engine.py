@@ -43,6 +43,7 @@ from netwatch.alerting.incidents import (
 )
 from netwatch.alerting.maintenance import Maintenance
 from netwatch.alerting.model import Alert, AlertState, Delivery, Ending
+from netwatch.alerting.power import POWER_CUT_DETAIL
 from netwatch.alerting.routing import deliveries, escalation_contacts
 from netwatch.alerting.settings import DEFAULT_TIMEZONE, AlertSettings, MaintenanceWindow, Silence
 from netwatch.models import Config, Status, Transition
@@ -91,8 +92,10 @@ class AlertEngine:
         windows: Iterable[MaintenanceWindow] = (),
         timezone: str = DEFAULT_TIMEZONE,
         recovering: Callable[[str], bool] | None = None,
+        power_cut: Callable[[str], bool] | None = None,
     ) -> None:
         self._inv = inventory
+        self._power_cut = power_cut  # site id -> its UPS is on battery (alerting/power.py)
         self._settings = settings
         self._clock = clock
         self._suspect = suspect
@@ -562,6 +565,8 @@ class AlertEngine:
             site.level, device.role.value, gateway=gateway
         )
         key = IncidentKey(kind, did, service)
+        if kind == "down" and gateway and self._power_cut and self._power_cut(site.id):
+            detail = f"{POWER_CUT_DETAIL}; {detail}" if detail else POWER_CUT_DETAIL
         # Digest roles (workstations) never page: not when down, not when flapping.
         inc = Incident(
             key,

@@ -57,6 +57,9 @@ from netwatch.models import (
 )
 from netwatch.probes import snmp_oids as oids
 from netwatch.probes import snmp_v2c as v2c
+from netwatch.probes.health import HealthData, HealthReader, decode_text
+from netwatch.probes.profiles import ProfileSet, load_profiles
+from netwatch.probes.snmp_exact import exact_speed, needs_if_speed
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +158,7 @@ class SnmpData:
     # Rows the agent showed in ifTable/ifXTable, before the interface filter (``None`` when
     # interfaces were not read); 0 means the agent's view has no interface table.
     interface_rows: int | None = None
+    health: HealthData | None = None  # what the device's profile read (probes/health.py)
 
 
 @dataclass(slots=True)
@@ -370,14 +374,14 @@ def _int(value: Any) -> int | None:
 
 def _text(value: Any) -> str:
     if isinstance(value, bytes):
-        return value.decode("utf-8", "replace").rstrip("\x00")
+        return decode_text(value)
     if _absent(value) or isinstance(value, v2c.Special):
         return ""
     try:
         raw: bytes = value.asOctets()
     except (AttributeError, PyAsn1Error):
         return str(value)
-    return raw.decode("utf-8", "replace").rstrip("\x00")
+    return decode_text(raw)
 
 
 def _oid_text(value: Any) -> str:
@@ -423,7 +427,9 @@ class SnmpPoller:
     >>> poller.close()  # doctest: +SKIP
     """
 
-    def __init__(self) -> None:
+    def __init__(self, profiles: ProfileSet | None = None) -> None:
+        self._profiles = profiles if profiles is not None else load_profiles()
+        self._health = HealthReader()
         self._engine = SnmpEngine()
         self._get = cmdgen.GetCommandGenerator()
         self._bulk = cmdgen.BulkCommandGeneratorSingleRun()
@@ -447,9 +453,13 @@ class SnmpPoller:
         self._closed = False
 
     @classmethod
-    async def create(cls) -> SnmpPoller:
+    async def create(cls, profiles: ProfileSet | None = None) -> SnmpPoller:
         """Build the poller (and its SNMP engine) in a worker thread."""
-        return await asyncio.to_thread(cls)
+        return await asyncio.to_thread(cls, profiles)
+
+    def set_profiles(self, profiles: ProfileSet) -> None:
+        """Use ``profiles`` (built-in plus ``agent.profiles``) from the next poll on."""
+        self._profiles = profiles
 
     @property
     def receive_buffer_bytes(self) -> int:
@@ -616,13 +626,28 @@ class SnmpPoller:
                 failures["host"] = _failure_from(device, exc.error, settings)
                 return None
 
-        ifaces, hr = await asyncio.gather(
+        async def health() -> HealthData | None:
+            profile = self._profiles.match(system.sys_object_id if system else "")
+            try:
+                return await self._health.read(
+                    device,
+                    profile,
+                    lambda wanted: self._get_scalars(target, wanted, settings),
+                    lambda columns: self._walk(
+                        device, target, settings, "health:" + ",".join(sorted(columns)), columns
+                    ),
+                )
+            except _RequestFailed as exc:
+                failures["health"] = _failure_from(device, exc.error, settings)
+                return None
+
+        ifaces, hr, health_data = await asyncio.gather(
             interfaces() if "interfaces" in collect else _none(),
             host() if "host" in collect else _none(),
+            health() if "health" in collect else _none(),
         )
-        data = SnmpData(
-            system, ifaces, hr, dict(failures), interface_rows[0] if interface_rows else None
-        )
+        rows = interface_rows[0] if interface_rows else None
+        data = SnmpData(system, ifaces, hr, dict(failures), rows, health_data)
         asked = [name for name in SNMP_OID_SETS if name in collect]
         if asked and all(name in failures for name in asked):
             return failures[asked[0]], data
@@ -645,6 +670,7 @@ class SnmpPoller:
         hc_names = ("ifHCInOctets", "ifHCOutOctets", "ifHCInUcastPkts", "ifHCOutUcastPkts")
         need_fallback = any(
             idx not in cols["ifName"]
+            or not _text(cols["ifName"][idx])  # empty: the name comes from ifDescr
             or idx not in cols["ifHighSpeed"]
             or any(idx not in cols[name] for name in hc_names)
             for idx in indices
@@ -652,6 +678,8 @@ class SnmpPoller:
         if need_fallback:  # no (or a partial) ifXTable: 32-bit counters and ifDescr
             fallback = oids.IF_FALLBACK_COLUMNS
             cols.update(await self._walk(device, target, settings, "interfaces-fallback", fallback))
+        else:  # slow links: their exact ifSpeed, by one GET (snmp_exact)
+            cols["ifSpeed"] = await self._if_speeds(target, settings, cols["ifHighSpeed"])
         self._note_interface_table(device, len(indices))
         result = []
         keep = interface_matcher(settings.interfaces)
@@ -675,6 +703,14 @@ class SnmpPoller:
         elif rows and device in self._no_interfaces:
             self._no_interfaces.discard(device)
             log.info("snmp %s: the agent shows its interface table again (%d rows)", device, rows)
+
+    async def _if_speeds(self, target: _Target, settings: SnmpSettings, high: Column) -> Column:
+        column = oids.IF_FALLBACK_COLUMNS["ifSpeed"]
+        slow = [idx for idx, value in high.items() if needs_if_speed(_int(value))][:40]
+        if not slow:
+            return {}
+        got = await self._get_scalars(target, [(*column, *idx) for idx in slow], settings)
+        return {oid[len(column) :]: value for oid, value in got.items()}
 
     async def _host(
         self,
@@ -1141,7 +1177,8 @@ def _system_from(scalars: Mapping[tuple[int, ...], Any]) -> SystemInfo | None:
     def present(oid: tuple[int, ...]) -> bool:
         return not _absent(scalars.get(oid))
 
-    if not any(present(oid) for oid in (oids.SYS_DESCR, oids.SYS_UPTIME, oids.SYS_NAME)):
+    system_oids = (oids.SYS_DESCR, oids.SYS_UPTIME, oids.SYS_NAME, oids.SYS_OBJECT_ID)
+    if not any(present(oid) for oid in system_oids):
         return None
     uptime = _int(scalars.get(oids.SYS_UPTIME))
     hr_uptime = _int(scalars.get(oids.HR_SYSTEM_UPTIME))
@@ -1163,11 +1200,8 @@ def _interface_row(
         return None if column is None else column.get(idx)
 
     hc = all(_int(get(name)) is not None for name in hc_names)
-    high_speed = _int(get("ifHighSpeed"))
-    # ifHighSpeed is in Mb/s; 0 on some virtual interfaces, where ifSpeed still says something.
-    speed = high_speed * 1_000_000 if high_speed else _int(get("ifSpeed"))
-    if speed is None and high_speed == 0:
-        speed = 0
+    # ifHighSpeed is in whole Mb/s: a slow link (E1, 512k) takes ifSpeed (see snmp_exact).
+    speed = exact_speed(_int(get("ifHighSpeed")), _int(get("ifSpeed")))
     return Interface(
         index=index,
         name=_text(get("ifName")) or _text(get("ifDescr")),

@@ -42,6 +42,7 @@ _NAMES = {
     "digest": "NetwatchWorkstationsDown",
     "cert": "NetwatchCertificateExpiring",
     "test": "NetwatchTest",
+    "power": "NetwatchSiteOnBattery",
 }
 
 
