@@ -185,7 +185,7 @@ sites:
     devices:
       - {{id: good-rtr, address: 127.0.0.1, role: router, icmp: false,
           snmp: {{port: {good}}}}}
-      - {{id: evil-rtr, address: 127.0.0.1, role: router, icmp: false,
+      - {{id: evil-rtr, address: 127.0.0.1, role: router, icmp: false, shared_address: true,
           snmp: {{port: {evil}}}}}
 """
 
