@@ -254,6 +254,8 @@ _ERROR_STATUS: Final[Mapping[int, tuple[FailureKind, str]]] = {
     16: (FailureKind.AUTH, "authorizationError"),
 }
 
+_MAX_ERROR_STATUS: Final = 18  # inconsistentName, the last of RFC 3416's error-status values
+
 
 @dataclass(frozen=True, slots=True)
 class ErrorStatus:
@@ -282,6 +284,9 @@ def _failure_from(device: str, error: object, settings: SnmpSettings) -> Failure
         wait = settings.timeout * (settings.retries + 1)
         return Failure(FailureKind.TIMEOUT, f"{prefix}: no reply within {wait:g}s ({why})")
     if isinstance(error, ErrorStatus):
+        if not 0 <= error.status <= _MAX_ERROR_STATUS:  # not an RFC 3416 value: a bad reply
+            detail = f"malformed reply: error-status {error.status} is not an SNMP error"
+            return Failure(FailureKind.PROTOCOL, f"{prefix}: {detail}")
         kind, name = _ERROR_STATUS.get(error.status, (FailureKind.ERROR, "error"))
         detail = f"agent answered {name} (error-status {error.status}, index {error.index})"
         return Failure(kind, f"{prefix}: {detail}")

@@ -98,6 +98,9 @@ def test_error_status_and_os_errors() -> None:
     assert _failure_from("d", ErrorStatus(2, 1), V2C).kind is FailureKind.NO_SUCH_NAME
     assert _failure_from("d", ErrorStatus(1, 0), V2C).kind is FailureKind.PROTOCOL
     assert _failure_from("d", ErrorStatus(16, 0), V2C).kind is FailureKind.AUTH
+    # Found by bench.hostile: a bit-flipped reply's error-status 64 or -128 was an "error".
+    for bogus in (19, 64, -128):
+        assert _failure_from("d", ErrorStatus(bogus, 0), V2C).kind is FailureKind.PROTOCOL
     unreachable = OSError(errno.EHOSTUNREACH, "No route to host")
     assert _failure_from("d", unreachable, V2C).kind is FailureKind.UNREACHABLE
     carrier = pysnmp.carrier.error.CarrierError("sendto failed")
