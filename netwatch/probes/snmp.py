@@ -278,7 +278,7 @@ def _failure_from(device: str, error: object, settings: SnmpSettings) -> Failure
         if inner is not None:
             return _failure_from(device, inner, settings)
     if isinstance(error, _TIMEOUT_KINDS):
-        why = "wrong community or agent down?" if settings.version == "2c" else "agent down?"
+        why = "agent down?" if settings.version == "3" else "wrong community or agent down?"
         wait = settings.timeout * (settings.retries + 1)
         return Failure(FailureKind.TIMEOUT, f"{prefix}: no reply within {wait:g}s ({why})")
     if isinstance(error, ErrorStatus):
@@ -442,6 +442,9 @@ class SnmpPoller:
         self._usm: dict[tuple[bytes, str], bytes] = {}  # (engine id, user) -> credentials hash
         self._plans: dict[tuple[str, str], TablePlan] = {}  # (device, table) -> walk plan
         self._no_interfaces: set[str] = set()  # devices logged as showing no interface table
+        # v2c devices timing out -> whether their agent answered SNMPv1 (asked once a run of
+        # timeouts: see _v1_only)
+        self._timed_out: dict[str, bool] = {}
         # Datagrams per polled (host, port) that were not SNMP at all: see _guard. Only the
         # addresses netwatch polls are counted, so strangers cannot grow the counter.
         self._junk: collections.Counter[tuple[str, int]] = collections.Counter()
@@ -556,7 +559,7 @@ class SnmpPoller:
         if self._closed:
             raise RuntimeError("SnmpPoller is closed")
         try:
-            if settings.version == "2c":
+            if settings.version in ("1", "2c"):
                 target = await self._v2c_target(address, settings)
             else:
                 target = await self._target(address, settings)
@@ -595,9 +598,12 @@ class SnmpPoller:
                 scalars = await self._get_scalars(target, wanted, settings)
             except _RequestFailed as exc:
                 failure = _failure_from(device, exc.error, settings)
-                if failure.kind in (FailureKind.TIMEOUT, FailureKind.AUTH):
+                if failure.kind is FailureKind.TIMEOUT:
+                    return await self._v1_only(device, target, settings, failure), None
+                if failure.kind is FailureKind.AUTH:
                     return failure, None
                 failures["system"] = failure
+            self._timed_out.pop(device, None)
 
         system: SystemInfo | None = None
         if "system" in collect and "system" not in failures:
@@ -653,11 +659,55 @@ class SnmpPoller:
             return failures[asked[0]], data
         return None, data
 
+    async def _v1_only(
+        self, device: str, target: _Target, settings: SnmpSettings, failure: Failure
+    ) -> Failure:
+        """A v2c poll timed out: if the agent answers SNMPv1, say so instead (an old agent
+        that speaks only v1 drops v2c requests, which looks like a wrong community).
+
+        One v1 GET (a single try) at the first timeout of a run, none after it.
+        """
+        if settings.version != "2c":
+            return failure
+        v1_only = self._timed_out.get(device)
+        if v1_only is None:
+            v1 = dataclasses.replace(settings, version="1", retries=0)
+            try:
+                await self._request(target, v1, [oids.SYS_UPTIME], pdu=v2c.GET)
+            except _RequestFailed:
+                v1_only = False
+            else:
+                v1_only = True
+            self._timed_out[device] = v1_only
+        if not v1_only:
+            return failure
+        return Failure(
+            FailureKind.PROTOCOL,
+            f"SNMP {device}: the agent answers SNMPv1 only, not v2c: set snmp.version: 1",
+        )
+
     async def _get_scalars(
         self, target: _Target, wanted: Sequence[tuple[int, ...]], settings: SnmpSettings
     ) -> dict[tuple[int, ...], Any]:
-        varbinds = await self._request(target, settings, list(wanted), pdu=v2c.GET)
-        return {tuple(oid): value for oid, value in varbinds}
+        asked = list(wanted)
+        while True:
+            try:
+                varbinds = await self._request(target, settings, asked, pdu=v2c.GET)
+            except _RequestFailed as exc:
+                # SNMPv1 has no noSuchObject value: the agent answers the whole GET with
+                # noSuchName and the index of the first object it lacks. Ask again without it.
+                error = exc.error
+                if not (
+                    settings.version == "1"
+                    and isinstance(error, ErrorStatus)
+                    and error.status == 2
+                    and 1 <= error.index <= len(asked)
+                    and len(asked) > 1
+                ):
+                    raise
+                del asked[error.index - 1]
+                continue
+            return {tuple(oid): value for oid, value in varbinds}
 
     async def _interfaces(
         self, device: str, target: _Target, settings: SnmpSettings
@@ -772,6 +822,8 @@ class SnmpPoller:
         plan = self._plans.get((device, table))
         if plan is None:
             plan = self._plans[(device, table)] = TablePlan(len(columns))
+        if settings.version == "1":  # no GETBULK in SNMPv1
+            plan.bulk, plan.columns = False, 1
         # GETBULK overshoots: with 13 columns, 25 repetitions and 4 interfaces, 80 % of the
         # reply lies past the table and is decoded for nothing. After the first poll, ask for
         # one row more than the table had, so one round usually reads it all and sees its end.
@@ -797,6 +849,10 @@ class SnmpPoller:
                 )
             except _RequestFailed as exc:
                 error = exc.error
+                if settings.version == "1" and isinstance(error, ErrorStatus) and error.status == 2:
+                    # SNMPv1's end of the MIB view: noSuchName to a GETNEXT (one column asked)
+                    active = active[1:]
+                    continue
                 if not (plan.bulk and isinstance(error, ErrorStatus) and error.status == 1):
                     raise
                 if reps > 1:  # tooBig: fewer rows first, then fewer columns
@@ -863,7 +919,7 @@ class SnmpPoller:
     ) -> list[tuple[Any, Any]]:
         """One GET, GETNEXT or GETBULK (``pdu``: ``v2c.GET``, :data:`GET_NEXT`,
         ``v2c.GET_BULK``) of ``request``; the reply's varbinds, or :class:`_RequestFailed`."""
-        if settings.version == "2c":
+        if settings.version in ("1", "2c"):
             return await self._request_v2c(target, settings, request, pdu=pdu, reps=reps)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[tuple[Any, Any, Any, Any]] = loop.create_future()
@@ -920,6 +976,7 @@ class SnmpPoller:
                 repetitions=reps,
                 per_try=settings.timeout,
                 retries=settings.retries,
+                version=v2c.VERSION_1 if settings.version == "1" else 1,
             )
         except (OSError, ValueError) as exc:  # TimeoutError is an OSError
             raise _RequestFailed(exc) from exc
