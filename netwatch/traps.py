@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import hmac
 import ipaddress
@@ -33,7 +34,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -49,6 +50,7 @@ RATE: Final = 20.0  # notifications a second from one source, sustained
 BURST: Final = 100.0  # a switch rebooting sends coldStart and a linkUp per port at once
 RECENT: Final = 20  # notifications kept per device for the device page and the API
 LOG_EVERY: Final = 60.0  # seconds between two log lines about dropped datagrams of one reason
+RCVBUF_BYTES: Final = 1 << 20
 RESOLVE_TIMEOUT: Final = 5.0  # seconds for the host names of all devices, at load or reload
 # Why a datagram was dropped (the ``reason`` label).
 REASONS: Final = (
@@ -158,8 +160,7 @@ class TrapReceiver(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         self.received(data, addr)
@@ -334,10 +335,17 @@ class Traps:
         await traps.update(settings, devices)
         host, port = _listen(settings.listen)
         loop = asyncio.get_running_loop()
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: traps.receiver, local_addr=(host, port), family=family
-        )
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            # A switch that reboots sends a trap per port at once: room for a few hundred.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_BYTES)
+            sock.bind((host, port))
+            sock.setblocking(False)
+            transport, _ = await loop.create_datagram_endpoint(lambda: traps.receiver, sock=sock)
+        except BaseException:
+            sock.close()
+            raise
         traps._transport = transport
         log.info("traps: listening on %s (SNMPv1 and v2c)", settings.listen)
         return traps

@@ -58,6 +58,8 @@ LINK_DOWN: Final[Oid] = (*SNMP_TRAPS, 3)
 LINK_UP: Final[Oid] = (*SNMP_TRAPS, 4)
 AUTH_FAILURE: Final[Oid] = (*SNMP_TRAPS, 5)
 UPS_ON_BATTERY: Final[Oid] = (1, 3, 6, 1, 2, 1, 33, 2, 1)  # UPS-MIB upsTrapOnBattery
+# The same sent as an SNMPv1 trap (enterprise upsTraps, specific 1) reads, by RFC 3584, as:
+UPS_ON_BATTERY_V1: Final[Oid] = (1, 3, 6, 1, 2, 1, 33, 2, 0, 1)
 APC: Final[Oid] = (1, 3, 6, 1, 4, 1, 318)  # PowerNet-MIB's enterprise
 APC_ON_BATTERY: Final[Oid] = (*APC, 0, 5)  # upsOnBattery
 APC_OFF_BATTERY: Final[Oid] = (*APC, 0, 9)  # returnFromBattery
@@ -71,6 +73,7 @@ KINDS: Final[Mapping[Oid, str]] = {
     LINK_UP: "link_up",
     AUTH_FAILURE: "authentication_failure",
     UPS_ON_BATTERY: "ups_on_battery",
+    UPS_ON_BATTERY_V1: "ups_on_battery",
     APC_ON_BATTERY: "ups_on_battery",
     APC_OFF_BATTERY: "ups_off_battery",
 }
