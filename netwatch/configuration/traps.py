@@ -29,12 +29,9 @@ def parse_traps(check: Checker, node: Node, path: str) -> TrapSettings | None:
     entries = check.mapping(node, path, TRAP_KEYS, required=("communities",))
     if entries is None:
         return None
-    listen = TrapSettings().listen
+    listen: str | None = TrapSettings().listen
     if "listen" in entries:
-        read = readers.checked(parse_listen)(check, entries["listen"], join(path, "listen"))
-        if read is None:
-            return None
-        listen = read
+        listen = readers.checked(parse_listen)(check, entries["listen"], join(path, "listen"))
     if "communities" not in entries:
         return None
     communities_path = join(path, "communities")
@@ -49,6 +46,6 @@ def parse_traps(check: Checker, node: Node, path: str) -> TrapSettings | None:
         secret = check.secret(item, index(communities_path, n))
         if secret is not None:
             communities.append(secret)
-    if len(communities) != len(items):
+    if len(communities) != len(items) or listen is None:
         return None
     return TrapSettings(listen=listen, communities=tuple(communities))

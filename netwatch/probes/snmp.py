@@ -966,18 +966,19 @@ class SnmpPoller:
         reps: int,
     ) -> list[tuple[Any, Any]]:
         assert settings.community is not None  # checked in _v2c_target
+        ask = functools.partial(
+            self._v2c.request,
+            (target.address[0], target.address[1]),
+            target.family,
+            settings.community.reveal().encode(),
+            pdu,
+            request,
+            repetitions=reps,
+            per_try=settings.timeout,
+            retries=settings.retries,
+        )
         try:
-            reply = await self._v2c.request(
-                (target.address[0], target.address[1]),
-                target.family,
-                settings.community.reveal().encode(),
-                pdu,
-                request,
-                repetitions=reps,
-                per_try=settings.timeout,
-                retries=settings.retries,
-                version=v2c.VERSION_1 if settings.version == "1" else 1,
-            )
+            reply = await (ask(version=v2c.VERSION_1) if settings.version == "1" else ask())
         except (OSError, ValueError) as exc:  # TimeoutError is an OSError
             raise _RequestFailed(exc) from exc
         if reply.error_status:
