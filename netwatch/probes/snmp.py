@@ -453,6 +453,9 @@ class SnmpPoller:
             "__SNMPv2-MIB", "snmpInASNParseErrs", "snmpInBadVersions"
         )
         self._v2c = v2c.V2cClient(self._open_socket, self._junk, self._peers)
+        # Its own socket and no junk accounting: what a broken agent sends back to this
+        # question must not turn a v2c poll's timeout into a protocol failure (see _v1_only).
+        self._v1_probe = v2c.V2cClient(self._open_socket, collections.Counter(), set())
         self._closed = False
 
     @classmethod
@@ -484,6 +487,7 @@ class SnmpPoller:
             return
         self._closed = True
         self._v2c.close()
+        self._v1_probe.close()
         if self._engine.transport_dispatcher is not None:
             self._engine.close_dispatcher()
         for sock in self._sockets:
@@ -671,10 +675,20 @@ class SnmpPoller:
             return failure
         v1_only = self._timed_out.get(device)
         if v1_only is None:
-            v1 = dataclasses.replace(settings, version="1", retries=0)
+            assert settings.community is not None  # a v2c target has one
             try:
-                await self._request(target, v1, [oids.SYS_UPTIME], pdu=v2c.GET)
-            except _RequestFailed:
+                await self._v1_probe.request(
+                    (str(target.address[0]), int(target.address[1])),
+                    target.family,
+                    settings.community.reveal().encode(),
+                    v2c.GET,
+                    [oids.SYS_UPTIME],
+                    repetitions=0,
+                    per_try=settings.timeout,
+                    retries=0,
+                    version=v2c.VERSION_1,
+                )
+            except (OSError, ValueError):  # TimeoutError, or a reply that does not decode
                 v1_only = False
             else:
                 v1_only = True
