@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -14,7 +16,13 @@ import pytest
 from tests.daemon import RunningDaemon, free_port, metric_value, write_config
 from tests.snmpd import free_udp_port, tool_env
 
-pytestmark = pytest.mark.peer
+pytestmark = [
+    pytest.mark.peer,
+    pytest.mark.skipif(
+        shutil.which("snmptrap") is None,
+        reason="net-snmp's snmptrap is not installed (Debian package snmp)",
+    ),
+]
 
 COMMUNITY = "trap-s3cret-daemon"
 CONFIG = """
@@ -46,8 +54,6 @@ def test_a_trap_makes_the_daemon_poll_its_device_at_once(tmp_path: Path) -> None
     the device's labels and shown on the device page and in the API; a bad community and an
     unknown source are counted and change nothing; the community never appears in the log or
     the metrics."""
-    if shutil.which("snmptrap") is None:
-        pytest.skip("net-snmp's snmptrap is not installed (Debian package snmp)")
     port, trap_port = free_port(), free_udp_port()
     community_file = tmp_path / "trap-community"
     community_file.write_text("second-community\n")
@@ -120,3 +126,53 @@ def test_a_trap_makes_the_daemon_poll_its_device_at_once(tmp_path: Path) -> None
             assert secret not in metrics
         assert d.stop()[0] == 0
     assert polled_after < 3.0
+
+
+def test_a_reload_takes_new_communities_and_devices(tmp_path: Path) -> None:
+    """After SIGHUP, a community changed in its file and a device added are used: a trap
+    with the old community is dropped, one from the new device's address is taken."""
+    port, trap_port = free_port(), free_udp_port()
+    community_file = tmp_path / "trap-community"
+    community_file.write_text("first-community\n")
+    text = CONFIG.format(
+        port=port, data=tmp_path / "data", trap_port=trap_port, community_file=community_file
+    )
+    path = write_config(tmp_path, text)
+    tools = tool_env(tmp_path)
+
+    def trap(community: str, source: str) -> None:
+        datagram = subprocess.run(  # what snmptrap sends, caught and re-sent from ``source``
+            [sys.executable, "-c", CATCH, community], env=tools, check=True,
+            capture_output=True, timeout=20,
+        ).stdout  # fmt: skip
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind((source, 0))
+            sock.sendto(datagram, ("127.0.0.1", trap_port))
+
+    with RunningDaemon(path, port, env={"NW_TRAP_COMMUNITY": COMMUNITY}) as d:
+        d.wait_ready()
+        trap("first-community", "127.0.0.3")
+        d.wait_for_log("unknown_source", timeout=5)
+        community_file.write_text("second-community\n")
+        extra = "      - {id: new-rtr, address: 127.0.0.3, role: router}\n"
+        path.write_text(text + extra)
+        d.signal(signal.SIGHUP)
+        d.wait_for_log("1 devices added", timeout=10)
+        trap("first-community", "127.0.0.1")
+        d.wait_for_log("community not accepted", timeout=5)
+        trap("second-community", "127.0.0.3")
+        d.wait_for_log("trap link_down (1.3.6.1.6.3.1.1.5.3) from device new-rtr", timeout=5)
+        metrics = d.get("/metrics")
+        assert metric_value(metrics, "netwatch_snmp_traps_total", device="new-rtr") == 1
+        assert metric_value(metrics, "netwatch_snmp_traps_total", device="core-rtr") is None
+        assert d.stop()[0] == 0
+
+
+# Prints (to stdout, raw) the datagram snmptrap sends with the community in argv[1].
+CATCH = """
+import socket, subprocess, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); s.settimeout(10)
+subprocess.run(["snmptrap", "-v", "2c", "-c", sys.argv[1], f"udp:127.0.0.1:{s.getsockname()[1]}",
+                "", "1.3.6.1.6.3.1.1.5.3"], check=True, capture_output=True, timeout=10)
+sys.stdout.buffer.write(s.recv(65535))
+"""
