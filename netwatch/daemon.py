@@ -118,6 +118,7 @@ class Daemon:
         self.power = PowerWatch()  # sites on UPS battery (alerting/power.py)
         self.traps: Traps | None = None
         self._trap_watch: dict[str, float] = {}  # device -> monotonic time its watch ends
+        self._follow_ups: set[str] = set()  # devices with a follow-up poll planned
         self._render_cache = RenderCache()  # label strings, rebuilt when the inventory changes
         self._own_changes: dict[str, Change] = {}  # device -> its last own status change
         self._recorded_at: dict[str, float] = {}  # subject -> time of its last history record
@@ -216,7 +217,13 @@ class Daemon:
         """A device sent a trap: look at it now, and again shortly (see ``TRAP_FOLLOW_UP``)."""
         self._trap_watch[device_id] = time.monotonic() + TRAP_WATCH
         self._poll_now(device_id)
-        asyncio.get_running_loop().call_later(TRAP_FOLLOW_UP, self._poll_now, device_id)
+        if device_id not in self._follow_ups:  # one planned per device, however many traps
+            self._follow_ups.add(device_id)
+            asyncio.get_running_loop().call_later(TRAP_FOLLOW_UP, self._follow_up, device_id)
+
+    def _follow_up(self, device_id: str) -> None:
+        self._follow_ups.discard(device_id)
+        self._poll_now(device_id)
 
     def _retry_in(self, device: Device) -> float:
         """How soon a failing poll of ``device`` is retried: sooner after one of its traps."""
@@ -392,6 +399,7 @@ class Daemon:
         self.state.forget(removed)
         for device_id in removed:
             self._own_changes.pop(device_id, None)
+            self._trap_watch.pop(device_id, None)
         self.reboots.forget(
             [*removed, *(d for d in changed if old.devices[d].address != new.devices[d].address)]
         )
