@@ -173,7 +173,10 @@ class TrapReceiver(asyncio.DatagramProtocol):
         try:
             self._handle(data, addr)
         except Exception as exc:  # a bug: the receiver must go on
-            self._drop("error", str(addr[0]), type(exc).__name__)
+            try:
+                self._drop("error", repr(addr)[:64], type(exc).__name__)
+            except Exception:  # not even that could be logged: still counted
+                self.log.dropped["error"] += 1
 
     def _handle(self, data: bytes, addr: tuple[Any, ...]) -> None:
         source = _normal(str(addr[0]))
