@@ -12,6 +12,7 @@ import pytest
 
 from netwatch.models import FailureKind, Secret, SnmpSettings
 from netwatch.probes.snmp import SnmpPoller
+from netwatch.probes.snmp_workers import SnmpWorkers
 from tests.snmpd import SnmpAgent, start_snmpd, stop_snmpd, tool_env
 
 pytestmark = pytest.mark.peer
@@ -144,3 +145,15 @@ async def test_a_dead_v2c_agent_is_still_a_timeout(agent: SnmpAgent, poller: Snm
     assert sample.failure is not None
     assert sample.failure.kind is FailureKind.TIMEOUT
     assert "wrong community or agent down?" in sample.failure.detail
+
+
+async def test_a_v1_poll_through_a_worker_process(agent: SnmpAgent) -> None:
+    """The daemon polls SNMP in worker processes by default: v1 works there too."""
+    workers = SnmpWorkers(1)
+    try:
+        sample = await workers.poll("old-sw", "127.0.0.1", settings(agent, "1"))
+    finally:
+        await workers.close()
+    assert sample.ok, sample.failure
+    assert sample.data is not None
+    assert sample.data.interfaces
