@@ -53,6 +53,7 @@ from netwatch.probes.snmp_workers import SnmpWorkers
 from netwatch.scheduler import Outcome, PollFunc, Scheduler
 from netwatch.state import REACHABILITY_CHECKS, Change, CheckState, StateTracker
 from netwatch.systemd import SystemdNotifier
+from netwatch.traps import DroppedCollector, Traps
 from netwatch.web.app import Hooks, make_app, parse_listen
 from netwatch.web.backend import StartedDaemon
 from netwatch.web.guard import ConnectionGuard, connection_limit, serve
@@ -80,6 +81,13 @@ MAX_BACKDATE = 600.0  # seconds: a history record is dated back to its cause at 
 INCIDENTS_FILE = "incidents.json"  # the alert engine's open incidents, kept across restarts
 OPERATOR_FILE = "operator.json"  # silences and maintenance windows added over the API, likewise
 STATE_LOG_EVERY = 60.0  # seconds: at most one "still not saved" line per this while the disk fails
+# After a trap from a device: poll it at once and again this much later (a linkDown comes as
+# the link goes; what it cuts off may take a moment to stop answering), and for TRAP_WATCH
+# seconds retry its failing polls every TRAP_RETRY seconds instead of its retry_interval, so a
+# failure is confirmed in seconds. The polls still decide: a trap alone raises nothing.
+TRAP_FOLLOW_UP = 5.0
+TRAP_WATCH = 60.0
+TRAP_RETRY = 2.0
 
 
 class Daemon:
@@ -108,6 +116,9 @@ class Daemon:
         self.availability: dict[str, float] = {}
         self.reboots = RebootDetector()
         self.power = PowerWatch()  # sites on UPS battery (alerting/power.py)
+        self.traps: Traps | None = None
+        self._trap_watch: dict[str, float] = {}  # device -> monotonic time its watch ends
+        self._follow_ups: set[str] = set()  # devices with a follow-up poll planned
         self._render_cache = RenderCache()  # label strings, rebuilt when the inventory changes
         self._own_changes: dict[str, Change] = {}  # device -> its last own status change
         self._recorded_at: dict[str, float] = {}  # subject -> time of its last history record
@@ -171,6 +182,7 @@ class Daemon:
         gc.freeze()
         gc.set_threshold(*GC_THRESHOLDS)
         self.scheduler.start()
+        await self._open_traps(config)
         await self._serve(config)
         self._ready = True
         self._systemd.ready(self.status_line())
@@ -188,6 +200,40 @@ class Daemon:
             config.agent.listen,
             f"{snmp.count} worker process(es)" if isinstance(snmp, SnmpWorkers) else "this process",
         )
+
+    async def _open_traps(self, config: Config) -> None:
+        if config.traps is None:
+            return
+        try:
+            self.traps = await Traps.open(config.traps, config.devices, self._on_trap)
+        except OSError as exc:
+            raise NetwatchError(
+                f"cannot receive traps on {config.traps.listen}: {exc.strerror or exc} (a port "
+                "below 1024 needs root or CAP_NET_BIND_SERVICE; change traps.listen)"
+            ) from exc
+        self.registry.register(DroppedCollector(self.traps.log))
+
+    def _on_trap(self, device_id: str) -> None:
+        """A device sent a trap: look at it now, and again shortly (see ``TRAP_FOLLOW_UP``)."""
+        self._trap_watch[device_id] = time.monotonic() + TRAP_WATCH
+        self._poll_now(device_id)
+        if device_id not in self._follow_ups:  # one planned per device, however many traps
+            self._follow_ups.add(device_id)
+            asyncio.get_running_loop().call_later(TRAP_FOLLOW_UP, self._follow_up, device_id)
+
+    def _follow_up(self, device_id: str) -> None:
+        self._follow_ups.discard(device_id)
+        self._poll_now(device_id)
+
+    def _retry_in(self, device: Device) -> float:
+        """How soon a failing poll of ``device`` is retried: sooner after one of its traps."""
+        until = self._trap_watch.get(device.id)
+        if until is None:
+            return device.retry_interval
+        if time.monotonic() >= until:
+            del self._trap_watch[device.id]
+            return device.retry_interval
+        return min(device.retry_interval, TRAP_RETRY)
 
     def _open_history(self, config: Config) -> HistoryStore:
         """Open the uptime history; a corrupt file stops startup (HistoryError names it)."""
@@ -261,6 +307,8 @@ class Daemon:
             self.scheduler.shutdown()
         if self._runner is not None:
             await self._runner.cleanup()
+        if self.traps is not None:
+            self.traps.close()
         if self.probes is not None:
             await asyncio.wait_for(self.probes.close(), STOP_TIMEOUT)
         if self.engine is not None and self.notifications is not None:
@@ -315,6 +363,8 @@ class Daemon:
                 return problems
             old = self.inventory.config if self.inventory is not None else None
             self._apply(build_inventory(config))
+            if self.traps is not None and config.traps is not None:
+                await self.traps.update(config.traps, config.devices)
             self._replace_windows(config)
             if self.engine is not None:
                 self.engine.set_settings(config.alerting)
@@ -349,6 +399,7 @@ class Daemon:
         self.state.forget(removed)
         for device_id in removed:
             self._own_changes.pop(device_id, None)
+            self._trap_watch.pop(device_id, None)
         self.reboots.forget(
             [*removed, *(d for d in changed if old.devices[d].address != new.devices[d].address)]
         )
@@ -412,7 +463,7 @@ class Daemon:
             self._on_service_change(device, check, sample, after.status)
         if not sample.ok and after.failures == 1 and check.name in device.up_checks:
             self._ask_other_checks(device, check.name)
-        return Outcome(ok=sample.ok, retry_in=device.retry_interval if after.suspect else None)
+        return Outcome(ok=sample.ok, retry_in=self._retry_in(device) if after.suspect else None)
 
     async def _power_sample(self, device: Device, data: SnmpData) -> None:
         """A UPS's state: its site's contacts hear once when it goes on battery (power.py)."""
@@ -642,6 +693,7 @@ class Daemon:
             alerts=self.engine.active_alerts,
             availability=self.availability,
             reboots=self.reboots.reboots,
+            traps=self.traps.log.counts_of if self.traps is not None else _no_traps,
         )
 
     def render_metrics(self, shard: str | None) -> bytes | None:
@@ -747,4 +799,12 @@ def _restart_only_changes(old: Config, new: Config) -> str:
         for key in _RESTART_ONLY_AGENT_KEYS
         if getattr(old.agent, key) != getattr(new.agent, key)
     ]
+    if (old.traps is None) != (new.traps is None):
+        keys.append("traps")  # the receiver's socket is opened (or not) at start
+    elif old.traps is not None and new.traps is not None and old.traps.listen != new.traps.listen:
+        keys.append("traps.listen")
     return ", ".join(keys)
+
+
+def _no_traps(_device: str) -> Mapping[str, int]:
+    return {}

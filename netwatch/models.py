@@ -104,7 +104,7 @@ class InterfaceFilter:
     admin_up_only: bool = False
 
 
-SnmpVersion = Literal["2c", "3"]
+SnmpVersion = Literal["1", "2c", "3"]
 AuthProtocol = Literal["md5", "sha", "sha224", "sha256", "sha384", "sha512"]
 PrivProtocol = Literal["des", "aes", "aes192", "aes256"]
 SNMP_OID_SETS = ("system", "interfaces", "host", "health")
@@ -258,6 +258,15 @@ class AgentSettings:
     web_header_timeout: float = 10.0
 
 
+@dataclass(frozen=True, slots=True)
+class TrapSettings:
+    """The ``traps`` section: where SNMP traps and informs are received, which communities
+    are accepted (see ``netwatch.traps``)."""
+
+    listen: str = "0.0.0.0:162"
+    communities: tuple[Secret, ...] = ()
+
+
 def _no_notify() -> NotifySettings:
     """Notification settings with no channel configured (the log channel still works).
 
@@ -280,6 +289,7 @@ class Config:
     alerting: AlertSettings = field(default_factory=AlertSettings)
     maintenance: tuple[MaintenanceWindow, ...] = ()  # planned work, from the config file
     notify: NotifySettings = field(default_factory=_no_notify)
+    traps: TrapSettings | None = None  # None: no trap receiver
 
 
 # --------------------------------------------------------------------------- samples

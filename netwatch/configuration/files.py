@@ -36,6 +36,7 @@ from netwatch.models import (
     Role,
     ServiceCheck,
     SnmpSettings,
+    TrapSettings,
 )
 
 from .agent import parse_agent, parse_contact
@@ -54,6 +55,7 @@ from .source import (
     limit_problem,
     syntax_problem,
 )
+from .traps import parse_traps
 from .values import check_address, check_id, parse_local_date
 
 MAIN_KEYS = (
@@ -63,6 +65,7 @@ MAIN_KEYS = (
     "alerting",
     "maintenance",
     "notify",
+    "traps",
     "sites",
     "include",
 )
@@ -159,6 +162,7 @@ class Reader:
         self.windows: list[WindowDraft] = []
         self.notify = Notify(NotifySettings())
         self.timezone = AgentSettings().timezone  # the main file's, once read
+        self.traps: TrapSettings | None = None
 
     def read(self, path: str) -> tuple[AgentSettings, Layer]:
         """Reads ``path`` and its includes; returns the agent settings and the defaults.
@@ -196,6 +200,8 @@ class Reader:
                 check, entries["maintenance"], "maintenance", agent.timezone
             )
         self.notify = parse_notify(check, entries.get("notify"), "notify", agent)
+        if "traps" in entries:
+            self.traps = parse_traps(check, entries["traps"], "traps")
         self._read_body(check, entries, included=False, chain=((os.path.realpath(path), path),))
         return agent, defaults
 

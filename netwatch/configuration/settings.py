@@ -93,9 +93,9 @@ def _snmp_version(check: Checker, node: Node, path: str) -> str | None:
     if text is None:
         return None
     version = text.lower().removeprefix("v")
-    if version in ("2c", "3"):
+    if version in ("1", "2c", "3"):
         return version
-    check.report(node, path, f"unsupported SNMP version {text!r}; expected 2c or 3")
+    check.report(node, path, f"unsupported SNMP version {text!r}; expected 1, 2c or 3")
     return None
 
 
@@ -294,9 +294,11 @@ def _snmp_problems(s: SnmpSettings, eff: Effective) -> list[tuple[Loc, str]]:
                 "raise interval or lower timeout or retries",
             )
         )
-    if s.version == "2c":
+    if s.version in ("1", "2c"):
         if s.community is None:
-            found.append((at("version"), "SNMP v2c needs a community; set snmp.community"))
+            found.append(
+                (at("version"), f"SNMP v{s.version} needs a community; set snmp.community")
+            )
         return found
     if not s.user:
         found.append((at("version", "user"), "SNMP v3 needs a user; set snmp.user"))

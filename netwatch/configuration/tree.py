@@ -69,6 +69,7 @@ class Builder(Reader):
             alerting=alerting,
             maintenance=windows,
             notify=notify,
+            traps=self.traps,
         )
 
     def _attach(self) -> None:

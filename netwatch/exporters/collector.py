@@ -51,6 +51,7 @@ class View:
     alerts: Callable[[], Sequence[Alert]] = tuple
     availability: Mapping[str, float] = field(default_factory=dict)
     reboots: Callable[[str], int] = lambda _device: 0
+    traps: Callable[[str], Mapping[str, int]] = lambda _device: {}  # trap kind -> count
     clock: Callable[[], float] = time.time
 
 
@@ -272,6 +273,11 @@ def write_metrics(
     families = _DeviceFamilies(out)
     snmp = SnmpFamilies(out, rendered.interfaces)
     services = ServiceFamilies(out)
+    traps = out.family(
+        "netwatch_snmp_traps",
+        "counter",
+        "SNMP traps and informs accepted from the device since netwatch started, by kind.",
+    )
     render_errors = out.family(
         "netwatch_render_errors",
         "counter",
@@ -304,6 +310,8 @@ def write_metrics(
             for service in device.services:
                 check = checks.get(f"service:{service.name}")
                 services.add(ServiceRow(service, labels, check), now)
+            for kind, count in sorted(view.traps(device.id).items()):
+                traps.add(f'{labels},kind="{kind}"', count)
         except Exception as exc:
             if labels is not None:  # without them nothing was written
                 out.drop_tail(labels)

@@ -280,7 +280,7 @@ def _failure_from(device: str, error: object, settings: SnmpSettings) -> Failure
         if inner is not None:
             return _failure_from(device, inner, settings)
     if isinstance(error, _TIMEOUT_KINDS):
-        why = "wrong community or agent down?" if settings.version == "2c" else "agent down?"
+        why = "agent down?" if settings.version == "3" else "wrong community or agent down?"
         wait = settings.timeout * (settings.retries + 1)
         return Failure(FailureKind.TIMEOUT, f"{prefix}: no reply within {wait:g}s ({why})")
     if isinstance(error, ErrorStatus):
@@ -447,6 +447,9 @@ class SnmpPoller:
         self._usm: dict[tuple[bytes, str], bytes] = {}  # (engine id, user) -> credentials hash
         self._plans: dict[tuple[str, str], TablePlan] = {}  # (device, table) -> walk plan
         self._no_interfaces: set[str] = set()  # devices logged as showing no interface table
+        # v2c devices timing out -> whether their agent answered SNMPv1 (asked once a run of
+        # timeouts: see _v1_only)
+        self._timed_out: dict[str, bool] = {}
         # Datagrams per polled (host, port) that were not SNMP at all: see _guard. Only the
         # addresses netwatch polls are counted, so strangers cannot grow the counter.
         self._junk: collections.Counter[tuple[str, int]] = collections.Counter()
@@ -455,6 +458,9 @@ class SnmpPoller:
             "__SNMPv2-MIB", "snmpInASNParseErrs", "snmpInBadVersions"
         )
         self._v2c = v2c.V2cClient(self._open_socket, self._junk, self._peers)
+        # Its own socket and no junk accounting: what a broken agent sends back to this
+        # question must not turn a v2c poll's timeout into a protocol failure (see _v1_only).
+        self._v1_probe = v2c.V2cClient(self._open_socket, collections.Counter(), set())
         self._closed = False
 
     @classmethod
@@ -486,6 +492,7 @@ class SnmpPoller:
             return
         self._closed = True
         self._v2c.close()
+        self._v1_probe.close()
         if self._engine.transport_dispatcher is not None:
             self._engine.close_dispatcher()
         for sock in self._sockets:
@@ -561,7 +568,7 @@ class SnmpPoller:
         if self._closed:
             raise RuntimeError("SnmpPoller is closed")
         try:
-            if settings.version == "2c":
+            if settings.version in ("1", "2c"):
                 target = await self._v2c_target(address, settings)
             else:
                 target = await self._target(address, settings)
@@ -600,9 +607,12 @@ class SnmpPoller:
                 scalars = await self._get_scalars(target, wanted, settings)
             except _RequestFailed as exc:
                 failure = _failure_from(device, exc.error, settings)
-                if failure.kind in (FailureKind.TIMEOUT, FailureKind.AUTH):
+                if failure.kind is FailureKind.TIMEOUT:
+                    return await self._v1_only(device, target, settings, failure), None
+                if failure.kind is FailureKind.AUTH:
                     return failure, None
                 failures["system"] = failure
+            self._timed_out.pop(device, None)
 
         system: SystemInfo | None = None
         if "system" in collect and "system" not in failures:
@@ -658,11 +668,65 @@ class SnmpPoller:
             return failures[asked[0]], data
         return None, data
 
+    async def _v1_only(
+        self, device: str, target: _Target, settings: SnmpSettings, failure: Failure
+    ) -> Failure:
+        """A v2c poll timed out: if the agent answers SNMPv1, say so instead (an old agent
+        that speaks only v1 drops v2c requests, which looks like a wrong community).
+
+        One v1 GET (a single try) at the first timeout of a run, none after it.
+        """
+        if settings.version != "2c":
+            return failure
+        v1_only = self._timed_out.get(device)
+        if v1_only is None:
+            assert settings.community is not None  # a v2c target has one
+            try:
+                await self._v1_probe.request(
+                    (str(target.address[0]), int(target.address[1])),
+                    target.family,
+                    settings.community.reveal().encode(),
+                    v2c.GET,
+                    [oids.SYS_UPTIME],
+                    repetitions=0,
+                    per_try=settings.timeout,
+                    retries=0,
+                    version=v2c.VERSION_1,
+                )
+            except (OSError, ValueError):  # TimeoutError, or a reply that does not decode
+                v1_only = False
+            else:
+                v1_only = True
+            self._timed_out[device] = v1_only
+        if not v1_only:
+            return failure
+        return Failure(
+            FailureKind.PROTOCOL,
+            f"SNMP {device}: the agent answers SNMPv1 only, not v2c: set snmp.version: 1",
+        )
+
     async def _get_scalars(
         self, target: _Target, wanted: Sequence[tuple[int, ...]], settings: SnmpSettings
     ) -> dict[tuple[int, ...], Any]:
-        varbinds = await self._request(target, settings, list(wanted), pdu=v2c.GET)
-        return {tuple(oid): value for oid, value in varbinds}
+        asked = list(wanted)
+        while True:
+            try:
+                varbinds = await self._request(target, settings, asked, pdu=v2c.GET)
+            except _RequestFailed as exc:
+                # SNMPv1 has no noSuchObject value: the agent answers the whole GET with
+                # noSuchName and the index of the first object it lacks. Ask again without it.
+                error = exc.error
+                if not (
+                    settings.version == "1"
+                    and isinstance(error, ErrorStatus)
+                    and error.status == 2
+                    and 1 <= error.index <= len(asked)
+                    and len(asked) > 1
+                ):
+                    raise
+                del asked[error.index - 1]
+                continue
+            return {tuple(oid): value for oid, value in varbinds}
 
     async def _interfaces(
         self, device: str, target: _Target, settings: SnmpSettings
@@ -777,6 +841,8 @@ class SnmpPoller:
         plan = self._plans.get((device, table))
         if plan is None:
             plan = self._plans[(device, table)] = TablePlan(len(columns))
+        if settings.version == "1":  # no GETBULK in SNMPv1
+            plan.bulk, plan.columns = False, 1
         # GETBULK overshoots: with 13 columns, 25 repetitions and 4 interfaces, 80 % of the
         # reply lies past the table and is decoded for nothing. After the first poll, ask for
         # one row more than the table had, so one round usually reads it all and sees its end.
@@ -802,6 +868,10 @@ class SnmpPoller:
                 )
             except _RequestFailed as exc:
                 error = exc.error
+                if settings.version == "1" and isinstance(error, ErrorStatus) and error.status == 2:
+                    # SNMPv1's end of the MIB view: noSuchName to a GETNEXT (one column asked)
+                    active = active[1:]
+                    continue
                 if not (plan.bulk and isinstance(error, ErrorStatus) and error.status == 1):
                     raise
                 if reps > 1:  # tooBig: fewer rows first, then fewer columns
@@ -868,7 +938,7 @@ class SnmpPoller:
     ) -> list[tuple[Any, Any]]:
         """One GET, GETNEXT or GETBULK (``pdu``: ``v2c.GET``, :data:`GET_NEXT`,
         ``v2c.GET_BULK``) of ``request``; the reply's varbinds, or :class:`_RequestFailed`."""
-        if settings.version == "2c":
+        if settings.version in ("1", "2c"):
             return await self._request_v2c(target, settings, request, pdu=pdu, reps=reps)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[tuple[Any, Any, Any, Any]] = loop.create_future()
@@ -915,17 +985,19 @@ class SnmpPoller:
         reps: int,
     ) -> list[tuple[Any, Any]]:
         assert settings.community is not None  # checked in _v2c_target
+        ask = functools.partial(
+            self._v2c.request,
+            (target.address[0], target.address[1]),
+            target.family,
+            settings.community.reveal().encode(),
+            pdu,
+            request,
+            repetitions=reps,
+            per_try=settings.timeout,
+            retries=settings.retries,
+        )
         try:
-            reply = await self._v2c.request(
-                (target.address[0], target.address[1]),
-                target.family,
-                settings.community.reveal().encode(),
-                pdu,
-                request,
-                repetitions=reps,
-                per_try=settings.timeout,
-                retries=settings.retries,
-            )
+            reply = await (ask(version=v2c.VERSION_1) if settings.version == "1" else ask())
         except (OSError, ValueError) as exc:  # TimeoutError is an OSError
             raise _RequestFailed(exc) from exc
         if reply.error_status:

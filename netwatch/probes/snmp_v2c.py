@@ -38,6 +38,7 @@ GET: Final = 0xA0
 GET_BULK: Final = 0xA5
 RESPONSE: Final = 0xA2
 _VERSION_2C: Final = 1
+VERSION_1: Final = 0  # SNMPv1 (RFC 1157): the same messages but GETBULK, for old agents
 
 
 class Special:
@@ -105,15 +106,21 @@ def _oid(oid: Oid) -> bytes:
 
 
 def encode_request(
-    request_id: int, community: bytes, pdu_type: int, oids: Sequence[Oid], repetitions: int = 0
+    request_id: int,
+    community: bytes,
+    pdu_type: int,
+    oids: Sequence[Oid],
+    repetitions: int = 0,
+    version: int = _VERSION_2C,
 ) -> bytes:
-    """A GET (``pdu_type=GET``) or GETBULK (no non-repeaters) request for ``oids``."""
+    """A GET (``pdu_type=GET``) or GETBULK (no non-repeaters) request for ``oids``;
+    SNMPv1 with ``version=VERSION_1``."""
     varbinds = b"".join(_tlv(0x30, _oid(oid) + b"\x05\x00") for oid in oids)
     second, third = (0, repetitions) if pdu_type == GET_BULK else (0, 0)
     pdu = _tlv(
         pdu_type, _integer(request_id) + _integer(second) + _integer(third) + _tlv(0x30, varbinds)
     )
-    return _tlv(0x30, _integer(_VERSION_2C) + _tlv(0x04, community) + pdu)
+    return _tlv(0x30, _integer(version) + _tlv(0x04, community) + pdu)
 
 
 # --------------------------------------------------------------------------- decoding
@@ -231,17 +238,19 @@ class Header:
     error_index: int
     varbinds_start: int
     varbinds_end: int
+    version: int = _VERSION_2C
 
 
-def decode_header(buf: bytes) -> Header:
+def decode_header(buf: bytes, versions: tuple[int, ...] = (_VERSION_2C,)) -> Header:
     """Decode an SNMPv2c message up to its varbind list; :class:`MalformedMessage` if it is not one.
+    (``versions=(VERSION_1, 1)`` accepts SNMPv1 messages too.)
 
     Its cost does not grow with the varbinds: a few TLV headers and four small integers.
     """
     end = len(buf)
     i, msg_end = _expect(buf, 0, end, 0x30)
     version, i = _int_at(buf, i, msg_end)
-    if version != _VERSION_2C:
+    if version not in versions:
         raise MalformedMessage(f"not SNMPv2c (version {version})")
     start, i = _expect(buf, i, msg_end, 0x04)
     community = buf[start:i]
@@ -250,7 +259,7 @@ def decode_header(buf: bytes) -> Header:
     status, i = _int_at(buf, i, pdu_end)
     index, i = _int_at(buf, i, pdu_end)
     i, list_end = _expect(buf, i, pdu_end, 0x30)
-    return Header(community, pdu_type, request_id, status, index, i, list_end)
+    return Header(community, pdu_type, request_id, status, index, i, list_end, version)
 
 
 def decode_varbinds(buf: bytes, header: Header) -> list[tuple[Oid, Any]]:
@@ -321,7 +330,9 @@ class V2cClient:
     ) -> None:
         self._make_socket = make_socket
         self._sockets: dict[int, tuple[socket.socket, asyncio.AbstractEventLoop]] = {}
-        self._pending: dict[int, tuple[tuple[str, int], bytes, asyncio.Future[Message]]] = {}
+        self._pending: dict[
+            int, tuple[tuple[str, int], bytes, asyncio.Future[Message], int]
+        ] = {}  # request id -> (address, community, reply, SNMP version)
         self._ids = itertools.count(random.randrange(1, 1 << 30))
         self._buffer = bytearray(_MAX_DATAGRAM)
         self.junk = junk  # shared with the poller, which also counts pysnmp's (v3) junk
@@ -339,14 +350,16 @@ class V2cClient:
         repetitions: int,
         per_try: float,
         retries: int,
+        version: int = _VERSION_2C,
     ) -> Message:
         """The response; ``TimeoutError`` after ``retries + 1`` tries of ``per_try`` s each,
-        :class:`MalformedMessage` when the agent's reply does not decode."""
+        :class:`MalformedMessage` when the agent's reply does not decode. SNMPv1 with
+        ``version=VERSION_1`` (then only a v1 reply is taken)."""
         sock = self._socket(family)
         request_id = next(self._ids) & 0x7FFFFFFF or 1
-        data = encode_request(request_id, community, pdu_type, oids, repetitions)
+        data = encode_request(request_id, community, pdu_type, oids, repetitions, version)
         future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = (address, community, future)
+        self._pending[request_id] = (address, community, future, version)
         dest = address if family == socket.AF_INET else (*address, 0, 0)
         try:
             for _try in range(retries + 1):
@@ -378,7 +391,7 @@ class V2cClient:
     def _received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         source = (str(addr[0]), int(addr[1]))
         try:
-            header = decode_header(data)
+            header = decode_header(data, (VERSION_1, _VERSION_2C))
         except MalformedMessage:
             if source in self.peers:
                 self.junk[source] += 1
@@ -389,8 +402,13 @@ class V2cClient:
         if pending is None:
             self.dropped += 1  # late (after a retry answered) or not ours
             return
-        address, community, future = pending
-        if source != address or header.community != community or header.pdu_type != RESPONSE:
+        address, community, future, version = pending
+        if (
+            source != address
+            or header.community != community
+            or header.pdu_type != RESPONSE
+            or header.version != version
+        ):
             self.dropped += 1
             if source in self.peers and header.pdu_type != RESPONSE:
                 self.junk[source] += 1  # e.g. our own request reflected back
@@ -424,6 +442,6 @@ class V2cClient:
             if not loop.is_closed() and sock.fileno() >= 0:
                 loop.remove_reader(sock.fileno())
         self._sockets.clear()
-        for _address, _community, future in self._pending.values():
+        for _address, _community, future, _version in self._pending.values():
             if not future.done():
                 future.cancel()

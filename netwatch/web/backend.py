@@ -19,6 +19,7 @@ from netwatch.alerting.engine import AlertEngine
 from netwatch.history.store import HistoryStore
 from netwatch.inventory import Inventory
 from netwatch.state import StateTracker
+from netwatch.traps import TrapRecord, Traps
 
 
 class Backend(Protocol):
@@ -96,3 +97,8 @@ class StartedDaemon:
 
     def clock(self) -> float:
         return self._parts.clock()
+
+    def recent_traps(self, device_id: str) -> list[TrapRecord]:
+        """The device's last SNMP traps, newest first (none without a trap receiver)."""
+        traps = getattr(self._parts, "traps", None)
+        return traps.log.of(device_id) if isinstance(traps, Traps) else []

@@ -175,6 +175,18 @@ SCHEMAS: JSON = {
         {"at": _TIME, "status": _STATUS, "cause": _STR_NULL, "subject": _STR},
         optional=("subject",),
     ),
+    "Trap": _obj(
+        {
+            "at": _TIME,
+            "kind": _STR,
+            "oid": _STR,
+            "pdu": {"type": "string", "enum": ["trap", "inform"]},
+            "version": {"type": "string", "enum": ["1", "2c"]},
+            "source": _STR,
+            "uptime_seconds": _NUM,
+            "detail": _STR,
+        }
+    ),
     "SiteRef": _obj({"id": _STR, "name": _STR, "level": _STR}),
     "Alert": _obj(
         {
@@ -323,6 +335,7 @@ SCHEMAS["DeviceDetail"] = {
         "interfaces": _list(_ref("Interface")),
         "host": _nullable("Host"),
         "services": _list(_ref("Service")),
+        "traps": _list(_ref("Trap")),
         "transitions": _list(_ref("Transition")),
     },
 }

@@ -243,6 +243,22 @@ def _transitions(p: Page, items: list[dict[str, Any]]) -> str:
     )
 
 
+def _traps(p: Page, items: list[dict[str, Any]]) -> str:
+    if not items:
+        return ""
+    rows = [
+        [
+            e(p.when(x["at"])),
+            e(x["kind"]) + f" <small>{e(x['oid'])}</small>",
+            e(f"{x['pdu']} v{x['version']}"),
+            e(x["detail"]),
+        ]
+        for x in items
+    ]
+    head = [p.t("web_time"), p.t("web_trap_kind"), "PDU", p.t("web_trap_detail")]
+    return f"<section><h2>{e(p.t('web_traps'))}</h2>{table(head, rows, body_id='traps')}</section>"
+
+
 def device_main(p: Page, d: dict[str, Any]) -> str:
     cause = (
         f'<p class="cause">{e(p.t("web_cause"))}: '
@@ -260,6 +276,7 @@ def device_main(p: Page, d: dict[str, Any]) -> str:
         + _interfaces(p, d["interfaces"])
         + _host(p, d)
         + _services(p, d["services"])
+        + _traps(p, d.get("traps", []))
         + _transitions(p, d["transitions"])
     )
 

@@ -312,6 +312,7 @@ def _bare_detail(backend: Backend, device: Device) -> JSON:
         "interfaces": [],
         "host": None,
         "services": [],
+        "traps": [],
     }
     try:
         return dict(json_safe(out))
@@ -349,6 +350,21 @@ def _device_detail(backend: Backend, device: Device, recent: Recent) -> JSON:
         _service(name.removeprefix("service:"), c, tz)
         for name, c in sorted(checks.items())
         if name.startswith("service:")
+    ]
+    # The daemon's backend has them (netwatch.traps); a backend without a receiver does not.
+    traps_of = getattr(backend, "recent_traps", None)
+    out["traps"] = [
+        {
+            "at": iso(r.at, tz),
+            "kind": r.kind,
+            "oid": r.oid,
+            "pdu": r.pdu,
+            "version": r.version,
+            "source": r.source,
+            "uptime_seconds": r.uptime_seconds,
+            "detail": r.detail,
+        }
+        for r in (traps_of(device.id) if callable(traps_of) else ())
     ]
     return out
 

@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "netwatch"
 LAYERS: list[set[str]] = [
     {"netwatch", "errors", "models", "i18n", "logs", "limits", "systemd"},
     {"configuration", "config", "inventory"},
-    {"probes", "state", "topology", "polling", "scheduler"},
+    {"probes", "state", "topology", "polling", "scheduler", "traps"},
     {"alerting", "history"},
     {"exporters", "web"},
     {"daemon", "once", "demo", "onboarding"},
