@@ -434,8 +434,12 @@ class Daemon:
     async def _deliver(self, out: EngineOutput) -> None:
         for t in out.transitions:
             _log_transition(t)
-        if self.history is not None and out.transitions:
-            self.history.record([self._dated(t) for t in out.transitions])
+        if out.transitions:
+            dated = [self._dated(t) for t in out.transitions]
+            if self.engine is not None:
+                self.engine.dated(dated)
+            if self.history is not None:
+                self.history.record(dated)
         for alert, reason in out.suppressed:
             log.info("alert %s %s on %s not sent: %s", alert.kind, alert.state, alert.subject,
                      reason)  # fmt: skip
@@ -554,6 +558,7 @@ class Daemon:
             alerts=self.engine.active_alerts,
             availability=self.availability,
             reboots=self.reboots.reboots,
+            since=self.engine.status_since,
         )
 
     def render_metrics(self, shard: str | None) -> bytes | None:

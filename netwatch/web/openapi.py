@@ -64,9 +64,24 @@ SCHEMAS: JSON = {
             "name": _STR,
             "level": _STR,
             "status": _STATUS,
+            "since": {
+                **_TIME,
+                "description": "when the site's status last changed (the agent's start if it "
+                "has not changed since)",
+            },
             "gateway": _STR_NULL,
             "counts": _COUNTS,
             "devices": {"type": "integer"},
+            "services_failing": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "services failing on devices that are up, in the site's subtree",
+            },
+            "degraded": {
+                "type": "boolean",
+                "description": "up, but with services failing: shown as degraded (a display "
+                "state; status, alerts and history are unchanged)",
+            },
             "children": _list(_ref("SiteNode")),
         }
     ),
@@ -189,6 +204,10 @@ SCHEMAS: JSON = {
             "affected_devices": {"type": "integer"},
             "escalated": {"type": "boolean"},
             "acknowledged_by": _STR_NULL,
+            "digest_only": {
+                "type": "boolean",
+                "description": "a workstation's failure: listed in the daily digest, never paged",
+            },
         }
     ),
     "Alerts": _obj({"alerts": _list(_ref("Alert"))}),
