@@ -104,6 +104,13 @@ class Stats:
         return self.up + self.down + self.unreachable + self.maintenance
 
     @property
+    def coverage(self) -> float | None:
+        """The share of the period whose status is known (monitored over all); None for an
+        empty period. A 100 % availability over a 10 % coverage says little: show both."""
+        total = self.monitored + self.unknown
+        return self.monitored / total if total > 0 else None
+
+    @property
     def availability(self) -> float | None:
         """Up time over monitored time; maintenance counts against it. None if never monitored."""
         m = self.monitored

@@ -276,12 +276,19 @@ SCHEMAS: JSON = {
     "ReportRow": {
         "type": "object",
         "properties": {
-            "device": _STR,
+            "device": _STR_NULL,
+            "service": {"type": "string", "description": "by=service: the service's name"},
+            "device_name": _STR_NULL,
             "site": _STR_NULL,
             "site_name": _STR_NULL,
             "name": _STR,
             "level": _STR,
             "availability": _NUM,
+            "coverage": {
+                **_NUM,
+                "description": "share of the period whose status is known (null for an empty "
+                "period): an availability over a small coverage says little",
+            },
             "availability_excluding_maintenance": _NUM,
             "downtime_seconds": {"type": "number"},
             "downtime_own_seconds": {"type": "number"},
@@ -490,7 +497,7 @@ def _document() -> JSON:
                     _response("Report"),
                     params=[
                         *_PERIOD,
-                        _param("by", "device, site or a level (default site)"),
+                        _param("by", "device, site, service or a level (default site)"),
                         _param("level", "only sites (or devices of sites) of this level"),
                         _param("format", "json (default), csv, html or table"),
                         _param("lang", "vi or en, for csv/html/table"),

@@ -420,10 +420,22 @@ def alerts_main(p: Page, backend: Backend) -> str:
 # --------------------------------------------------------------------------- availability
 
 
+def _report_name(r: report.Row) -> str:
+    if r.kind == "site":
+        return f'<a href="/sites/{e(r.id)}">{e(r.name)}</a>'
+    device = r.device if r.kind == "service" else r.id
+    where = f" <small>{e(r.device_name)}</small>" if r.kind == "service" else ""
+    return f'<a href="/devices/{e(device)}">{e(r.name)}</a>{where}'
+
+
 def availability_main(
     p: Page, built: report.Report | None, month: str, by: str, levels: list[str]
 ) -> str:
-    choices = [("site", p.t("web_site")), ("device", p.t("web_device"))]
+    choices = [
+        ("site", p.t("web_site")),
+        ("device", p.t("web_device")),
+        ("service", p.t("web_services")),
+    ]
     choices += [(level, level_text(level, p.lang)) for level in levels]
     options = "".join(
         f'<option value="{e(v)}"{" selected" if v == by else ""}>{e(label)}</option>'
@@ -446,13 +458,10 @@ def availability_main(
         )
     rows = [
         [
-            (
-                f'<a href="/devices/{e(r.id)}">{e(r.name)}</a>'
-                if r.kind == "device"
-                else f'<a href="/sites/{e(r.id)}">{e(r.name)}</a>'
-            ),
-            e(level_text(r.level, p.lang, r.name)),
+            _report_name(r),
+            e(formats.level_of(r, language(p.lang))),
             e(percent(r.stats.availability, 2)),
+            e(percent(r.stats.coverage, 1)),
             e(duration(r.stats.down, p.lang)),
             e(duration(r.stats.unreachable, p.lang)),
             e(duration(r.stats.maintenance, p.lang)),
@@ -467,6 +476,7 @@ def availability_main(
             "name",
             "level",
             "availability",
+            "coverage",
             "own",
             "upstream",
             "maintenance",

@@ -149,3 +149,20 @@ def test_each_state_has_one_colour_in_the_css_and_the_catalogue() -> None:
     css = CSS.read_text(encoding="utf-8")
     for state, colour in STATE_COLOURS.items():
         assert re.search(rf"--{state}: {colour};", css), state
+
+
+async def test_the_availability_page_has_services_and_says_how_much_was_known(
+    client: Client, province: Province
+) -> None:
+    """by=service lists the portal; every row says how much of the month was known (the
+    province was watched for a few minutes of November: coverage, not a bare 100 %)."""
+    html = await (await client.get("/availability?month=2026-11&by=service")).text()
+    body = html.split('id="report"')[1]
+    assert '<a href="/devices/core-rtr">portal</a>' in body
+    assert "Đã theo dõi" in html
+    sites = await (await client.get("/availability?month=2026-11&by=site")).text()
+    row = sites.split('<a href="/sites/xss">')[1].split("</tr>")[0]
+    cells = re.findall(r'<td data-label="([^"]+)">([^<]*)</td>', row)
+    values = dict(cells)
+    assert values["Khả dụng"] == "100.00 %"
+    assert values["Đã theo dõi"] == "0.4 %"  # 2 minutes watched of the 9.5 hours so far
