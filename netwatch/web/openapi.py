@@ -96,7 +96,11 @@ SCHEMAS: JSON = {
             "site_name": _STR,
             "status": _STATUS,
             "own_status": _STATUS,
-            "since": _TIME,
+            "since": {
+                **_TIME,
+                "description": "when the device's status last changed, as the history dates "
+                "it (the agent's start if it has not changed since)",
+            },
             "cause": _STR_NULL,
             "flapping": {"type": "boolean"},
             "rtt_seconds": _NUM,
