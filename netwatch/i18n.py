@@ -30,7 +30,7 @@ _CATALOGUE: Final[dict[str, dict[Language, str]]] = {
     # headlines (the first words an officer sees on the lock screen)
     "down": {"vi": "MẤT KẾT NỐI", "en": "DOWN"},
     "site_down": {"vi": "MẤT KẾT NỐI ĐƠN VỊ", "en": "SITE DOWN"},
-    "service_down": {"vi": "DỊCH VỤ NGỪNG HOẠT ĐỘNG", "en": "SERVICE DOWN"},
+    "service_down": {"vi": "ỨNG DỤNG LỖI", "en": "SERVICE DOWN"},  # as status_degraded
     "flapping": {"vi": "KẾT NỐI CHẬP CHỜN", "en": "FLAPPING"},
     "cert": {"vi": "CHỨNG CHỈ SẮP HẾT HẠN", "en": "CERTIFICATE EXPIRING"},
     "resolved": {"vi": "Đã khôi phục", "en": "Recovered"},

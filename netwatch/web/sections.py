@@ -164,7 +164,7 @@ def _checks(p: Page, checks: list[dict[str, Any]]) -> str:
         rows.append(
             [
                 e(c["name"]),
-                badge(c["status"], p.lang),
+                badge(views.check_state(c["name"], c["status"]), p.lang),
                 e(p.when(c["last_at"])),
                 result,
                 e(ms(c["duration_seconds"])),
@@ -260,7 +260,7 @@ def _services(p: Page, items: list[dict[str, Any]]) -> str:
     rows = [
         [
             e(x["name"]),
-            badge(x["status"], p.lang),
+            badge(views.check_state(f"service:{x['name']}", x["status"]), p.lang),
             e(x["status_code"] if x["status_code"] is not None else NONE),
             e(ms(x["duration_seconds"])),
             e(p.when(x["cert_expires_at"])),

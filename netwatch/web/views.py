@@ -139,6 +139,12 @@ def display_state(status: str, degraded: bool) -> str:
     return DEGRADED if degraded and status == Status.UP.value else status
 
 
+def check_state(name: str, status: str) -> str:
+    """The state a check is shown in: a failing service check is an application failing
+    (``degraded``, "Ứng dụng lỗi"), not a lost connection."""
+    return DEGRADED if name.startswith("service:") and status == Status.DOWN.value else status
+
+
 def _failing_checks(backend: Backend, device: Device) -> list[tuple[str, CheckState]]:
     """The device's failing service checks, if the device itself is up: a service on a device
     that is down or cut off is explained by that, and is not a separate problem."""

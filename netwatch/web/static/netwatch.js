@@ -67,6 +67,11 @@
   }
 
   // Device counts per status, then the failing services (as netwatch.web.sections._counts).
+  // As views.check_state: a failing application reads "Ứng dụng lỗi", not "Mất kết nối".
+  function checkState(name, status) {
+    return name.indexOf("service:") === 0 && status === "down" ? "degraded" : status;
+  }
+
   function counts(c, labelled, failing) {
     var span = h("span", {class: "counts"});
     function chip(s, n, title) {
@@ -303,7 +308,7 @@
     if (status) clear(status).appendChild(badge(d.status));
     fill(document.getElementById("checks"), d.checks.map(function (c) {
       var result = c.ok ? t("web_ok") : failureText(c.failure);
-      return [c.name, badge(c.status), when(c.last_at), result, ms(c.duration_seconds)];
+      return [c.name, badge(checkState(c.name, c.status)), when(c.last_at), result, ms(c.duration_seconds)];
     }));
     var icmp = document.getElementById("icmp");
     if (icmp) {

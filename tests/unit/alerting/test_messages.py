@@ -159,6 +159,7 @@ def test_a_refused_service_says_so_in_vietnamese() -> None:
         DOWN, kind="service", service="portal", detail="portal: refused: connect: refused"
     )
     text = render(refused, "vi", TZ, URL).text
+    assert text.startswith("ỨNG DỤNG LỖI: portal @ Router Ninh Kiều")  # the page's word
     assert "Chi tiết: portal: bị từ chối kết nối (dịch vụ không chạy hoặc cổng đóng)" in text
     wrong = dataclasses.replace(refused, detail="portal: mismatch: HTTP 503, expected 200")
     assert "phản hồi không như mong đợi (HTTP 503)" in render(wrong, "vi", TZ, URL).text

@@ -76,6 +76,11 @@ async def test_a_refused_portal_on_an_up_server_makes_its_site_degraded(
     assert "portal" in section
     assert "bị từ chối kết nối" in section
     assert "Connection refused</span>" not in section  # the probe's English only on hover
+    # The device page says the same word for the failing portal, not "Mất kết nối".
+    device = await (await client.get("/devices/xss-rtr")).text()
+    checks = device.split('id="checks"')[1].split("</tbody>")[0]
+    portal = checks.split("service:portal")[1].split("</tr>")[0]
+    assert '<span class="badge st-degraded">Ứng dụng lỗi</span>' in portal
 
 
 async def test_a_service_on_a_down_device_does_not_make_its_site_degraded(
