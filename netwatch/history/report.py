@@ -5,7 +5,9 @@
 - ``"device"``: one row per device, from its own timeline.
 - ``"service"``: one row per service check (an application: the portal, mail...), from its
   own timeline: up while it answers as expected, down from its failure (after hysteresis),
-  whatever the reason (its server down included). What a province is judged on.
+  its server's own failure included; while its device was cut off upstream or in planned
+  maintenance, the service's failure counts as that (over raw history; a period reaching into
+  the daily summaries keeps the service's own figures). What a province is judged on.
 - ``"site"``: one row per site, from the site's own timeline (the site transitions the topology
   records, i.e. whether the site as a whole was reachable).
 - a hierarchy level (``"district"``, ``"commune"``...): one row per site of that level,
@@ -45,7 +47,7 @@ from zoneinfo import ZoneInfo
 from netwatch.configuration.values import OutOfRange, check_instant
 from netwatch.errors import HistoryError
 from netwatch.history import reader, schema
-from netwatch.history.availability import Segment, Stats
+from netwatch.history.availability import Segment, Stats, overlay, summarise
 from netwatch.history.store import DEFAULT_TIMEZONE, HistoryStore
 from netwatch.models import Device, Role, Site, Status, service_subject
 
@@ -303,8 +305,9 @@ def build_report(
         ]
         if by == "device":
             want = {("device", d.id) for d in chosen}
-        else:
+        else:  # the devices too: their upstream cuts and maintenance explain the services'
             want = {("service", service_subject(d.id, c.name)) for d in chosen for c in d.services}
+            want |= {("device", d.id) for d in chosen if d.services}
     else:
         subtree = _subtrees(sites)
         if by == "site":
@@ -328,9 +331,13 @@ def build_report(
     if by == "service":
         for d in chosen:
             site = sites.get(d.site)
+            device_segs = stats_of(("device", d.id))[1]
             for check in d.services:
                 subject = service_subject(d.id, check.name)
                 st, segs = stats_of(("service", subject))
+                if _covers(segs, period) and _covers(device_segs, period):
+                    segs = overlay(segs, device_segs)
+                    st = summarise(segs)
                 rows.append(
                     Row(
                         kind="service",
@@ -392,6 +399,11 @@ def build_report(
             )
     rows.sort(key=_worst_first)
     return Report(start, end, by, level, tz, tuple(rows))
+
+
+def _covers(segs: list[Segment], period: float) -> bool:
+    """The timeline spans the whole period (not only its raw part, after daily summaries)."""
+    return abs(sum(s.seconds for s in segs) - period) < 1e-6 * max(period, 1.0)
 
 
 def _not_up(segs: list[Segment]) -> tuple[Segment, ...]:

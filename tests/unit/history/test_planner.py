@@ -114,3 +114,33 @@ def test_levels_read_as_tinh_huyen_xa_phuong_in_reports(history: Path) -> None:
     assert "commune" not in page
     assert "Mất kết nối (tuyến trên)" not in page  # one word per state: the status page's
     assert "Không truy cập được" in page
+
+
+def test_a_service_down_behind_a_cut_line_or_in_maintenance_counts_as_such(
+    tmp_path: Path,
+) -> None:
+    """The portal fails for 6 h: 2 h of it its server was cut off upstream, 1 h in planned
+    maintenance; the service's report says 3 h own, 2 h upstream, 1 h maintenance."""
+    path = tmp_path / "h.sqlite"
+    store = HistoryStore.open(path, clock=Clock(ts(2026, 11, 5)))
+    store.agent_started(ts(2026, 9, 30))
+    t0 = ts(2026, 9, 30)
+    store.record(
+        [
+            tr("core", Status.UP, t0, "device"),
+            tr("core", Status.UNREACHABLE, ts(2026, 10, 10, 2), "device", cause="x"),
+            tr("core", Status.MAINTENANCE, ts(2026, 10, 10, 4), "device"),
+            tr("core", Status.UP, ts(2026, 10, 10, 5), "device"),
+            tr(PORTAL, Status.UP, t0, "service"),
+            tr(PORTAL, Status.DOWN, ts(2026, 10, 10, 0), "service"),
+            tr(PORTAL, Status.UP, ts(2026, 10, 10, 6), "service"),
+        ]
+    )
+    store.close()
+    sites, devices = with_portal()
+    report = build_report(path, sites, devices, start=OCT[0], end=OCT[1], by="service")
+    row = report.to_json()["rows"][0]
+    assert row["downtime_own_seconds"] == 3 * 3600
+    assert row["downtime_upstream_seconds"] == 2 * 3600
+    assert row["maintenance_seconds"] == 3600
+    assert row["outages"] == 2  # 00-04 (own then upstream: one outage), 05-06
