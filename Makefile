@@ -8,8 +8,8 @@ STAMP  := $(VENV)/.installed
 
 help:
 	@echo "make run      install and start netwatch on the demo province"
-	@echo "make test     install every test peer and run the whole suite"
-	@echo "make check    ruff, mypy --strict and the tests"
+	@echo "make test     install every test peer; ruff, mypy --strict and the whole suite"
+	@echo "make check    the same as make test (ruff, mypy --strict, every test)"
 	@echo "make bench    run the benchmarks and print their tables"
 	@echo "make bench-scale  one agent, a whole province, 30 minutes (ARGS= to shrink it)"
 
@@ -30,8 +30,9 @@ run: $(STAMP)
 	scripts/install-snmpsim
 	$(BIN)/netwatch demo
 
-test: $(STAMP) peers
-	scripts/run-pytest $(BIN)/python tests
+# Everything CI checks: ruff, mypy --strict (netwatch, tests, bench), then every test and doctest.
+test: $(STAMP) peers lint typecheck
+	scripts/run-pytest $(BIN)/python
 
 test-unit: $(STAMP)
 	scripts/run-pytest $(BIN)/python tests/unit
@@ -43,7 +44,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-check: lint typecheck test
+check: test
 
 # What only the benchmarks compare netwatch with (prometheus-snmp-exporter). Idempotent.
 bench-peers:

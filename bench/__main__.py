@@ -17,6 +17,7 @@ import time
 # name -> extra arguments for the default run (kept to a few minutes in total)
 BENCHMARKS: dict[str, list[str]] = {
     "config_load": [],
+    "onboarding": [],
     "icmp": [],
     "snmp": [],
     "render": [],
@@ -24,6 +25,7 @@ BENCHMARKS: dict[str, list[str]] = {
     # the full run (30 s interval, 50 cuts, 30 min of loss) takes ~35 min: python -m bench.alerting
     "alerting": ["--interval", "3", "--failures", "20", "--loss-minutes", "2"],
     "history": [],
+    "hostile": ["--minutes", "2"],  # the full run is 10 minutes: python -m bench.hostile
 }
 
 

@@ -26,14 +26,26 @@ from netwatch import __version__
 from netwatch.alerting.notifiers import build_notifiers
 from netwatch.alerting.notify_test import notify_test
 from netwatch.config import load_config, summarize
-from netwatch.daemon import HISTORY_FILE, Daemon, run_once
+from netwatch.daemon import HISTORY_FILE, Daemon
 from netwatch.demo.run import add_demo_parser, demo_command
 from netwatch.errors import ConfigError, NetwatchError
 from netwatch.history.formats import render
 from netwatch.history.report import build_report, report_period
 from netwatch.inventory import build_inventory
 from netwatch.logs import setup_logging
-from netwatch.models import Config
+from netwatch.models import Config, SnmpSettings
+from netwatch.onboarding import export_csv, import_table, read_table, render_files
+from netwatch.onboarding.discover import (
+    DISCOVER_HEADER,
+    MAX_HOSTS,
+    hosts_of,
+    proposal,
+    read_reference,
+    sweep,
+)
+from netwatch.onboarding.export import FORMATS
+from netwatch.onboarding.render import MAIN_FILE
+from netwatch.once import run_once, unknown_devices
 
 DEFAULT_CONFIG = "/etc/netwatch/netwatch.yaml"
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
@@ -95,8 +107,65 @@ def _parser() -> argparse.ArgumentParser:
         help="send a test message through every channel of a contact",
     )
     notify.add_argument("--contact", required=True, metavar="NAME")
+    _add_onboarding(sub, common)
     add_demo_parser(sub)
     return parser
+
+
+def _add_onboarding(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    imp = sub.add_parser(
+        "import",
+        help="a province's device list (CSV or XLSX) as a netwatch config",
+        description="One row per device: its place (province/district/commune columns, or one "
+        "site path column), name, address, role and optional SNMP settings. Headers in "
+        "Vietnamese or English. Bad rows are all reported with their row number (exit 2).",
+    )
+    imp.add_argument("file", metavar="FILE", help=".csv, .xlsx (needs netwatch[xlsx])")
+    imp.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE|DIR/",
+        help="write here instead of stdout; a directory (existing, or ending in /) gets "
+        "netwatch.yaml and one file per district",
+    )
+    imp.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="COLUMN=FIELD",
+        help="read COLUMN as FIELD (or COLUMN=- to ignore it); repeatable",
+    )
+    imp.add_argument(
+        "--levels",
+        metavar="L1,L2,...",
+        help="the levels, top first (default: the level columns found, e.g. province,commune)",
+    )
+    imp.add_argument("--sheet", metavar="NAME", help="XLSX: this sheet (default: the first)")
+    exp = sub.add_parser(
+        "export",
+        parents=[common],
+        help="the config's devices as a spreadsheet that import reads back",
+    )
+    exp.add_argument("--format", choices=FORMATS, default="csv", dest="fmt")
+    exp.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    disc = sub.add_parser(
+        "discover",
+        help="ping networks, ask what answers by SNMP, propose a config",
+        description="Each address is pinged once, at most --rate a second; those that answer "
+        "are asked by SNMP v2c (--community) for sysName, sysDescr, sysObjectID and LLDP "
+        "neighbours. The proposal (YAML) is one site to move into the tree.",
+    )
+    disc.add_argument("networks", nargs="+", metavar="CIDR", help="e.g. 10.20.1.0/24")
+    disc.add_argument("--rate", type=float, default=50.0, help="pings a second (default 50)")
+    disc.add_argument("--max-hosts", type=int, default=MAX_HOSTS, metavar="N")
+    disc.add_argument("--timeout", type=float, default=1.0, help="ping and SNMP wait, seconds")
+    disc.add_argument("--community", metavar="env:NAME|file:PATH", help="SNMP v2c community")
+    disc.add_argument("--snmp-port", type=int, default=161, metavar="PORT")
+    disc.add_argument("--site", default="Discovered", metavar="NAME", help="the site's name")
+    disc.add_argument("--level", default="province", help="the site's level (default province)")
+    disc.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
 
 
 def _add_common(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
@@ -130,6 +199,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return demo_command(args)
         if args.command == "check-config":
             return _check_config(args.config)
+        if args.command == "import":
+            return _import(args)
+        if args.command == "discover":
+            return _discover(args)
+        if args.command == "export":
+            # Like report: what a secret's reference says is enough, its value is not needed.
+            return _export(args.config, load_config(args.config, secrets=False), args.output)
         # A report reads only the history: it must run from a shell without the agent's secrets.
         config = load_config(args.config, secrets=args.command != "report")
         setup_logging(
@@ -167,12 +243,16 @@ def _check_config(path: str) -> int:
 
 
 def _once(config: Config, devices: list[str]) -> int:
-    known = {d.id for d in config.devices}
-    unknown = [d for d in devices if d not in known]
+    unknown = unknown_devices(config, devices)
     if unknown:
-        print(f"netwatch: unknown device(s): {', '.join(unknown)}", file=sys.stderr)
+        for message in unknown:
+            print(f"netwatch once: {message}", file=sys.stderr)
         return EXIT_FAILURE
-    sys.stdout.write(asyncio.run(run_once(config, devices)).decode())
+    result = asyncio.run(run_once(config, devices))
+    # The reasons go to stderr, one line each, so stdout stays valid Prometheus text.
+    for failure in result.failures:
+        print(f"netwatch once: {failure}", file=sys.stderr)
+    sys.stdout.write(result.metrics.decode())
     return EXIT_OK
 
 
@@ -206,6 +286,98 @@ def _report(config: Config, args: argparse.Namespace) -> int:
     else:
         sys.stdout.buffer.write(body)
         sys.stdout.flush()
+    return EXIT_OK
+
+
+def _import(args: argparse.Namespace) -> int:
+    levels = tuple(x.strip() for x in args.levels.split(",") if x.strip()) if args.levels else None
+    try:
+        result = import_table(read_table(args.file, sheet=args.sheet), levels=levels, maps=args.map)
+    except ValueError as exc:  # a bad --map or --levels
+        print(f"netwatch import: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    for warning in result.warnings:
+        print(f"{args.file}: warning: {warning}", file=sys.stderr)
+    out = args.output
+    split = out is not None and (out.endswith(os.sep) or Path(out).is_dir())
+    files = render_files(result, split=split)
+    if out is None:
+        sys.stdout.write(files[MAIN_FILE])
+        return EXIT_OK
+    try:
+        if split:
+            Path(out).mkdir(parents=True, exist_ok=True)
+            for name, text in files.items():
+                (Path(out) / name).write_text(text, encoding="utf-8")
+        else:
+            Path(out).write_text(files[MAIN_FILE], encoding="utf-8")
+    except OSError as exc:
+        print(f"netwatch import: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    where = Path(out) / MAIN_FILE if split else Path(out)
+    print(
+        f"{len(files)} file(s) written; check them: netwatch check-config -c {where}",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def _discover(args: argparse.Namespace) -> int:
+    try:
+        if not 0 < args.rate <= 1000:
+            raise ValueError("--rate must be between 0 and 1000 pings a second")
+        if not 0 < args.timeout <= 30:
+            raise ValueError("--timeout must be between 0 and 30 seconds")
+        hosts = hosts_of(args.networks, args.max_hosts)
+    except ValueError as exc:
+        print(f"netwatch discover: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    snmp = None
+    if args.community:
+        community = read_reference(args.community, os.environ)
+        snmp = SnmpSettings(
+            community=community, port=args.snmp_port, timeout=args.timeout, retries=0
+        )
+    print(
+        f"sweeping {len(hosts)} addresses at {args.rate:g}/s "
+        f"(about {len(hosts) / args.rate:.0f} s)",
+        file=sys.stderr,
+    )
+    result = asyncio.run(sweep(hosts, rate=args.rate, wait=args.timeout, snmp=snmp))
+    by_snmp = sum(1 for item in result.found if item.system is not None)
+    print(
+        f"{len(result.found)} of {result.swept} answered the ping, {by_snmp} SNMP, "
+        f"in {result.seconds:.1f} s",
+        file=sys.stderr,
+    )
+    proposed = proposal(
+        result, site_name=args.site, level=args.level, reference=args.community, version="2c"
+    )
+    text = render_files(proposed, split=False, header=DISCOVER_HEADER)[MAIN_FILE]
+    if args.output is None:
+        sys.stdout.write(text)
+        return EXIT_OK
+    try:
+        Path(args.output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        print(
+            f"netwatch discover: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr
+        )
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def _export(path: str, config: Config, output: str | None) -> int:
+    body = export_csv(config, path)
+    if output is None:
+        sys.stdout.buffer.write(body)
+        sys.stdout.flush()
+        return EXIT_OK
+    try:
+        Path(output).write_bytes(body)
+    except OSError as exc:
+        print(f"netwatch export: cannot write {output}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILURE
     return EXIT_OK
 
 

@@ -16,6 +16,7 @@ One poll, end to end:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import gc
 import logging
@@ -32,10 +33,13 @@ from netwatch.alerting.engine import AlertEngine, EngineOutput
 from netwatch.alerting.incidents import Incident, incidents_from_json, incidents_to_json
 from netwatch.alerting.maintenance import operator_from_json, operator_to_json
 from netwatch.alerting.notifications import Notifications
+from netwatch.alerting.power import PowerWatch
 from netwatch.alerting.settings import MaintenanceWindow, Silence
 from netwatch.config import load_config
 from netwatch.errors import ConfigError, NetwatchError
+from netwatch.exporters.agent import AgentStats
 from netwatch.exporters.collector import RenderCache, View, render_text
+from netwatch.exporters.storage import StorageCollector, StoreHealth
 from netwatch.history.report import site_availability
 from netwatch.history.store import HistoryStore
 from netwatch.inventory import AGENT_SHARD, Inventory, build_inventory
@@ -43,6 +47,7 @@ from netwatch.limits import raise_open_file_limit
 from netwatch.models import (
     Config,
     Device,
+    Role,
     Sample,
     Secret,
     Status,
@@ -50,6 +55,7 @@ from netwatch.models import (
     service_subject,
 )
 from netwatch.polling import CheckSpec, Probes
+from netwatch.probes.profiles import load_profiles
 from netwatch.probes.snmp import SnmpData
 from netwatch.probes.snmp_reboots import RebootDetector
 from netwatch.probes.snmp_workers import SnmpWorkers
@@ -82,6 +88,7 @@ GC_THRESHOLDS = (10_000, 10, 100)
 MAX_BACKDATE = 600.0  # seconds: a history record is dated back to its cause at most this far
 INCIDENTS_FILE = "incidents.json"  # the alert engine's open incidents, kept across restarts
 OPERATOR_FILE = "operator.json"  # silences and maintenance windows added over the API, likewise
+STATE_LOG_EVERY = 60.0  # seconds: at most one "still not saved" line per this while the disk fails
 
 
 class Daemon:
@@ -109,6 +116,7 @@ class Daemon:
         self.scheduler: Scheduler | None = None
         self.availability: dict[str, float] = {}
         self.reboots = RebootDetector()
+        self.power = PowerWatch()  # sites on UPS battery (alerting/power.py)
         self._render_cache = RenderCache()  # label strings, rebuilt when the inventory changes
         self._own_changes: dict[str, Change] = {}  # device -> its last own status change
         self._recorded_at: dict[str, float] = {}  # subject -> time of its last history record
@@ -122,6 +130,9 @@ class Daemon:
         self._incidents_path = Path(INCIDENTS_FILE)  # under agent.data_dir, set in start()
         self._operator_path = Path(OPERATOR_FILE)
         self._saved_revision = 0  # the engine's revision last written to those two files
+        self._state_error: str | None = None  # why the last save of those files failed
+        self._state_errors = 0
+        self._state_logged_at = -STATE_LOG_EVERY
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -141,6 +152,7 @@ class Daemon:
             windows=config.maintenance,
             timezone=config.agent.timezone,
             recovering=self._recovering,
+            power_cut=self.power.power_cut,
         )
         self._config_windows = config.maintenance
         self._incidents_path = Path(config.agent.data_dir) / INCIDENTS_FILE
@@ -152,8 +164,13 @@ class Daemon:
         for window in windows:
             self.engine.add_window(window)
         self._saved_revision = self.engine.revision
+        self.registry.register(StorageCollector(self.storage_health))
         self.notifications = await Notifications.open(config, self.registry)
-        self.probes = await Probes.open(snmp_workers=config.agent.snmp_workers)
+        self.notifications.seed(self.engine.firing_deliveries())
+        self.probes = await Probes.open(
+            snmp_workers=config.agent.snmp_workers,
+            profiles=await asyncio.to_thread(load_profiles, config.agent.profiles),
+        )
         self.scheduler = Scheduler(self.registry, max_in_flight=config.agent.max_in_flight)
         for device in config.devices:
             self._schedule(device)
@@ -198,6 +215,7 @@ class Daemon:
             token=self._token,
             metrics=self.render_metrics,
             shards=lambda: self.inventory.shards if self.inventory else (),
+            storage_problem=self._storage_problem,
         )
         app = make_app(hooks, StartedDaemon(self), basic_auth=self._basic_auth)
         host, port = parse_listen(config.agent.listen)
@@ -212,6 +230,13 @@ class Daemon:
             "HTTP: at most %d connections, each request header within %gs",
             guard.max_connections,
             guard.header_timeout,
+        )
+        icmp = self.probes.icmp if self.probes is not None else None
+        self.registry.register(
+            AgentStats(
+                icmp_rejected=(lambda: icmp.rejected) if icmp is not None else None,
+                connections=lambda: (guard.open, guard.timed_out, guard.evicted, guard.refused),
+            )
         )
         try:
             self._runner, _ = await serve(app, guard, host, port, ssl_context=tls)
@@ -249,6 +274,9 @@ class Daemon:
             await asyncio.wait_for(self.probes.close(), STOP_TIMEOUT)
         if self.engine is not None and self.notifications is not None:
             await self._deliver(self.engine.tick())
+            if self._state_error is not None:
+                log.error("at shutdown, open incidents and operator changes not saved (the "
+                          "previous files are kept): %s", self._state_error)  # fmt: skip
         if self.notifications is not None:
             await self.notifications.close()
         if self.history is not None:
@@ -335,6 +363,7 @@ class Daemon:
         )
         self.inventory = new
         self.engine.set_inventory(new)
+        self.power.forget(set(new.sites))
         for device_id in changed:
             for check in self._checks(old.devices[device_id]):
                 self.scheduler.remove(check.key)
@@ -386,11 +415,27 @@ class Daemon:
                             reboot.clock, reboot.uptime_seconds)  # fmt: skip
                 if self.history is not None:
                     self.history.record_reboot(device.id, reboot.at)
+            if device.role is Role.UPS:
+                await self._power_sample(device, sample.data)
         if check.service is not None and after.status is not before:
             self._on_service_change(device, check, sample, after, before)
         if not sample.ok and after.failures == 1 and check.name in device.up_checks:
             self._ask_other_checks(device, check.name)
         return Outcome(ok=sample.ok, retry_in=device.retry_interval if after.suspect else None)
+
+    async def _power_sample(self, device: Device, data: SnmpData) -> None:
+        """A UPS's state: its site's contacts hear once when it goes on battery (power.py)."""
+        assert self.inventory is not None
+        ups = data.health.ups if data.health is not None else None
+        inv = self.inventory
+        out = self.power.observe(
+            device, ups, time.time(), inv.sites, inv.config, inv.labels(device.id)
+        )
+        if out:
+            log.warning("site %s: UPS %s on battery: %s", device.site, device.id,
+                        ups.on_battery if ups else None)  # fmt: skip
+            if self.notifications is not None:
+                await self.notifications.put(out)
 
     def _ask_other_checks(self, device: Device, failing: str) -> None:
         """One check that decides "up" just started failing: poll the device's others now.
@@ -470,7 +515,9 @@ class Daemon:
         if self.notifications is not None:
             await self.notifications.put(out.deliveries)
         if self.engine is not None and (
-            out.deliveries or self.engine.revision != self._saved_revision
+            out.deliveries
+            or self.engine.revision != self._saved_revision
+            or self._state_error is not None  # the last save failed: try again
         ):
             await self._save(self.engine)
 
@@ -479,7 +526,7 @@ class Daemon:
         silences and windows added over the API (the config's windows come from the config).
         Written after the outbox took the deliveries: a crash in between repeats a message,
         never loses one; and within a tick (``TICK``) of an operator's change."""
-        self._saved_revision = engine.revision
+        revision = engine.revision
         now = self.clock()
         from_config = {w.id for w in self._config_windows}
         incidents = incidents_to_json(engine.open_incidents())
@@ -487,8 +534,50 @@ class Daemon:
             [s for s in engine.silences() if s.until > now],
             [w for w in engine.windows() if w.id not in from_config and not w.over(now)],
         )
-        await asyncio.to_thread(_write_atomically, self._incidents_path, incidents)
-        await asyncio.to_thread(_write_atomically, self._operator_path, operator)
+        errors: list[str] = []
+        for path, text in ((self._incidents_path, incidents), (self._operator_path, operator)):
+            error = await asyncio.to_thread(_write_atomically, path, text, log_errors=False)
+            if error is not None:
+                errors.append(f"{path}: {error.strerror or error}")
+        if not errors:
+            self._saved_revision = revision
+            if self._state_error is not None:
+                log.warning(
+                    "incidents and operator changes saved again to %s", self._incidents_path.parent
+                )
+            self._state_error = None
+            return
+        # The old files stay; the next tick tries again (the revision is not marked saved).
+        self._state_errors += 1
+        first = self._state_error is None
+        self._state_error = "; ".join(errors)
+        mono = time.monotonic()
+        if first or mono - self._state_logged_at >= STATE_LOG_EVERY:
+            self._state_logged_at = mono
+            log.error("not saved: %s; the previous files are kept and the save is retried "
+                      "every %gs", self._state_error, TICK)  # fmt: skip
+
+    def storage_health(self) -> list[StoreHealth]:
+        """Whether the outbox, the history and the state files can be written."""
+        stores: list[StoreHealth] = []
+        if self.notifications is not None:
+            outbox = self.notifications.outbox
+            reason = outbox.storage_error or f"{outbox.held} item(s) held in memory"
+            stores.append(StoreHealth("outbox", outbox.storage_ok, outbox.storage_errors, reason))
+        if self.history is not None:
+            history = self.history
+            stores.append(StoreHealth("history", history.healthy, history.errors,
+                                      history.last_error))  # fmt: skip
+        stores.append(StoreHealth("state", self._state_error is None, self._state_errors,
+                                  self._state_error))  # fmt: skip
+        return stores
+
+    def _storage_problem(self) -> str | None:
+        """For /-/ready: which stores cannot be written, and why."""
+        failing = [h for h in self.storage_health() if not h.ok]
+        if not failing:
+            return None
+        return "cannot write " + "; ".join(f"{h.store} ({h.reason})" for h in failing)
 
     def _dated(self, t: Transition) -> Transition:
         """The transition as the history should keep it: dated from the first failed (or good)
@@ -641,10 +730,10 @@ def _read_operator(path: Path) -> tuple[list[Silence], list[MaintenanceWindow]]:
     return silences, windows
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def _write_atomically(path: Path, text: str, *, log_errors: bool = True) -> OSError | None:
     """Write-then-rename, so a crash leaves the old file or the new one, never half of one.
-    A full disk is logged: the alerts still go out; a restart would repeat them, or forget
-    the latest acknowledgements, silences and windows."""
+    A failure (full disk) keeps the old file, removes the partial one and is returned (and
+    logged unless the caller does it): the alerts still go out; the caller retries."""
     tmp = path.with_suffix(".tmp")
     try:
         with tmp.open("w", encoding="utf-8") as f:
@@ -653,7 +742,13 @@ def _write_atomically(path: Path, text: str) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as exc:
-        log.error("not saved to %s: %s", path, exc)
+        if tmp.is_file():  # a half-written copy only takes the space the disk lacks
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        if log_errors:
+            log.error("not saved to %s: %s", path, exc)
+        return exc
+    return None
 
 
 def _log_transition(t: Transition) -> None:
@@ -668,7 +763,7 @@ def _log_transition(t: Transition) -> None:
 
 # Read once at start: a reload that changes them says so instead of silently ignoring them.
 _RESTART_ONLY_AGENT_KEYS = (
-    "listen", "data_dir", "tls_cert", "tls_key", "max_in_flight", "snmp_workers",
+    "listen", "data_dir", "tls_cert", "tls_key", "max_in_flight", "snmp_workers", "profiles",
     "log_format", "log_level", "web_max_connections", "web_header_timeout",
 )  # fmt: skip
 
@@ -681,28 +776,3 @@ def _restart_only_changes(old: Config, new: Config) -> str:
         if getattr(old.agent, key) != getattr(new.agent, key)
     ]
     return ", ".join(keys)
-
-
-async def run_once(config: Config, device_ids: list[str]) -> bytes:
-    """Poll every check of the given devices (all when empty) once; return the metrics text."""
-    inventory = build_inventory(config)
-    state = StateTracker(immediate=True)
-
-    def status_of(device_id: str) -> Status:
-        own = state.devices.get(device_id)
-        return own.status if own else Status.UNKNOWN
-
-    probes = await Probes.open()
-    limit = asyncio.Semaphore(config.agent.max_in_flight)
-    devices = [inventory.devices[d] for d in device_ids] if device_ids else list(config.devices)
-
-    async def one(check: CheckSpec) -> None:
-        async with limit:
-            state.record(check.device, await probes.poll(check))
-
-    try:
-        await asyncio.gather(*(one(c) for d in devices for c in probes.checks_of(d)))
-    finally:
-        await probes.close()
-    # A cache of its own: the one process-wide cache is for the daemon's repeated scrapes.
-    return render_text(View(inventory, state, status_of), cache=RenderCache())

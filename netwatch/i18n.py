@@ -59,6 +59,18 @@ _CATALOGUE: Final[dict[str, dict[Language, str]]] = {
         "en": "Workstations are back",
     },
     "test": {"vi": "Tin nhắn thử nghiệm từ netwatch", "en": "Test message from netwatch"},
+    "power_on_battery": {
+        "vi": "{site} đang chạy bằng pin UPS, còn khoảng {minutes} phút",
+        "en": "{site} is running on UPS battery, about {minutes} minutes left",
+    },
+    "power_on_battery_unknown": {
+        "vi": "{site} đang chạy bằng pin UPS",
+        "en": "{site} is running on UPS battery",
+    },
+    "power_restored": {
+        "vi": "{site} đã có điện lưới trở lại",
+        "en": "{site} is back on mains power",
+    },
     # body lines
     "line_site": {"vi": "Đơn vị: {site}", "en": "Site: {site}"},
     "line_since": {"vi": "Từ: {time}", "en": "Since: {time}"},

@@ -47,12 +47,19 @@ class _JsonFormatter(logging.Formatter):
 
 
 class RepeatFilter(logging.Filter):
-    """Lets through at most ``burst`` lines alike (same logger, level and message template)
-    per ``interval`` seconds; the first line after a quiet spell says how many were dropped.
+    """Lets through at most ``burst`` identical lines (same logger, level and text), and at most
+    ``template_burst`` lines of one message template, per ``interval`` seconds; the first line
+    after a quiet spell says how many were dropped.
 
-    >>> f = RepeatFilter(burst=2, interval=60.0, clock=lambda: 0.0)
-    >>> [f.filter(logging.makeLogRecord({"msg": "boom %s", "args": (i,)})) for i in range(3)]
+    Identical text is the error storm (``accept failed: Too many open files`` written 717 MB in
+    three minutes); lines of one template with other arguments are usually events, one per
+    device (``device r1 is down``), and pass until a much higher bound.
+
+    >>> f = RepeatFilter(burst=2, template_burst=4, interval=60.0, clock=lambda: 0.0)
+    >>> [f.filter(logging.makeLogRecord({"msg": "boom %s", "args": (1,)})) for _ in range(3)]
     [True, True, False]
+    >>> [f.filter(logging.makeLogRecord({"msg": "boom %s", "args": (i,)})) for i in range(2, 4)]
+    [True, False]
     """
 
     MAX_KEYS = 1000  # lines alike remembered; past that, those whose interval is over are let go
@@ -62,41 +69,53 @@ class RepeatFilter(logging.Filter):
         burst: int = 10,
         interval: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        template_burst: int = 300,
     ) -> None:
         super().__init__()
         self.burst = burst
+        self.template_burst = max(burst, template_burst)
         self.interval = interval
         self._clock = clock
         # key -> [start of its interval, lines in it, lines dropped in it]
-        self._seen: dict[tuple[str, int, str], list[float]] = {}
+        self._seen: dict[tuple[str, int, str, str], list[float]] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
         now = self._clock()
-        key = (record.name, record.levelno, str(record.msg))
+        text = record.getMessage()
+        same = self._count((record.name, record.levelno, "text", text), now)
+        alike = self._count((record.name, record.levelno, "template", str(record.msg)), now)
+        if same[1] > self.burst or alike[1] > self.template_burst:
+            same[2] += 1
+            alike[2] += 1
+            return False
+        dropped = int(same[2] if same[1] == 1 else 0) or int(alike[2] if alike[1] == 1 else 0)
+        if same[1] == 1 and alike[1] == 1:
+            same[2] = alike[2] = 0
+        note = ""
+        if dropped:
+            note = f" (… repeated {dropped} times, not logged, in the {self.interval:g} s before)"
+        elif same[1] == self.burst or alike[1] == self.template_burst:
+            limit = self.burst if same[1] == self.burst else self.template_burst
+            note = (
+                f" ({limit} lines like this: more are not logged for up to"
+                f" {self.interval:g} s, only counted)"
+            )
+        if note:
+            record.msg = text + note
+            record.args = None
+        return True
+
+    def _count(self, key: tuple[str, int, str, str], now: float) -> list[float]:
+        """The key's [interval start, lines, dropped], this line counted; a new interval keeps
+        the dropped count of the last one until it is reported."""
         seen = self._seen.get(key)
         if seen is None or now - seen[0] >= self.interval:
-            dropped = int(seen[2]) if seen is not None else 0
             if seen is None and len(self._seen) >= self.MAX_KEYS:
                 self._forget(now)
-            self._seen[key] = [now, 1, 0]
-            if dropped:
-                record.msg = (
-                    f"{record.getMessage()} (… repeated {dropped} times, not logged,"
-                    f" in the {self.interval:g} s before)"
-                )
-                record.args = None
-            return True
+            seen = self._seen[key] = [now, 0, seen[2] if seen is not None else 0]
         seen[1] += 1
-        if seen[1] <= self.burst:
-            if seen[1] == self.burst:
-                record.msg = (
-                    f"{record.getMessage()} ({self.burst} lines like this: more are not"
-                    f" logged for up to {self.interval:g} s, only counted)"
-                )
-                record.args = None
-            return True
-        seen[2] += 1
-        return False
+        return seen
 
     def _forget(self, now: float) -> None:
         for key, seen in list(self._seen.items()):

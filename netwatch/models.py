@@ -30,6 +30,7 @@ class Role(StrEnum):
     FIREWALL = "firewall"
     SERVER = "server"
     WORKSTATION = "workstation"
+    UPS = "ups"  # a site's UPS: its power state explains the site's outages
     OTHER = "other"
 
 
@@ -106,7 +107,7 @@ class InterfaceFilter:
 SnmpVersion = Literal["2c", "3"]
 AuthProtocol = Literal["md5", "sha", "sha224", "sha256", "sha384", "sha512"]
 PrivProtocol = Literal["des", "aes", "aes192", "aes256"]
-SNMP_OID_SETS = ("system", "interfaces", "host")
+SNMP_OID_SETS = ("system", "interfaces", "host", "health")
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +214,11 @@ class Site:
     gateway: str | None  # device id of this site's link to its parent
     devices: tuple[str, ...]
     children: tuple[str, ...]
+    # The ids of the units merged into this site (e.g. communes after the 2025 reform; its own id
+    # if it kept one's): their history counts as this site's before merged_at (epoch seconds),
+    # its own after.
+    formerly: tuple[str, ...] = ()
+    merged_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +246,7 @@ class AgentSettings:
     log_level: str = "info"
     max_in_flight: int = 512  # polls running at once, all kinds together
     snmp_workers: int | None = None  # processes that run SNMP polls; None: auto (see polling)
+    profiles: str | None = None  # a YAML file of device profiles added to the built-in ones
     # The status page and API: optional basic auth for reading, optional TLS (PEM files).
     web_user: str | None = None
     web_password: Secret | None = None

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from netwatch.errors import ProbeSetupError
 from netwatch.models import Device, Failure, FailureKind, Sample, ServiceCheck
 from netwatch.probes.icmp import IcmpProber, detect_icmp_mode
+from netwatch.probes.profiles import ProfileSet
 from netwatch.probes.service import ServiceProber
 from netwatch.probes.snmp import SnmpPoller
 from netwatch.probes.snmp_workers import SnmpWorkers, auto_workers
@@ -84,8 +85,9 @@ class Probes:
         self._raising: set[str] = set()  # keys of the checks whose probe raised last time
 
     @classmethod
-    async def open(cls, snmp_workers: int | None = 0) -> Probes:
-        """The probes; SNMP in ``snmp_workers`` processes (``None``: auto, 0: in this one)."""
+    async def open(cls, snmp_workers: int | None = 0, profiles: ProfileSet | None = None) -> Probes:
+        """The probes; SNMP in ``snmp_workers`` processes (``None``: auto, 0: in this one),
+        reading device health by ``profiles`` (default: the built-in ones)."""
         icmp: IcmpProber | None = None
         try:
             icmp = IcmpProber(detect_icmp_mode())
@@ -93,7 +95,7 @@ class Probes:
             # Without ICMP the SNMP and service checks still run (DESIGN.md, pitfalls).
             log.error("ICMP checks are off: %s", exc)
         workers = auto_workers() if snmp_workers is None else snmp_workers
-        snmp = SnmpWorkers(workers) if workers else await SnmpPoller.create()
+        snmp = SnmpWorkers(workers, profiles) if workers else await SnmpPoller.create(profiles)
         services = ServiceProber(ServiceProber.make_session())
         return cls(icmp, snmp, services)
 

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -146,13 +146,18 @@ def _answers(agent: SnmpAgent) -> bool:
     return True
 
 
-def start_snmpd(workdir: Path, users: list[V3User] | None = None) -> SnmpAgent:
-    """Start snmpd on a free loopback UDP port and wait (≤ 10 s) until it answers."""
+def start_snmpd(
+    workdir: Path, users: list[V3User] | None = None, directives: Sequence[str] = ()
+) -> SnmpAgent:
+    """Start snmpd on a free loopback UDP port and wait (≤ 10 s) until it answers.
+
+    ``directives`` are extra snmpd.conf lines, e.g. ``["maxGetbulkResponses 10"]``.
+    """
     if shutil.which("snmpd") is None:
         pytest.skip("net-snmp snmpd is not installed")
     users = v3_users() if users is None else users
     conf = workdir / "snmpd.conf"
-    write_config(conf, users)
+    write_config(conf, users, "".join(f"{line}\n" for line in directives))
     env = tool_env(workdir)
     for _attempt in range(3):  # a free port can be taken between probe and bind
         port = free_udp_port()

@@ -156,3 +156,35 @@ def running(data_dir: Path) -> Iterator[Simulator]:
 def snmpsim() -> Iterator[Simulator]:
     """One simulator per test module with every recording of ``tests/data/snmprec/devices``."""
     yield from running(DATA / "devices")
+
+
+# --------------------------------------------------------------------------- real devices
+
+REAL_DEVICES = Path(os.environ.get("NETWATCH_DEVICES") or ROOT.parent / "shared" / "devices")
+
+
+def real_devices_copy(target: Path) -> list[str]:
+    """Copy the recordings of ``../shared/devices`` into ``target`` for snmpsim; their names.
+
+    Lines whose OID is not numeric (hand-anonymised ``10.xx.xx.100`` in the Windows one) are
+    left out of the copy: snmpsim's record search raises on them and then answers nothing.
+    Skips the test if the folder is absent (the recordings are never copied into the repo).
+    """
+    if not REAL_DEVICES.is_dir():
+        pytest.skip(f"real-device recordings not found at {REAL_DEVICES} (../shared/devices)")
+    names = []
+    for path in sorted(REAL_DEVICES.glob("*.snmprec")):
+        lines = path.read_bytes().splitlines(keepends=True)
+        kept = [line for line in lines if line.split(b"|", 1)[0].replace(b".", b"").isdigit()]
+        (target / path.name).write_bytes(b"".join(kept))
+        names.append(path.stem)
+    return names
+
+
+@pytest.fixture(scope="module")
+def real_snmpsim() -> Iterator[Simulator]:
+    """One simulator per module serving a filtered copy of ``../shared/devices``."""
+    with tempfile.TemporaryDirectory(prefix="netwatch-devices-") as tmp:
+        os.chmod(tmp, 0o755)  # copied with its mode: nobody (snmpsim) must read it
+        real_devices_copy(Path(tmp))
+        yield from running(Path(tmp))

@@ -836,6 +836,53 @@ def device() -> Panel:
             w=12,
             description="Uptime falling to zero is a reboot",
         ),
+        row("Health and power — Sức khoẻ và nguồn điện"),
+        timeseries(
+            "Memory used by pool",
+            [target(f"netwatch_host_memory_used_ratio{{{DEV}}}", "{{pool}}")],
+            "percentunit",
+            w=8,
+            defaults={"min": 0, "max": 1},
+            description="From the device's vendor MIB where its profile has one",
+        ),
+        timeseries(
+            "Temperatures",
+            [target(f"netwatch_sensor_temperature_celsius{{{DEV}}}", "{{sensor}}")],
+            "celsius",
+            w=8,
+        ),
+        state_timeline(
+            "Fans and power supplies",
+            [
+                target(f"netwatch_sensor_fan_ok{{{DEV}}}", "fan {{sensor}}"),
+                target(f"netwatch_sensor_psu_ok{{{DEV}}}", "psu {{sensor}}"),
+            ],
+            w=8,
+        ),
+        stat(
+            "UPS on battery",
+            [target(f"netwatch_ups_on_battery{{{DEV}}}", "on battery", instant=True)],
+            w=6,
+            defaults={"thresholds": BAD_HIGH},
+        ),
+        stat(
+            "UPS battery charge",
+            [target(f"netwatch_ups_battery_charge_ratio{{{DEV}}}", "charge", instant=True)],
+            "percentunit",
+            w=6,
+        ),
+        stat(
+            "UPS runtime left",
+            [target(f"netwatch_ups_battery_runtime_seconds{{{DEV}}}", "runtime", instant=True)],
+            "s",
+            w=6,
+        ),
+        timeseries(
+            "UPS time on battery",
+            [target(f"netwatch_ups_time_on_battery_seconds{{{DEV}}}", "on battery")],
+            "s",
+            w=6,
+        ),
         row("Services — Dịch vụ"),
         state_timeline(
             "Service up", [target(f"netwatch_service_up{{{DEV}}}", "{{service}}")], w=12

@@ -34,9 +34,16 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from netwatch.alerting.flapping import FlapDetector
-from netwatch.alerting.incidents import Incident, digest_alert, incident_alert
+from netwatch.alerting.incidents import (
+    Incident,
+    IncidentKey,
+    IncidentKind,
+    digest_alert,
+    incident_alert,
+)
 from netwatch.alerting.maintenance import Maintenance
-from netwatch.alerting.model import Alert, AlertKind, AlertState, Delivery, Ending
+from netwatch.alerting.model import Alert, AlertState, Delivery, Ending
+from netwatch.alerting.power import POWER_CUT_DETAIL
 from netwatch.alerting.routing import deliveries, escalation_contacts
 from netwatch.alerting.settings import DEFAULT_TIMEZONE, AlertSettings, MaintenanceWindow, Silence
 from netwatch.models import Config, Status, Transition
@@ -85,8 +92,10 @@ class AlertEngine:
         windows: Iterable[MaintenanceWindow] = (),
         timezone: str = DEFAULT_TIMEZONE,
         recovering: Callable[[str], bool] | None = None,
+        power_cut: Callable[[str], bool] | None = None,
     ) -> None:
         self._inv = inventory
+        self._power_cut = power_cut  # site id -> its UPS is on battery (alerting/power.py)
         self._settings = settings
         self._clock = clock
         self._suspect = suspect
@@ -104,9 +113,9 @@ class AlertEngine:
         self._services: dict[str, dict[str, str]] = {}  # failing services: device -> name -> why
         self._services_touched: set[tuple[str, str]] = set()
         self._planned = Maintenance(windows)
-        self._incidents: dict[str, Incident] = {}
-        self._by_id: dict[str, str] = {}
-        self._held: dict[str, float] = {}  # incident key -> held since
+        self._incidents: dict[IncidentKey, Incident] = {}
+        self._by_id: dict[str, IncidentKey] = {}
+        self._held: dict[IncidentKey, float] = {}  # held since
         self._hold_ended: set[str] = set()  # devices whose hold ended this tick: alert now
         self._pending: dict[str, tuple[str, float]] = {}  # device -> (cause, parent recovered at)
         self._released: set[str] = set()  # re-checked this tick: what it says now stands
@@ -143,7 +152,7 @@ class AlertEngine:
         if {change.old, change.new} == {Status.UP, Status.DOWN} and self._flaps.record(
             did, change.at
         ):
-            self._held.pop(f"down:{did}", None)
+            self._held.pop(IncidentKey("down", did), None)
             self._flapping_started(did)
 
     def _flapping_started(self, did: str) -> None:
@@ -160,7 +169,7 @@ class AlertEngine:
         window = self._settings.flap_window
         changed = [self._flaps.last_change(p) for p in parents]
         if any(t is not None and now - t <= window for t in changed):
-            self._held[f"flapping:{did}"] = now
+            self._held[IncidentKey("flapping", did)] = now
             return
         self._open_flapping(did, now)
 
@@ -267,7 +276,7 @@ class AlertEngine:
                 continue
             contacts = [*site.contacts, *inc.escalated_to]
             self._out.deliveries.extend(deliveries(alert, contacts, old_inventory.config.contacts))
-        self._held = {k: v for k, v in self._held.items() if _device_of(k) in inventory.devices}
+        self._held = {k: v for k, v in self._held.items() if k.device in inventory.devices}
         self._dirty = set(inventory.devices)
         self._dirty_sites = set(inventory.sites)
         self._planned.recheck()
@@ -289,7 +298,7 @@ class AlertEngine:
         self._check_windows(now)
         self._check_pending(now)
         for did in self._flaps.settled(now):
-            inc = self._incidents.get(f"flapping:{did}")
+            inc = self._incidents.get(IncidentKey("flapping", did))
             if inc is not None:
                 # Settled down is not "stable again": the officer must read that it is down.
                 down = self._own_status(did) is Status.DOWN
@@ -322,7 +331,7 @@ class AlertEngine:
         may turn out to be its parent's failure (``_held_behind``).
         """
         for did in self._touched:
-            key = f"down:{did}"
+            key = IncidentKey("down", did)
             if (
                 did in self._inv.devices
                 and self._own_status(did) is Status.DOWN
@@ -342,8 +351,8 @@ class AlertEngine:
         (behind the first such parent) and devices cut off until re-checked."""
         held = {d: cause for d, (cause, _) in self._pending.items()}
         for key in self._held:
-            if key.startswith("down:"):
-                did = _device_of(key)
+            if key.kind == "down":
+                did = key.device
                 parents = self._topo.parents(did)
                 unsettled = [p for p in parents if not self._answered_since(p, did)]
                 held.setdefault(did, (unsettled or parents)[0])
@@ -419,7 +428,7 @@ class AlertEngine:
                 )
             # Whatever goes dark behind an open incident belongs to it (for the resolved text).
             if after.cause is not None:
-                inc = self._incidents.get(f"down:{after.cause}")
+                inc = self._incidents.get(IncidentKey("down", after.cause))
                 if inc is not None:
                     bucket = inc.affected_devices if kind == "device" else inc.affected_sites
                     bucket[subject] = None
@@ -442,7 +451,7 @@ class AlertEngine:
             self._reconcile_service(did, service, now)
         if self._flaps.is_flapping(did):
             return  # one flapping alert instead of up/down messages
-        key = f"down:{did}"
+        key = IncidentKey("down", did)
         inc = self._incidents.get(key)
         if inc is not None and self._own_status(did) is Status.UNKNOWN:
             return  # adopted after a restart, not polled yet: neither over nor confirmed
@@ -472,7 +481,7 @@ class AlertEngine:
             return True
         parents = self._topo.parents(did)
         cut_off = bool(parents) and all(self._topo.devices[p].blocked for p in parents)
-        return f"down:{did}" in self._held and not cut_off
+        return IncidentKey("down", did) in self._held and not cut_off
 
     def _settled(self, did: str) -> bool:
         """Its own failure is proven: some parent answered since it failed and is not failing."""
@@ -491,7 +500,7 @@ class AlertEngine:
     def _reconcile_service(
         self, did: str, service: str, now: float, *, force: bool = False
     ) -> None:
-        key = f"service:{did}:{service}"
+        key = IncidentKey("service", did, service)
         detail = self._services.get(did, {}).get(service)
         eff = self._topo.devices.get(did)
         inc = self._incidents.get(key)
@@ -513,8 +522,8 @@ class AlertEngine:
 
     def _check_held(self, now: float) -> None:
         for key, since in list(self._held.items()):
-            did = _device_of(key)
-            if key.startswith("flapping:"):
+            did = key.device
+            if key.kind == "flapping":
                 parents = self._topo.parents(did)
                 if not self._flaps.is_flapping(did) or any(
                     self._flaps.is_flapping(p) for p in parents
@@ -523,7 +532,7 @@ class AlertEngine:
                 elif now - since >= self._settings.hold:
                     del self._held[key]
                     self._open_flapping(did, now)
-            elif key.startswith("down:"):
+            elif key.kind == "down":
                 if not self._wants_down(did) or self._flaps.is_flapping(did):
                     del self._held[key]
                     self._dirty.add(did)  # no longer shown behind the parent it waited for
@@ -536,7 +545,7 @@ class AlertEngine:
                     self._hold_ended.add(did)
             elif not self._suspect(did) or now - since >= self._settings.hold:
                 del self._held[key]
-                self._reconcile_service(did, key.split(":", 2)[2], now, force=True)
+                self._reconcile_service(did, key.service, now, force=True)
 
     def _check_pending(self, now: float) -> None:
         settings = self._settings
@@ -553,7 +562,7 @@ class AlertEngine:
                 self._released.add(did)
 
     def _open(
-        self, kind: AlertKind, did: str, now: float, detail: str, *, service: str = ""
+        self, kind: IncidentKind, did: str, now: float, detail: str, *, service: str = ""
     ) -> None:
         device = self._inv.devices[did]
         site = self._inv.sites[device.site]
@@ -561,7 +570,9 @@ class AlertEngine:
         severity, digest = self._settings.severity_of(
             site.level, device.role.value, gateway=gateway
         )
-        key = f"{kind}:{did}:{service}" if service else f"{kind}:{did}"
+        key = IncidentKey(kind, did, service)
+        if kind == "down" and gateway and self._power_cut and self._power_cut(site.id):
+            detail = f"{POWER_CUT_DETAIL}; {detail}" if detail else POWER_CUT_DETAIL
         # Digest roles (workstations) never page: not when down, not when flapping.
         inc = Incident(
             key,
@@ -617,12 +628,32 @@ class AlertEngine:
         if reason is not None:
             inc.reason = reason
             self._out.suppressed.append((alert, reason))
+            if state == "resolved" and inc.notified:
+                # Nobody is told (acknowledged, silenced, maintenance), but Alertmanager holds
+                # the firing alert and must learn it ended, or it shows it firing for good.
+                self._out.deliveries.extend(
+                    d for d in self._deliveries(inc, alert) if d.channel == "alertmanager"
+                )
             return
         if state == "firing":
             inc.notified = True
+        self._out.deliveries.extend(self._deliveries(inc, alert))
+
+    def _deliveries(self, inc: Incident, alert: Alert) -> list[Delivery]:
         site = self._inv.devices[inc.device].site
         contacts = [*self._inv.sites[site].contacts, *inc.escalated_to]
-        self._out.deliveries.extend(deliveries(alert, contacts, self._inv.config.contacts))
+        return deliveries(alert, contacts, self._inv.config.contacts)
+
+    def firing_deliveries(self) -> list[Delivery]:
+        """The firing message of every open incident someone was told about, to each of its
+        channels: what a channel that holds state (Alertmanager) must hold after a restart."""
+        now = self._clock()
+        return [
+            d
+            for inc in self.open_incidents()
+            if inc.device in self._inv.devices
+            for d in self._deliveries(inc, self._alert(inc, "firing", now))
+        ]
 
     def _suppressed(self, inc: Incident, now: float) -> str | None:
         """Why nothing may be sent about this incident now: maintenance, silenced, acknowledged."""
@@ -691,7 +722,7 @@ class AlertEngine:
         over, self._digest_over = self._digest_over, {}
         for site_id in sorted({*self._digest, *over}):
             waiting = self._digest.get(site_id, {})
-            incs = [self._incidents[f"down:{d}"] for d in sorted(waiting)]
+            incs = [self._incidents[IncidentKey("down", d)] for d in sorted(waiting)]
             listed = [i for i in incs if self._suppressed(i, now) is None]
             recovered = [o for o in over.get(site_id, []) if o[0] in self._inv.devices]
             site = self._inv.sites.get(site_id)
@@ -739,7 +770,3 @@ class AlertEngine:
 
     def windows(self) -> list[MaintenanceWindow]:
         return self._planned.windows()
-
-
-def _device_of(key: str) -> str:
-    return key.split(":", 2)[1]

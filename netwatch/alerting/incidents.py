@@ -3,8 +3,8 @@
 An incident lives from the moment a failure is confirmed (and not held) until it ends; every
 message about it (firing, repeat, escalation, resolved) is an ``Alert`` with the same ``id``.
 
->>> inc = Incident("down:r1", "down:r1:1700000000", "down", "r1", "xa-1", 1.7e9, "timeout",
-...                "warning", digest=False)
+>>> inc = Incident(IncidentKey("down", "r1"), "down:r1:1700000000", "down", "r1", "xa-1", 1.7e9,
+...                "timeout", "warning", digest=False)
 >>> inc.escalated, inc.notified
 (False, False)
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from netwatch.alerting.model import Alert, AlertKind, AlertState, Severity
 from netwatch.configuration.values import check_epoch
@@ -33,9 +33,42 @@ class _Inventory(Protocol):
     def labels(self, device_id: str) -> Mapping[str, str]: ...
 
 
+IncidentKind = Literal["down", "flapping", "service"]
+_KINDS: tuple[IncidentKind, ...] = ("down", "flapping", "service")
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentKey:
+    """What an incident (or a held alert) is about: one kind of failure of one device, and for
+    a service failure the service. Written as ``down:<device>``, ``flapping:<device>`` or
+    ``service:<device>:<service>`` in ``incidents.json``.
+
+    >>> key = IncidentKey("service", "srv-1", "portal")
+    >>> str(key), IncidentKey.parse(str(key)) == key
+    ('service:srv-1:portal', True)
+    """
+
+    kind: IncidentKind
+    device: str
+    service: str = ""
+
+    def __str__(self) -> str:
+        tail = f":{self.service}" if self.kind == "service" else ""
+        return f"{self.kind}:{self.device}{tail}"
+
+    @classmethod
+    def parse(cls, text: str) -> IncidentKey:
+        kind, _, rest = text.partition(":")
+        device, _, service = rest.partition(":") if kind == "service" else (rest, "", "")
+        for k in _KINDS:
+            if kind == k and device and (k == "service") == bool(service):
+                return cls(k, device, service)
+        raise ValueError(f"not an incident key: {text[:80]!r}")
+
+
 @dataclass(slots=True)
 class Incident:
-    key: str  # "down:<device>", "flapping:<device>", "service:<device>:<service>"
+    key: IncidentKey
     id: str
     kind: AlertKind
     device: str
@@ -60,11 +93,13 @@ class Incident:
 def incidents_to_json(incidents: Sequence[Incident]) -> str:
     """The engine's open incidents as JSON, for the daemon to keep across a restart.
 
-    >>> inc = Incident("down:r1", "down:r1:1", "down", "r1", "xa-1", 1.0, "", "warning", False)
+    >>> key = IncidentKey("down", "r1")
+    >>> inc = Incident(key, "down:r1:1", "down", "r1", "xa-1", 1.0, "", "warning", False)
     >>> incidents_from_json(incidents_to_json([inc])) == [inc]
     True
     """
-    return json.dumps([asdict(i) for i in incidents], ensure_ascii=False, sort_keys=True)
+    docs = [{**asdict(i), "key": str(i.key)} for i in incidents]
+    return json.dumps(docs, ensure_ascii=False, sort_keys=True)
 
 
 def incidents_from_json(text: str, errors: list[str] | None = None) -> list[Incident]:
@@ -96,8 +131,11 @@ def _incident(doc: object, names: set[str]) -> Incident:
     kwargs["escalated_to"] = tuple(kwargs.get("escalated_to", ()))
     for key in ("affected_devices", "affected_sites"):
         kwargs[key] = dict.fromkeys(kwargs.get(key, {}))
+    if not isinstance(kwargs.get("key"), str):
+        raise TypeError("key is not a string")
+    kwargs["key"] = IncidentKey.parse(kwargs["key"])
     inc = Incident(**kwargs)
-    texts = (inc.key, inc.id, inc.kind, inc.device, inc.site, inc.detail, inc.reason)
+    texts = (inc.id, inc.kind, inc.device, inc.site, inc.detail, inc.reason)
     ids = (*inc.escalated_to, *inc.affected_devices, *inc.affected_sites)
     if not all(isinstance(t, str) for t in (*texts, *ids)):
         raise TypeError("a text field is not a string")
@@ -130,7 +168,7 @@ def incident_alert(inc: Incident, state: AlertState, now: float, inventory: _Inv
         labels=dict(inventory.labels(inc.device)),
         escalated=inc.escalated,
         acknowledged_by=inc.acked_by,
-        service=inc.key.split(":", 2)[2] if inc.kind == "service" else "",
+        service=inc.key.service,
         repeat=inc.repeats if state == "firing" else 0,
         digest_only=inc.digest,
     )

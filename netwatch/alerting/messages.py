@@ -110,6 +110,21 @@ def detail_text(kind: str, detail: str, lang: str) -> str:
     return detail if language(lang) == "en" and kind != "digest" else ""
 
 
+def _power(alert: Alert, lang: str, tz: str | tzinfo, url: str) -> Message:
+    """A site on UPS battery (alerting/power.py): one line says it all, then since when."""
+    site = alert.site_name or alert.site
+    if not alert.is_firing:
+        headline = t("power_restored", lang, site=site)
+    elif alert.detail.isdigit():
+        headline = t("power_on_battery", lang, site=site, minutes=alert.detail)
+    else:
+        headline = t("power_on_battery_unknown", lang, site=site)
+    lines = [headline, t("line_since", lang, time=format_time(alert.started_at, tz, lang))]
+    if url:
+        lines.append(t("line_link", lang, url=url))
+    return Message(subject=_clip(headline, 200), text="\n".join(lines)[:MAX_TEXT])
+
+
 def _clip(text: str, limit: int) -> str:
     text = " ".join(text.split())  # one line: a multi-line detail would break the layout
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -142,6 +157,9 @@ def render(
         if url:
             lines.append(t("line_link", lang, url=url))
         return Message(subject=headline, text="\n".join(lines))
+
+    if alert.kind == "power":
+        return _power(alert, lang, tz, url)
 
     if alert.kind == "digest":
         subject = f"{prefix}{headline} — {alert.site_name or alert.site}"

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 AlertState = Literal["firing", "resolved"]
-AlertKind = Literal["down", "flapping", "service", "digest", "cert", "test"]
+# "power": a site's UPS went on battery (alerting/power.py); its detail is the minutes left.
+AlertKind = Literal["down", "flapping", "service", "digest", "cert", "test", "power"]
 Severity = Literal["critical", "warning", "info"]
 Channel = Literal["email", "telegram", "webhook", "alertmanager", "log"]
 Ending = Literal["", "still_down", "removed"]

@@ -80,10 +80,22 @@ class Notifications:
             # The database is unwritable (disk full?): say so loudly; alerting goes on.
             log.error("could not queue %d notification(s): %s", len(batch), exc)
 
+    def seed(self, firing: Iterable[Delivery]) -> None:
+        """After a restart: the firing alerts of the open incidents, for the channels that hold
+        state (Alertmanager re-posts its share at once)."""
+        am = self.notifiers.get("alertmanager")
+        if isinstance(am, AlertmanagerNotifier):
+            am.adopt(d.alert for d in firing if d.channel == "alertmanager")
+
     async def update(self, config: Config) -> None:
-        """After a reload: new server settings and contacts apply from the next attempt."""
+        """After a reload: new server settings and contacts apply from the next attempt; what
+        Alertmanager holds as firing carries over to the new notifier."""
+        old = self.notifiers.get("alertmanager")
         await self._stop_tasks()
         notifiers = build_notifiers(config.notify, self.session)
+        new = notifiers.get("alertmanager")
+        if isinstance(old, AlertmanagerNotifier) and isinstance(new, AlertmanagerNotifier):
+            new.adopt(old.active)
         self.outbox.update(notifiers=notifiers, contacts=config.contacts)
         self._start(notifiers)
 

@@ -43,6 +43,7 @@ DEFAULT_SEVERITY: Mapping[str, Severity] = {
     "server": "warning",
     "other": "warning",
     "workstation": "warning",
+    "ups": "warning",
 }
 
 Recurrence = Literal["none", "daily", "weekly"]

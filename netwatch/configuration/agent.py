@@ -15,7 +15,9 @@ from typing import Any
 
 from yaml.nodes import Node, ScalarNode
 
+from netwatch.errors import ConfigError
 from netwatch.models import AgentSettings, Contact
+from netwatch.probes.profiles import load_profiles
 
 from . import readers
 from .readers import Reader, read_fields
@@ -45,7 +47,7 @@ _AGENT_READERS: dict[str, Reader] = {
     "web_max_connections": lambda check, node, path: check.integer(node, path, minimum=16),
     "web_header_timeout": lambda check, node, path: _header_timeout(check, node, path),
 }
-AGENT_KEYS = (*_AGENT_READERS, "hierarchy", "web_basic_auth", "tls_cert", "tls_key")
+AGENT_KEYS = (*_AGENT_READERS, "hierarchy", "web_basic_auth", "tls_cert", "tls_key", "profiles")
 
 
 def _snmp_workers(check: Checker, node: Node, path: str) -> int | None:
@@ -80,7 +82,24 @@ def parse_agent(check: Checker, node: Node | None, path: str) -> AgentSettings:
         if hierarchy:
             fields["hierarchy"] = hierarchy
     fields.update(_parse_web(check, entries, path))
+    if "profiles" in entries:
+        fields["profiles"] = _parse_profiles(check, entries["profiles"], join(path, "profiles"))
     return AgentSettings(**fields)
+
+
+def _parse_profiles(check: Checker, node: Node, path: str) -> str | None:
+    """``profiles: FILE``: device profiles (netwatch/probes/profiles.yaml's format) added to
+    the built-in ones; the file is checked now, and its problems reported with the rest."""
+    full = check.local_file(node, path)
+    if full is None:
+        return None
+    try:
+        load_profiles(full)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            check.report(node, path, str(problem))
+        return None
+    return full
 
 
 def _parse_web(check: Checker, entries: Mapping[str, Node], path: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ second pass (``tree``) attaches included sites, walks the tree and resolves what
 from __future__ import annotations
 
 import glob
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -53,7 +54,7 @@ from .source import (
     limit_problem,
     syntax_problem,
 )
-from .values import check_address
+from .values import check_address, check_id, parse_local_date
 
 MAIN_KEYS = (
     "agent",
@@ -66,8 +67,13 @@ MAIN_KEYS = (
     "include",
 )
 INCLUDED_KEYS = ("sites", "contacts", "include")
-SITE_KEYS = ("id", "name", "level", "contacts", "gateway", "devices", "sites", "parent")
-DEVICE_KEYS = ("id", "name", "address", "role", "services", "depends_on", *INHERITABLE)
+SITE_KEYS = (
+    "id", "name", "level", "contacts", "gateway", "devices", "sites", "parent", "formerly",
+    "merged",
+)  # fmt: skip
+DEVICE_KEYS = (
+    "id", "name", "address", "role", "services", "depends_on", "shared_address", *INHERITABLE,
+)  # fmt: skip
 ROLES = tuple(role.value for role in Role)
 
 
@@ -87,6 +93,7 @@ class DeviceDraft:
     services_node: Node | None
     depends: list[tuple[str, Node]] | None  # explicit depends_on
     depends_node: Node | None
+    shared_address: bool = False  # another device may have the same address
     # Filled in by the tree walk.
     icmp: IcmpSettings | None = None
     snmp: SnmpSettings | None = None
@@ -124,6 +131,9 @@ class SiteDraft:
     resolved_contacts: tuple[str, ...] = ()
     resolved_gateway: DeviceDraft | None = None
     resolved_level: str = ""
+    # The units merged into this site, and when (checked by the tree walk).
+    formerly: list[tuple[str, Node]] | None = None
+    merged_at: float | None = None
 
 
 class Reader:
@@ -139,6 +149,7 @@ class Reader:
         self.adopted: list[SiteDraft] = []  # included sites with `parent:`
         self.site_ids: dict[str, SiteDraft] = {}
         self.device_ids: dict[str, DeviceDraft] = {}
+        self.device_at_address: dict[str, DeviceDraft] = {}
         self.devices: list[DeviceDraft] = []
         self.contacts: dict[str, Contact] = {}
         self.contact_at: dict[str, Loc] = {}
@@ -147,6 +158,7 @@ class Reader:
         self.alerting = AlertSettings()
         self.windows: list[WindowDraft] = []
         self.notify = Notify(NotifySettings())
+        self.timezone = AgentSettings().timezone  # the main file's, once read
 
     def read(self, path: str) -> tuple[AgentSettings, Layer]:
         """Reads ``path`` and its includes; returns the agent settings and the defaults.
@@ -172,6 +184,7 @@ class Reader:
             raise ConfigError([Problem(path, 1, 1, "", "the configuration is empty")])
         entries = check.mapping(root, "", MAIN_KEYS) or {}
         agent = parse_agent(check, entries.get("agent"), "agent")
+        self.timezone = agent.timezone
         defaults = Layer()
         if "defaults" in entries:
             defaults_entries = check.mapping(entries["defaults"], "defaults", INHERITABLE) or {}
@@ -325,8 +338,43 @@ class Reader:
         )
         if first is None:
             self.site_ids[site_id] = site
+        self._read_merge(check, entries, path, site)
         self._read_site_contents(check, entries, path, site)
         return site
+
+    def _read_merge(
+        self, check: Checker, entries: Mapping[str, Node], path: str, site: SiteDraft
+    ) -> None:
+        """``formerly: [old-id, ...]`` and ``merged: DATE``: the units this site was made from."""
+        if "formerly" in entries:
+            site.formerly = []
+            for i, (old, node) in enumerate(
+                check.texts(entries["formerly"], join(path, "formerly")) or []
+            ):
+                item = index(join(path, "formerly"), i)
+                if check.valid(node, item, old, check_id) is not None:
+                    site.formerly.append((old, node))
+        if "formerly" in entries and "merged" not in entries:
+            check.report(
+                entries["formerly"],
+                join(path, "formerly"),
+                "'formerly' needs 'merged': when this site took over from those units "
+                '(local time, e.g. "2025-07-01 08:00", when this config was loaded)',
+            )
+        if "merged" in entries:
+            merged_path = join(path, "merged")
+            if "formerly" not in entries:
+                check.report(
+                    entries["merged"],
+                    merged_path,
+                    "'merged' needs 'formerly': the ids of the units merged",
+                )
+            text = check.text(entries["merged"], merged_path)
+            if text is not None:
+                try:
+                    site.merged_at = parse_local_date(text, self.timezone)
+                except ValueError as exc:
+                    check.report(entries["merged"], merged_path, str(exc))
 
     def _read_site_contents(
         self, check: Checker, entries: Mapping[str, Node], path: str, site: SiteDraft
@@ -363,6 +411,9 @@ class Reader:
             role = Role(check.choice(entries["role"], join(path, "role"), ROLES) or Role.OTHER)
         layer = parse_layer(check, entries, path, device=True)
         depends = _references(check, entries, path, "depends_on")
+        shared = False
+        if "shared_address" in entries:
+            shared = bool(check.boolean(entries["shared_address"], join(path, "shared_address")))
         if device_id is None:
             return None
         first = self.device_ids.get(device_id)
@@ -387,10 +438,32 @@ class Reader:
             services_node=entries.get("services"),
             depends=depends,
             depends_node=entries.get("depends_on"),
+            shared_address=shared,
         )
         self.device_ids[device_id] = device
         self.devices.append(device)
+        if address:
+            self._check_address(device, entries["address"], join(path, "address"))
         return device
+
+    def _check_address(self, device: DeviceDraft, node: Node, path: str) -> None:
+        """Two devices at one address are polled twice and alert twice: almost always a copy
+        and paste slip. ``shared_address: true`` on either says it is meant (one SNMP agent
+        answering for several devices, a host watched under two roles)."""
+        key = _address_key(device.address)
+        first = self.device_at_address.get(key)
+        if first is None:
+            self.device_at_address[key] = device
+            return
+        if device.shared_address or first.shared_address:
+            return
+        device.check.report(
+            node,
+            path,
+            f"device '{first.id}' has the same address {device.address} "
+            f"(at {first.check.loc(first.node, '').where()}); remove one, or set "
+            "shared_address: true if two devices really share it",
+        )
 
 
 # --------------------------------------------------------------------------- helpers
@@ -402,6 +475,14 @@ def _read_problem(path: str, exc: UnicodeDecodeError | yaml.YAMLError | LimitExc
     if isinstance(exc, UnicodeDecodeError):
         return Problem(path, 1, 1, "", "the file is not UTF-8 text")
     return syntax_problem(path, exc)
+
+
+def _address_key(address: str) -> str:
+    """One spelling per address: ``10.0.0.1`` and IPv6 in canonical form, names lower case."""
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return address.lower().rstrip(".")
 
 
 def _reference(check: Checker, node: Node, path: str) -> tuple[str, Node] | None:

@@ -92,9 +92,41 @@ def compose_file(path: str, budget: Budget) -> Node | None:
     with open(path, "rb") as stream:
         data = budget.read(stream)
     text = data.decode("utf-8")
-    scan(text, budget, _LOADER)
-    root: Node | None = yaml.compose(text, Loader=_LOADER)
+    try:
+        scan(text, budget, _LOADER)
+        root: Node | None = yaml.compose(text, Loader=_LOADER)
+    except yaml.MarkedYAMLError as exc:
+        tab = _indentation_tab(text, exc.problem_mark)
+        if tab is not None:
+            raise TabInIndentation(tab) from exc
+        raise
     return root
+
+
+TAB_MESSAGE = "tab character in indentation; YAML needs spaces"
+
+
+class TabInIndentation(yaml.MarkedYAMLError):
+    """A syntax error caused by a tab in a line's indentation, which YAML forbids; libyaml
+    words it as "found character that cannot start any token"."""
+
+    def __init__(self, mark: yaml.Mark) -> None:
+        super().__init__(problem=TAB_MESSAGE, problem_mark=mark)
+
+
+def _indentation_tab(text: str, mark: yaml.Mark | None) -> yaml.Mark | None:
+    """Where the tab is in the indentation of the line the parser stopped at, if there is one."""
+    if mark is None:
+        return None
+    lines = text.split("\n")
+    if mark.line >= len(lines):
+        return None
+    line = lines[mark.line]
+    indent = line[: len(line) - len(line.lstrip(" \t"))]
+    column = indent.find("\t")
+    if column < 0:
+        return None
+    return yaml.Mark("", 0, mark.line, column, None, 0)
 
 
 def limit_problem(path: str, exc: LimitExceeded) -> Problem:
@@ -104,6 +136,9 @@ def limit_problem(path: str, exc: LimitExceeded) -> Problem:
 
 def syntax_problem(path: str, exc: yaml.YAMLError) -> Problem:
     """A YAML syntax error as a Problem at the position the parser reports."""
+    if isinstance(exc, TabInIndentation) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        return Problem(path, mark.line + 1, mark.column + 1, "", TAB_MESSAGE)
     if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
         mark = exc.problem_mark
         detail = exc.problem or "invalid YAML"
@@ -135,8 +170,18 @@ def describe(node: Node) -> str:
     return text
 
 
+SECRET_SOURCES = ("env", "file", "credential")
+CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY"  # set by systemd for a unit with LoadCredential=
+_CREDENTIAL_NAME = re.compile(r"[A-Za-z0-9_.@-]+")
+
+
 class Secrets:
-    """Reads ``{env: NAME}`` and ``{file: PATH}`` secrets; each file is read once.
+    """Reads ``{env: NAME}``, ``{file: PATH}`` and ``{credential: NAME}`` secrets; each file is
+    read once.
+
+    A credential is systemd's way to hand a service a secret: ``LoadCredential=NAME:PATH`` in
+    the unit makes systemd (as root) copy PATH to ``$CREDENTIALS_DIRECTORY/NAME``, readable by
+    the service alone, so the secret file itself can stay root-only.
 
     With ``read=False`` nothing is read and every secret is empty: for commands that never use
     one (``report``), so a planner's shell need not hold the agent's secrets."""
@@ -165,6 +210,29 @@ class Secrets:
         if isinstance(cached, SecretError):
             raise cached
         return Secret(f"file:{path}", cached)
+
+    def credential(self, name: str) -> Secret:
+        if not _CREDENTIAL_NAME.fullmatch(name) or name in (".", ".."):
+            raise SecretError(
+                f"invalid credential name {shown(name)!r}: letters, digits, '.', '_', '-' and '@'"
+            )
+        if not self._read_them:
+            return Secret(f"credential:{name}", "")
+        directory = self._environ.get(CREDENTIALS_ENV)
+        if not directory:
+            raise SecretError(
+                f"credential {name}: ${CREDENTIALS_ENV} is not set; run netwatch under its "
+                f"systemd unit with LoadCredential={name}:PATH, or set {CREDENTIALS_ENV} to the "
+                "directory that holds the file"
+            )
+        path = os.path.join(directory, name)
+        if not os.path.exists(path):
+            raise SecretError(
+                f"credential {name} not found in ${CREDENTIALS_ENV} ({directory}); add "
+                f"LoadCredential={name}:PATH to the unit"
+            )
+        secret = self.file(path)
+        return Secret(f"credential:{name}", secret.reveal())
 
     @staticmethod
     def _read(path: str) -> str | SecretError:
@@ -414,8 +482,8 @@ class Checker:
     # ------------------------------------------------------------------ secrets
 
     def secret(self, node: Node, path: str, *, inline_ok: bool = False) -> Secret | None:
-        """``{env: NAME}`` or ``{file: PATH}`` (relative to this file); a problem names the
-        variable or file, never a value."""
+        """``{env: NAME}``, ``{file: PATH}`` (relative to this file) or ``{credential: NAME}``
+        (systemd's ``LoadCredential=``); a problem names the variable or file, never a value."""
         if isinstance(node, ScalarNode) and node.tag != NULL and inline_ok:
             return Secret("inline", str(node.value))
         if not isinstance(node, MappingNode):
@@ -427,11 +495,11 @@ class Checker:
                 message = f"expected {{env: NAME}} or {{file: PATH}}, got {kind}"
             self.report(node, path, message)
             return None
-        entries = self.mapping(node, path, ("env", "file"))
+        entries = self.mapping(node, path, SECRET_SOURCES)
         if entries is None:
             return None
         if len(entries) != 1:
-            self.report(node, path, "a secret needs exactly one of 'env' or 'file'")
+            self.report(node, path, "a secret needs exactly one of 'env', 'file' or 'credential'")
             return None
         kind, value_node = next(iter(entries.items()))
         name = self.text(value_node, join(path, kind))
@@ -440,6 +508,8 @@ class Checker:
         try:
             if kind == "env":
                 return self.secrets.env(name)
+            if kind == "credential":
+                return self.secrets.credential(name)
             return self.secrets.file(os.path.normpath(os.path.join(self.base_dir, name)))
         except SecretError as exc:
             self.report(value_node, join(path, kind), str(exc))

@@ -51,6 +51,7 @@ class Builder(Reader):
         agent, defaults = self.read(path)
         self._attach()
         sites = self._walk(agent, defaults)
+        self._check_merges(sites)
         self._check_dependencies()
         windows = resolve_windows(
             self.windows, self.site_ids, self.device_ids, self.problems, _unknown
@@ -215,6 +216,26 @@ class Builder(Reader):
         device.upstream = link.id if link is not None else None
         device.walked = True
 
+    def _check_merges(self, sites: list[SiteDraft]) -> None:
+        """A unit in ``formerly`` is gone (no other site has its id: the merged site may keep
+        the id of one of its units) and went into one site only."""
+        merged_into: dict[str, SiteDraft] = {}
+        for site in sites:
+            for old, node in site.formerly or ():
+                path = join(site.path, "formerly")
+                if old in self.site_ids and old != site.id:
+                    site.check.report(
+                        node,
+                        path,
+                        f"site '{old}' still exists; 'formerly' lists the ids of units that are "
+                        "gone (merged into this one)",
+                    )
+                elif old in merged_into and merged_into[old] is not site:
+                    site.check.report(
+                        node, path, f"'{old}' is already merged into site '{merged_into[old].id}'"
+                    )
+                merged_into.setdefault(old, site)
+
     # ------------------------------------------------------------------ dependencies
 
     def _check_dependencies(self) -> None:
@@ -326,6 +347,8 @@ def _site(draft: SiteDraft) -> Site:
         gateway=gateway.id if gateway else None,
         devices=tuple(d.id for d in draft.devices),
         children=tuple(c.id for c in draft.children),
+        formerly=tuple(dict.fromkeys(old for old, _ in draft.formerly or ())),
+        merged_at=draft.merged_at,
     )
 
 

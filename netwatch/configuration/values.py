@@ -20,6 +20,7 @@ import math
 import re
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 DURATION_RANGE = "at most 10 years"  # MAX_DURATION, below
 # Any count without a range of its own (down_after, count, flap_threshold...).
@@ -138,6 +139,28 @@ def format_duration(seconds: float) -> str:
     if 0 < seconds < 1:
         return f"{seconds * 1000:g}ms"
     return f"{seconds:g}s"
+
+
+_LOCAL_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?")
+
+
+def parse_local_date(text: str, timezone: str) -> float:
+    """``2025-07-01`` (midnight) or ``2025-07-01 08:00[:30]`` in ``timezone``, as epoch seconds.
+
+    >>> parse_local_date("2025-07-01", "Asia/Ho_Chi_Minh")
+    1751302800.0
+    """
+    match = _LOCAL_DATE.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(
+            f'expected a local date like "2025-07-01" (or "2025-07-01 08:00"), got {text!r}'
+        )
+    year, month, day, hour, minute, second = (int(g) for g in match.groups(default="0"))
+    try:
+        when = datetime(year, month, day, hour, minute, second, tzinfo=ZoneInfo(timezone))
+    except ValueError as exc:
+        raise ValueError(f"invalid date {text!r}: {exc}") from None
+    return check_instant(when, f"the date {text!r}")
 
 
 def check_address(text: str) -> str:

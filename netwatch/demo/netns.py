@@ -58,9 +58,9 @@ class Firewall:
     """nftables inside the demo's namespace: cut an address block, or restore it.
 
     >>> fw = Firewall()                       # doctest: +SKIP
-    >>> await fw.setup()                      # lo up, table created
-    >>> await fw.cut("127.23.0.0/16")         # the district's line is down
-    >>> await fw.restore("127.23.0.0/16")
+    >>> await fw.setup()                      # doctest: +SKIP
+    >>> await fw.cut("127.23.0.0/16")         # doctest: +SKIP
+    >>> await fw.restore("127.23.0.0/16")     # doctest: +SKIP
     """
 
     def __init__(self) -> None:

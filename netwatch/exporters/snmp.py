@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from netwatch.exporters.health import HealthFamilies
 from netwatch.exporters.text import MetricsText, escape
 from netwatch.models import Device, InterfaceFilter
 from netwatch.probes.snmp import HostResources, Interface, SnmpData, interface_matcher
@@ -127,6 +128,11 @@ class SnmpFamilies:
         self.reboots = out.family(
             "netwatch_device_reboots", "counter", "Reboots seen since netwatch started."
         )
+        self.if_rows = out.family(
+            "netwatch_snmp_interface_rows",
+            "gauge",
+            "Rows of ifTable/ifXTable the agent showed, before the filter (0: none in its view).",
+        )
         self.if_up = out.family("netwatch_interface_up", "gauge", "1 if ifOperStatus is up.")
         self.if_admin = out.family(
             "netwatch_interface_admin_up", "gauge", "1 if ifAdminStatus is up."
@@ -169,6 +175,7 @@ class SnmpFamilies:
             "netwatch_host_processes", "gauge", "hrSystemProcesses: processes running."
         )
         self.load = out.family("netwatch_host_load_average", "gauge", "UCD-SNMP load averages.")
+        self.health = HealthFamilies(out, self.cpu, self.memory)
 
     def add(self, row: SnmpRow, now: float) -> None:
         settings = row.device.snmp
@@ -201,13 +208,23 @@ class SnmpFamilies:
             self.info.add(info, 1.0)
             if system.sys_uptime_seconds is not None:
                 self.uptime.add(labels, system.sys_uptime_seconds)
+        if data.interface_rows is not None:
+            self.if_rows.add(labels, data.interface_rows)
         if data.interfaces:
             ports = self._interface_labels.of(
                 row.device.id, labels, data.interfaces, settings.interfaces
             )
             self._interfaces(ports)
+        health = data.health
+        if health is not None:  # a vendor's CPU and memory win over host-resources'
+            self.health.add(labels, health)
         if data.host is not None:
-            self._host(labels, data.host)
+            self._host(
+                labels,
+                data.host,
+                cpu=health is None or not health.cpu,
+                memory=health is None or not health.memory,
+            )
 
     def _interfaces(self, ports: Iterable[tuple[Interface, str, str, str]]) -> None:
         # The hot loop of a province scrape (~96,000 interfaces): families bound to locals.
@@ -237,16 +254,22 @@ class SnmpFamilies:
                 if value is not None:
                     add(labels, value)
 
-    def _host(self, labels: str, host: HostResources) -> None:
-        loads = host.cpu_loads
+    def _host(
+        self, labels: str, host: HostResources, *, cpu: bool = True, memory: bool = True
+    ) -> None:
+        loads = host.cpu_loads if cpu else ()
         for i, load in enumerate(loads):
             self.cpu.add(f'{labels},cpu="{i}"', load)
         if loads:
             self.cpu.add(f'{labels},cpu="avg"', sum(loads) / len(loads))
-        ram = [s for s in host.storage if s.type == "ram"]
+        ram = [s for s in host.storage if s.type == "ram"] if memory else []
+        size = sum(s.size_bytes for s in ram)
         if ram:
-            self.memory.add(f'{labels},kind="size"', sum(s.size_bytes for s in ram))
-            self.memory.add(f'{labels},kind="used"', sum(s.used_bytes for s in ram))
+            used = sum(s.used_bytes for s in ram)
+            self.memory.add(f'{labels},kind="size"', size)
+            self.memory.add(f'{labels},kind="used"', used)
+            if size > 0:
+                self.health.memory_ratio.add(f'{labels},pool="physical"', used / size)
         seen: set[str] = set()
         for disk in host.storage:
             if disk.type != "fixed disk":

@@ -70,6 +70,15 @@ TEXT: dict[str, dict[str, str]] = {
     "no_rows": {"vi": "Không có dữ liệu.", "en": "No data."},
     "more": {"vi": "… và {n} dòng nữa (xem bảng)", "en": "… and {n} more rows (see the table)"},
     "generated": {"vi": "Lập lúc", "en": "Generated"},
+    "merged": {
+        "vi": "{name}: tính cả lịch sử của {units}, đã sáp nhập vào lúc {when}",
+        "en": "{name}: includes the history of {units}, merged into it at {when}",
+    },
+    "merged_before": {
+        "vi": "{name}: tính cả lịch sử của {units} (trước khi sáp nhập)",
+        "en": "{name}: includes the history of {units} (before the merge)",
+    },
+    "formerly": {"vi": "Gồm đơn vị cũ", "en": "Includes former units"},
 }
 
 # One word and one colour per state, the status page's and the mails' (``netwatch.i18n``).
@@ -146,6 +155,23 @@ def level_of(row: Row, lang: Lang) -> str:
     return level_text(row.level, lang, name) if row.level else ""
 
 
+def merge_notes(report: Report, lang: Lang) -> list[str]:
+    """One line per row whose numbers include units merged into it (``Site.formerly``),
+    saying when the merge was if the period spans it."""
+    zone = ZoneInfo(report.timezone)
+    notes = []
+    for r in report.rows:
+        if not r.formerly:
+            continue
+        units = ", ".join(r.formerly)
+        if r.merged_at is None:
+            notes.append(t("merged_before", lang).format(name=r.name, units=units))
+        else:
+            when = datetime.fromtimestamp(r.merged_at, zone).strftime("%Y-%m-%d %H:%M")
+            notes.append(t("merged", lang).format(name=r.name, units=units, when=when))
+    return notes
+
+
 def _width(text: str) -> int:
     """Terminal cells: combining marks take none, wide (CJK) characters two."""
     text = unicodedata.normalize("NFC", text)
@@ -179,6 +205,9 @@ def render_table(report: Report, lang: Lang = "vi") -> bytes:
             lines.append("  ".join("-" * w for w in widths))
     if not report.rows:
         lines.append(t("no_rows", lang))
+    notes = merge_notes(report, lang)
+    if notes:
+        lines += ["", *notes]
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
@@ -219,6 +248,10 @@ def render_csv(report: Report, lang: Lang = "vi") -> bytes:
     ]
     if report.by not in ("device", "service"):
         head.append(f"{t('workstations', lang)} (%)")
+    # Only a report touching a merged site gets the column, so other reports keep their shape.
+    merges = any(r.formerly for r in report.rows)
+    if merges:
+        head.append(t("formerly", lang))
     w.writerow(head)
     for r in report.rows:
         s = r.stats
@@ -244,6 +277,8 @@ def render_csv(report: Report, lang: Lang = "vi") -> bytes:
         ]
         if report.by not in ("device", "service"):
             line.append(percent(r.workstations_working, 3))
+        if merges:
+            line.append(text_cell(" ".join(r.formerly)))
         w.writerow(line)
     return buf.getvalue().encode("utf-8-sig")
 
@@ -415,6 +450,7 @@ def render_html(report: Report, lang: Lang = "vi") -> bytes:
             more,
             f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>",
         ]
+    parts += [f'<p class="meta">{e(note)}</p>' for note in merge_notes(report, lang)]
     parts.append("</body></html>\n")
     return "\n".join(parts).encode("utf-8")
 

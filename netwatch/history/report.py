@@ -39,7 +39,7 @@ import re
 import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -135,6 +135,10 @@ class Row:
     workstations_working: float | None = None
     sites: int = 1  # sites aggregated into this row
     segments: tuple[Segment, ...] = ()  # the not-up time, for the outage timeline
+    # Units merged into the row's sites whose history counts here (see Site.formerly), and the
+    # merge instant when it falls inside the period (the report then spans the merge).
+    formerly: tuple[str, ...] = ()
+    merged_at: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         s = self.stats
@@ -165,6 +169,12 @@ class Row:
         if self.kind == "site":
             out["workstations_working"] = self.workstations_working
             out["sites"] = self.sites
+            out["formerly"] = list(self.formerly)
+            out["merged_at"] = (
+                None
+                if self.merged_at is None
+                else datetime.fromtimestamp(self.merged_at, UTC).isoformat()
+            )
         return out
 
 
@@ -320,6 +330,7 @@ def build_report(
             }
         want = {("site", m) for members in groups.values() for m in members}
     results = _stats_for(source, t0, t1, lambda k: k in want)
+    former = {} if by == "device" else _former_units(source, sites, want, t0, t1)
 
     def stats_of(key: reader.Key) -> tuple[Stats, list[Segment]]:
         res = results.get(key)
@@ -377,8 +388,13 @@ def build_report(
             total = Stats()
             parts: list[Segment] = []
             ws_up = ws_known = 0.0
+            merges: list[_Merge] = []
             for m in members:
-                st, ss = stats_of(("site", m))
+                if m in former:  # its units before the merge, itself after
+                    merges.append(former[m])
+                    st, ss = former[m].stats, former[m].segments
+                else:
+                    st, ss = stats_of(("site", m))
                 total += st
                 parts.extend(ss)
                 for w in workstations.get(m, ()):
@@ -395,6 +411,8 @@ def build_report(
                     workstations_working=ws_up / ws_known if ws_known > 0 else None,
                     sites=len(members),
                     segments=_not_up(parts),
+                    formerly=tuple(unit for merge in merges for unit in merge.units),
+                    merged_at=max((mg.until for mg in merges if t0 < mg.until < t1), default=None),
                 )
             )
     rows.sort(key=_worst_first)
@@ -429,11 +447,71 @@ def site_availability(
     """Each site's own availability over the last ``window_seconds`` (for the
     ``netwatch_site_availability_ratio{window="30d"}`` gauge). Blocking: compute it in a thread
     every few minutes and let the collector read the cached value."""
-    results = _stats_for(source, now - window_seconds, now, lambda _: False)
+    start = now - window_seconds
+    results = _stats_for(source, start, now, lambda _: False)
+    former = _former_units(source, sites, set(), start, now)
     out: dict[str, float] = {}
     for sid in sites:
         res = results.get(("site", sid))
-        a = res.stats.availability if res else None
+        if sid in former:
+            a = former[sid].stats.availability
+        else:
+            a = res.stats.availability if res is not None else None
         if a is not None:
             out[sid] = a
+    return out
+
+
+# --------------------------------------------------------------------------- merged sites
+
+
+@dataclass(slots=True)
+class _Merge:
+    """A merged site over a period: its former units up to the merge, then itself."""
+
+    until: float  # the merge instant (Site.merged_at)
+    units: tuple[str, ...] = ()  # the former units with history before the merge in the period
+    stats: Stats = field(default_factory=Stats)
+    segments: list[Segment] = field(default_factory=list)
+
+
+def _former_units(
+    source: Source, sites: Mapping[str, Site], want: set[reader.Key], t0: float, t1: float
+) -> dict[str, _Merge]:
+    """Each site with ``formerly`` and ``merged_at``, as the sum of its former units' history
+    over ``[t0, merged_at)`` and its own over ``[merged_at, t1)``, clipped to the period.
+
+    The cut matters both ways: a unit removed by a reload is never closed in the history, so
+    its last status would run on; and a new site's first record takes its devices' state, from
+    before the site existed. A site that kept the id of one of its units lists that id too.
+    """
+    merged = {sid: site for sid, site in sites.items() if site.formerly and site.merged_at}
+    out: dict[str, _Merge] = {}
+    before: dict[float, list[str]] = {}
+    after: dict[float, list[str]] = {}
+    for sid, site in merged.items():
+        assert site.merged_at is not None
+        out[sid] = _Merge(site.merged_at)
+        cut = min(max(site.merged_at, t0), t1)
+        if cut > t0:
+            before.setdefault(cut, []).append(sid)
+        if cut < t1:
+            after.setdefault(cut, []).append(sid)
+    for cut, sids in before.items():
+        keep = {("site", u) for sid in sids if ("site", sid) in want for u in sites[sid].formerly}
+        results = _stats_for(source, t0, cut, keep.__contains__)
+        for sid in sids:
+            merge = out[sid]
+            merge.units = tuple(u for u in sites[sid].formerly if ("site", u) in results)
+            for unit in merge.units:
+                merge.stats += results[("site", unit)].stats
+                merge.segments.extend(results[("site", unit)].segments)
+    for cut, sids in after.items():
+        keep = {("site", sid) for sid in sids} & want
+        results = _stats_for(source, cut, t1, keep.__contains__)
+        for sid in sids:
+            res = results.get(("site", sid))
+            merge = out[sid]
+            merge.stats += res.stats if res is not None else Stats(unknown=t1 - cut)
+            merge.segments.extend(res.segments if res is not None else [])
     return out

@@ -98,6 +98,7 @@ class HistoryStore:
         self.timezone = timezone
         self.healthy = True
         self.last_error: str | None = None
+        self.errors = 0  # failed writes since start (the storage metric)
         self._clock = clock
         self._tz = ZoneInfo(timezone)
         self._retention = retention_seconds
@@ -318,6 +319,12 @@ class HistoryStore:
         self._pending.append(item)
         if len(self._pending) > self._max_pending:
             self._pending.popleft()
+            if not self._lost:
+                log.error(
+                    "history: %d records waiting in memory for %s, the bound: the oldest are "
+                    "dropped; the stretch they covered will count as unknown",
+                    self._max_pending, self.path,
+                )  # fmt: skip
             self._lost = True
 
     def _commit(self) -> bool:
@@ -418,6 +425,7 @@ class HistoryStore:
             f"every {self._retry:g}s"
         )
         self.last_error = message
+        self.errors += 1
         if self.healthy:
             self.healthy = False
             log.error("%s", message)

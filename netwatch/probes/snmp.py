@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import errno
 import functools
 import hashlib
@@ -41,7 +42,7 @@ from pysnmp.entity import config as snmp_config
 from pysnmp.entity.engine import SnmpEngine
 from pysnmp.entity.rfc3413 import cmdgen
 from pysnmp.error import PySnmpError
-from pysnmp.proto import errind, rfc1905
+from pysnmp.proto import errind, rfc1902, rfc1905
 from pysnmp.proto import error as proto_error
 from pysnmp.proto.rfc1902 import Null
 from pysnmp.smi import error as smi_error
@@ -56,12 +57,16 @@ from netwatch.models import (
 )
 from netwatch.probes import snmp_oids as oids
 from netwatch.probes import snmp_v2c as v2c
+from netwatch.probes.health import HealthData, HealthReader, decode_text
+from netwatch.probes.profiles import ProfileSet, load_profiles
+from netwatch.probes.snmp_exact import exact_speed, needs_if_speed
 
 log = logging.getLogger(__name__)
 
 # 8 MiB: with the kernel default (208 KiB) replies to 50+ concurrent GETBULKs are dropped.
 RCVBUF_BYTES: Final = 8 * 1024 * 1024
-MAX_WALK_ROUNDS: Final = 2000  # bounds a walk against an agent that never ends a column
+MAX_WALK_ROUNDS: Final = 2000  # per column: bounds a walk against an agent that never ends one
+GET_NEXT: Final = 0xA1  # GetNextRequest-PDU (RFC 3416), for agents whose GETBULK answers nothing
 
 AUTH_PROTOCOLS: Final[Mapping[str, Any]] = {
     "md5": snmp_config.USM_AUTH_HMAC96_MD5,
@@ -150,6 +155,31 @@ class SnmpData:
     interfaces: tuple[Interface, ...] | None
     host: HostResources | None
     table_failures: Mapping[str, Failure] = field(default_factory=dict)
+    # Rows the agent showed in ifTable/ifXTable, before the interface filter (``None`` when
+    # interfaces were not read); 0 means the agent's view has no interface table.
+    interface_rows: int | None = None
+    health: HealthData | None = None  # what the device's profile read (probes/health.py)
+
+
+@dataclass(slots=True)
+class TablePlan:
+    """How netwatch walks one table of one device, learnt from the agent's replies.
+
+    Agents may cap a GETBULK reply (net-snmp's ``maxGetbulkResponses``, a packet size): a
+    13-column request then comes back with fewer than one row, even with no values at all. The
+    walker then asks for half the columns per request, down to one, then GETNEXT, and keeps
+    what worked here, so the next polls of that device go straight to it. An agent that
+    answers tooBig instead gets half the repetitions first, down to one, then the same.
+
+    >>> TablePlan(columns=13)
+    TablePlan(columns=13, bulk=True, repetitions=None, rows=None, requests=0)
+    """
+
+    columns: int  # columns per request
+    bulk: bool = True  # False: GETNEXT, one column per request
+    repetitions: int | None = None  # max-repetitions the agent took without tooBig, if fewer
+    rows: int | None = None  # rows the table had last time (sets max-repetitions)
+    requests: int = 0  # requests the last walk took
 
 
 # --------------------------------------------------------------------------- errors
@@ -257,6 +287,8 @@ def _failure_from(device: str, error: object, settings: SnmpSettings) -> Failure
         return Failure(kind, f"{prefix}: {detail}")
     if isinstance(error, str):
         return Failure(FailureKind.PROTOCOL, f"{prefix}: unexpected reply ({error[:60]})")
+    if isinstance(error, v2c.MalformedMessage):  # our codec's own words: no secret in them
+        return Failure(FailureKind.PROTOCOL, f"{prefix}: malformed reply: {str(error)[:80]}")
     if isinstance(error, socket.gaierror):
         return Failure(FailureKind.DNS, f"{prefix}: cannot resolve address: {error.strerror}")
     if isinstance(error, carrier_error.CarrierError) and isinstance(error.__context__, OSError):
@@ -298,6 +330,35 @@ def _end_of_view(value: Any) -> bool:
 
 
 _NULL_TAGS: Final = univ.Null.tagSet  # plain NULL; the _ABSENT exceptions are tagged NULLs
+# pyasn1 checks the ranges of pysnmp's integer types as it decodes; these are checked again
+# (cheaply) so that nothing out of range reaches the exporter whatever pyasn1 does. OIDs it
+# does not bound at all.
+_V3_RANGES: Final[Mapping[Any, tuple[int, int]]] = {
+    rfc1902.Integer32.tagSet: (-(2**31), 2**31 - 1),
+    rfc1902.Counter32.tagSet: (0, 2**32 - 1),
+    rfc1902.Gauge32.tagSet: (0, 2**32 - 1),  # also Unsigned32's tag
+    rfc1902.TimeTicks.tagSet: (0, 2**32 - 1),
+    rfc1902.Counter64.tagSet: (0, 2**64 - 1),
+}
+_OID_TAGS: Final = univ.ObjectIdentifier.tagSet
+
+
+def _oid_ok(oid: Sequence[int]) -> bool:
+    return 2 <= len(oid) <= v2c.MAX_OID_ARCS and max(oid) <= v2c.MAX_ARC
+
+
+def _check_bounds(varbinds: Sequence[tuple[Any, Any]]) -> None:
+    """Refuse (as a PROTOCOL failure) a pysnmp reply with an OID or a number out of bounds:
+    the same limits as the v2c codec (:data:`v2c.INT_RANGES`, RFC 2578's OID limits)."""
+    for oid, value in varbinds:
+        if not _oid_ok(tuple(oid)):
+            raise _RequestFailed("an OID out of bounds (RFC 2578: 128 arcs of 2^32-1)")
+        tag_set = getattr(value, "tagSet", None)
+        bounds = _V3_RANGES.get(tag_set)
+        if bounds is not None and not bounds[0] <= int(value) <= bounds[1]:
+            raise _RequestFailed("a number out of its SNMP type's range")
+        if tag_set == _OID_TAGS and not _oid_ok(tuple(value)):
+            raise _RequestFailed("an OID value out of bounds (RFC 2578: 128 arcs of 2^32-1)")
 
 
 def _int(value: Any) -> int | None:
@@ -313,14 +374,14 @@ def _int(value: Any) -> int | None:
 
 def _text(value: Any) -> str:
     if isinstance(value, bytes):
-        return value.decode("utf-8", "replace").rstrip("\x00")
+        return decode_text(value)
     if _absent(value) or isinstance(value, v2c.Special):
         return ""
     try:
         raw: bytes = value.asOctets()
     except (AttributeError, PyAsn1Error):
         return str(value)
-    return raw.decode("utf-8", "replace").rstrip("\x00")
+    return decode_text(raw)
 
 
 def _oid_text(value: Any) -> str:
@@ -366,17 +427,21 @@ class SnmpPoller:
     >>> poller.close()  # doctest: +SKIP
     """
 
-    def __init__(self) -> None:
+    def __init__(self, profiles: ProfileSet | None = None) -> None:
+        self._profiles = profiles if profiles is not None else load_profiles()
+        self._health = HealthReader()
         self._engine = SnmpEngine()
         self._get = cmdgen.GetCommandGenerator()
         self._bulk = cmdgen.BulkCommandGeneratorSingleRun()
+        self._next = cmdgen.NextCommandGeneratorSingleRun()
         self._ids = itertools.count(1)
         self._transports: dict[tuple[int, ...], Any] = {}
         self._sockets: list[socket.socket] = []
         self._params: dict[tuple[object, ...], str] = {}  # security key -> params name
         self._targets: dict[tuple[object, ...], str] = {}  # address + params -> target name
         self._usm: dict[tuple[bytes, str], bytes] = {}  # (engine id, user) -> credentials hash
-        self._table_rows: dict[tuple[str, tuple[int, ...]], int] = {}  # rows seen last time
+        self._plans: dict[tuple[str, str], TablePlan] = {}  # (device, table) -> walk plan
+        self._no_interfaces: set[str] = set()  # devices logged as showing no interface table
         # Datagrams per polled (host, port) that were not SNMP at all: see _guard. Only the
         # addresses netwatch polls are counted, so strangers cannot grow the counter.
         self._junk: collections.Counter[tuple[str, int]] = collections.Counter()
@@ -388,9 +453,13 @@ class SnmpPoller:
         self._closed = False
 
     @classmethod
-    async def create(cls) -> SnmpPoller:
+    async def create(cls, profiles: ProfileSet | None = None) -> SnmpPoller:
         """Build the poller (and its SNMP engine) in a worker thread."""
-        return await asyncio.to_thread(cls)
+        return await asyncio.to_thread(cls, profiles)
+
+    def set_profiles(self, profiles: ProfileSet) -> None:
+        """Use ``profiles`` (built-in plus ``agent.profiles``) from the next poll on."""
+        self._profiles = profiles
 
     @property
     def receive_buffer_bytes(self) -> int:
@@ -399,6 +468,12 @@ class SnmpPoller:
             if sock.family == socket.AF_INET and sock.fileno() >= 0:
                 return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
         return 0
+
+    def table_plan(self, device: str, table: str) -> TablePlan | None:
+        """How ``table`` (``interfaces``, ``interfaces-fallback``, ``host``) of ``device`` is
+        walked, ``None`` before its first walk. A copy: changing it changes nothing."""
+        plan = self._plans.get((device, table))
+        return None if plan is None else dataclasses.replace(plan)
 
     def close(self) -> None:
         """Close the socket(s) and stop pysnmp's timer; the poller cannot be used afterwards."""
@@ -423,6 +498,35 @@ class SnmpPoller:
         if failure is not None:
             log.debug("snmp %s: %s", device, failure)
         return Sample(device, "snmp", at, time.monotonic() - started, failure, data)
+
+    async def walk_text(
+        self,
+        device: str,
+        address: str,
+        settings: SnmpSettings,
+        columns: Mapping[str, tuple[int, ...]],
+    ) -> tuple[Failure | None, dict[str, dict[tuple[int, ...], str]]]:
+        """Walk table columns (name -> numeric OID) once, values as text: for a one-off look
+        such as ``netwatch discover`` reading LLDP neighbours. A failure is returned."""
+        if self._closed:
+            raise RuntimeError("SnmpPoller is closed")
+        try:
+            if settings.version == "2c":
+                target = await self._v2c_target(address, settings)
+            else:
+                target = await self._target(address, settings)
+                failure = await self._prepare_v3(device, target, settings)
+                if failure is not None:
+                    return failure, {}
+            found = await self._walk(device, target, settings, ",".join(columns), columns)
+        except _RequestFailed as exc:
+            return _failure_from(device, exc.error, settings), {}
+        except (PySnmpError, PyAsn1Error, OSError, errind.ErrorIndication) as exc:
+            return _failure_from(device, exc, settings), {}
+        return None, {
+            name: {index: _text(value) for index, value in column.items()}
+            for name, column in found.items()
+        }
 
     async def prepare(self, targets: Iterable[tuple[str, str, SnmpSettings]]) -> None:
         """Register the SNMPv3 devices (``(device, address, settings)``) that have IP addresses
@@ -504,25 +608,46 @@ class SnmpPoller:
                     f"SNMP {device}: agent has no system group (view restricted?)",
                 )
 
+        interface_rows: list[int] = []
+
         async def interfaces() -> tuple[Interface, ...] | None:
             try:
-                return await self._interfaces(target, settings)
+                found, rows = await self._interfaces(device, target, settings)
             except _RequestFailed as exc:
                 failures["interfaces"] = _failure_from(device, exc.error, settings)
                 return None
+            interface_rows.append(rows)
+            return found
 
         async def host() -> HostResources | None:
             try:
-                return await self._host(target, settings, scalars)
+                return await self._host(device, target, settings, scalars)
             except _RequestFailed as exc:
                 failures["host"] = _failure_from(device, exc.error, settings)
                 return None
 
-        ifaces, hr = await asyncio.gather(
+        async def health() -> HealthData | None:
+            profile = self._profiles.match(system.sys_object_id if system else "")
+            try:
+                return await self._health.read(
+                    device,
+                    profile,
+                    lambda wanted: self._get_scalars(target, wanted, settings),
+                    lambda columns: self._walk(
+                        device, target, settings, "health:" + ",".join(sorted(columns)), columns
+                    ),
+                )
+            except _RequestFailed as exc:
+                failures["health"] = _failure_from(device, exc.error, settings)
+                return None
+
+        ifaces, hr, health_data = await asyncio.gather(
             interfaces() if "interfaces" in collect else _none(),
             host() if "host" in collect else _none(),
+            health() if "health" in collect else _none(),
         )
-        data = SnmpData(system, ifaces, hr, dict(failures))
+        rows = interface_rows[0] if interface_rows else None
+        data = SnmpData(system, ifaces, hr, dict(failures), rows, health_data)
         asked = [name for name in SNMP_OID_SETS if name in collect]
         if asked and all(name in failures for name in asked):
             return failures[asked[0]], data
@@ -531,21 +656,31 @@ class SnmpPoller:
     async def _get_scalars(
         self, target: _Target, wanted: Sequence[tuple[int, ...]], settings: SnmpSettings
     ) -> dict[tuple[int, ...], Any]:
-        varbinds = await self._request(target, settings, list(wanted), bulk=False)
+        varbinds = await self._request(target, settings, list(wanted), pdu=v2c.GET)
         return {tuple(oid): value for oid, value in varbinds}
 
-    async def _interfaces(self, target: _Target, settings: SnmpSettings) -> tuple[Interface, ...]:
-        cols = await self._walk(target, settings, {**oids.IF_COLUMNS, **oids.IF_X_COLUMNS})
+    async def _interfaces(
+        self, device: str, target: _Target, settings: SnmpSettings
+    ) -> tuple[tuple[Interface, ...], int]:
+        """The device's interfaces (filtered), and how many rows its agent showed."""
+        cols = await self._walk(
+            device, target, settings, "interfaces", {**oids.IF_COLUMNS, **oids.IF_X_COLUMNS}
+        )
         indices = set(cols["ifAdminStatus"]) | set(cols["ifName"]) | set(cols["ifOperStatus"])
         hc_names = ("ifHCInOctets", "ifHCOutOctets", "ifHCInUcastPkts", "ifHCOutUcastPkts")
         need_fallback = any(
             idx not in cols["ifName"]
+            or not _text(cols["ifName"][idx])  # empty: the name comes from ifDescr
             or idx not in cols["ifHighSpeed"]
             or any(idx not in cols[name] for name in hc_names)
             for idx in indices
         )
         if need_fallback:  # no (or a partial) ifXTable: 32-bit counters and ifDescr
-            cols.update(await self._walk(target, settings, oids.IF_FALLBACK_COLUMNS))
+            fallback = oids.IF_FALLBACK_COLUMNS
+            cols.update(await self._walk(device, target, settings, "interfaces-fallback", fallback))
+        else:  # slow links: their exact ifSpeed, by one GET (snmp_exact)
+            cols["ifSpeed"] = await self._if_speeds(target, settings, cols["ifHighSpeed"])
+        self._note_interface_table(device, len(indices))
         result = []
         keep = interface_matcher(settings.interfaces)
         for idx in sorted(indices):
@@ -554,12 +689,37 @@ class SnmpPoller:
             row = _interface_row(idx[0], idx, cols, hc_names)
             if keep is None or keep(row):
                 result.append(row)
-        return tuple(result)
+        return tuple(result), len(indices)
+
+    def _note_interface_table(self, device: str, rows: int) -> None:
+        """One log line when a device's agent stops (or starts again) showing interfaces."""
+        if rows == 0 and device not in self._no_interfaces:
+            self._no_interfaces.add(device)
+            log.warning(
+                "snmp %s: the agent shows no interface table (ifTable/ifXTable empty or "
+                "outside its view: check the community's or user's view)",
+                device,
+            )
+        elif rows and device in self._no_interfaces:
+            self._no_interfaces.discard(device)
+            log.info("snmp %s: the agent shows its interface table again (%d rows)", device, rows)
+
+    async def _if_speeds(self, target: _Target, settings: SnmpSettings, high: Column) -> Column:
+        column = oids.IF_FALLBACK_COLUMNS["ifSpeed"]
+        slow = [idx for idx, value in high.items() if needs_if_speed(_int(value))][:40]
+        if not slow:
+            return {}
+        got = await self._get_scalars(target, [(*column, *idx) for idx in slow], settings)
+        return {oid[len(column) :]: value for oid, value in got.items()}
 
     async def _host(
-        self, target: _Target, settings: SnmpSettings, scalars: Mapping[tuple[int, ...], Any]
+        self,
+        device: str,
+        target: _Target,
+        settings: SnmpSettings,
+        scalars: Mapping[tuple[int, ...], Any],
     ) -> HostResources:
-        cols = await self._walk(target, settings, oids.HOST_COLUMNS)
+        cols = await self._walk(device, target, settings, "host", oids.HOST_COLUMNS)
         storage = []
         for idx, kind in sorted(cols["hrStorageType"].items()):
             units = _int(cols["hrStorageAllocationUnits"].get(idx)) or 0
@@ -593,31 +753,65 @@ class SnmpPoller:
     # ------------------------------------------------------------------ requests
 
     async def _walk(
-        self, target: _Target, settings: SnmpSettings, columns: Mapping[str, tuple[int, ...]]
+        self,
+        device: str,
+        target: _Target,
+        settings: SnmpSettings,
+        table: str,
+        columns: Mapping[str, tuple[int, ...]],
     ) -> dict[str, Column]:
-        """GETBULK-walk several table columns side by side; each stops at its own end."""
+        """GETBULK-walk several table columns side by side; each stops at its own end.
+
+        Only the end of a column (an OID past it, or endOfMibView) ends it: a reply shorter
+        than one row of the columns asked (an agent's cap on GETBULK replies) ends nothing, it
+        makes the walk ask for fewer columns per request (see :class:`TablePlan`).
+        """
         result: dict[str, Column] = {name: {} for name in columns}
         active = list(columns.items())
         cursor = dict(columns)
+        plan = self._plans.get((device, table))
+        if plan is None:
+            plan = self._plans[(device, table)] = TablePlan(len(columns))
         # GETBULK overshoots: with 13 columns, 25 repetitions and 4 interfaces, 80 % of the
         # reply lies past the table and is decoded for nothing. After the first poll, ask for
         # one row more than the table had, so one round usually reads it all and sees its end.
-        size_key = (target.name, next(iter(columns.values())))
-        known = self._table_rows.get(size_key)
         reps = max(1, settings.max_repetitions)
-        if known is not None:
-            reps = min(reps, known + 1)
-        for _round in range(MAX_WALK_ROUNDS):
+        if plan.repetitions is not None:
+            reps = min(reps, plan.repetitions)
+        if plan.rows is not None:
+            reps = min(reps, plan.rows + 1)
+        requests = 0
+        for _round in range(MAX_WALK_ROUNDS * len(columns)):
             if not active:
                 break
-            varbinds = await self._request(
-                target, settings, [cursor[name] for name, _ in active], bulk=True, reps=reps
-            )
-            width = len(active)
+            batch = active[: plan.columns] if plan.bulk else active[:1]
+            width = len(batch)
+            requests += 1
+            try:
+                varbinds = await self._request(
+                    target,
+                    settings,
+                    [cursor[name] for name, _ in batch],
+                    pdu=v2c.GET_BULK if plan.bulk else GET_NEXT,
+                    reps=reps,
+                )
+            except _RequestFailed as exc:
+                error = exc.error
+                if not (plan.bulk and isinstance(error, ErrorStatus) and error.status == 1):
+                    raise
+                if reps > 1:  # tooBig: fewer rows first, then fewer columns
+                    reps = plan.repetitions = reps // 2
+                    log.info(
+                        "snmp %s: the agent answered tooBig to a GETBULK of the %s table; "
+                        "asking %d repetitions from now on",
+                        device, table, reps,
+                    )  # fmt: skip
+                else:
+                    self._narrow(device, table, plan, width, 0, "tooBig")
+                continue
             done: set[str] = set()
-            moved: set[str] = set()
             for i, (oid, value) in enumerate(varbinds):
-                name, root = active[i % width]
+                name, root = batch[i % width]
                 if name in done:
                     continue
                 key = tuple(oid)
@@ -628,10 +822,35 @@ class SnmpPoller:
                     raise _RequestFailed(errind.oidNotIncreasing)
                 result[name][key[len(root) :]] = value
                 cursor[name] = key
-                moved.add(name)
-            active = [(n, r) for n, r in active if n not in done and n in moved]
-        self._table_rows[size_key] = max((len(column) for column in result.values()), default=0)
+            if len(varbinds) < width:  # short of one row: the columns not answered stay active
+                self._narrow(device, table, plan, width, len(varbinds))
+            if done:
+                active = [(n, r) for n, r in active if n not in done]
+        if active:  # the agent never ended a column: say so rather than return part of it
+            raise _RequestFailed(errind.loopTerminated)
+        plan.rows = max((len(column) for column in result.values()), default=0)
+        plan.requests = requests
         return result
+
+    @staticmethod
+    def _narrow(
+        device: str, table: str, plan: TablePlan, asked: int, got: int, answer: str = ""
+    ) -> None:
+        """Ask for fewer columns per request after a reply of ``got`` values for ``asked``."""
+        if not plan.bulk:  # GETNEXT answers one value per name asked; none is a broken agent
+            raise _RequestFailed(errind.emptyResponse)
+        if asked > 1:
+            plan.columns = max(1, min(asked // 2, got or asked))
+            how = f"{plan.columns} column(s) per GETBULK"
+        else:
+            plan.bulk = False
+            plan.columns = 1
+            how = "GETNEXT"
+        log.info(
+            "snmp %s: the agent answered a %d-column GETBULK of the %s table with %s; "
+            "using %s for it from now on",
+            device, asked, table, answer or f"{got} value(s)", how,
+        )  # fmt: skip
 
     async def _request(
         self,
@@ -639,11 +858,13 @@ class SnmpPoller:
         settings: SnmpSettings,
         request: list[tuple[int, ...]],
         *,
-        bulk: bool,
+        pdu: int,
         reps: int = 0,
     ) -> list[tuple[Any, Any]]:
+        """One GET, GETNEXT or GETBULK (``pdu``: ``v2c.GET``, :data:`GET_NEXT`,
+        ``v2c.GET_BULK``) of ``request``; the reply's varbinds, or :class:`_RequestFailed`."""
         if settings.version == "2c":
-            return await self._request_v2c(target, settings, request, bulk=bulk, reps=reps)
+            return await self._request_v2c(target, settings, request, pdu=pdu, reps=reps)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[tuple[Any, Any, Any, Any]] = loop.create_future()
 
@@ -657,12 +878,13 @@ class SnmpPoller:
         varbinds = [(oid, Null("")) for oid in request]
         context = settings.context
         try:
-            if bulk:
+            if pdu == v2c.GET_BULK:
                 self._bulk.send_varbinds(
                     self._engine, target.name, None, context, 0, reps, varbinds, done
                 )
             else:
-                self._get.send_varbinds(self._engine, target.name, None, context, varbinds, done)
+                command = self._next if pdu == GET_NEXT else self._get
+                command.send_varbinds(self._engine, target.name, None, context, varbinds, done)
         except (PySnmpError, PyAsn1Error, OSError) as exc:
             raise _RequestFailed(exc) from exc
         indication, status, index, reply = await future
@@ -671,6 +893,7 @@ class SnmpPoller:
         if status and int(status):
             raise _RequestFailed(ErrorStatus(int(status), int(index or 0)))
         varbinds = list(reply)
+        _check_bounds(varbinds)
         # NULL is what a request carries, never a value an agent returns (RFC 3416): a reply
         # full of them is our own request coming back (a reflector, or a corrupted packet).
         if any(getattr(value, "tagSet", None) == _NULL_TAGS for _oid, value in varbinds):
@@ -683,7 +906,7 @@ class SnmpPoller:
         settings: SnmpSettings,
         request: list[tuple[int, ...]],
         *,
-        bulk: bool,
+        pdu: int,
         reps: int,
     ) -> list[tuple[Any, Any]]:
         assert settings.community is not None  # checked in _v2c_target
@@ -692,7 +915,7 @@ class SnmpPoller:
                 (target.address[0], target.address[1]),
                 target.family,
                 settings.community.reveal().encode(),
-                v2c.GET_BULK if bulk else v2c.GET,
+                pdu,
                 request,
                 repetitions=reps,
                 per_try=settings.timeout,
@@ -761,13 +984,18 @@ class SnmpPoller:
         return domain
 
     def _guard(self, deliver: Callable[[], object], source: tuple[Any, ...]) -> None:
-        """Run pysnmp's handling of one datagram; count it against its source if it was junk.
+        """Run pysnmp's handling of one datagram from a polled address (others are dropped
+        unread); count it against its source if it was junk.
 
         pysnmp drops undecodable datagrams silently (counting them in the engine's
         snmpInASNParseErrs / snmpInBadVersions), and some garbage makes pyasn1 raise inside the
         event loop's callback, which asyncio logs as an ERROR traceback per packet. Both are
         counted here so that a poll that then times out says the agent sent junk.
         """
+        peer = (str(source[0]), int(source[1]))
+        if peer not in self._peers:  # not an address we poll: not worth pyasn1's decoding
+            self._v2c.dropped += 1
+            return
         before = [int(c.syntax) for c in self._drop_counters]
         try:
             deliver()
@@ -776,8 +1004,7 @@ class SnmpPoller:
             junk = True
         else:
             junk = [int(c.syntax) for c in self._drop_counters] != before
-        peer = (str(source[0]), int(source[1]))
-        if junk and peer in self._peers:
+        if junk:
             self._junk[peer] += 1
 
     def _params_name(self, settings: SnmpSettings) -> str:
@@ -818,7 +1045,7 @@ class SnmpPoller:
         engine_id = self._peer_engine_id(target)
         if engine_id is None:
             try:
-                await self._request(target, settings, [oids.SYS_UPTIME], bulk=False)
+                await self._request(target, settings, [oids.SYS_UPTIME], pdu=v2c.GET)
             except _RequestFailed as exc:
                 engine_id = self._peer_engine_id(target)
                 if engine_id is None:
@@ -950,7 +1177,8 @@ def _system_from(scalars: Mapping[tuple[int, ...], Any]) -> SystemInfo | None:
     def present(oid: tuple[int, ...]) -> bool:
         return not _absent(scalars.get(oid))
 
-    if not any(present(oid) for oid in (oids.SYS_DESCR, oids.SYS_UPTIME, oids.SYS_NAME)):
+    system_oids = (oids.SYS_DESCR, oids.SYS_UPTIME, oids.SYS_NAME, oids.SYS_OBJECT_ID)
+    if not any(present(oid) for oid in system_oids):
         return None
     uptime = _int(scalars.get(oids.SYS_UPTIME))
     hr_uptime = _int(scalars.get(oids.HR_SYSTEM_UPTIME))
@@ -972,11 +1200,8 @@ def _interface_row(
         return None if column is None else column.get(idx)
 
     hc = all(_int(get(name)) is not None for name in hc_names)
-    high_speed = _int(get("ifHighSpeed"))
-    # ifHighSpeed is in Mb/s; 0 on some virtual interfaces, where ifSpeed still says something.
-    speed = high_speed * 1_000_000 if high_speed else _int(get("ifSpeed"))
-    if speed is None and high_speed == 0:
-        speed = 0
+    # ifHighSpeed is in whole Mb/s: a slow link (E1, 512k) takes ifSpeed (see snmp_exact).
+    speed = exact_speed(_int(get("ifHighSpeed")), _int(get("ifSpeed")))
     return Interface(
         index=index,
         name=_text(get("ifName")) or _text(get("ifDescr")),

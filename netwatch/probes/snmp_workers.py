@@ -46,6 +46,7 @@ from typing import Any, Final
 
 from netwatch.logs import current_setup, setup_logging
 from netwatch.models import Failure, FailureKind, Sample, SnmpSettings
+from netwatch.probes.profiles import ProfileSet
 from netwatch.probes.snmp import SnmpData, SnmpPoller
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ class _Link:
 class SnmpWorkers:
     """``count`` SNMP worker processes behind one ``poll()``; close with ``await close()``."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, profiles: ProfileSet | None = None) -> None:
         if count < 1:
             raise ValueError("SnmpWorkers needs at least one worker")
         self.count = count
@@ -101,6 +102,7 @@ class SnmpWorkers:
         self._starting = [asyncio.Lock() for _ in range(count)]
         self._ids = itertools.count(1)
         self._closed = False
+        self._profiles = profiles
 
     def worker_of(self, device: str) -> int:
         """The worker that polls ``device``: the same one for the life of the process."""
@@ -169,6 +171,8 @@ class SnmpWorkers:
                 limit=_STREAM_LIMIT,
             )
             link = _Link(process)
+            if self._profiles is not None and process.stdin is not None:
+                process.stdin.write(_frame(("profiles", self._profiles)))
             name = f"snmp-worker-{number}"
             link.reader = asyncio.create_task(self._read(number, link), name=name)
             self._links[number] = link
@@ -248,6 +252,9 @@ async def _serve(requests: asyncio.StreamReader, answers: asyncio.StreamWriter) 
                 kind, *message = await _read_frame(requests)
             except asyncio.IncompleteReadError:  # netwatch closed our stdin, or exited
                 return
+            if kind == "profiles":
+                poller.set_profiles(message[0])
+                continue
             if kind == "prepare":
                 await poller.prepare(message[0])
                 continue

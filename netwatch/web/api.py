@@ -272,6 +272,23 @@ def _duration(value: object, key: str, limit: float) -> float:
 # --------------------------------------------------------------------------- history
 
 
+def _former_transitions(
+    conn: sqlite3.Connection, inv: Inventory, kind: str, subject: str, t0: float, t1: float
+) -> tuple[float, list[tuple[Any, ...]]] | None:
+    """For a merged site (``formerly`` and ``merged``): the merge instant, and its units'
+    transitions in ``[t0, t1)`` before it as ``(at, status, cause, unit)``."""
+    site = inv.sites.get(subject) if kind == "site" else None
+    if site is None or not site.formerly or site.merged_at is None:
+        return None
+    marks = ",".join("?" * len(site.formerly))
+    rows = conn.execute(
+        "SELECT at, status, cause, subject FROM transitions WHERE kind = 'site' "
+        f"AND subject IN ({marks}) AND at >= ? AND at < ? ORDER BY at, id LIMIT ?",
+        (*site.formerly, t0, min(t1, site.merged_at), MAX_TRANSITIONS + 1),
+    ).fetchall()
+    return site.merged_at, rows
+
+
 def _history(
     store: HistoryStore,
     inv: Inventory,
@@ -300,6 +317,7 @@ def _history(
             "AND at < ? ORDER BY at DESC, id DESC LIMIT 1",
             (kind, subject, t0),
         ).fetchone()
+        former = _former_transitions(conn, inv, kind, subject, t0, t1)
         if kind == "device":
             built = report.build_report(
                 conn, inv.sites, {subject: inv.devices[subject]}, start=start, end=end,
@@ -318,13 +336,18 @@ def _history(
     def item(row: tuple[float, str, str | None]) -> dict[str, Any]:
         return {"at": views.iso(row[0], tz), "status": row[1], "cause": row[2]}
 
+    items = [item(r) for r in rows]
+    if former is not None:  # a merged site: its units' transitions before the merge, then its own
+        until, unit_rows = former
+        rows = [*unit_rows, *(r for r in rows if r[0] >= until)]
+        items = [{**item(r), "subject": r[3]} if len(r) > 3 else item(r) for r in rows]
     return {
         "kind": kind,
         "id": subject,
         "from": start.isoformat(),
         "to": built.end.isoformat(),
         "status_before": item(before) if before else None,
-        "transitions": [item(r) for r in rows[:MAX_TRANSITIONS]],
+        "transitions": items[:MAX_TRANSITIONS],
         "truncated": len(rows) > MAX_TRANSITIONS,
         "summary": built.rows[0].to_json() if built.rows else None,
     }

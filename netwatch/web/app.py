@@ -44,6 +44,8 @@ class Hooks:
     # The Prometheus text of one shard (None: everything); None when the shard is unknown.
     metrics: Callable[[str | None], bytes | None]
     shards: Callable[[], Sequence[str]]
+    # Why the agent cannot write what it must keep (disk full...), or None: /-/ready says 503.
+    storage_problem: Callable[[], str | None] = lambda: None
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -84,9 +86,12 @@ def make_app(
         return web.Response(text="netwatch is healthy\n")
 
     async def ready(_: web.Request) -> web.Response:
-        if hooks.ready():
-            return web.Response(text="netwatch is ready\n")
-        return web.Response(status=503, text="netwatch is starting\n")
+        if not hooks.ready():
+            return web.Response(status=503, text="netwatch is starting\n")
+        problem = hooks.storage_problem()
+        if problem is not None:
+            return web.Response(status=503, text=f"netwatch is not ready: {problem}\n")
+        return web.Response(text="netwatch is ready\n")
 
     async def reload(request: web.Request) -> web.Response:
         token = hooks.token()

@@ -189,7 +189,11 @@ SCHEMAS: JSON = {
             "cert_expires_at": _TIME,
         }
     ),
-    "Transition": _obj({"at": _TIME, "status": _STATUS, "cause": _STR_NULL}),
+    # subject: in a merged site's history, the former unit a transition was recorded under.
+    "Transition": _obj(
+        {"at": _TIME, "status": _STATUS, "cause": _STR_NULL, "subject": _STR},
+        optional=("subject",),
+    ),
     "SiteRef": _obj({"id": _STR, "name": _STR, "level": _STR}),
     "Alert": _obj(
         {
@@ -305,6 +309,8 @@ SCHEMAS: JSON = {
             "reboots": {"type": "integer"},
             "workstations_working": _NUM,
             "sites": {"type": "integer"},
+            "formerly": _list(_STR),  # units merged into the row's sites, counted here
+            "merged_at": _TIME,  # the merge, when the period spans it
         },
         "required": ["name", "level", "availability", "downtime_seconds", "outages"],
         "additionalProperties": False,

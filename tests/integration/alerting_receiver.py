@@ -11,6 +11,8 @@ Each webhook POST becomes ``{"channel": "webhook", "path": ..., "body": {...}}``
 (epoch seconds). With ``--scrape``, it also reads the daemon's ``/metrics`` twice a second and
 records the ``netwatch_device_status`` / ``netwatch_site_status`` series that are 1 (what a
 dashboard would have shown at that moment), so a test can say a site was *never* shown down.
+With ``--alertmanager URL --alertmanager-out A.jsonl`` it samples an Alertmanager's active
+alerts twice a second the same way (``{"at": ..., "devices": [...]}``).
 Every line is flushed and fsynced before the 200/250 answer goes back, so a test reading the
 file sees everything the daemon was told was received. The file is appended to: a receiver
 restarted on the same file keeps the earlier records (the restart test counts over both runs).
@@ -119,6 +121,20 @@ async def scrape(url: str, recorder: Recorder, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), SCRAPE_EVERY)
 
 
+async def sample_alertmanager(url: str, recorder: Recorder, stop: asyncio.Event) -> None:
+    """Record the devices Alertmanager shows firing, until stopped."""
+    while not stop.is_set():
+        try:
+            text = await asyncio.to_thread(_fetch, f"{url}/api/v2/alerts?active=true")
+        except OSError:
+            pass
+        else:
+            devices = sorted({a["labels"].get("device", "") for a in json.loads(text)} - {""})
+            recorder.write({"at": time.time(), "devices": devices})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), SCRAPE_EVERY)
+
+
 def _host_port(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     return host, int(port)
@@ -131,6 +147,8 @@ async def main() -> None:
     parser.add_argument("--smtp", help="HOST:PORT for mail")
     parser.add_argument("--scrape", help="the daemon's /metrics URL")
     parser.add_argument("--scrape-out", type=Path, help="where the scraped statuses go")
+    parser.add_argument("--alertmanager", help="an Alertmanager's base URL to sample")
+    parser.add_argument("--alertmanager-out", type=Path, help="where its samples go")
     args = parser.parse_args()
     recorder = Recorder(args.out)
     loop = asyncio.get_running_loop()
@@ -165,11 +183,18 @@ async def main() -> None:
     if args.scrape and args.scrape_out:
         scraped = Recorder(args.scrape_out)
         scraper = asyncio.create_task(scrape(args.scrape, scraped, stop))
+    sampler = None
+    if args.alertmanager and args.alertmanager_out:
+        sampled = Recorder(args.alertmanager_out)
+        sampler = asyncio.create_task(sample_alertmanager(args.alertmanager, sampled, stop))
     print("ready", flush=True)
     await stop.wait()
     if scraper is not None:
         await scraper
         scraped.close()
+    if sampler is not None:
+        await sampler
+        sampled.close()
     if controller is not None:
         controller.stop()
     await runner.cleanup()

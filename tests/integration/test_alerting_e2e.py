@@ -470,6 +470,31 @@ def test_an_outage_longer_than_repeat_interval_sends_numbered_reminders(tmp_path
     assert sum(h["status"] == "resolved" for h in hooks) == 1
 
 
+def test_a_commune_removed_by_a_reload_while_down_is_announced_as_no_longer_monitored(
+    tmp_path: Path,
+) -> None:
+    with province(tmp_path) as p:
+        p.cut(*behind("an-hoa"))
+        p.wait_hooks(lambda hooks: len(hooks) >= 1, timeout=30)
+        doc = yaml.safe_load(p.config.read_text(encoding="utf-8"))
+        district = doc["sites"][0]["sites"][0]
+        assert district["id"] == "ninh-kieu"
+        district["sites"] = [s for s in district["sites"] if s["id"] != "an-hoa"]
+        p.config.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+        assert p.daemon is not None
+        p.daemon.signal(signal.SIGHUP)
+        hooks = p.wait_hooks(lambda hooks: len(hooks) >= 2, timeout=30)
+        time.sleep(3)
+        hooks = p.hooks()
+
+    assert summary(hooks) == [
+        ("xa-an-hoa", "down", "firing", "ah-rtr"),
+        ("xa-an-hoa", "down", "resolved", "ah-rtr"),
+    ]
+    assert hooks[1]["ended"] == "removed"
+    assert hooks[1]["summary"].startswith("NGỪNG GIÁM SÁT: Router Phường An Hòa")
+
+
 def test_a_line_losing_30_percent_of_its_packets_raises_no_alert(tmp_path: Path) -> None:
     lossy = behind("le-binh")  # the commune's line: everything behind it loses packets
     with province(tmp_path) as p:

@@ -154,7 +154,7 @@ def test_once_prints_metrics_for_one_device_and_rejects_unknown_ones(tmp_path: P
         env={**os.environ, **env},
     )
     assert bad.returncode == 1
-    assert "unknown device(s): nope" in bad.stderr
+    assert "unknown device 'nope'" in bad.stderr
 
 
 def test_a_busy_port_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:

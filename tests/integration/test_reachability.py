@@ -198,8 +198,8 @@ def test_device_behind_30_percent_loss_stays_up_and_reports_its_loss(tmp_path: P
             lossy_seen = lossy_seen or (loss is not None and loss > 0)
             sent = metric_value(text, "netwatch_icmp_packets_sent_total", device=LOSSY) or 0.0
             sent -= sent0
-            received = metric_value(text, "netwatch_icmp_packets_received_total", device=LOSSY)
-            received = (received or 0.0) - received0
+            got = metric_value(text, "netwatch_icmp_packets_received_total", device=LOSSY)
+            received = (got or 0.0) - received0
         assert lossy_seen, "netwatch_icmp_loss_ratio never above 0 for the lossy device"
         # The rule really dropped about 30 % (binomial over >= 180 requests: 15-45 % is > 4 sigma).
         assert 0.15 < 1 - received / sent < 0.45, (sent, received)

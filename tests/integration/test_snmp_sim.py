@@ -205,9 +205,9 @@ async def test_slow_device_times_out_cleanly(slow_sim: Simulator, poller: SnmpPo
         for family in text_string_to_metric_families(out.text())
         for s in family.samples
     }
-    labels = (("device", "slow-device"), ("role", "switch"), ("site", "s"))
-    assert series[("netwatch_snmp_up", labels)] == 0
-    reason = tuple(sorted((*labels, ("reason", "timeout"))))
+    names = (("device", "slow-device"), ("role", "switch"), ("site", "s"))
+    assert series[("netwatch_snmp_up", names)] == 0
+    reason = tuple(sorted((*names, ("reason", "timeout"))))
     assert series[("netwatch_snmp_failures_total", reason)] == 1
     patient = slow_sim.settings("slow-device", timeout=8, retries=0, collect=("system",))
     await asyncio.sleep(1.6)  # let the simulator finish the late answer first

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import socket
@@ -107,14 +108,10 @@ async def test_v3_secrets_reach_the_worker(snmpd: SnmpAgent, workers: SnmpWorker
     settings = v3(snmpd.port)
     sample = await workers.poll("v3-agent", snmpd.host, settings)
     assert sample.ok, sample.failure
-    wrong = SnmpSettings(**{**_fields(settings), "auth_password": Secret("test", "wrong-pass-1")})
+    wrong = dataclasses.replace(settings, auth_password=Secret("test", "wrong-pass-1"))
     sample = await workers.poll("v3-agent", snmpd.host, wrong)
     assert sample.failure is not None
     assert sample.failure.kind is FailureKind.AUTH
-
-
-def _fields(settings: SnmpSettings) -> dict[str, object]:
-    return {name: getattr(settings, name) for name in settings.__dataclass_fields__}
 
 
 async def test_a_device_always_goes_to_the_same_worker(

@@ -150,7 +150,12 @@ def new_page(s: Setup, width: int = 1280, height: int = 900) -> Any:
     context = s.browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
     dialogs: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
     page.dialogs = dialogs
     errors: list[str] = []  # script errors and CSP violations the page caused
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)

@@ -93,6 +93,15 @@ def test_a_half_sent_header_is_closed_after_the_header_timeout(running: RunningD
         assert not closed_by_peer(s, HEADER_TIMEOUT * 0.7)  # not before its time
         assert closed_by_peer(s, HEADER_TIMEOUT + 2.0)
         assert time.monotonic() - started < HEADER_TIMEOUT + 2.0
+    # ... and the operator can see it: the closes are counted on /metrics.
+    text = running.get("/metrics")
+    closed = metric_value(text, "netwatch_http_connections_closed_total", reason="timeout")
+    assert closed is not None
+    assert closed >= 1
+    open_now = metric_value(text, "netwatch_http_connections")
+    assert open_now is not None
+    assert open_now >= 1  # this scrape's own
+    assert metric_value(text, "netwatch_icmp_replies_rejected_total") == 0
 
 
 def test_a_header_trickled_a_byte_at_a_time_is_closed_too(running: RunningDaemon) -> None:

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 import yaml
 
-from netwatch import config as config_module
 from netwatch.config import load_config
 from netwatch.configuration import limits
 from netwatch.configuration.limits import Budget, LimitExceeded, scan
+from netwatch.configuration.tree import Builder
 from netwatch.configuration.values import MAX_DURATION, parse_duration
 from netwatch.errors import ConfigError
 
@@ -269,7 +269,7 @@ def test_a_recursion_error_anywhere_in_the_loader_becomes_a_config_error(
     def too_deep(self: object, path: str) -> None:
         raise RecursionError("maximum recursion depth exceeded")
 
-    monkeypatch.setattr(config_module.Builder, "build", too_deep)
+    monkeypatch.setattr(Builder, "build", too_deep)
     path = tmp_path / "n.yaml"
     path.write_text(DEVICE, encoding="utf-8")
     assert problems_of(path) == [

@@ -11,10 +11,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from netwatch.alerting.incidents import Incident, incidents_to_json
+from netwatch.alerting.engine import AlertEngine, EngineOutput
+from netwatch.alerting.incidents import Incident, IncidentKey, incidents_to_json
 from netwatch.alerting.maintenance import operator_to_json
+from netwatch.alerting.model import Alert, Delivery
 from netwatch.alerting.settings import MaintenanceWindow, Silence
-from netwatch.daemon import _read_incidents, _read_operator, _write_atomically
+from netwatch.daemon import Daemon, _read_incidents, _read_operator, _write_atomically
+from netwatch.inventory import build_inventory
+from tests.unit.test_config import load
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -108,7 +112,9 @@ def test_a_file_nested_too_deeply_is_logged_and_the_daemon_starts_empty(
 def test_one_bad_incident_is_skipped_and_named_the_others_kept(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    inc = Incident("down:r1", "down:r1:1", "down", "r1", "xa-1", 1.7e9, "", "warning", False)
+    inc = Incident(
+        IncidentKey("down", "r1"), "down:r1:1", "down", "r1", "xa-1", 1.7e9, "", "warning", False
+    )
     doc = json.loads(incidents_to_json([inc]))
     good = doc[0]
     doc += [
@@ -126,3 +132,63 @@ def test_one_bad_incident_is_skipped_and_named_the_others_kept(
     assert len(named) == 5
     for bad in ("i-year-1", "i-no-device", "i-severity", "i-missing"):
         assert any(bad in message for message in named), bad
+
+
+async def test_a_failed_save_is_retried_each_tick_until_it_works(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A silence added while the disk fails: old files kept, one error line, the state store
+    reported failing; it is saved at the first tick after the disk works again."""
+    config = load(tmp_path, "sites: [{id: xa, name: Xã, level: commune, devices: []}]\n", {})
+    d = Daemon(str(tmp_path / "netwatch.yaml"), config=config)
+    inventory = build_inventory(config)
+    d.inventory = inventory
+    d.engine = engine = AlertEngine(inventory, config.alerting, clock=lambda: 1.7e9,
+                                    suspect=lambda _: False, last_polled=lambda _: 0.0)  # fmt: skip
+    d.clock = lambda: 1.7e9
+    d._incidents_path = tmp_path / "incidents.json"
+    d._operator_path = tmp_path / "operator.json"
+    _write_atomically(d._operator_path, '{"silences": [], "windows": []}')
+    blocker = tmp_path / "operator.tmp"
+    blocker.mkdir()  # the temporary file cannot be created: as on a full disk
+    engine.silence(Silence("s-1", until=1.8e9, sites=("xa",)))
+    with caplog.at_level(logging.WARNING, logger="netwatch.daemon"):
+        for _ in range(3):
+            await d._deliver(EngineOutput())
+        assert json.loads(d._operator_path.read_text()) == {"silences": [], "windows": []}
+        state = next(h for h in d.storage_health() if h.store == "state")
+        assert not state.ok
+        assert state.errors == 3
+        assert str(d._operator_path) in (state.reason or "")
+        assert str(d._operator_path) in (d._storage_problem() or "")
+        blocker.rmdir()
+        await d._deliver(EngineOutput())
+    assert [s["id"] for s in json.loads(d._operator_path.read_text())["silences"]] == ["s-1"]
+    assert next(h for h in d.storage_health() if h.store == "state").ok
+    assert d._storage_problem() is None
+    assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 1
+    assert "saved again" in caplog.text
+
+
+async def test_a_save_after_deliveries_that_failed_is_retried_without_new_changes(
+    tmp_path: Path,
+) -> None:
+    """Saved because messages went out (no operator change): the failed save is still retried."""
+    config = load(tmp_path, "sites: [{id: xa, name: Xã, level: commune, devices: []}]\n", {})
+    d = Daemon(str(tmp_path / "netwatch.yaml"), config=config)
+    d.inventory = inventory = build_inventory(config)
+    d.engine = AlertEngine(inventory, config.alerting, clock=lambda: 1.7e9,
+                           suspect=lambda _: False, last_polled=lambda _: 0.0)  # fmt: skip
+    d._incidents_path = tmp_path / "incidents.json"
+    d._operator_path = tmp_path / "operator.json"
+    blocker = tmp_path / "incidents.tmp"
+    blocker.mkdir()
+    alert = Alert(id="a", state="firing", kind="down", severity="critical", subject="r",
+                  subject_kind="device", site="xa", site_name="Xã")  # fmt: skip
+    await d._deliver(EngineOutput(deliveries=[Delivery(alert, "it", "webhook")]))
+    assert not d._incidents_path.exists()
+    assert d._storage_problem() is not None
+    blocker.rmdir()
+    await d._deliver(EngineOutput())  # a tick with nothing new
+    assert json.loads(d._incidents_path.read_text()) is not None
+    assert d._storage_problem() is None

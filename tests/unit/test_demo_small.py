@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,7 +73,7 @@ def test_the_banner_is_shown_again_after_the_start_up_lines(
     """The URLs come as soon as netwatch answers, and again once the start-up lines are
     over, so the last screen before the incident says where to look."""
     monkeypatch.setattr(inside, "Incident", FakeIncident)
-    monkeypatch.setattr(inside.sys, "stdout", OUT)
+    monkeypatch.setattr(sys, "stdout", OUT)
     args = argparse.Namespace(
         netns=False,
         incident=True,

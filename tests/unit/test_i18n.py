@@ -11,7 +11,7 @@ from netwatch.i18n import format_duration, format_time, t
 def test_every_key_has_vietnamese_and_english() -> None:
     args = dict(n=2, sites=2, devices=2, site="s", time="t", start="a", end="b", duration="d",
                 detail="x", url="u", channel="c", device="p", hm="1", d=1, m=1, y=1,
-                mon="Jan")  # fmt: skip
+                mon="Jan", minutes=25)  # fmt: skip
     for key in i18n.message_keys():
         assert t(key, "vi", **args), key
         assert t(key, "en", **args), key

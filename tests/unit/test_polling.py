@@ -139,7 +139,8 @@ def test_netwatch_once_prints_every_device_when_one_probe_raises(
 ) -> None:
     """``netwatch once`` with the real probes, the ICMP one raising for one device: exit 0,
     that device down, the other pinged for real (127.0.0.1) and up."""
-    load(tmp_path, CONFIG, {})
+    # `good` must not sit behind `bad` (the site's gateway): once applies the topology.
+    load(tmp_path, CONFIG.replace("role: switch}\n", "role: switch, depends_on: []}\n"), {})
     real = IcmpProber.ping
 
     async def ping(

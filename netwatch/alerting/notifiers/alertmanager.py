@@ -42,6 +42,7 @@ _NAMES = {
     "digest": "NetwatchWorkstationsDown",
     "cert": "NetwatchCertificateExpiring",
     "test": "NetwatchTest",
+    "power": "NetwatchSiteOnBattery",
 }
 
 
@@ -91,6 +92,14 @@ class AlertmanagerNotifier:
     def active(self) -> tuple[Alert, ...]:
         return tuple(self._active.values())
 
+    def adopt(self, alerts: Iterable[Alert]) -> None:
+        """Take these firing alerts as posted: the previous notifier's after a reload, or the
+        open incidents read back after a restart. ``run`` re-posts them at once; without this
+        Alertmanager let every ongoing outage expire after three resend intervals."""
+        for alert in alerts:
+            if alert.is_firing and alert.kind != "test":
+                self._active[alert.id] = alert
+
     def document(self, alert: Alert, now: float) -> dict[str, object]:
         s = self._settings
         msg = render(alert, s.language, s.timezone, s.external_url, channel=self.channel, now=now)
@@ -135,10 +144,10 @@ class AlertmanagerNotifier:
                 log.warning("alertmanager refresh of %d alerts failed: %s", len(docs), exc)
 
     async def run(self) -> None:
-        """Refresh until cancelled."""
+        """Refresh now (what was adopted), then every ``resend_interval``, until cancelled."""
         while True:
-            await asyncio.sleep(self._am.resend_interval)
             await self.refresh_once()
+            await asyncio.sleep(self._am.resend_interval)
 
     async def _post_all(self, docs: list[dict[str, object]]) -> None:
         results = await asyncio.gather(*(self._post(url, docs) for url in self._am.urls))

@@ -10,7 +10,7 @@ tinh (province, DC): core-rtr, srv-mail, srv-portal
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -124,6 +124,7 @@ class Harness:
         *,
         start: float = START,
         recovering: bool = False,
+        power_cut: Callable[[str], bool] | None = None,
     ) -> None:
         self.now = start
         self.inventory = inventory or province()
@@ -139,6 +140,7 @@ class Harness:
             last_polled=self.last_polled,
             windows=windows,
             recovering=self.recovering.__contains__ if recovering else None,
+            power_cut=power_cut,
         )
 
     def last_polled(self, device_id: str) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from datetime import datetime
@@ -12,7 +13,7 @@ import pytest
 from netwatch.errors import HistoryError
 from netwatch.history import HistoryStore, build_report
 from netwatch.history.schema import LATEST
-from netwatch.models import Status
+from netwatch.models import Status, Transition
 
 from .factory import TZ, Clock, province, tr, ts
 
@@ -173,3 +174,25 @@ def test_retention_keeps_daily_summaries_and_reports_agree(tmp_path: Path) -> No
         3600,
     )
     assert ab["longest_outage_seconds"] == 5 * 3600
+
+
+def test_records_past_the_memory_bound_are_dropped_with_one_error_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Unwritable (the parent is a file): 12 records, bound 5: one line says the oldest go,
+    and shutdown counts the 5 still unwritten; errors are counted for the storage metric."""
+    (tmp_path / "f").write_text("not a directory")
+    with caplog.at_level(logging.ERROR, logger="netwatch.history.store"):
+        store = HistoryStore.open(
+            tmp_path / "f" / "history.sqlite", max_pending=5, retry_seconds=0.05,
+            batch_seconds=0.01,
+        )  # fmt: skip
+        store.record(
+            Transition(f"d{i}", "device", Status.UNKNOWN, Status.UP, 1.0 + i) for i in range(12)
+        )
+        assert not store.flush()
+        assert store.errors >= 1
+        store.close()
+    messages = [r.getMessage() for r in caplog.records]
+    assert len([m for m in messages if "the oldest are dropped" in m]) == 1
+    assert any("5 records could not be written" in m for m in messages)

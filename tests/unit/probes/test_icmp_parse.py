@@ -202,7 +202,7 @@ async def test_reply_is_matched_by_identifier_and_sequence_and_timed_when_read()
     clock.now += 0.004
     fake.reply(ipv4_header() + echo_reply(V4, 0x4E58, seq_b))  # another process's identifier
     fake.reply(ipv4_header() + echo_reply(V4, 0x4E57, seq_b))
-    assert await asyncio.wait_for(fut_b, 1) == (1, [pytest.approx(0.004)])
+    assert tuple(await asyncio.wait_for(fut_b, 1)) == (1, [pytest.approx(0.004)])
     assert not fut_a.done()
     sock.close()
     echoes = await fut_a  # closing ends the ping with a failure
@@ -343,7 +343,7 @@ async def test_a_reply_queued_but_unread_when_time_is_up_still_counts() -> None:
     fut = sock.ping(V4_ADDR, "127.0.0.1", 1, spacing=0.0, timeout=0.02)
     clock.now += 0.01  # the reply arrived 10 ms after the request
     fake.reply(ipv4_header() + echo_reply(V4, 0x4E57, fake.last_seq()))
-    assert await asyncio.wait_for(fut, 1) == (1, [pytest.approx(0.01)])
+    assert tuple(await asyncio.wait_for(fut, 1)) == (1, [pytest.approx(0.01)])
     sock.close()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+from collections.abc import Sequence
 
 import pytest
 from pyasn1.codec.ber import decoder, encoder
@@ -20,7 +21,7 @@ OIDS = [
 ]
 
 
-def reference_response(request_id: int, varbinds: list[tuple[object, object]]) -> bytes:
+def reference_response(request_id: int, varbinds: Sequence[tuple[object, object]]) -> bytes:
     pdu = api.ResponsePDU()
     api.apiPDU.set_defaults(pdu)
     api.apiPDU.set_request_id(pdu, request_id)

@@ -77,3 +77,22 @@ async def test_shards_scraped_together_are_rendered_one_at_a_time() -> None:
         bodies = await asyncio.gather(*(scrape(s) for s in shards))
     assert bodies == [f'netwatch_shard{{shard="{s}"}} 1\n' for s in shards]
     assert most == 1
+
+
+async def test_ready_is_503_with_the_reason_while_storage_fails() -> None:
+    """/-/ready: 200 while the files can be written, 503 naming the failing store otherwise."""
+
+    async def reload() -> list[str]:
+        return []
+
+    problem: list[str | None] = [None]
+    hooks = Hooks(lambda: True, reload, lambda: None, lambda shard: b"", lambda: [],
+                  storage_problem=lambda: problem[0])  # fmt: skip
+    async with TestClient(TestServer(make_app(hooks))) as c:
+        assert (await c.get("/-/ready")).status == 200
+        problem[0] = "cannot write outbox (database or disk is full)"
+        resp = await c.get("/-/ready")
+        assert resp.status == 503
+        assert "outbox (database or disk is full)" in await resp.text()
+        problem[0] = None
+        assert (await c.get("/-/ready")).status == 200

@@ -89,7 +89,9 @@ async def test_a_service_on_a_down_device_does_not_make_its_site_degraded(
     """nk-rtr is down: its failing service is explained by that, not a second problem."""
     device = province.inventory.devices["nk-rtr"]
     for _ in range(2):
-        sample = Sample("nk-rtr", "service:portal", province.clock(), 0.01, REFUSED, None)
+        sample: Sample[object] = Sample(
+            "nk-rtr", "service:portal", province.clock(), 0.01, REFUSED, None
+        )
         province.state.record(device, sample)
     sites = nodes((await get(client, "/api/v1/sites"))["sites"])
     assert sites["ninh-kieu"]["services_failing"] == 0

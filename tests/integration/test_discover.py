@@ -1,0 +1,114 @@
+"""netwatch discover against real peers on loopback: the kernel answers ping on 127.0.0.0/8,
+snmpsim answers SNMP on 127.0.0.1 with a switch that has LLDP neighbours."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.snmpsim import Simulator, running
+
+REPO = Path(__file__).resolve().parents[2]
+COMMUNITY = "lldp-switch"  # snmpsim: the recording's name is its community
+RECORDING = """\
+1.0.8802.1.1.2.1.4.1.1.7.0.1.1|4|Gi0/1
+1.0.8802.1.1.2.1.4.1.1.7.0.2.1|4|eth0
+1.0.8802.1.1.2.1.4.1.1.9.0.1.1|4|xa-a-rtr
+1.0.8802.1.1.2.1.4.1.1.9.0.2.1|4|xa-a-ap
+1.3.6.1.2.1.1.1.0|4|Cisco IOS Software, C2960X Software (C2960X-UNIVERSALK9-M), Version 15.2
+1.3.6.1.2.1.1.2.0|6|1.3.6.1.4.1.9.1.1208
+1.3.6.1.2.1.1.3.0|67|360000
+1.3.6.1.2.1.1.5.0|4|xa-a-sw-01
+"""
+
+
+@pytest.fixture(scope="module")
+def switch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
+    data = tmp_path_factory.mktemp("snmprec")
+    data.chmod(0o755)  # snmpsim runs as nobody, and the copy it reads keeps these modes
+    (data / f"{COMMUNITY}.snmprec").write_text(RECORDING)
+    yield from running(data)
+
+
+def discover(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "DISC_COMMUNITY": COMMUNITY}
+    return subprocess.run(
+        [sys.executable, "-m", "netwatch", "discover", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.peer
+def test_discover_proposes_a_valid_config(switch: Simulator, tmp_path: Path) -> None:
+    """Both hosts of 127.0.0.0/30 answer the ping; the one with SNMP is named by its sysName,
+    guessed a switch from sysDescr, polled by SNMP, and its LLDP neighbours are noted; the
+    community is written as its reference only, and check-config accepts the proposal."""
+    done = discover(
+        "127.0.0.0/30",
+        "--community",
+        "env:DISC_COMMUNITY",
+        "--snmp-port",
+        str(switch.port),
+        "--rate",
+        "20",
+        "-o",
+        "proposed.yaml",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "2 of 2 answered the ping, 1 SNMP" in done.stderr
+    text = (tmp_path / "proposed.yaml").read_text(encoding="utf-8")
+    assert (
+        '- {id: xa-a-sw-01, name: "xa-a-sw-01", address: 127.0.0.1, role: switch, snmp: {}}' in text
+    )
+    assert "LLDP: xa-a-rtr (Gi0/1), xa-a-ap (eth0)" in text
+    assert "sysObjectID 1.3.6.1.4.1.9.1.1208" in text
+    assert "- {id: host-127-0-0-2, address: 127.0.0.2, role: other}" in text
+    assert "community: {env: DISC_COMMUNITY}" in text
+    assert COMMUNITY not in text.replace("DISC_COMMUNITY", "")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "DISC_COMMUNITY": COMMUNITY}
+    check = subprocess.run(
+        [sys.executable, "-m", "netwatch", "check-config", "-c", "proposed.yaml"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert check.returncode == 0, check.stderr
+
+
+def test_the_sweep_is_paced(tmp_path: Path) -> None:
+    """Six addresses at 10 a second take at least half a second (the sixth starts at 0.5 s)."""
+    done = discover("127.0.1.0/29", "--rate", "10", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    seconds = float(re.search(r"in ([\d.]+) s", done.stderr).group(1))  # type: ignore[union-attr]
+    assert seconds >= 0.5
+    assert done.stdout.count("role: other") == 6
+
+
+def test_refusals(tmp_path: Path) -> None:
+    """A /16 without --max-hosts, a bad network, and a community written as itself are
+    refused, the last without repeating it."""
+    big = discover("10.0.0.0/16", cwd=tmp_path)
+    assert big.returncode == 2
+    assert "65536 addresses; at most 4096" in big.stderr
+    bad = discover("10.0.0.300/24", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert "is not a network" in bad.stderr
+    literal = discover("127.0.0.1/32", "--community", "Bi-Mat-123", cwd=tmp_path)
+    assert literal.returncode == 1
+    assert "env:NAME or file:PATH" in literal.stderr
+    assert "Bi-Mat" not in literal.stderr
