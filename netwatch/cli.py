@@ -92,7 +92,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="YYYY-MM",
         help="a whole month instead of --from/--to (default: this month, up to now)",
     )
-    report.add_argument("--by", default="site", help="device, site or a level (default: site)")
+    report.add_argument(
+        "--by", default="site", help="device, site, service or a level (default: site)"
+    )
     report.add_argument("--level", help="only sites (or devices) of this level")
     report.add_argument(
         "--format", choices=["table", "csv", "json", "html"], default="table", dest="fmt"

@@ -44,7 +44,16 @@ from netwatch.history.report import site_availability
 from netwatch.history.store import HistoryStore
 from netwatch.inventory import AGENT_SHARD, Inventory, build_inventory
 from netwatch.limits import raise_open_file_limit
-from netwatch.models import Config, Device, Role, Sample, Secret, Status, Transition
+from netwatch.models import (
+    Config,
+    Device,
+    Role,
+    Sample,
+    Secret,
+    Status,
+    Transition,
+    service_subject,
+)
 from netwatch.polling import CheckSpec, Probes
 from netwatch.probes.profiles import load_profiles
 from netwatch.probes.snmp import SnmpData
@@ -460,7 +469,7 @@ class Daemon:
             if device.role is Role.UPS:
                 await self._power_sample(device, sample.data)
         if check.service is not None and after.status is not before:
-            self._on_service_change(device, check, sample, after.status)
+            self._on_service_change(device, check, sample, after, before)
         if not sample.ok and after.failures == 1 and check.name in device.up_checks:
             self._ask_other_checks(device, check.name)
         return Outcome(ok=sample.ok, retry_in=self._retry_in(device) if after.suspect else None)
@@ -499,10 +508,24 @@ class Daemon:
         self.engine.own_changed(change)
 
     def _on_service_change(
-        self, device: Device, check: CheckSpec, sample: Sample[object], status: Status
+        self,
+        device: Device,
+        check: CheckSpec,
+        sample: Sample[object],
+        after: CheckState,
+        before: Status,
     ) -> None:
         assert self.engine is not None
         assert check.service is not None
+        status = after.status
+        if self.history is not None:
+            # The applications' own availability, for the reports: dated from the first poll
+            # of the run that decided it, never before the service's previous record.
+            subject = service_subject(device.id, check.service.name)
+            at = max(min(after.streak_at or sample.at, sample.at),
+                     self._recorded_at.get(subject, 0.0))  # fmt: skip
+            self._recorded_at[subject] = at
+            self.history.record([Transition(subject, "service", before, status, at)])
         if status is Status.DOWN:
             log.warning("service %s on %s is down: %s", check.service.name, device.id,
                         sample.failure)  # fmt: skip
@@ -529,8 +552,12 @@ class Daemon:
     async def _deliver(self, out: EngineOutput) -> None:
         for t in out.transitions:
             _log_transition(t)
-        if self.history is not None and out.transitions:
-            self.history.record([self._dated(t) for t in out.transitions])
+        if out.transitions:
+            dated = [self._dated(t) for t in out.transitions]
+            if self.engine is not None:
+                self.engine.dated(dated)
+            if self.history is not None:
+                self.history.record(dated)
         for alert, reason in out.suppressed:
             log.info("alert %s %s on %s not sent: %s", alert.kind, alert.state, alert.subject,
                      reason)  # fmt: skip
@@ -694,6 +721,7 @@ class Daemon:
             availability=self.availability,
             reboots=self.reboots.reboots,
             traps=self.traps.log.counts_of if self.traps is not None else _no_traps,
+            since=self.engine.status_since,
         )
 
     def render_metrics(self, shard: str | None) -> bytes | None:

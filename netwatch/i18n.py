@@ -16,6 +16,7 @@ filled with ``str.format`` keywords. Dates and times are shown in the agent's ti
 from __future__ import annotations
 
 import functools
+import re
 from datetime import datetime, tzinfo
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
@@ -29,7 +30,7 @@ _CATALOGUE: Final[dict[str, dict[Language, str]]] = {
     # headlines (the first words an officer sees on the lock screen)
     "down": {"vi": "MẤT KẾT NỐI", "en": "DOWN"},
     "site_down": {"vi": "MẤT KẾT NỐI ĐƠN VỊ", "en": "SITE DOWN"},
-    "service_down": {"vi": "DỊCH VỤ NGỪNG HOẠT ĐỘNG", "en": "SERVICE DOWN"},
+    "service_down": {"vi": "ỨNG DỤNG LỖI", "en": "SERVICE DOWN"},  # as status_degraded
     "flapping": {"vi": "KẾT NỐI CHẬP CHỜN", "en": "FLAPPING"},
     "cert": {"vi": "CHỨNG CHỈ SẮP HẾT HẠN", "en": "CERTIFICATE EXPIRING"},
     "resolved": {"vi": "Đã khôi phục", "en": "Recovered"},
@@ -114,6 +115,32 @@ _CATALOGUE: Final[dict[str, dict[Language, str]]] = {
     "status_unreachable": {"vi": "Không truy cập được", "en": "Unreachable"},
     "status_maintenance": {"vi": "Đang bảo trì", "en": "Maintenance"},
     "status_unknown": {"vi": "Chưa rõ", "en": "Unknown"},
+    # a display state: up, but an application on it fails (alerting and history keep "up")
+    "status_degraded": {"vi": "Ứng dụng lỗi", "en": "Degraded"},
+    # why a check failed (FailureKind), for people: no probe's English in a Vietnamese message
+    "failure_timeout": {"vi": "không phản hồi trong thời gian chờ", "en": "timeout"},
+    "failure_unreachable": {"vi": "không có đường tới thiết bị", "en": "unreachable"},
+    "failure_refused": {
+        "vi": "bị từ chối kết nối (dịch vụ không chạy hoặc cổng đóng)",
+        "en": "connection refused",
+    },
+    "failure_auth": {
+        "vi": "sai thông tin xác thực (community, tài khoản hoặc mật khẩu)",
+        "en": "authentication failed",
+    },
+    "failure_protocol": {"vi": "phản hồi không hợp lệ", "en": "protocol error"},
+    "failure_dns": {"vi": "không phân giải được tên miền", "en": "name did not resolve"},
+    "failure_tls": {"vi": "lỗi TLS hoặc chứng chỉ", "en": "TLS error"},
+    "failure_mismatch": {"vi": "phản hồi không như mong đợi", "en": "unexpected answer"},
+    "failure_no_such_name": {
+        "vi": "thiết bị không có đối tượng SNMP được hỏi",
+        "en": "no such SNMP object",
+    },
+    "failure_permission": {
+        "vi": "máy netwatch không được phép gửi gói tin (thiếu quyền)",
+        "en": "not permitted to send",
+    },
+    "failure_error": {"vi": "lỗi khác", "en": "error"},
     "severity_critical": {"vi": "Nghiêm trọng", "en": "Critical"},
     "severity_warning": {"vi": "Cảnh báo", "en": "Warning"},
     "severity_info": {"vi": "Thông tin", "en": "Info"},
@@ -133,6 +160,12 @@ _CATALOGUE: Final[dict[str, dict[Language, str]]] = {
     "web_level_province": {"vi": "Tỉnh", "en": "Province"},
     "web_level_district": {"vi": "Huyện", "en": "District"},
     "web_level_commune": {"vi": "Xã", "en": "Commune"},
+    "web_level_ward": {"vi": "Phường", "en": "Ward"},
+    "web_level_town": {"vi": "Thị trấn", "en": "Town"},
+    "web_services_failing": {"vi": "Ứng dụng lỗi", "en": "Services failing"},
+    "web_failing_services": {"vi": "Ứng dụng đang lỗi", "en": "Failing services"},
+    "web_coverage": {"vi": "Đã theo dõi", "en": "Coverage"},
+    "web_digest_item": {"vi": "Chờ bản tin hằng ngày", "en": "In the daily digest"},
     "web_status": {"vi": "Trạng thái", "en": "Status"},
     "web_address": {"vi": "Địa chỉ", "en": "Address"},
     "web_role": {"vi": "Vai trò", "en": "Role"},
@@ -212,6 +245,20 @@ _CATALOGUE: Final[dict[str, dict[Language, str]]] = {
     "datetime": {"vi": "{hm} ngày {d:02d}/{m:02d}/{y}", "en": "{hm}, {d} {mon} {y}"},
 }
 
+# Each state's colour, once: the status page's CSS (``web/static/netwatch.css``, a test keeps
+# them equal), the report's HTML and charts use these.
+STATE_COLOURS: Final[dict[str, str]] = {
+    "up": "#2e7d32",
+    "down": "#c62828",
+    "unreachable": "#ef6c00",
+    "maintenance": "#1565c0",
+    "unknown": "#757575",
+    "degraded": "#8e24aa",
+}
+
+# A commune-level site is a Xã, a Phường (urban ward) or a Thị trấn (town) as its name says.
+_COMMUNE_KINDS: Final = (("phường", "web_level_ward"), ("thị trấn", "web_level_town"))
+
 _MONTHS_EN: Final = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
                      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")  # fmt: skip
 
@@ -228,6 +275,55 @@ class _Count(int):
 def message_keys() -> frozenset[str]:
     """Every message key, for tests and for the web UI to check its templates."""
     return frozenset(_CATALOGUE)
+
+
+def level_text(level: str, lang: str, name: str | None = None) -> str:
+    """The level's name for people: ``Tỉnh``, ``Huyện``, ``Xã``; a commune named "Phường …"
+    or "Thị trấn …" is a ``Phường`` or a ``Thị trấn``. A level outside the catalogue as it is.
+
+    >>> level_text("district", "vi"), level_text("commune", "vi", "Phường An Bình")
+    ('Huyện', 'Phường')
+    """
+    key = f"web_level_{level}"
+    if level == "commune" and name:
+        start = name.strip().casefold()
+        for prefix, kind in _COMMUNE_KINDS:
+            if start.startswith(prefix):
+                key = kind
+    return t(key, lang) if key in _CATALOGUE else level
+
+
+def state_text(state: str, lang: str) -> str:
+    """The one word for a state (up, down, unreachable, maintenance, unknown, degraded)."""
+    return t(f"status_{state}", lang)
+
+
+# ``str(Failure)`` is "kind: detail"; a service alert's detail is "service: kind: detail".
+_KIND = re.compile(r"(?:^|(?<=: ))(?P<kind>[a-z_]+): ")
+_HTTP_STATUS = re.compile(r"\bHTTP (\d{3})\b")
+
+
+def failure_text(text: str, lang: str) -> str:
+    """A failure as a person reads it in ``lang``: in Vietnamese the reason from the catalogue
+    (the probe's English detail left out, an HTTP status kept), in English as it is.
+
+    >>> failure_text("refused: connect to 10.0.0.5:443: Connection refused", "vi")
+    'bị từ chối kết nối (dịch vụ không chạy hoặc cổng đóng)'
+    >>> failure_text("portal: mismatch: HTTP 503, expected 200", "vi")
+    'portal: phản hồi không như mong đợi (HTTP 503)'
+    """
+    if language(lang) == "en":
+        return text
+    for m in _KIND.finditer(text):
+        key = f"failure_{m['kind']}"
+        if key not in _CATALOGUE:
+            continue
+        out = t(key, lang)
+        code = _HTTP_STATUS.search(text, m.end())
+        if code is not None:
+            out += f" (HTTP {code.group(1)})"
+        return f"{text[: m.start() - 2]}: {out}" if m.start() else out
+    return text
 
 
 def language(value: str) -> Language:

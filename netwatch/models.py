@@ -366,11 +366,22 @@ class IcmpStats:
 
 @dataclass(frozen=True, slots=True)
 class Transition:
-    """A change of status of a device or site, with its root cause when it is not its own."""
+    """A change of status of a device or site, with its root cause when it is not its own; or
+    of a service check (kind ``service``, subject ``device:service``: the applications'
+    availability for the reports)."""
 
-    subject: str  # device or site id
-    kind: Literal["device", "site"]
+    subject: str  # device or site id, or "device:service"
+    kind: Literal["device", "site", "service"]
     old: Status
     new: Status
     at: float
     cause: str | None = None  # root-cause device id for UNREACHABLE
+
+
+def service_subject(device_id: str, service: str) -> str:
+    """The history's subject id of a device's service check.
+
+    >>> service_subject("dc-web", "cổng dịch vụ công")
+    'dc-web:cổng dịch vụ công'
+    """
+    return f"{device_id}:{service}"

@@ -156,7 +156,13 @@ class StateTracker:
             return None
         old, state.status, state.since = state.status, new, now
         began = min(state.checks[sample.check].streak_at, now)
-        return Change(device_id, old, new, now, sample.check, sample.failure, began)
+        failure = sample.failure
+        ping = state.checks.get("icmp")
+        if new is Status.DOWN and ping is not None and ping.status is Status.DOWN and ping.last:
+            # Ping fails too: the device is out of reach, whatever the last check guessed
+            # (an SNMP timeout's "wrong community?" would send the officer the wrong way).
+            failure = ping.last.failure or failure
+        return Change(device_id, old, new, now, sample.check, failure, began)
 
     @staticmethod
     def _count_packets(check: CheckState, sample: Sample[object]) -> None:

@@ -127,6 +127,10 @@ class AlertEngine:
         self._digest_over: dict[str, list[tuple[str, float, float]]] = {}
         # kind -> subject -> the status the history last got, while a provisional one is shown
         self._unrecorded: dict[str, dict[str, Status]] = {"device": {}, "site": {}}
+        # kind -> subject -> when its status last changed (the history's time once dated);
+        # every subject has been unknown since the engine started.
+        self._since: dict[str, dict[str, float]] = {"device": {}, "site": {}}
+        self._started = clock()
         self._digest_at = settings.next_digest(clock(), timezone)
         self._out = EngineOutput()
         self.revision = 0  # bumped by every ack, silence and window change (see acknowledge)
@@ -255,6 +259,7 @@ class AlertEngine:
         gone = [d for d in old.devices if d not in inventory.devices]
         for kind, known in (("device", inventory.devices), ("site", inventory.sites)):
             self._unrecorded[kind] = {s: v for s, v in self._unrecorded[kind].items() if s in known}
+            self._since[kind] = {s: v for s, v in self._since[kind].items() if s in known}
         for state in (self._own, self._own_since, self._detail, self._services, self._pending):
             for did in gone:
                 state.pop(did, None)
@@ -410,6 +415,7 @@ class AlertEngine:
                 continue
             unrecorded.pop(subject, None)
             if last is not None and after.status is not last:
+                self._since[kind][subject] = now
                 out.append(
                     Transition(
                         subject,
@@ -732,6 +738,17 @@ class AlertEngine:
 
     def site_status(self, site_id: str) -> Status:
         return self._topo.sites.get(site_id, Effective(Status.UNKNOWN)).status
+
+    def status_since(self, kind: str, subject: str) -> float:
+        """When the device's or site's status (as recorded in history) last changed; the
+        engine's start while it never did (it has been unknown since)."""
+        return self._since.get(kind, {}).get(subject, self._started)
+
+    def dated(self, transitions: Iterable[Transition]) -> None:
+        """The history dates a change back to its cause (the daemon's ``_dated``): so does
+        ``status_since``."""
+        for t in transitions:
+            self._since.setdefault(t.kind, {})[t.subject] = t.at
 
     def root_cause(self, device_id: str) -> str | None:
         """The device whose failure explains this one's status (itself for its own failure)."""

@@ -29,7 +29,15 @@ from typing import Final
 from urllib.parse import quote
 
 from netwatch.alerting.model import Alert
-from netwatch.i18n import format_clock, format_duration, format_time, same_day, t
+from netwatch.i18n import (
+    failure_text,
+    format_clock,
+    format_duration,
+    format_time,
+    language,
+    same_day,
+    t,
+)
 
 MAX_TEXT: Final = 600  # characters; a phone's notification preview and one long SMS-ish block
 MAX_DETAIL: Final = 160
@@ -91,6 +99,15 @@ def _digest_item(alert: Alert, k: int, lang: str) -> str:
     if down is None:
         return f"• {name}"
     return "• " + t("digest_item_back", lang, device=name, duration=format_duration(down, lang))
+
+
+def detail_text(kind: str, detail: str, lang: str) -> str:
+    """An alert's detail as a person reads it in ``lang``. A failure's reason is translated
+    (``failure_text``); the engine's own English notes (a flapping count, a digest's tally)
+    are left out of a Vietnamese message, whose other lines already say the same."""
+    if kind in ("down", "service"):
+        return failure_text(detail, lang)
+    return detail if language(lang) == "en" and kind != "digest" else ""
 
 
 def _power(alert: Alert, lang: str, tz: str | tzinfo, url: str) -> Message:
@@ -162,8 +179,8 @@ def render(
                           devices=len(alert.affected_devices)))  # fmt: skip
         if alert.kind == "flapping":
             tail.append(t("flapping_note", lang))
-        if alert.detail:
-            tail.append(t("line_detail", lang, detail=_clip(alert.detail, MAX_DETAIL)))
+        if detail := detail_text(alert.kind, alert.detail, lang):
+            tail.append(t("line_detail", lang, detail=_clip(detail, MAX_DETAIL)))
         if alert.escalated:
             tail.append(t("escalated_note", lang))
     elif alert.ended:

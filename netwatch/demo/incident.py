@@ -140,11 +140,16 @@ class Incident:
         district = self.province.site(self.province.cut_district)
         assert district.subnet is not None
         gateway = district.devices[0].id
-        behind = [d.id for c in district.sites for d in c.devices]
+        # What netwatch counts behind the gateway (and its mail says): the district's other
+        # devices and every commune's, in the district and its communes.
+        behind = [d.id for d in district.devices[1:]]
+        behind += [d.id for c in district.sites for d in c.devices]
+        sites = 1 + len(district.sites)
         self.say(
             f"INCIDENT: the line to {district.name} is cut "
-            f"(nftables drops {district.subnet}: its router {gateway} and {len(district.sites)}"
-            f" communes behind it)"
+            f"(nftables drops {district.subnet}: its router {gateway}, "
+            f"{len(district.devices) - 1} other devices of the district and its "
+            f"{len(district.sites)} communes behind it)"
         )
         await firewall.cut(district.subnet)
         cut_at = time.monotonic()
@@ -156,8 +161,9 @@ class Incident:
         )
         communes = ", ".join(c.name for c in district.sites)
         self.say(
-            f"netwatch: {len(behind)} devices in {communes} are UNREACHABLE: caused by "
-            f"{gateway}, so no alert of their own (one alert for the district)"
+            f"netwatch: {len(behind)} devices in {sites} sites ({district.name}, {communes}) "
+            f"are UNREACHABLE: caused by {gateway}, so no alert of their own (one alert for "
+            f'the district: "Ảnh hưởng: {sites} đơn vị, {len(behind)} thiết bị")'
         )
         await asyncio.sleep(HOLD / self.speed)
         self.say(f"REPAIR: the line to {district.name} is back")

@@ -154,8 +154,9 @@ class Inside:
         out.flush()
 
     async def run_incident(self) -> None:
-        """Show the URLs once netwatch sees everything up (after its start-up log lines, so they
-        stay on screen), then play the incident."""
+        """Show the URLs as soon as netwatch answers, and again once it sees everything up:
+        its start-up log lines scroll the first ones away. Then play the incident."""
+        self._banner()
         async with Incident(
             self.province,
             metrics_url=f"http://{self.args.listen}/metrics",

@@ -22,6 +22,7 @@ import yaml
 
 APP_PORT = 8080  # every office web application, on its server's own address
 SMTP_PORT = 2525  # the mail sink, on the mail server's address
+DEMO_TIMEZONE = "Asia/Ho_Chi_Minh"  # the agent's zone: the mails and the mailbox page use it
 SNMP_PORT = 1161  # snmpsim, on every SNMP device's own address
 
 
@@ -228,7 +229,7 @@ def render_config(
             "data_dir": endpoints.data_dir,
             "language": "vi",
             "hierarchy": ["province", "district", "commune"],
-            "timezone": "Asia/Ho_Chi_Minh",
+            "timezone": DEMO_TIMEZONE,
             "log_level": "info",
         },
         "defaults": {

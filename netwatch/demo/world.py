@@ -20,15 +20,24 @@ import socket
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from netwatch.demo.province import APP_PORT, SMTP_PORT, SNMP_PORT, DemoDevice, Province
+from netwatch.demo.province import (
+    APP_PORT,
+    DEMO_TIMEZONE,
+    SMTP_PORT,
+    SNMP_PORT,
+    DemoDevice,
+    Province,
+)
 from netwatch.demo.snmprec import write_data
 from netwatch.errors import NetwatchError
 
@@ -259,13 +268,16 @@ class MailSink:
             self._server = None
 
 
-def mailbox_app(sink: MailSink) -> web.Application:
-    """``/``: the received mails, newest first; ``/api/messages``: the same as JSON."""
+def mailbox_app(sink: MailSink, timezone: str = DEMO_TIMEZONE) -> web.Application:
+    """``/``: the received mails, newest first; ``/api/messages``: the same as JSON. Times
+    are in the agent's zone (``timezone``), as in the mails themselves and on the status
+    page, whatever this machine's own zone."""
+    zone = ZoneInfo(timezone)
 
     async def page(request: web.Request) -> web.Response:
         rows = []
         for mail in reversed(sink.mails):
-            when = time.strftime("%H:%M:%S", time.localtime(mail.received))
+            when = datetime.fromtimestamp(mail.received, zone).strftime("%H:%M:%S")
             subject, sender = html.escape(mail.subject), html.escape(mail.sender)
             to, body = html.escape(", ".join(mail.recipients)), html.escape(mail.body)
             rows.append(
@@ -294,8 +306,8 @@ def mailbox_app(sink: MailSink) -> web.Application:
 class Mailbox:
     """The mailbox page, served on a socket the host made (``SockSite``) or on an address."""
 
-    def __init__(self, sink: MailSink) -> None:
-        self._runner = web.AppRunner(mailbox_app(sink), access_log=None)
+    def __init__(self, sink: MailSink, timezone: str = DEMO_TIMEZONE) -> None:
+        self._runner = web.AppRunner(mailbox_app(sink, timezone), access_log=None)
 
     async def start(self, sock: socket.socket) -> None:
         await self._runner.setup()

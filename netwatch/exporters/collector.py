@@ -53,6 +53,8 @@ class View:
     reboots: Callable[[str], int] = lambda _device: 0
     traps: Callable[[str], Mapping[str, int]] = lambda _device: {}  # trap kind -> count
     clock: Callable[[], float] = time.time
+    # (kind "device" or "site", id) -> epoch seconds of its last status change; None: no series
+    since: Callable[[str, str], float] | None = None
 
 
 class Rendered:
@@ -190,6 +192,11 @@ class _DeviceFamilies:
         self.flapping = out.family(
             "netwatch_device_flapping", "gauge", "1 while the device changes state too often."
         )
+        self.since = out.family(
+            "netwatch_device_status_since_timestamp_seconds",
+            "gauge",
+            "When the device's status last changed (Unix time; the agent's start if it never did).",
+        )
         self.rtt = out.family(
             "netwatch_icmp_rtt_seconds", "gauge", "Round-trip time of the last ICMP round."
         )
@@ -216,12 +223,15 @@ class _DeviceFamilies:
         flapping: bool,
         icmp: CheckState | None,
         now: float,
+        since: float | None = None,
     ) -> None:
         self.up.add(labels, 1.0 if current is Status.UP else 0.0)
         status = self.status
         for s in STATUSES:
             status.add(f'{labels},status="{s.value}"', 1.0 if s is current else 0.0)
         self.flapping.add(labels, 1.0 if flapping else 0.0)
+        if since is not None:
+            self.since.add(labels, since)
         if icmp is None or device.icmp is None:
             return
         self.sent.add(labels, icmp.packets_sent)
@@ -286,6 +296,7 @@ def write_metrics(
     )
 
     flapping_now = view.flapping()
+    since_of = view.since
     states = view.state.devices
     errors = cache.errors
     failing = errors.failing
@@ -304,6 +315,7 @@ def write_metrics(
                 device.id in flapping_now,
                 checks.get("icmp"),
                 now,
+                since_of("device", device.id) if since_of is not None else None,
             )
             if device.snmp is not None:
                 snmp.add(SnmpRow(device, labels, checks.get("snmp"), view.reboots(device.id)), now)
@@ -326,6 +338,6 @@ def write_metrics(
             if device_id in in_scope:
                 render_errors.add(rendered.error_labels(device_id), count)
     if view.site_status is not None:
-        write_sites(out, inv, sites, view.site_status, view.availability)
+        write_sites(out, inv, sites, view.site_status, view.availability, view.since)
         if agent:
             write_alerts(out, view.alerts())

@@ -5,6 +5,7 @@ Per-site series carry ``site``, ``level`` and one label per hierarchy level.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from netwatch.alerting.model import Alert
@@ -21,11 +22,21 @@ def write_sites(
     site_ids: Iterable[str],
     status_of: Callable[[str], Status],
     availability: Mapping[str, float],
+    since: Callable[[str, str], float] | None = None,
 ) -> None:
-    """Write the site families (up, status, availability) of ``site_ids``."""
+    """Write the site families (up, status, since, availability) of ``site_ids``.
+
+    The 30-day availability series exists for every site from the first scrape: ``NaN`` until
+    the history knows some of the site's time (a series that appears only later breaks the
+    dashboards' "every site" panels and absent() alerts)."""
     names = ["site", "level", *inventory.config.agent.hierarchy]
     up = out.family("netwatch_site_up", "gauge", "1 if the site's status is up.")
     status = out.family("netwatch_site_status", "gauge", "1 for the site's current status.")
+    changed = out.family(
+        "netwatch_site_status_since_timestamp_seconds",
+        "gauge",
+        "When the site's status last changed (Unix time; the agent's start if it never did).",
+    )
     ratio = out.family(
         "netwatch_site_availability_ratio",
         "gauge",
@@ -39,8 +50,9 @@ def write_sites(
         up.add(labels, 1.0 if current is Status.UP else 0.0)
         for s in Status:
             status.add(f'{labels},status="{s.value}"', 1.0 if s is current else 0.0)
-        if sid in availability:
-            ratio.add(f'{labels},window="30d"', availability[sid])
+        if since is not None:
+            changed.add(labels, since("site", sid))
+        ratio.add(f'{labels},window="30d"', availability.get(sid, math.nan))
 
 
 def write_alerts(out: MetricsText, alerts: Sequence[Alert]) -> None:

@@ -104,6 +104,13 @@ class Stats:
         return self.up + self.down + self.unreachable + self.maintenance
 
     @property
+    def coverage(self) -> float | None:
+        """The share of the period whose status is known (monitored over all); None for an
+        empty period. A 100 % availability over a 10 % coverage says little: show both."""
+        total = self.monitored + self.unknown
+        return self.monitored / total if total > 0 else None
+
+    @property
     def availability(self) -> float | None:
         """Up time over monitored time; maintenance counts against it. None if never monitored."""
         m = self.monitored
@@ -279,3 +286,47 @@ def stitch_days(days: Iterable[DayStats]) -> Stats:
             carry = day.open_end
         total += part
     return total
+
+
+def overlay(service: Sequence[Segment], device: Sequence[Segment]) -> list[Segment]:
+    """A service's timeline with its device's reasons: where the service was DOWN while its
+    device was UNREACHABLE (cut off upstream) or in MAINTENANCE, that is what it was, so a
+    service's report tells its own failures from the line's and from planned work as a
+    device's does. Both timelines cover the same period, sorted.
+
+    >>> svc = [Segment(0, 10, Status.UP), Segment(10, 40, Status.DOWN)]
+    >>> dev = [Segment(0, 20, Status.UP), Segment(20, 30, Status.MAINTENANCE),
+    ...        Segment(30, 40, Status.UNREACHABLE)]
+    >>> [(s.start, s.end, s.status.value) for s in overlay(svc, dev)]
+    [(0, 10, 'up'), (10, 20, 'down'), (20, 30, 'maintenance'), (30, 40, 'unreachable')]
+    """
+    explains = (Status.UNREACHABLE, Status.MAINTENANCE)
+    out: list[Segment] = []
+    k = 0
+    for seg in service:
+        if seg.status is not Status.DOWN:
+            out.append(seg)
+            continue
+        at = seg.start
+        while k < len(device) and device[k].end <= at:
+            k += 1
+        j = k
+        while at < seg.end:
+            dev = device[j] if j < len(device) else None
+            if dev is None or dev.start >= seg.end:
+                out.append(Segment(at, seg.end, Status.DOWN))
+                break
+            if dev.start > at:
+                out.append(Segment(at, dev.start, Status.DOWN))
+                at = dev.start
+            end = min(dev.end, seg.end)
+            out.append(Segment(at, end, dev.status if dev.status in explains else Status.DOWN))
+            at = end
+            j += 1
+    merged: list[Segment] = []
+    for seg in out:
+        if merged and merged[-1].status is seg.status and merged[-1].end == seg.start:
+            merged[-1] = Segment(merged[-1].start, seg.end, seg.status)
+        elif seg.end > seg.start:
+            merged.append(seg)
+    return merged

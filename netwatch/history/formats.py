@@ -35,6 +35,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from netwatch.history.report import Report, Row
+from netwatch.i18n import STATE_COLOURS, level_text, state_text
 from netwatch.models import Status
 
 Lang = Literal["vi", "en"]
@@ -45,6 +46,8 @@ TEXT: dict[str, dict[str, str]] = {
     "by": {"vi": "Theo", "en": "By"},
     "device": {"vi": "Thiết bị", "en": "Device"},
     "site": {"vi": "Đơn vị", "en": "Site"},
+    "service": {"vi": "Dịch vụ", "en": "Service"},
+    "coverage": {"vi": "Đã theo dõi", "en": "Coverage"},
     "id": {"vi": "Mã", "en": "Id"},
     "name": {"vi": "Tên", "en": "Name"},
     "level": {"vi": "Cấp", "en": "Level"},
@@ -54,7 +57,7 @@ TEXT: dict[str, dict[str, str]] = {
     "own": {"vi": "Do tự thân", "en": "Own failure"},
     "upstream": {"vi": "Do tuyến trên", "en": "Upstream"},
     "maintenance": {"vi": "Bảo trì", "en": "Maintenance"},
-    "unknown": {"vi": "Không rõ", "en": "Unknown"},
+    "unknown": {"vi": "Chưa rõ", "en": "Unknown"},
     "outages": {"vi": "Số lần gián đoạn", "en": "Outages"},
     "mttr": {"vi": "Thời gian khắc phục TB", "en": "MTTR"},
     "longest": {"vi": "Gián đoạn dài nhất", "en": "Longest outage"},
@@ -78,21 +81,13 @@ TEXT: dict[str, dict[str, str]] = {
     "formerly": {"vi": "Gồm đơn vị cũ", "en": "Includes former units"},
 }
 
+# One word and one colour per state, the status page's and the mails' (``netwatch.i18n``).
 STATUS_TEXT: dict[Status, dict[str, str]] = {
-    Status.DOWN: {"vi": "Hỏng (tự thân)", "en": "Down (own)"},
-    Status.UNREACHABLE: {"vi": "Mất kết nối (tuyến trên)", "en": "Unreachable (upstream)"},
-    Status.MAINTENANCE: {"vi": "Bảo trì", "en": "Maintenance"},
-    Status.UNKNOWN: {"vi": "Không rõ", "en": "Unknown"},
-    Status.UP: {"vi": "Hoạt động", "en": "Up"},
+    s: {lang: state_text(s.value, lang) for lang in ("vi", "en")} for s in Status
 }
-STATUS_COLOUR = {
-    Status.DOWN: "#c62828",
-    Status.UNREACHABLE: "#ef6c00",
-    Status.MAINTENANCE: "#1565c0",
-    Status.UNKNOWN: "#9e9e9e",
-    Status.UP: "#2e7d32",
-}
+STATUS_COLOUR = {s: STATE_COLOURS[s.value] for s in Status}
 CHART_ROWS = 100
+COVERAGE_NOTE = 0.99  # below this share of known time, the chart says how much was known
 
 
 def t(key: str, lang: Lang) -> str:
@@ -123,12 +118,15 @@ def _columns(report: Report, lang: Lang) -> list[tuple[str, Callable[[Row], str]
     """(header, cell, right-aligned) for the human formats."""
     cols: list[tuple[str, Callable[[Row], str], bool]] = [
         (t("name", lang), lambda r: r.name, False),
-        (t("level", lang), lambda r: r.level, False),
+        (t("level", lang), lambda r: level_of(r, lang), False),
     ]
-    if report.by == "device":
+    if report.by in ("device", "service"):
         cols.insert(1, (t("site", lang), lambda r: r.site_name or r.site or "", False))
+    if report.by == "service":
+        cols.insert(1, (t("device", lang), lambda r: r.device_name or r.device or "", False))
     cols += [
         (t("availability", lang) + " %", lambda r: percent(r.stats.availability), True),
+        (t("coverage", lang) + " %", lambda r: percent(r.stats.coverage, 1), True),
         (
             t("availability_excl", lang) + " %",
             lambda r: percent(r.stats.availability_excluding_maintenance),
@@ -143,11 +141,18 @@ def _columns(report: Report, lang: Lang) -> list[tuple[str, Callable[[Row], str]
         (t("mttr", lang), lambda r: duration(r.stats.mttr), True),
         (t("longest", lang), lambda r: duration(r.stats.longest_outage), True),
     ]
-    if report.by != "device":
+    if report.by not in ("device", "service"):
         cols.append(
             (t("workstations", lang) + " %", lambda r: percent(r.workstations_working), True)
         )
     return cols
+
+
+def level_of(row: Row, lang: Lang) -> str:
+    """The row's level by its Vietnamese (or English) name: Tỉnh, Huyện, Xã / Phường / Thị
+    trấn (a commune as its name says: the site's own, or the device's site's)."""
+    name = row.name if row.kind == "site" else row.site_name
+    return level_text(row.level, lang, name) if row.level else ""
 
 
 def merge_notes(report: Report, lang: Lang) -> list[str]:
@@ -223,10 +228,13 @@ def render_csv(report: Report, lang: Lang = "vi") -> bytes:
     w = csv.writer(buf)  # the excel dialect: CRLF, quotes only where needed
     sec = t("seconds", lang)
     head = [t("id", lang), t("name", lang), t("level", lang)]
-    if report.by == "device":
+    if report.by == "service":
+        head += [t("device", lang)]
+    if report.by in ("device", "service"):
         head += [t("site", lang)]
     head += [
         f"{t('availability', lang)} (%)",
+        f"{t('coverage', lang)} (%)",
         f"{t('availability_excl', lang)} (%)",
         f"{t('downtime', lang)} ({sec})",
         f"{t('own', lang)} ({sec})",
@@ -238,7 +246,7 @@ def render_csv(report: Report, lang: Lang = "vi") -> bytes:
         f"{t('longest', lang)} ({sec})",
         t("reboots", lang),
     ]
-    if report.by != "device":
+    if report.by not in ("device", "service"):
         head.append(f"{t('workstations', lang)} (%)")
     # Only a report touching a merged site gets the column, so other reports keep their shape.
     merges = any(r.formerly for r in report.rows)
@@ -248,11 +256,14 @@ def render_csv(report: Report, lang: Lang = "vi") -> bytes:
     for r in report.rows:
         s = r.stats
         # Text from the config (ids, names) is escaped; the numbers below are ours.
-        line = [text_cell(r.id), text_cell(r.name), text_cell(r.level)]
-        if report.by == "device":
+        line = [text_cell(r.id), text_cell(r.name), text_cell(level_of(r, lang))]
+        if report.by == "service":
+            line.append(text_cell(r.device_name or r.device or ""))
+        if report.by in ("device", "service"):
             line.append(text_cell(r.site_name or r.site or ""))
         line += [
             percent(s.availability, 3),
+            percent(s.coverage, 3),
             percent(s.availability_excluding_maintenance, 3),
             str(round(s.downtime)),
             str(round(s.down)),
@@ -264,7 +275,7 @@ def render_csv(report: Report, lang: Lang = "vi") -> bytes:
             str(round(s.longest_outage)),
             str(s.reboots),
         ]
-        if report.by != "device":
+        if report.by not in ("device", "service"):
             line.append(percent(r.workstations_working, 3))
         if merges:
             line.append(text_cell(" ".join(r.formerly)))
@@ -305,10 +316,21 @@ def _bar_colour(a: float | None) -> str:
     if a is None:
         return STATUS_COLOUR[Status.UNKNOWN]
     if a >= 0.99:
-        return "#2e7d32"
+        return STATUS_COLOUR[Status.UP]
     if a >= 0.95:
         return "#f9a825"
-    return "#c62828"
+    return STATUS_COLOUR[Status.DOWN]
+
+
+def _with_coverage(row: Row, lang: Lang) -> str:
+    """``99.50`` or, when part of the period is unknown, ``100.00 (đã theo dõi 8.0 %)``: a
+    bare 100 % over a period mostly unknown would mislead a planner."""
+    a, c = row.stats.availability, row.stats.coverage
+    if a is None:
+        return "—"
+    if c is not None and c < COVERAGE_NOTE:
+        return f"{percent(a)} ({t('coverage', lang).lower()} {percent(c, 1)} %)"
+    return percent(a)
 
 
 def _chart(rows: list[Row], lang: Lang) -> str:
@@ -333,7 +355,7 @@ def _chart(rows: list[Row], lang: Lang) -> str:
             f'<rect x="{label_w}" y="{y + 3}" width="{width:.1f}" height="{h - 6}" '
             f'fill="{_bar_colour(a)}"><title>{html.escape(r.name)}: {percent(a)}%</title></rect>'
             f'<text x="{label_w + width + 4:.1f}" y="{y + 13}">'
-            f"{html.escape(percent(a) or '—')}</text>"
+            f"{html.escape(_with_coverage(r, lang))}</text>"
         )
     out.append("</svg>")
     return "".join(out)
@@ -390,7 +412,7 @@ def render_html(report: Report, lang: Lang = "vi") -> bytes:
         if len(rows) > len(shown)
         else ""
     )
-    by = t(report.by, lang) if report.by in ("device", "site") else report.by
+    by = t(report.by, lang) if report.by in TEXT else level_text(report.by, lang)
     legend = "".join(
         f'<span><i class="{s.value}"></i>{e(STATUS_TEXT[s][lang])}</span>'
         for s in (Status.DOWN, Status.UNREACHABLE, Status.MAINTENANCE, Status.UNKNOWN)
@@ -412,7 +434,7 @@ def render_html(report: Report, lang: Lang = "vi") -> bytes:
         f"<h1>{e(t('title', lang))}</h1>",
         f'<p class="meta">{e(t("period", lang))}: {e(_period_text(report))} · '
         f"{e(t('by', lang))}: {e(by)}"
-        + (f" · {e(t('level', lang))}: {e(report.level)}" if report.level else "")
+        + (f" · {e(t('level', lang))}: {e(level_text(report.level, lang))}" if report.level else "")
         + "</p>",
     ]
     if not rows:

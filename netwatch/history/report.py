@@ -3,6 +3,11 @@
 ``by`` chooses the rows:
 
 - ``"device"``: one row per device, from its own timeline.
+- ``"service"``: one row per service check (an application: the portal, mail...), from its
+  own timeline: up while it answers as expected, down from its failure (after hysteresis),
+  its server's own failure included; while its device was cut off upstream or in planned
+  maintenance, the service's failure counts as that (over raw history; a period reaching into
+  the daily summaries keeps the service's own figures). What a province is judged on.
 - ``"site"``: one row per site, from the site's own timeline (the site transitions the topology
   records, i.e. whether the site as a whole was reachable).
 - a hierarchy level (``"district"``, ``"commune"``...): one row per site of that level,
@@ -42,9 +47,9 @@ from zoneinfo import ZoneInfo
 from netwatch.configuration.values import OutOfRange, check_instant
 from netwatch.errors import HistoryError
 from netwatch.history import reader, schema
-from netwatch.history.availability import Segment, Stats
+from netwatch.history.availability import Segment, Stats, overlay, summarise
 from netwatch.history.store import DEFAULT_TIMEZONE, HistoryStore
-from netwatch.models import Device, Role, Site, Status
+from netwatch.models import Device, Role, Site, Status, service_subject
 
 MAX_SEGMENTS_PER_ROW = 2000
 
@@ -115,15 +120,18 @@ def report_period(
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One line of a report. ``kind`` is ``"device"`` or ``"site"``; ``id`` its id."""
+    """One line of a report. ``kind`` is ``"device"``, ``"site"`` or ``"service"``; ``id`` its
+    id (a service's is ``device:service``)."""
 
     kind: str
     id: str
     name: str
     level: str
     stats: Stats
-    site: str | None = None  # a device row's site id
+    site: str | None = None  # a device's or service's site id
     site_name: str | None = None
+    device: str | None = None  # a service's device id
+    device_name: str | None = None
     workstations_working: float | None = None
     sites: int = 1  # sites aggregated into this row
     segments: tuple[Segment, ...] = ()  # the not-up time, for the outage timeline
@@ -135,7 +143,11 @@ class Row:
     def to_json(self) -> dict[str, Any]:
         s = self.stats
         out: dict[str, Any] = {self.kind: self.id}
-        if self.kind == "device":
+        if self.kind == "service":
+            out["service"] = self.name
+            out["device"] = self.device
+            out["device_name"] = self.device_name
+        if self.kind in ("device", "service"):
             out["site"] = self.site
             out["site_name"] = self.site_name
         out.update(
@@ -152,6 +164,7 @@ class Row:
             mttr_seconds=s.mttr,
             longest_outage_seconds=s.longest_outage,
             reboots=s.reboots,
+            coverage=s.coverage,
         )
         if self.kind == "site":
             out["workstations_working"] = self.workstations_working
@@ -199,12 +212,33 @@ def _reader_connection(source: Source) -> tuple[sqlite3.Connection, bool]:
     if isinstance(source, sqlite3.Connection):
         return source, False
     path = source.path if isinstance(source, HistoryStore) else Path(source)
-    if not path.exists():
-        raise HistoryError(f"history database {path} does not exist (is agent.data_dir right?)")
+    _check_readable(path)
     try:
         return schema.connect(path, readonly=True), True
     except sqlite3.Error as exc:
         raise HistoryError(f"cannot read history database {path}: {exc}") from exc
+
+
+def _check_readable(path: Path) -> None:
+    """One clear line for a planner whose account cannot read the history (its file, or the
+    directory it is in), or who points at a wrong data_dir; SQLite would only say "unable to
+    open database file"."""
+    try:
+        with path.open("rb"):
+            pass
+    except FileNotFoundError:
+        raise HistoryError(
+            f"cannot read {path}: no such file (is agent.data_dir right? has netwatch run?)"
+        ) from None
+    except PermissionError:
+        raise HistoryError(
+            f"cannot read {path}: permission denied; run as the netwatch user or add "
+            "yourself to its group"
+        ) from None
+    except IsADirectoryError:
+        raise HistoryError(f"cannot read {path}: it is a directory, not a database") from None
+    except OSError as exc:
+        raise HistoryError(f"cannot read {path}: {exc.strerror}") from exc
 
 
 def _stats_for(
@@ -214,10 +248,19 @@ def _stats_for(
     try:
         return reader.period_stats(conn, start, end, keep_segments=keep)
     except sqlite3.Error as exc:
+        if owned:  # e.g. its write-ahead log is not readable by this account
+            for part in ("", "-wal", "-shm"):
+                wal = Path(f"{_path_of(source)}{part}")
+                if part == "" or wal.exists():
+                    _check_readable(wal)
         raise HistoryError(f"cannot read the history database: {exc}") from exc
     finally:
         if owned:
             conn.close()
+
+
+def _path_of(source: Source) -> Path:
+    return source.path if isinstance(source, HistoryStore) else Path(str(source))
 
 
 def _subtrees(sites: Mapping[str, Site]) -> dict[str, list[str]]:
@@ -253,8 +296,8 @@ def build_report(
     "unknown", and the outage timeline spans the days that have been. A period wholly past or
     wholly to come is left as asked."""
     levels = sorted({s.level for s in sites.values()})
-    if by not in ("device", "site", *levels):
-        raise ValueError(f"--by {by}: use device, site or a level ({', '.join(levels)})")
+    if by not in ("device", "site", "service", *levels):
+        raise ValueError(f"--by {by}: use device, site, service or a level ({', '.join(levels)})")
     if level is not None and level not in levels:
         raise ValueError(f"--level {level}: use one of {', '.join(levels)}")
     if end <= start:
@@ -264,13 +307,17 @@ def build_report(
     t0, t1 = start.timestamp(), end.timestamp()
     period = t1 - t0
 
-    if by == "device":
+    if by in ("device", "service"):
         chosen = [
             d
             for d in devices.values()
             if level is None or (d.site in sites and sites[d.site].level == level)
         ]
-        want = {("device", d.id) for d in chosen}
+        if by == "device":
+            want = {("device", d.id) for d in chosen}
+        else:  # the devices too: their upstream cuts and maintenance explain the services'
+            want = {("service", service_subject(d.id, c.name)) for d in chosen for c in d.services}
+            want |= {("device", d.id) for d in chosen if d.services}
     else:
         subtree = _subtrees(sites)
         if by == "site":
@@ -292,7 +339,31 @@ def build_report(
         return res.stats, res.segments
 
     rows: list[Row] = []
-    if by == "device":
+    if by == "service":
+        for d in chosen:
+            site = sites.get(d.site)
+            device_segs = stats_of(("device", d.id))[1]
+            for check in d.services:
+                subject = service_subject(d.id, check.name)
+                st, segs = stats_of(("service", subject))
+                if _covers(segs, period) and _covers(device_segs, period):
+                    segs = overlay(segs, device_segs)
+                    st = summarise(segs)
+                rows.append(
+                    Row(
+                        kind="service",
+                        id=subject,
+                        name=check.name,
+                        level=site.level if site else "",
+                        stats=st,
+                        site=d.site,
+                        site_name=site.name if site else None,
+                        device=d.id,
+                        device_name=d.name or d.id,
+                        segments=_not_up(segs),
+                    )
+                )
+    elif by == "device":
         for d in chosen:
             st, segs = stats_of(("device", d.id))
             site = sites.get(d.site)
@@ -346,6 +417,11 @@ def build_report(
             )
     rows.sort(key=_worst_first)
     return Report(start, end, by, level, tz, tuple(rows))
+
+
+def _covers(segs: list[Segment], period: float) -> bool:
+    """The timeline spans the whole period (not only its raw part, after daily summaries)."""
+    return abs(sum(s.seconds for s in segs) - period) < 1e-6 * max(period, 1.0)
 
 
 def _not_up(segs: list[Segment]) -> tuple[Segment, ...]:

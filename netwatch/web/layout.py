@@ -93,4 +93,4 @@ class Page:
 
 def _for_js(key: str) -> bool:
     wanted = {*KIND_TEXT.values(), "hours", "days"}
-    return key.startswith(("web_", "status_", "severity_")) or key in wanted
+    return key.startswith(("web_", "status_", "severity_", "failure_")) or key in wanted

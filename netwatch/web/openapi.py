@@ -64,9 +64,24 @@ SCHEMAS: JSON = {
             "name": _STR,
             "level": _STR,
             "status": _STATUS,
+            "since": {
+                **_TIME,
+                "description": "when the site's status last changed (the agent's start if it "
+                "has not changed since)",
+            },
             "gateway": _STR_NULL,
             "counts": _COUNTS,
             "devices": {"type": "integer"},
+            "services_failing": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "services failing on devices that are up, in the site's subtree",
+            },
+            "degraded": {
+                "type": "boolean",
+                "description": "up, but with services failing: shown as degraded (a display "
+                "state; status, alerts and history are unchanged)",
+            },
             "children": _list(_ref("SiteNode")),
         }
     ),
@@ -81,7 +96,11 @@ SCHEMAS: JSON = {
             "site_name": _STR,
             "status": _STATUS,
             "own_status": _STATUS,
-            "since": _TIME,
+            "since": {
+                **_TIME,
+                "description": "when the device's status last changed, as the history dates "
+                "it (the agent's start if it has not changed since)",
+            },
             "cause": _STR_NULL,
             "flapping": {"type": "boolean"},
             "rtt_seconds": _NUM,
@@ -205,6 +224,10 @@ SCHEMAS: JSON = {
             "affected_devices": {"type": "integer"},
             "escalated": {"type": "boolean"},
             "acknowledged_by": _STR_NULL,
+            "digest_only": {
+                "type": "boolean",
+                "description": "a workstation's failure: listed in the daily digest, never paged",
+            },
         }
     ),
     "Alerts": _obj({"alerts": _list(_ref("Alert"))}),
@@ -273,12 +296,19 @@ SCHEMAS: JSON = {
     "ReportRow": {
         "type": "object",
         "properties": {
-            "device": _STR,
+            "device": _STR_NULL,
+            "service": {"type": "string", "description": "by=service: the service's name"},
+            "device_name": _STR_NULL,
             "site": _STR_NULL,
             "site_name": _STR_NULL,
             "name": _STR,
             "level": _STR,
             "availability": _NUM,
+            "coverage": {
+                **_NUM,
+                "description": "share of the period whose status is known (null for an empty "
+                "period): an availability over a small coverage says little",
+            },
             "availability_excluding_maintenance": _NUM,
             "downtime_seconds": {"type": "number"},
             "downtime_own_seconds": {"type": "number"},
@@ -490,7 +520,7 @@ def _document() -> JSON:
                     _response("Report"),
                     params=[
                         *_PERIOD,
-                        _param("by", "device, site or a level (default site)"),
+                        _param("by", "device, site, service or a level (default site)"),
                         _param("level", "only sites (or devices of sites) of this level"),
                         _param("format", "json (default), csv, html or table"),
                         _param("lang", "vi or en, for csv/html/table"),

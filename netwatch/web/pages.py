@@ -90,7 +90,7 @@ def add_page_routes(app: web.Application, backend: Backend, recent: Recent) -> N
         month = request.query.get("month", "") or now.strftime("%Y-%m")
         by = request.query.get("by", "site")
         levels = sorted({s.level for s in inv.sites.values()})
-        if by not in ("site", "device", *levels):
+        if by not in ("site", "device", "service", *levels):
             by = "site"
         try:
             start, end = report.month_period(month[:20], p.tz)

@@ -19,7 +19,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from netwatch.i18n import format_duration, format_time, message_keys, t
+from netwatch.i18n import format_duration, format_time, state_text
+from netwatch.i18n import level_text as i18n_level_text
 from netwatch.web.recent import MINUTES
 
 Lang = str
@@ -74,16 +75,15 @@ def duration(seconds: float | None, lang: Lang) -> str:
 
 
 def status_text(status: str, lang: Lang) -> str:
-    return t(f"status_{status}", lang)
+    return state_text(status, lang)
 
 
 def badge(status: str, lang: Lang) -> str:
     return f'<span class="badge st-{e(status)}">{e(status_text(status, lang))}</span>'
 
 
-def level_text(level: str, lang: Lang) -> str:
-    key = f"web_level_{level}"
-    return t(key, lang) if key in message_keys() else level
+def level_text(level: str, lang: Lang, name: str | None = None) -> str:
+    return i18n_level_text(level, lang, name)
 
 
 def table(head: Sequence[str], rows: Iterable[Iterable[str]], *, body_id: str = "") -> str:

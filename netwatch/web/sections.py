@@ -10,8 +10,9 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlencode
 
+from netwatch.alerting.messages import detail_text
 from netwatch.history import formats, report
-from netwatch.i18n import language, t
+from netwatch.i18n import failure_text, language, t
 from netwatch.models import Status
 from netwatch.web import views
 from netwatch.web.backend import Backend
@@ -34,36 +35,45 @@ from netwatch.web.render import (
 # --------------------------------------------------------------------------- site tree
 
 
-def _counts(p: Page, counts: dict[str, int], *, labelled: bool = False) -> str:
-    """Device counts per status as coloured chips (with the status names on the summary)."""
-    chips = [
-        f'<span class="chip st-{s}" title="{e(status_text(s, p.lang))}">{counts[s]}</span>'
-        + (f' <span class="chip-label">{e(status_text(s, p.lang))}</span>' if labelled else "")
+def _counts(p: Page, counts: dict[str, int], *, labelled: bool = False, failing: int = 0) -> str:
+    """Device counts per status as coloured chips (with the status names on the summary),
+    then the number of failing services (``static/netwatch.js`` draws the same)."""
+    items = [
+        (s, counts[s], status_text(s, p.lang))
         for s in ("down", "unreachable", "unknown", "maintenance", "up")
         if counts.get(s)
+    ]
+    if failing:
+        items.append((views.DEGRADED, failing, p.t("web_services_failing")))
+    chips = [
+        f'<span class="chip st-{s}" title="{e(title)}">{n}</span>'
+        + (f' <span class="chip-label">{e(title)}</span>' if labelled else "")
+        for s, n, title in items
     ]
     return f'<span class="counts">{"".join(chips)}</span>'
 
 
 def _node(p: Page, node: dict[str, Any]) -> str:
     children = "".join(_node(p, c) for c in node["children"])
-    status = node["status"]
+    shown = views.display_state(node["status"], node["degraded"])
     return (
-        f'<li class="node st-{e(status)}" data-id="{e(node["id"])}" '
+        f'<li class="node st-{e(shown)}" data-id="{e(node["id"])}" '
         f'data-name="{e(node["name"].casefold())} {e(node["id"])}">'
         f'<div class="row"><span class="dot" aria-hidden="true"></span>'
         f'<a class="name" href="/sites/{e(node["id"])}">{e(node["name"])}</a>'
-        f'<span class="level">{e(level_text(node["level"], p.lang))}</span>'
-        f"{badge(status, p.lang)}{_counts(p, node['counts'])}</div>"
+        f'<span class="level">{e(level_text(node["level"], p.lang, node["name"]))}</span>'
+        f"{badge(shown, p.lang)}"
+        f"{_counts(p, node['counts'], failing=node['services_failing'])}</div>"
         f"{f'<ul>{children}</ul>' if children else ''}</li>"
     )
 
 
 def index_main(p: Page, tree: list[dict[str, Any]]) -> str:
     total = {s.value: sum(n["counts"][s.value] for n in tree) for s in Status}
+    failing = sum(n["services_failing"] for n in tree)
     return (
         f"<h1>{e(p.t('web_title'))}</h1>"
-        f'<p class="summary" id="summary">{_counts(p, total, labelled=True)}</p>'
+        f'<p class="summary" id="summary">{_counts(p, total, labelled=True, failing=failing)}</p>'
         '<form class="filters" role="search" method="get" action="/" id="filters">'
         f'<input type="search" id="q" name="q" placeholder="{e(p.t("web_search"))}" '
         f'aria-label="{e(p.t("web_search"))}" maxlength="100" autocomplete="off">'
@@ -106,30 +116,57 @@ def _crumbs(path: list[dict[str, Any]]) -> str:
 def site_main(p: Page, backend: Backend, site_id: str) -> str:
     site = backend.inventory.sites[site_id]
     rows = views.device_list(backend, site=site_id, status=None, q=None)
-    status = backend.engine.site_status(site_id).value
+    failing = views.failing_services(backend, site_id)
+    own = any(x["site"] == site_id for x in failing)
+    status = views.display_state(backend.engine.site_status(site_id).value, own)
     return (
         _crumbs(views.site_path(backend, site_id))
         + f'<h1>{e(site.name or site.id)} <span id="site-status">{badge(status, p.lang)}</span>'
-        f"</h1><p>{e(level_text(site.level, p.lang))} · {e(site.id)}</p>"
+        f"</h1><p>{e(level_text(site.level, p.lang, site.name))} · {e(site.id)}</p>"
+        + _failing(p, failing)
         + table(device_head(p), device_rows(p, rows), body_id="devices")
     )
+
+
+def _failing(p: Page, items: list[dict[str, Any]]) -> str:
+    """The site's failing services (on devices that are up), above its devices."""
+    if not items:
+        return ""
+    rows = [
+        [
+            e(x["service"]),
+            f'<a href="/devices/{e(x["device"])}">{e(x["device_name"])}</a>',
+            badge(views.DEGRADED, p.lang),
+            _failure(p, x["failure"]),
+            e(p.when(x["since"])),
+        ]
+        for x in items
+    ]
+    head = [p.t(k) for k in ("web_services", "web_device", "web_status", "web_result", "web_since")]
+    return (
+        f'<section id="failing-services"><h2>{e(p.t("web_failing_services"))}</h2>'
+        f"{table(head, rows)}</section>"
+    )
+
+
+def _failure(p: Page, failure: dict[str, Any] | None) -> str:
+    """A failure's reason in the page's language; the probe's own words on hover."""
+    if failure is None:
+        return NONE
+    text = failure_text(f"{failure['kind']}: {failure['detail']}", p.lang)
+    return f'<span title="{e(failure["detail"])}">{e(text)}</span>'
 
 
 def _checks(p: Page, checks: list[dict[str, Any]]) -> str:
     rows = []
     for c in checks:
-        failure = c["failure"]
-        result = (
-            p.t("web_ok")
-            if c["ok"]
-            else (f"{failure['kind']}: {failure['detail']}" if failure else NONE)
-        )
+        result = e(p.t("web_ok")) if c["ok"] else _failure(p, c["failure"])
         rows.append(
             [
                 e(c["name"]),
-                badge(c["status"], p.lang),
+                badge(views.check_state(c["name"], c["status"]), p.lang),
                 e(p.when(c["last_at"])),
-                e(result),
+                result,
                 e(ms(c["duration_seconds"])),
             ]
         )
@@ -223,7 +260,7 @@ def _services(p: Page, items: list[dict[str, Any]]) -> str:
     rows = [
         [
             e(x["name"]),
-            badge(x["status"], p.lang),
+            badge(views.check_state(f"service:{x['name']}", x["status"]), p.lang),
             e(x["status_code"] if x["status_code"] is not None else NONE),
             e(ms(x["duration_seconds"])),
             e(p.when(x["cert_expires_at"])),
@@ -317,10 +354,14 @@ def alerts_main(p: Page, backend: Backend) -> str:
         [
             f'<span class="sev sev-{e(a["severity"])}">'
             f"{e(p.t('severity_' + a['severity']))}</span>",
-            e(t(KIND_TEXT.get(a["kind"], "down"), p.lang)),
+            (
+                f'<span class="digest">{e(p.t("web_digest_item"))}</span>'
+                if a["digest_only"]
+                else e(t(KIND_TEXT.get(a["kind"], "down"), p.lang))
+            ),
             f'<a href="/devices/{e(a["subject"])}">{e(a["device_name"] or a["subject"])}</a>'
             f"<br><small>{e(a['site_name'])}</small>",
-            e(a["detail"]),
+            e(detail_text(a["kind"], a["detail"], p.lang)),
             e(p.when(a["started_at"])),
             _alert_actions(p, a),
         ]
@@ -396,10 +437,22 @@ def alerts_main(p: Page, backend: Backend) -> str:
 # --------------------------------------------------------------------------- availability
 
 
+def _report_name(r: report.Row) -> str:
+    if r.kind == "site":
+        return f'<a href="/sites/{e(r.id)}">{e(r.name)}</a>'
+    device = r.device if r.kind == "service" else r.id
+    where = f" <small>{e(r.device_name)}</small>" if r.kind == "service" else ""
+    return f'<a href="/devices/{e(device)}">{e(r.name)}</a>{where}'
+
+
 def availability_main(
     p: Page, built: report.Report | None, month: str, by: str, levels: list[str]
 ) -> str:
-    choices = [("site", p.t("web_site")), ("device", p.t("web_device"))]
+    choices = [
+        ("site", p.t("web_site")),
+        ("device", p.t("web_device")),
+        ("service", p.t("web_services")),
+    ]
     choices += [(level, level_text(level, p.lang)) for level in levels]
     options = "".join(
         f'<option value="{e(v)}"{" selected" if v == by else ""}>{e(label)}</option>'
@@ -422,13 +475,10 @@ def availability_main(
         )
     rows = [
         [
-            (
-                f'<a href="/devices/{e(r.id)}">{e(r.name)}</a>'
-                if r.kind == "device"
-                else f'<a href="/sites/{e(r.id)}">{e(r.name)}</a>'
-            ),
-            e(level_text(r.level, p.lang)),
+            _report_name(r),
+            e(formats.level_of(r, language(p.lang))),
             e(percent(r.stats.availability, 2)),
+            e(percent(r.stats.coverage, 1)),
             e(duration(r.stats.down, p.lang)),
             e(duration(r.stats.unreachable, p.lang)),
             e(duration(r.stats.maintenance, p.lang)),
@@ -443,6 +493,7 @@ def availability_main(
             "name",
             "level",
             "availability",
+            "coverage",
             "own",
             "upstream",
             "maintenance",

@@ -43,6 +43,9 @@ STATUS_ORDER: Mapping[Status, int] = {
     Status.UP: 4,
 }
 SEVERITY_ORDER: Mapping[str, int] = {"critical": 0, "warning": 1, "info": 2}
+# A site that is up but has an application failing: shown after the cut-off ones.
+DEGRADED = "degraded"
+DEGRADED_ORDER = 1.5
 
 
 def iso(ts: float | None, tz: str) -> str | None:
@@ -91,18 +94,29 @@ def site_tree(backend: Backend) -> list[JSON]:
             for key, n in counts[site.id].items():
                 counts[site.parent][key] += n
 
+    own_failing = _services_failing_by_site(backend)
+    failing = dict(own_failing)
+    for site in reversed(inv.config.sites):
+        if site.parent is not None and site.parent in failing:
+            failing[site.parent] += failing[site.id]
+    tz = _tz(backend)
+
     def node(site: Site) -> JSON:
         children = [node(inv.sites[c]) for c in site.children if c in inv.sites]
         children.sort(key=_site_order)
         c = counts[site.id]
+        status = engine.site_status(site.id)
         return {
             "id": site.id,
             "name": site.name or site.id,
             "level": site.level,
-            "status": engine.site_status(site.id).value,
+            "status": status.value,
+            "since": iso(engine.status_since("site", site.id), tz),
             "gateway": site.gateway,
             "counts": c,
             "devices": sum(c.values()),
+            "services_failing": failing[site.id],
+            "degraded": status is Status.UP and own_failing[site.id] > 0,
             "children": children,
         }
 
@@ -111,9 +125,75 @@ def site_tree(backend: Backend) -> list[JSON]:
     return roots
 
 
-def _site_order(node: JSON) -> tuple[int, int, int, str]:
+def _site_order(node: JSON) -> tuple[float, int, int, str]:
     c = node["counts"]
-    return (STATUS_ORDER[Status(node["status"])], -c["down"], -c["unreachable"], node["name"])
+    order: float = STATUS_ORDER[Status(node["status"])]
+    if node["degraded"]:
+        order = DEGRADED_ORDER
+    return (order, -c["down"], -c["unreachable"], node["name"])
+
+
+def display_state(status: str, degraded: bool) -> str:
+    """The state a person sees: ``degraded`` for a site that is up with an application failing
+    (a display state only: alerting and history keep the site's status)."""
+    return DEGRADED if degraded and status == Status.UP.value else status
+
+
+def check_state(name: str, status: str) -> str:
+    """The state a check is shown in: a failing service check is an application failing
+    (``degraded``, "Ứng dụng lỗi"), not a lost connection."""
+    return DEGRADED if name.startswith("service:") and status == Status.DOWN.value else status
+
+
+def _failing_checks(backend: Backend, device: Device) -> list[tuple[str, CheckState]]:
+    """The device's failing service checks, if the device itself is up: a service on a device
+    that is down or cut off is explained by that, and is not a separate problem."""
+    if backend.engine.status_of(device.id) is not Status.UP:
+        return []
+    state = backend.state.devices.get(device.id)
+    if state is None:
+        return []
+    return [
+        (name.removeprefix("service:"), c)
+        for name, c in sorted(state.checks.items())
+        if name.startswith("service:") and c.status is Status.DOWN
+    ]
+
+
+def _services_failing_by_site(backend: Backend) -> dict[str, int]:
+    """Each site's own count of failing services (on devices that are up)."""
+    out = dict.fromkeys(backend.inventory.sites, 0)
+    for device in backend.inventory.devices.values():
+        if device.site in out:
+            out[device.site] += len(_failing_checks(backend, device))
+    return out
+
+
+def failing_services(backend: Backend, site_id: str) -> list[JSON]:
+    """The failing services of ``site_id``'s subtree, on devices that are up, for its page.
+    Own site's first (they make it degraded), then those of the sites below."""
+    tz = _tz(backend)
+    wanted = set(subtree(backend, site_id))
+    out: list[JSON] = []
+    for device in backend.inventory.devices.values():
+        if device.site not in wanted:
+            continue
+        for name, check in _failing_checks(backend, device):
+            failure = check.last.failure if check.last else None
+            out.append(
+                {
+                    "device": device.id,
+                    "device_name": device.name or device.id,
+                    "site": device.site,
+                    "service": name,
+                    "since": iso(check.since, tz),
+                    "failure": {"kind": failure.kind.value, "detail": failure.detail}
+                    if failure
+                    else None,
+                }
+            )
+    out.sort(key=lambda x: x["site"] != site_id)
+    return out
 
 
 def site_path(backend: Backend, site_id: str) -> list[JSON]:
@@ -147,7 +227,7 @@ def device_summary(backend: Backend, device: Device) -> JSON:
         "site_name": (site.name or site.id) if site else device.site,
         "status": engine.status_of(device.id).value,
         "own_status": (state.status if state else Status.UNKNOWN).value,
-        "since": iso(state.since, tz) if state else None,
+        "since": iso(engine.status_since("device", device.id), tz),
         "cause": cause if cause != device.id else None,
         "flapping": device.id in engine.flapping(),
         "rtt_seconds": rtt,
@@ -478,15 +558,17 @@ def alert_json(alert: Alert, tz: str) -> JSON:
         "affected_devices": len(alert.affected_devices),
         "escalated": alert.escalated,
         "acknowledged_by": alert.acknowledged_by,
+        "digest_only": alert.digest_only,
     }
 
 
 def alert_list(backend: Backend) -> list[JSON]:
-    """Open alerts, critical first, then the oldest first."""
+    """Open alerts, critical first, then the oldest first; the failures that only wait for the
+    daily digest (workstations) after every alert that pages someone."""
     tz = _tz(backend)
     alerts = sorted(
         backend.engine.active_alerts(),
-        key=lambda a: (SEVERITY_ORDER.get(a.severity, 9), a.started_at, a.id),
+        key=lambda a: (a.digest_only, SEVERITY_ORDER.get(a.severity, 9), a.started_at, a.id),
     )
     return [alert_json(a, tz) for a in alerts]
 

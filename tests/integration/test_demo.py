@@ -241,7 +241,8 @@ def test_demo_line_cut_is_detected_suppressed_mailed_and_recovers(
     assert "<html" in page.lower()
     assert CUT.name in page
     assert metric_value(metrics, "netwatch_device_status", device=gateway, status="down") == 1
-    behind = [d.id for c in CUT.sites for d in c.devices]
+    # Behind the gateway: the district's other devices and its communes' (what the mail counts).
+    behind = [d.id for d in CUT.devices[1:]] + [d.id for c in CUT.sites for d in c.devices]
     for device in behind:
         status = metric_value(
             metrics, "netwatch_device_status", device=device, status="unreachable"
@@ -270,6 +271,10 @@ def test_demo_line_cut_is_detected_suppressed_mailed_and_recovers(
     # One alert for the cut (not one per device behind it) and one for the recovery.
     assert len(district_mails) == 2, json.dumps(district_mails, ensure_ascii=False, indent=1)
     assert all("Châu Thành" in str(m["subject"]) for m in district_mails)
+    # The mail counts what the console said: the district and its communes, every device.
+    affected = f"Ảnh hưởng: {1 + len(CUT.sites)} đơn vị, {len(behind)} thiết bị"
+    assert any(affected in str(m["body"]) for m in district_mails), district_mails
+    assert affected in demo.text()
     # The log channel got the same alert (the daemon's stderr).
     assert any("netwatch.notify" in line and gateway in line for line in demo.err)
     assert "Hộp thư demo" in demo.get(demo.mail_port, "/")

@@ -102,3 +102,28 @@ def test_example_alertmanager_config_routes_each_district_to_its_receiver() -> N
         routed = run(amtool, "config", "routes", "test", "--config.file=alertmanager.yml", *labels)
         assert routed.returncode == 0, routed.stdout + routed.stderr
         assert routed.stdout.strip() == receiver, (labels, routed.stdout)
+
+
+def test_the_sharded_scrape_example_is_valid_and_uses_netwatch_s_sd(tmp_path: Path) -> None:
+    """The commented /sd job of prometheus.yml, put in place of the single scrape as its
+    comment says, passes `promtool check config`, and points at the /sd netwatch serves."""
+    text = (RULES_DIR / "prometheus.yml").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("  # - job_name: netwatch"))
+    end = next(i for i in range(start, len(lines)) if not lines[i].startswith("  # "))
+    sharded = [line.replace("  # ", "  ", 1) for line in lines[start:end]]
+    assert any("url: http://127.0.0.1:9430/sd" in line for line in sharded)
+    single = next(i for i, line in enumerate(lines) if line == "  - job_name: netwatch")
+    single_end = next(i for i in range(single + 1, len(lines)) if lines[i].startswith("  - "))
+    config = [*lines[:single], *sharded, *lines[single_end:]]
+    for name in RULE_FILES:
+        shutil.copy(RULES_DIR / name, tmp_path / name)
+    (tmp_path / "prometheus.yml").write_text("\n".join(config) + "\n", encoding="utf-8")
+    checked = subprocess.run(
+        [tool("promtool"), "check", "config", str(tmp_path / "prometheus.yml")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    app = (Path(__file__).parents[2] / "netwatch" / "web" / "app.py").read_text(encoding="utf-8")
+    assert 'add_get("/sd", service_discovery)' in app
+    assert '"__param_shard": shard' in app

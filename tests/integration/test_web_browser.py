@@ -35,8 +35,25 @@ CHROMIUM = "/usr/bin/chromium"
 TOKEN = "web-test-token-5b1c"
 NK_RTR = "127.0.20.1"
 RED = "rgb(198, 40, 40)"  # --down in netwatch.css
+PURPLE = "rgb(142, 36, 170)"  # --degraded
 XSS = "<script>alert(1)</script>"
-PROBE = "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)"
+# Waits (30 s at most) until every site of /api/v1/sites is up; fails if it never is.
+ALL_UP = """
+import json, sys, time, urllib.request
+def ids(nodes):
+    return [(n["id"], n["status"]) for n in nodes] + [x for n in nodes for x in ids(n["children"])]
+deadline = time.monotonic() + 30
+while True:
+    try:
+        sites = ids(json.load(urllib.request.urlopen(sys.argv[1], timeout=5))["sites"])
+        if len(sites) == 5 and all(status == "up" for _, status in sites):
+            break
+    except OSError:
+        pass
+    if time.monotonic() > deadline:
+        sys.exit(f"not every site is up within 30 s")
+    time.sleep(0.2)
+"""
 
 CONFIG = """
 agent: {{listen: "127.0.0.1:{port}", data_dir: {data}, api_token: {{env: NW_TEST_TOKEN}}}}
@@ -51,7 +68,10 @@ sites:
     level: province
     gateway: core-rtr
     devices:
-      - {{id: core-rtr, address: 127.0.0.1, role: router}}
+      # The province's portal refuses connections (nothing listens on port 9 in the
+      # namespace) while its server pings: the province is shown degraded.
+      - {{id: core-rtr, address: 127.0.0.1, role: router,
+          services: [{{name: "Cổng dịch vụ công", tcp: 9, interval: 1s, timeout: 500ms}}]}}
     sites:
       - id: ninh-kieu
         name: "Quận Ninh Kiều"
@@ -103,10 +123,9 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         env = {"NW_TEST_TOKEN": TOKEN}
         with RunningDaemon(config, port, prefix=ns.argv([]), env=env) as daemon:
             daemon.wait_for_log("netwatch started", timeout=30)
-            for site in ("can-tho", "ninh-kieu", "an-binh", "cai-khe", "xss"):
-                daemon.wait_for_log(f"site {site} is up", timeout=30)
+            # Every site up, asked of the API: the log rate-limits a burst of start-up lines.
             probe = ns.run(
-                [sys.executable, "-c", PROBE, f"http://127.0.0.1:{port}/api/v1/sites"],
+                [sys.executable, "-c", ALL_UP, f"http://127.0.0.1:{port}/api/v1/sites"],
                 check=False,
             )
             assert probe.returncode == 0, (
@@ -259,6 +278,34 @@ def test_4_the_language_switch_changes_the_page_and_sticks(setup: Setup) -> None
     page.click("header .langs a.lang-vi")
     page.wait_for_url(re.compile(r"lang=vi"))
     assert page.locator("h1").text_content() == "Cảnh báo đang mở"
+    page.context.close()
+
+
+def test_6_a_refused_portal_on_an_up_server_shows_its_site_degraded(setup: Setup) -> None:
+    """The province's server answers ping but its portal refuses: the tree shows the province
+    as "Ứng dụng lỗi" in its own colour, with a failing-services chip, and keeps it after the
+    page refreshes itself from the API; the site page lists the portal with the reason."""
+    page = new_page(setup)
+    page.goto(setup.base + "/")
+    node = 'li[data-id="can-tho"]'
+    page.wait_for_selector(f"{node}.st-degraded", timeout=30_000)
+    expect(page.locator("#updated")).not_to_be_empty()  # re-rendered by the script
+    page.wait_for_timeout(500)
+    assert page.locator(node).get_attribute("class") == "node st-degraded"
+    badge = page.locator(f"{node} > .row .badge")
+    assert badge.text_content() == "Ứng dụng lỗi"
+    assert badge.evaluate("e => getComputedStyle(e).backgroundColor") == PURPLE
+    chip = page.locator(f"{node} > .row .chip.st-degraded")
+    assert chip.text_content() == "1"
+    assert chip.get_attribute("title") == "Ứng dụng lỗi"
+    assert "Ứng dụng lỗi" in page.locator("#summary").text_content()
+    page.goto(setup.base + "/sites/can-tho")
+    assert page.locator("#site-status .badge").text_content() == "Ứng dụng lỗi"
+    section = page.locator("#failing-services")
+    expect(section).to_contain_text("Cổng dịch vụ công")
+    expect(section).to_contain_text("bị từ chối kết nối")
+    shot(page, "site-degraded-1280")
+    assert page.errors == []
     page.context.close()
 
 

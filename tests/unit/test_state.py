@@ -132,3 +132,20 @@ def test_forget_checks_keeps_the_others() -> None:
     t.record(d, ok("snmp"))
     t.forget_checks("r1", ["icmp"])
     assert set(t.devices["r1"].checks) == {"icmp"}
+
+
+def test_a_device_that_fails_ping_too_is_down_for_pings_reason_not_snmps_guess() -> None:
+    """SNMP's timeout ("wrong community or agent down?") tips the device down, but ping fails
+    too: the change carries ping's reason, so nobody goes looking for a wrong community."""
+    t, d = StateTracker(Clock()), device(down_after=1, snmp=SnmpSettings())
+    guess = Failure(FailureKind.TIMEOUT, "SNMP r1: no reply within 2s (wrong community?)")
+    t.record(d, ok("snmp"))
+    t.record(d, bad("icmp"))
+    change = t.record(d, Sample("r1", "snmp", 0.0, 0.0, guess, None))
+    assert change is not None
+    assert change.failure == FAIL
+    # Ping answers, SNMP does not: SNMP's reason is the one to read.
+    t2 = StateTracker(Clock())
+    t2.record(d, ok("icmp"))
+    t2.record(d, Sample("r1", "snmp", 0.0, 0.0, guess, None))
+    assert t2.devices["r1"].status is Status.UP

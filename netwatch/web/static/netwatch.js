@@ -66,21 +66,63 @@
     return h("span", {class: "badge st-" + status}, t("status_" + status));
   }
 
-  function counts(c, labelled) {
+  // Device counts per status, then the failing services (as netwatch.web.sections._counts).
+  // As views.check_state: a failing application reads "Ứng dụng lỗi", not "Mất kết nối".
+  function checkState(name, status) {
+    return name.indexOf("service:") === 0 && status === "down" ? "degraded" : status;
+  }
+
+  function counts(c, labelled, failing) {
     var span = h("span", {class: "counts"});
-    ["down", "unreachable", "unknown", "maintenance", "up"].forEach(function (s) {
-      if (!c[s]) return;
-      span.appendChild(h("span", {class: "chip st-" + s, title: t("status_" + s)}, c[s]));
+    function chip(s, n, title) {
+      span.appendChild(h("span", {class: "chip st-" + s, title: title}, n));
       if (labelled) {
         span.appendChild(document.createTextNode(" "));
-        span.appendChild(h("span", {class: "chip-label"}, t("status_" + s)));
+        span.appendChild(h("span", {class: "chip-label"}, title));
       }
+    }
+    ["down", "unreachable", "unknown", "maintenance", "up"].forEach(function (s) {
+      if (c[s]) chip(s, c[s], t("status_" + s));
     });
+    if (failing) chip("degraded", failing, t("web_services_failing"));
     return span;
   }
 
-  function levelText(level) {
+  // As netwatch.i18n.level_key: a commune-level site is a Xã, Phường or Thị trấn by its name.
+  // As netwatch.i18n.failure_text: the reason in the page's language, the probe's words on hover.
+  function failureText(f) {
+    if (!f) return "\u2013";
+    var key = "failure_" + f.kind;
+    if (lang === "en" || !Object.prototype.hasOwnProperty.call(T, key)) return f.kind + ": " + f.detail;
+    var code = /\bHTTP (\d{3})\b/.exec(f.detail);
+    return h("span", {title: f.detail}, T[key] + (code ? " (HTTP " + code[1] + ")" : ""));
+  }
+
+  // As netwatch.alerting.messages.detail_text: a failure's reason translated; the engine's
+  // English notes (flapping count, digest tally) only on an English page.
+  function detailText(kind, detail) {
+    if (kind === "down" || kind === "service") {
+      if (lang === "en") return detail;
+      var re = /(?:^|(?<=: ))([a-z_]+): /g, m;
+      while ((m = re.exec(detail)) !== null) {
+        var key = "failure_" + m[1];
+        if (!Object.prototype.hasOwnProperty.call(T, key)) continue;
+        var code = /\bHTTP (\d{3})\b/.exec(detail.slice(re.lastIndex));
+        var out = T[key] + (code ? " (HTTP " + code[1] + ")" : "");
+        return m.index ? detail.slice(0, m.index - 2) + ": " + out : out;
+      }
+      return detail;
+    }
+    return lang === "en" && kind !== "digest" ? detail : "";
+  }
+
+  function levelText(level, name) {
     var key = "web_level_" + level;
+    if (level === "commune" && name) {
+      var n = name.trim().toLowerCase();
+      if (n.indexOf("phường") === 0) key = "web_level_ward";
+      else if (n.indexOf("thị trấn") === 0) key = "web_level_town";
+    }
     return Object.prototype.hasOwnProperty.call(T, key) ? T[key] : level;
   }
 
@@ -121,13 +163,14 @@
   // ------------------------------------------------------------------ the site tree
 
   function node(n) {
-    var li = h("li", {class: "node st-" + n.status, "data-id": n.id,
+    var shown = n.degraded ? "degraded" : n.status;  // as views.display_state
+    var li = h("li", {class: "node st-" + shown, "data-id": n.id,
                       "data-name": n.name.toLowerCase() + " " + n.id},
       h("div", {class: "row"},
         h("span", {class: "dot", "aria-hidden": "true"}),
         h("a", {class: "name", href: "/sites/" + encodeURIComponent(n.id)}, n.name),
-        h("span", {class: "level"}, levelText(n.level)),
-        badge(n.status), counts(n.counts)));
+        h("span", {class: "level"}, levelText(n.level, n.name)),
+        badge(shown), counts(n.counts, false, n.services_failing)));
     if (n.children.length) {
       var ul = h("ul");
       n.children.forEach(function (c) { ul.appendChild(node(c)); });
@@ -183,13 +226,14 @@
   function renderIndex(data) {
     var tree = document.getElementById("tree");
     clear(tree);
-    var total = {};
+    var total = {}, failing = 0;
     data.sites.forEach(function (n) {
       tree.appendChild(node(n));
       Object.keys(n.counts).forEach(function (k) { total[k] = (total[k] || 0) + n.counts[k]; });
+      failing += n.services_failing;
     });
     var summary = document.getElementById("summary");
-    if (summary) { clear(summary).appendChild(counts(total, true)); }
+    if (summary) { clear(summary).appendChild(counts(total, true, failing)); }
     filterTree();
   }
 
@@ -263,8 +307,8 @@
     var status = document.getElementById("device-status");
     if (status) clear(status).appendChild(badge(d.status));
     fill(document.getElementById("checks"), d.checks.map(function (c) {
-      var result = c.ok ? t("web_ok") : (c.failure ? c.failure.kind + ": " + c.failure.detail : "\u2013");
-      return [c.name, badge(c.status), when(c.last_at), result, ms(c.duration_seconds)];
+      var result = c.ok ? t("web_ok") : failureText(c.failure);
+      return [c.name, badge(checkState(c.name, c.status)), when(c.last_at), result, ms(c.duration_seconds)];
     }));
     var icmp = document.getElementById("icmp");
     if (icmp) {
@@ -344,8 +388,9 @@
       var kind = {down: "down", flapping: "flapping", service: "service_down", cert: "cert"}[a.kind] || "down";
       var who = h("span", null, h("a", {href: "/devices/" + encodeURIComponent(a.subject)}, a.device_name || a.subject),
                   h("br"), h("small", null, a.site_name));
-      return [h("span", {class: "sev sev-" + a.severity}, t("severity_" + a.severity)), t(kind), who,
-              a.detail, when(a.started_at), alertActions(a)];
+      var what = a.digest_only ? h("span", {class: "digest"}, t("web_digest_item")) : t(kind);
+      return [h("span", {class: "sev sev-" + a.severity}, t("severity_" + a.severity)), what, who,
+              detailText(a.kind, a.detail), when(a.started_at), alertActions(a)];
     }));
     var none = document.getElementById("no-alerts");
     if (none) none.hidden = data.alerts.length > 0;

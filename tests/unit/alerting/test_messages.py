@@ -37,7 +37,7 @@ def test_firing_vi_says_what_since_when_how_many_and_links() -> None:
     assert m.subject == "MẤT KẾT NỐI: Router Ninh Kiều — Quận Ninh Kiều"
     assert "Từ: 05:13 ngày 15/11/2023" in m.text
     assert "Ảnh hưởng: 12 đơn vị, 30 thiết bị" in m.text
-    assert "Chi tiết: timeout: no reply in 1s" in m.text
+    assert "Chi tiết: không phản hồi trong thời gian chờ" in m.text
     assert m.text.endswith(f"Xem: {URL}/devices/nk-rtr")
 
 
@@ -115,3 +115,51 @@ def test_test_message_names_the_channel() -> None:
 
 def test_no_status_url_means_no_link_line() -> None:
     assert "http" not in render(DOWN, "en", TZ, "").text
+
+
+@pytest.mark.parametrize(
+    ("alert", "english"),
+    [
+        (DOWN, "no reply"),
+        (
+            dataclasses.replace(
+                DOWN,
+                kind="service",
+                service="cổng dịch vụ công",
+                detail="cổng dịch vụ công: refused: connect to 10.0.0.5:443: Connection refused",
+            ),
+            "Connection refused",
+        ),
+        (dataclasses.replace(DOWN, kind="flapping", detail="5 changes within 600s"), "changes"),
+        (
+            dataclasses.replace(
+                DOWN,
+                kind="digest",
+                subject_kind="site",
+                detail="2 down, 1 back",
+                items=("pc-1", "pc-2"),
+                item_downtimes=(None, None),
+            ),
+            "down",
+        ),
+    ],
+    ids=["down", "service", "flapping", "digest"],
+)
+def test_a_vietnamese_message_has_no_english_reason(alert: Alert, english: str) -> None:
+    """The probe's or the engine's English stays out of a Vietnamese message (the reason is
+    translated); the English message keeps it."""
+    assert english not in render(alert, "vi", TZ, URL).text
+    if alert.kind != "digest":
+        assert english in render(alert, "en", TZ, URL).text
+
+
+def test_a_refused_service_says_so_in_vietnamese() -> None:
+    """A refused portal's reason reads as Vietnamese words, with the HTTP status if any."""
+    refused = dataclasses.replace(
+        DOWN, kind="service", service="portal", detail="portal: refused: connect: refused"
+    )
+    text = render(refused, "vi", TZ, URL).text
+    assert text.startswith("ỨNG DỤNG LỖI: portal @ Router Ninh Kiều")  # the page's word
+    assert "Chi tiết: portal: bị từ chối kết nối (dịch vụ không chạy hoặc cổng đóng)" in text
+    wrong = dataclasses.replace(refused, detail="portal: mismatch: HTTP 503, expected 200")
+    assert "phản hồi không như mong đợi (HTTP 503)" in render(wrong, "vi", TZ, URL).text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import shutil
 import subprocess
 from collections import Counter
@@ -100,6 +101,7 @@ def view_of(inventory: Inventory, ports: int) -> View:
         site_status=lambda _s: Status.UP,
         availability={"tinh": 0.999, "h0": 0.99},
         clock=lambda: NOW,
+        since=lambda kind, _id: NOW - (100 if kind == "site" else 200),
     )
 
 
@@ -167,11 +169,17 @@ def test_shards_split_the_device_series() -> None:
     everything = parse(render_text(view, cache=cache))
     parts = [parse(render_text(view, s, cache=cache)) for s in view.inventory.shards]
     assert sum(len(p) for p in parts) == len(everything)
-    assert {k: v for p in parts for k, v in p.items()} == everything
+
+    # NaN (a site's ratio not computed yet) is not equal to itself: compare it as None.
+    def comparable(series: Series) -> dict[object, float | None]:
+        return {k: None if math.isnan(v) else v for k, v in series.items()}
+
+    assert comparable({k: v for p in parts for k, v in p.items()}) == comparable(everything)
     agent = parts[view.inventory.shards.index(AGENT_SHARD)]
     assert {name for name, _ in agent} == {
         "netwatch_build_info", "netwatch_site_up", "netwatch_site_status",
-        "netwatch_site_availability_ratio", "netwatch_alerts_firing",
+        "netwatch_site_status_since_timestamp_seconds", "netwatch_site_availability_ratio",
+        "netwatch_alerts_firing",
     }  # fmt: skip
 
 
@@ -199,3 +207,23 @@ def test_rendered_labels_follow_the_inventory_object() -> None:
     assert b'ifname="Te1/1",ifalias="m\xe1\xbb\x9bi"' in after
     assert b'device="sw-1",site="xa-0-1"' in text
     assert after.count(b"netwatch_interface_up{") == 2 + 1
+
+
+def test_every_device_and_site_says_since_when_and_every_site_has_its_30_day_ratio() -> None:
+    """Each device and site has the time of its last status change; the 30-day availability
+    exists for every site from the first scrape (NaN until the history knows the site), so a
+    dashboard never misses a commune whose ratio is not computed yet."""
+    view = province(snmp=2, icmp=6, ports=1)
+    series = parse(render_text(view, cache=RenderCache()))
+
+    def values(name: str, key: str) -> dict[str, float]:
+        return {dict(lb)[key]: v for (n, lb), v in series.items() if n == name}
+
+    devices = values("netwatch_device_status_since_timestamp_seconds", "device")
+    assert devices == dict.fromkeys(view.inventory.devices, NOW - 200)
+    sites = values("netwatch_site_status_since_timestamp_seconds", "site")
+    assert sites == dict.fromkeys(view.inventory.sites, NOW - 100)
+    ratio = values("netwatch_site_availability_ratio", "site")
+    assert set(ratio) == set(view.inventory.sites)
+    assert ratio["tinh"] == 0.999
+    assert math.isnan(ratio["xa-0-1"])

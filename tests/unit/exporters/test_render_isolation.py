@@ -107,9 +107,12 @@ SPOILERS: dict[str, Spoil] = {
 }
 
 
-def _without(series: Series, device: str) -> Series:
+def _without(series: Series, device: str) -> dict[object, float | None]:
+    """The other series; NaN (a site's ratio not computed yet) as None, to compare equal."""
     return {
-        k: v for k, v in series.items() if dict(k[1]).get("device") != device and k[0] != ERRORS
+        k: None if math.isnan(v) else v
+        for k, v in series.items()
+        if dict(k[1]).get("device") != device and k[0] != ERRORS
     }
 
 

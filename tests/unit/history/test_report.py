@@ -21,6 +21,7 @@ from netwatch.history import (
     site_availability,
 )
 from netwatch.history.report import Report
+from netwatch.i18n import level_text
 from netwatch.models import Status
 
 from .factory import TZ, Clock, province, tr, ts
@@ -217,7 +218,9 @@ def test_csv_reads_back_with_diacritics(history: Path) -> None:
     assert names["can-tho"] == "TP Cần Thơ — Trung tâm dữ liệu"
     assert len(table) == 1 + len(sites)
     ab = next(row for row in table if row[0] == "an-binh")
-    assert ab[5] == str(14 * 3600)
+    assert ab[2] == "Phường"  # a commune-level site named "Phường …"
+    assert table[0][4] == "Đã theo dõi (%)"
+    assert ab[6] == str(14 * 3600)
 
 
 def test_json_shape(history: Path) -> None:
@@ -262,7 +265,7 @@ def test_table_is_aligned(history: Path) -> None:
     assert lines[0].startswith("Name")
     col = lines[0].index("Level")
     for row, line in zip(report.rows, lines[2:], strict=True):
-        assert line[col:].startswith(row.level), line
+        assert line[col:].startswith(level_text(row.level, "en", row.name)), line
         assert line[col - 2 : col] == "  "
     avail_end = lines[0].index("Availability %") + len("Availability %")
     assert all(line[avail_end - 1] != " " for line in lines[2:])

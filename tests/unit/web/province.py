@@ -35,7 +35,8 @@ sites:
     level: province
     gateway: core-rtr
     devices:
-      - {id: core-rtr, address: 127.0.0.1, role: router, snmp: {community: {env: NW_COMMUNITY}}}
+      - {id: core-rtr, address: 127.0.0.1, role: router, snmp: {community: {env: NW_COMMUNITY}},
+         services: [{name: portal, http: "http://127.0.0.1:9/"}]}
     sites:
       - id: ninh-kieu
         name: "Quận Ninh Kiều"

@@ -112,6 +112,7 @@ async def test_every_documented_operation_matches_its_real_responses(
     await call("get", "/history", "/history?device=nk-rtr&from=2026-11-01&to=9999-12-31", 400)
     await call("get", "/report", "/report?month=2026-11", 200)
     await call("get", "/report", "/report?month=2026-11&by=device", 200)
+    await call("get", "/report", "/report?month=2026-11&by=service", 200)
     await call("get", "/report", "/report?month=2026-11&by=district&level=commune", 200)
     await call("get", "/report", "/report?by=nope", 400)
 

@@ -75,7 +75,9 @@ async def test_the_device_page_shows_checks_sparkline_interfaces_host(client: Cl
     assert "100 kbit/s" in html
     assert "2 GiB / 8 GiB (25 %)" in html
     nk = await page(client, "/devices/nk-rtr")
-    assert "timeout: no reply in 1s" in nk
+    # The reason in Vietnamese, the probe's own (English) words only on hover.
+    assert '<span title="no reply in 1s">không phản hồi trong thời gian chờ</span>' in nk
+    assert "timeout: no reply" not in nk
     assert 'class="loss"' in nk  # every probe lost: red bars
     ab = await page(client, "/devices/ab-rtr")
     assert 'Nguyên nhân gốc: <a href="/devices/nk-rtr">nk-rtr</a>' in ab
