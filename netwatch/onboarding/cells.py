@@ -34,9 +34,11 @@ ROLE_WORDS: dict[str, Role] = {
     "may tram": Role.WORKSTATION,
     "may tinh": Role.WORKSTATION,
     "pc": Role.WORKSTATION,
+    "bo luu dien": Role.UPS,
+    "luu dien": Role.UPS,
     "khac": Role.OTHER,
 }
-VIETNAMESE_ROLES = "bộ định tuyến, bộ chuyển mạch, tường lửa, máy chủ, máy trạm, khác"
+VIETNAMESE_ROLES = "bộ định tuyến, bộ chuyển mạch, tường lửa, máy chủ, máy trạm, bộ lưu điện, khác"
 _YES = {"x", "yes", "y", "1", "true", "co", "gateway"}
 _NO = {"", "no", "n", "0", "false", "khong"}
 _SNMP_OFF = {"no", "off", "khong", "0", "false", "none"}

@@ -180,7 +180,7 @@ def test_every_bad_row_is_reported_at_once_with_its_row_number() -> None:
     assert "10.0.0.300" in text
     assert (
         "d.csv:4:6: Vai trò: unknown role 'camera'; roles: router, switch, firewall, server, "
-        "workstation, other, ups" in text
+        "workstation, ups, other" in text
     )
     assert "d.csv:5:5: Địa chỉ IP: '010.020.001.001' has leading zeros" in text
     assert "write 10.20.1.1 if that is the device" in text
