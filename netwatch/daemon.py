@@ -34,7 +34,6 @@ from netwatch.alerting.incidents import Incident, incidents_from_json, incidents
 from netwatch.alerting.maintenance import operator_from_json, operator_to_json
 from netwatch.alerting.notifications import Notifications
 from netwatch.alerting.power import PowerWatch
-from netwatch.alerting.settings import MaintenanceWindow, Silence
 from netwatch.config import load_config
 from netwatch.errors import ConfigError, NetwatchError
 from netwatch.exporters.agent import AgentStats
@@ -45,7 +44,6 @@ from netwatch.history.store import HistoryStore
 from netwatch.inventory import AGENT_SHARD, Inventory, build_inventory
 from netwatch.limits import raise_open_file_limit
 from netwatch.models import (
-    Config,
     Device,
     Role,
     Sample,
@@ -60,6 +58,8 @@ from netwatch.probes.snmp import SnmpData
 from netwatch.probes.snmp_reboots import RebootDetector
 from netwatch.probes.snmp_workers import SnmpWorkers
 from netwatch.scheduler import Outcome, PollFunc, Scheduler
+from netwatch.settings.alerting import MaintenanceWindow, Silence
+from netwatch.settings.config import Config
 from netwatch.state import REACHABILITY_CHECKS, Change, CheckState, StateTracker
 from netwatch.systemd import SystemdNotifier
 from netwatch.traps import DroppedCollector, Traps

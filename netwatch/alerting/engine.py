@@ -45,8 +45,9 @@ from netwatch.alerting.maintenance import Maintenance
 from netwatch.alerting.model import Alert, AlertState, Delivery, Ending
 from netwatch.alerting.power import POWER_CUT_DETAIL
 from netwatch.alerting.routing import deliveries, escalation_contacts
-from netwatch.alerting.settings import DEFAULT_TIMEZONE, AlertSettings, MaintenanceWindow, Silence
-from netwatch.models import Config, Status, Transition
+from netwatch.models import DEFAULT_TIMEZONE, Status, Transition
+from netwatch.settings.alerting import AlertSettings, MaintenanceWindow, Silence
+from netwatch.settings.config import Config
 from netwatch.state import Change
 from netwatch.topology import Effective, InventoryLike, Topology
 

@@ -14,10 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from netwatch.settings.alerting import Severity
+
 AlertState = Literal["firing", "resolved"]
 # "power": a site's UPS went on battery (alerting/power.py); its detail is the minutes left.
 AlertKind = Literal["down", "flapping", "service", "digest", "cert", "test", "power"]
-Severity = Literal["critical", "warning", "info"]
 Channel = Literal["email", "telegram", "webhook", "alertmanager", "log"]
 Ending = Literal["", "still_down", "removed"]
 

@@ -25,7 +25,7 @@ from netwatch.alerting.notifiers import Notifier, build_notifiers
 from netwatch.alerting.notifiers.alertmanager import AlertmanagerNotifier
 from netwatch.alerting.outbox import Outbox
 from netwatch.errors import NetwatchError, NotifyError
-from netwatch.models import Config
+from netwatch.settings.config import Config
 
 log = logging.getLogger(__name__)
 

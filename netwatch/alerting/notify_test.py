@@ -16,9 +16,9 @@ from collections.abc import Callable, Mapping
 from netwatch.alerting.model import Alert, Channel, Delivery
 from netwatch.alerting.notifiers import Notifier, channels_of
 from netwatch.alerting.notifiers._http import redact_url
-from netwatch.alerting.notify_settings import NotifySettings
 from netwatch.errors import NotifyError
 from netwatch.models import Contact
+from netwatch.settings.notify import NotifySettings
 
 _NOT_CONFIGURED = {
     "email": "no notify.smtp section: add the SMTP server and sender",

@@ -25,8 +25,6 @@ from dataclasses import dataclass, field
 import yaml
 from yaml.nodes import MappingNode, Node, SequenceNode
 
-from netwatch.alerting.notify_settings import NotifySettings
-from netwatch.alerting.settings import AlertSettings
 from netwatch.errors import ConfigError, Problem
 from netwatch.models import (
     UP_CHECKS,
@@ -38,6 +36,8 @@ from netwatch.models import (
     SnmpSettings,
     TrapSettings,
 )
+from netwatch.settings.alerting import AlertSettings
+from netwatch.settings.notify import NotifySettings
 
 from .agent import parse_agent, parse_contact
 from .alerting import WindowDraft, parse_alerting, parse_maintenance

@@ -1,6 +1,6 @@
 """The ``notify`` section: what every contact of a channel shares (SMTP relay, bot, Alertmanager).
 
-It becomes :class:`~netwatch.alerting.notify_settings.NotifySettings`. Passwords and bot tokens
+It becomes :class:`~netwatch.settings.notify.NotifySettings`. Passwords and bot tokens
 are secrets, written ``{env: NAME}`` or ``{file: PATH}``; an inline one is an error that says
 how to write it. ``language`` and ``timezone`` default to the agent's.
 
@@ -25,13 +25,13 @@ from typing import Any
 
 from yaml.nodes import Node
 
-from netwatch.alerting.notify_settings import (
+from netwatch.models import AgentSettings, Contact
+from netwatch.settings.notify import (
     AlertmanagerSettings,
     NotifySettings,
     SmtpSettings,
     TelegramSettings,
 )
-from netwatch.models import AgentSettings, Contact
 
 from . import readers
 from .agent import check_timezone

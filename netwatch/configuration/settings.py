@@ -20,8 +20,14 @@ from typing import Any
 
 from yaml.nodes import Node, ScalarNode
 
-from netwatch.models import SNMP_OID_SETS, IcmpSettings, InterfaceFilter, SnmpSettings
-from netwatch.probes.icmp_socket import GRID, longest_ping
+from netwatch.models import (
+    ICMP_GRID,
+    SNMP_OID_SETS,
+    IcmpSettings,
+    InterfaceFilter,
+    SnmpSettings,
+    longest_ping,
+)
 
 from . import readers
 from .readers import INVALID, Field, Ranked, Reader, read_fields
@@ -253,11 +259,11 @@ def build_icmp(eff: Effective, problems: Problems) -> IcmpSettings | None:
     needed = longest_ping(settings.count, settings.spacing, settings.timeout)
     if complete and settings.interval < needed:
         loc = most_specific(eff.icmp, "interval", "count", "timeout", "spacing") or LOC
-        step = "spacing" if settings.spacing >= GRID else format_duration(GRID)
+        step = "spacing" if settings.spacing >= ICMP_GRID else format_duration(ICMP_GRID)
         problems.add(
             loc,
             f"ICMP interval {format_duration(settings.interval)} is shorter than the longest "
-            f"a ping can take, (count - 1) * {step} + timeout + {format_duration(2 * GRID)} "
+            f"a ping can take, (count - 1) * {step} + timeout + {format_duration(2 * ICMP_GRID)} "
             f"= {format_duration(needed)}; raise interval or lower count, spacing or timeout",
         )
     return settings

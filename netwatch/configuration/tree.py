@@ -18,10 +18,11 @@ import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
-from netwatch.alerting.notify_settings import NotifySettings
-from netwatch.alerting.settings import AlertSettings
 from netwatch.errors import ConfigError
-from netwatch.models import AgentSettings, Config, Device, IcmpSettings, Role, Site, SnmpSettings
+from netwatch.models import AgentSettings, Device, IcmpSettings, Role, Site, SnmpSettings
+from netwatch.settings.alerting import AlertSettings
+from netwatch.settings.config import Config
+from netwatch.settings.notify import NotifySettings
 
 from .alerting import resolve_windows
 from .files import DeviceDraft, Reader, SiteDraft

@@ -8,7 +8,7 @@ body ``{"error": "..."}`` that says what to fix; nothing a client sends can caus
 
 What the API accepts is bounded so it can always be held: a JSON body of at most ``MAX_BODY``
 bytes (read no further) and ``MAX_DEPTH`` levels of nesting; dates and date-times in UTC years
-1970 to 9998 (``configuration.values.EARLIEST``/``LATEST``, checked before any conversion, so year
+1970 to 9998 (``instants.EARLIEST``/``LATEST``, checked before any conversion, so year
 1 or 9999 with a ±14:00 offset is a 400, not an ``OverflowError``); durations positive and at
 most ``MAX_SILENCE`` / ``MAX_WINDOW``. The same checks run when the daemon reads its saved
 silences and windows back (the constructors of ``Silence`` and ``MaintenanceWindow``).
@@ -30,14 +30,15 @@ from typing import Any
 
 from aiohttp import web
 
-from netwatch.alerting.settings import MaintenanceWindow, Silence, parse_recurrence
-from netwatch.configuration.values import LATEST, OutOfRange, parse_duration
+from netwatch.configuration.values import parse_duration
 from netwatch.errors import HistoryError
 from netwatch.history import formats, report, schema
 from netwatch.history.store import HistoryStore
 from netwatch.i18n import language, zone
+from netwatch.instants import LATEST, OutOfRange
 from netwatch.inventory import Inventory
 from netwatch.models import Secret, Status
+from netwatch.settings.alerting import MaintenanceWindow, Silence, parse_recurrence
 from netwatch.web import views
 from netwatch.web.backend import Backend
 from netwatch.web.openapi import document

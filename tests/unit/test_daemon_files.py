@@ -15,9 +15,9 @@ from netwatch.alerting.engine import AlertEngine, EngineOutput
 from netwatch.alerting.incidents import Incident, IncidentKey, incidents_to_json
 from netwatch.alerting.maintenance import operator_to_json
 from netwatch.alerting.model import Alert, Delivery
-from netwatch.alerting.settings import MaintenanceWindow, Silence
 from netwatch.daemon import Daemon, _read_incidents, _read_operator, _write_atomically
 from netwatch.inventory import build_inventory
+from netwatch.settings.alerting import MaintenanceWindow, Silence
 from tests.unit.test_config import load
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "netwatch"
 LAYERS: list[set[str]] = [
-    {"netwatch", "errors", "models", "i18n", "logs", "limits", "systemd"},
+    {"netwatch", "errors", "models", "i18n", "logs", "limits", "systemd", "instants", "settings"},
     {"configuration", "config", "inventory"},
     {"probes", "state", "topology", "polling", "scheduler", "traps"},
     {"alerting", "history"},
@@ -26,7 +26,6 @@ LAYERS: list[set[str]] = [
 ]
 # (importing part, imported part): the order's known exceptions, to be removed.
 KNOWN: set[tuple[str, str]] = {
-    ("models", "alerting"),  # models.Config holds the alerting and notify settings
     ("configuration", "alerting"),  # the loader builds the alerting package's settings
     ("configuration", "probes"),  # the loader checks service settings with the probes' rules
 }

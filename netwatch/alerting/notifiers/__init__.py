@@ -24,9 +24,9 @@ from netwatch.alerting.notifiers.log import LogNotifier
 from netwatch.alerting.notifiers.smtp import SmtpNotifier
 from netwatch.alerting.notifiers.telegram import TelegramNotifier
 from netwatch.alerting.notifiers.webhook import WebhookNotifier
-from netwatch.alerting.notify_settings import NotifySettings
 from netwatch.alerting.routing import channels as channels_of
 from netwatch.models import Contact
+from netwatch.settings.notify import NotifySettings
 
 
 class Notifier(Protocol):

@@ -1,6 +1,6 @@
 """The log channel: one line per notification, for sites without mail or a bot, and for demos.
 
->>> import asyncio; from netwatch.alerting.notify_settings import NotifySettings
+>>> import asyncio; from netwatch.settings.notify import NotifySettings
 >>> LogNotifier(NotifySettings()).channel
 'log'
 """
@@ -11,8 +11,8 @@ import logging
 
 from netwatch.alerting.messages import render
 from netwatch.alerting.model import Channel, Delivery
-from netwatch.alerting.notify_settings import NotifySettings
 from netwatch.models import Contact
+from netwatch.settings.notify import NotifySettings
 
 log = logging.getLogger("netwatch.notify")
 

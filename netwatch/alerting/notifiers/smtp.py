@@ -32,9 +32,9 @@ from email.utils import formatdate
 
 from netwatch.alerting.messages import render
 from netwatch.alerting.model import Alert, Channel, Delivery
-from netwatch.alerting.notify_settings import NotifySettings, SmtpSettings
 from netwatch.errors import NotifyError
 from netwatch.models import Contact
+from netwatch.settings.notify import NotifySettings, SmtpSettings
 
 log = logging.getLogger(__name__)
 

@@ -25,9 +25,9 @@ import aiohttp
 from netwatch.alerting.messages import link, render
 from netwatch.alerting.model import Alert, Channel, Delivery
 from netwatch.alerting.notifiers._http import redact_url, retryable_status
-from netwatch.alerting.notify_settings import NotifySettings
 from netwatch.errors import NotifyError
 from netwatch.models import Contact
+from netwatch.settings.notify import NotifySettings
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Netwatch-Signature"

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from netwatch.models import Secret
+from netwatch.models import DEFAULT_TIMEZONE, Secret
 
 SmtpSecurity = Literal["starttls", "tls", "none"]
 
@@ -69,4 +69,4 @@ class NotifySettings:
     webhook_timeout: float = 10.0
     external_url: str = ""
     language: Literal["vi", "en"] = "vi"
-    timezone: str = "Asia/Ho_Chi_Minh"
+    timezone: str = DEFAULT_TIMEZONE
