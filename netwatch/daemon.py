@@ -35,6 +35,7 @@ from netwatch.alerting.maintenance import operator_from_json, operator_to_json
 from netwatch.alerting.notifications import Notifications
 from netwatch.alerting.power import PowerWatch
 from netwatch.config import load_config
+from netwatch.configuration.profiles import load_profiles
 from netwatch.errors import ConfigError, NetwatchError
 from netwatch.exporters.agent import AgentStats
 from netwatch.exporters.collector import RenderCache, View, render_text
@@ -53,7 +54,6 @@ from netwatch.models import (
     service_subject,
 )
 from netwatch.polling import CheckSpec, Probes
-from netwatch.probes.profiles import load_profiles
 from netwatch.probes.snmp import SnmpData
 from netwatch.probes.snmp_reboots import RebootDetector
 from netwatch.probes.snmp_workers import SnmpWorkers

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from netwatch.settings.alerting import Severity
+from netwatch.settings.notify import Channel
 
 AlertState = Literal["firing", "resolved"]
 # "power": a site's UPS went on battery (alerting/power.py); its detail is the minutes left.
 AlertKind = Literal["down", "flapping", "service", "digest", "cert", "test", "power"]
-Channel = Literal["email", "telegram", "webhook", "alertmanager", "log"]
 Ending = Literal["", "still_down", "removed"]
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 
 from netwatch.alerting.messages import render
-from netwatch.alerting.model import Channel, Delivery
+from netwatch.alerting.model import Delivery
 from netwatch.models import Contact
-from netwatch.settings.notify import NotifySettings
+from netwatch.settings.notify import Channel, NotifySettings
 
 log = logging.getLogger("netwatch.notify")
 
