@@ -4,9 +4,9 @@ Written by hand next to the code it describes; ``tests/unit/web/test_openapi.py`
 endpoint and validates each real response against the schema given here (OpenAPI 3.1 schemas
 are JSON Schema 2020-12), so the document cannot drift from the API unnoticed.
 
-The limits the API enforces (``web/api.py``) are stated here too: a request body of at most 16 KiB
-(413 past it) nested at most 4 deep, dates in UTC years 1970 to 9998, silences up to 30 days,
-windows up to 7 days, a history or report period up to 400 days.
+The limits the API enforces (``web/api/request.py``) are stated here too: a request body of
+at most 16 KiB (413 past it) nested at most 4 deep, dates in UTC years 1970 to 9998, silences
+up to 30 days, windows up to 7 days, a history or report period up to 400 days.
 
 >>> document()["openapi"]
 '3.1.0'
