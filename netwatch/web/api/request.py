@@ -23,7 +23,7 @@ from netwatch.i18n import zone
 from netwatch.inventory import Inventory
 from netwatch.models import Status
 
-log = logging.getLogger("netwatch.web.api")
+log = logging.getLogger("netwatch.web.api")  # the name it had before the package split
 
 PREFIX = "/api/v1"
 MAX_PARAM = 200  # characters in one query parameter or id
