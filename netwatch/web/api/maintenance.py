@@ -6,14 +6,13 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
 
 from netwatch.alerting.settings import MaintenanceWindow, parse_recurrence
-from netwatch.configuration.values import LATEST, OutOfRange
-from netwatch.history import report
+from netwatch.configuration.values import LATEST
 from netwatch.web import views
 from netwatch.web.api.context import Context
 from netwatch.web.api.request import (
@@ -22,6 +21,7 @@ from netwatch.web.api.request import (
     PREFIX,
     BadRequest,
     body,
+    date_time,
     duration,
     text,
 )
@@ -43,15 +43,6 @@ async def list_windows(_: web.Request, api: Context) -> web.Response:
     return web.json_response({"windows": items})
 
 
-def _start(data: Mapping[str, Any], tz: str) -> datetime:
-    try:
-        return report.parse_date(data["start"], tz)
-    except OutOfRange as exc:
-        raise BadRequest(str(exc).replace("the date", "start", 1)) from None
-    except ValueError:
-        raise BadRequest("start must be a date-time such as 2026-11-30T22:00") from None
-
-
 def _window(data: Mapping[str, Any], api: Context) -> MaintenanceWindow:
     """The window the body describes, every field checked (a 400 names the wrong one)."""
     inv = api.backend.inventory
@@ -60,7 +51,7 @@ def _window(data: Mapping[str, Any], api: Context) -> MaintenanceWindow:
         raise BadRequest(f"target must be a site or device id, not {target[:MAX_PARAM]!r}")
     if "start" not in data or "duration" not in data:
         raise BadRequest('start and duration are required, e.g. "2026-11-30T22:00", "2h"')
-    start = _start(data, api.tz())
+    start = date_time(data, "start", api.tz())
     seconds = duration(data["duration"], "duration", MAX_WINDOW)
     if start.timestamp() + seconds >= LATEST:
         raise BadRequest("start + duration must end before 9999-01-01 (UTC)")

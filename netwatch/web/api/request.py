@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from netwatch.configuration.values import parse_duration
+from netwatch.configuration.values import OutOfRange, parse_duration
 from netwatch.history import report
 from netwatch.i18n import zone
 from netwatch.inventory import Inventory
@@ -232,3 +232,14 @@ def duration(value: object, key: str, limit: float) -> float:
     if not 0 < seconds <= limit:
         raise BadRequest(f"{key} must be more than 0 and at most {limit / 86400:g} days")
     return seconds
+
+
+def date_time(data: Mapping[str, Any], key: str, tz: str) -> datetime:
+    """A date-time field (``2026-11-30T22:00``, in ``tz`` unless it has an offset), within
+    the years 1970 to 9998 UTC."""
+    try:
+        return report.parse_date(data[key], tz)
+    except OutOfRange as exc:
+        raise BadRequest(str(exc).replace("the date", key, 1)) from None
+    except ValueError:
+        raise BadRequest(f"{key} must be a date-time such as 2026-11-30T22:00") from None
