@@ -36,6 +36,7 @@ from netwatch.alerting.notifications import Notifications
 from netwatch.alerting.power import PowerWatch
 from netwatch.config import load_config
 from netwatch.configuration.profiles import load_profiles
+from netwatch.configuration.values import parse_listen
 from netwatch.errors import ConfigError, NetwatchError
 from netwatch.exporters.agent import AgentStats
 from netwatch.exporters.collector import RenderCache, View, render_text
@@ -63,7 +64,7 @@ from netwatch.settings.config import Config
 from netwatch.state import REACHABILITY_CHECKS, Change, CheckState, StateTracker
 from netwatch.systemd import SystemdNotifier
 from netwatch.traps import DroppedCollector, Traps
-from netwatch.web.app import Hooks, make_app, parse_listen
+from netwatch.web.app import Hooks, make_app
 from netwatch.web.backend import StartedDaemon
 from netwatch.web.guard import ConnectionGuard, connection_limit, serve
 from netwatch.web.security import server_ssl_context

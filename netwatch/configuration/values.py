@@ -187,8 +187,9 @@ def check_email(text: str) -> str:
     return text
 
 
-def parse_listen(text: str) -> tuple[str, int]:
-    """``"host:port"`` or ``"[v6]:port"`` into its parts, the port within 1..65535.
+def parse_listen(text: str, *, any_port: bool = False) -> tuple[str, int]:
+    """``"host:port"`` or ``"[v6]:port"`` into its parts, the port within 1..65535 (or 0, "any
+    free port", with ``any_port``: what tests bind to). The one parser of listen addresses.
 
     >>> parse_listen("[::1]:9430")
     ('::1', 9430)
@@ -206,7 +207,8 @@ def parse_listen(text: str) -> tuple[str, int]:
         raise ValueError(f"write an IPv6 address in brackets, e.g. [::1]:9430, got {text!r}")
     else:
         check_address(host)
-    if not port_text.isdigit() or len(port_text) > 5 or not 1 <= int(port_text) <= 65535:
+    lowest = 0 if any_port else 1
+    if not port_text.isdigit() or len(port_text) > 5 or not lowest <= int(port_text) <= 65535:
         raise ValueError(f"port must be a number from 1 to 65535, got {shown(port_text)!r}")
     return host, int(port_text)
 
