@@ -16,8 +16,9 @@ import time
 from collections.abc import Callable
 
 from netwatch.alerting.engine import AlertEngine
-from netwatch.alerting.settings import AlertSettings
-from netwatch.models import AgentSettings, Config, Contact, Device, Role, Site, Status
+from netwatch.models import AgentSettings, Contact, Device, Role, Site, Status
+from netwatch.settings.alerting import AlertSettings
+from netwatch.settings.config import Config
 from netwatch.state import Change
 
 

@@ -37,9 +37,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a plain script
     sys.path.insert(0, str(ROOT))
 
-from netwatch.models import IcmpSettings  # noqa: E402
+from netwatch.models import ICMP_GRID, IcmpSettings  # noqa: E402
 from netwatch.probes.icmp import IcmpProber  # noqa: E402
-from netwatch.probes.icmp_socket import GRID, tick  # noqa: E402
+from netwatch.probes.icmp_socket import tick  # noqa: E402
 from netwatch.scheduler import GRID as START_GRID  # noqa: E402
 
 _INSIDE = "NETWATCH_BENCH_NETNS"
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"window {args.window:g}s, count {COUNT}, spacing 0.2s, timeout 1s, {args.mode} sockets, "
-        f"starts on a {START_GRID:g}s grid, prober ticks {GRID:g}s, "
+        f"starts on a {START_GRID:g}s grid, prober ticks {ICMP_GRID:g}s, "
         f"gc threshold {gc.get_threshold()[0]}, best of {args.repeat}"
     )
     print(header)

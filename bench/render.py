@@ -32,7 +32,6 @@ from netwatch.exporters.collector import RenderCache, View, render_text
 from netwatch.inventory import AGENT_SHARD, build_inventory
 from netwatch.models import (
     AgentSettings,
-    Config,
     Device,
     IcmpStats,
     Role,
@@ -42,6 +41,7 @@ from netwatch.models import (
     Status,
 )
 from netwatch.probes.snmp import HostResources, Interface, SnmpData, Storage, SystemInfo
+from netwatch.settings.config import Config
 from netwatch.state import CheckState, DeviceState, StateTracker
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -33,7 +33,7 @@ from netwatch.history.formats import render
 from netwatch.history.report import build_report, report_period
 from netwatch.inventory import build_inventory
 from netwatch.logs import setup_logging
-from netwatch.models import Config, SnmpSettings
+from netwatch.models import SnmpSettings
 from netwatch.onboarding import export_csv, import_table, read_table, render_files
 from netwatch.onboarding.discover import (
     DISCOVER_HEADER,
@@ -46,6 +46,7 @@ from netwatch.onboarding.discover import (
 from netwatch.onboarding.export import FORMATS
 from netwatch.onboarding.render import MAIN_FILE
 from netwatch.once import run_once, unknown_devices
+from netwatch.settings.config import Config
 
 DEFAULT_CONFIG = "/etc/netwatch/netwatch.yaml"
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2

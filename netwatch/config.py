@@ -1,4 +1,4 @@
-"""Load the YAML configuration into a validated, frozen :class:`~netwatch.models.Config`.
+"""Load the YAML configuration into a validated, frozen :class:`~netwatch.settings.config.Config`.
 
 Every check of the input happens here (the work is split across ``netwatch.configuration``);
 nothing downstream sees raw YAML. All problems are reported together as one ``ConfigError``,
@@ -28,7 +28,8 @@ from collections.abc import Mapping
 from netwatch.configuration.tree import Builder
 from netwatch.configuration.values import parse_duration
 from netwatch.errors import ConfigError, Problem
-from netwatch.models import Config, Role
+from netwatch.models import Role
+from netwatch.settings.config import Config
 
 __all__ = ["load_config", "parse_duration", "summarize"]
 

@@ -3,7 +3,8 @@
 Built once per (re)load; the metrics collector reads labels from it, topology walks ancestors
 and dependents, and a reload asks :func:`diff` which devices to reschedule.
 
->>> from netwatch.models import AgentSettings, Config, Device, Role, Site
+>>> from netwatch.models import AgentSettings, Device, Role, Site
+>>> from netwatch.settings.config import Config
 >>> site = Site("can-tho", "Cần Thơ", "province", None, (), "rtr", ("rtr",), ())
 >>> device = Device("rtr", "10.10.0.1", Role.ROUTER, "can-tho")
 >>> inv = build_inventory(Config(AgentSettings(), {}, (site,), (device,), ("n.yaml",)))
@@ -18,7 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from netwatch.models import Config, Device, Site
+from netwatch.models import Device, Site
+from netwatch.settings.config import Config
 
 AGENT_SHARD = "_agent"  # the agent's own metrics and the sites above the district level
 

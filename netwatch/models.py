@@ -10,16 +10,9 @@ devices) or by a probe (samples). No module downstream of the config sees a raw 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Generic, Literal, TypeVar
-
-from netwatch.alerting.settings import AlertSettings, MaintenanceWindow
-
-if TYPE_CHECKING:
-    # notify_settings imports this module (for Secret); see _no_notify for the runtime side.
-    from netwatch.alerting.notify_settings import NotifySettings
+from typing import Generic, Literal, TypeVar
 
 # --------------------------------------------------------------------------- enums
 
@@ -93,6 +86,31 @@ class IcmpSettings:
     count: int = 3
     timeout: float = 1.0
     spacing: float = 0.2
+
+
+# Seconds between the ticks of the ICMP prober's timer wheel (probes.icmp_socket): ten wake-ups
+# a second at most. Request i of a ping goes out on the tick nearest ``first + i * spacing`` (and
+# on a later tick than request i-1), so within ICMP_GRID / 2 of its due time; a ping that lost a
+# reply ends on the first tick at or after its last request's timeout, never sooner. Hence the
+# bound in :func:`longest_ping`, which the config checks every ICMP interval against. The
+# timeout, not the wake-ups, is why this is not coarser: the scheduler starts pings on a grid of
+# twice this, and an answered ping never needs a tick of its own.
+ICMP_GRID = 0.1
+
+
+def longest_ping(count: int, spacing: float, timeout: float) -> float:
+    """The longest a ping of ``count`` requests can take: its last request goes out at most
+    ``(count - 1) * max(spacing, ICMP_GRID) + ICMP_GRID / 2`` after the first (one tick apart at
+    least, each within half a tick of its due time), and it ends on the first tick at or after
+    that request's timeout; half a tick more for an event loop that runs late. The config check and
+    the tests hold the prober to this bound.
+
+    >>> round(longest_ping(3, 0.2, 1.0), 6)  # the defaults
+    1.6
+    """
+    if count <= 0:
+        return 0.0
+    return (count - 1) * max(spacing, ICMP_GRID) + timeout + 2 * ICMP_GRID
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +250,9 @@ class Contact:
 
 
 LogFormat = Literal["auto", "text", "plain", "json"]
+# The agent's time zone unless agent.timezone says otherwise: wall-clock times an operator
+# writes (maintenance windows, the digest hour, report days) are local to it.
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +261,7 @@ class AgentSettings:
     data_dir: str = "/var/lib/netwatch"
     language: Literal["vi", "en"] = "vi"
     hierarchy: tuple[str, ...] = ("province", "district", "commune")
-    timezone: str = "Asia/Ho_Chi_Minh"
+    timezone: str = DEFAULT_TIMEZONE
     api_token: Secret | None = None
     log_format: LogFormat = "auto"
     log_level: str = "info"
@@ -265,31 +286,6 @@ class TrapSettings:
 
     listen: str = "0.0.0.0:162"
     communities: tuple[Secret, ...] = ()
-
-
-def _no_notify() -> NotifySettings:
-    """Notification settings with no channel configured (the log channel still works).
-
-    Imported here rather than at the top: ``notify_settings`` imports ``Secret`` from this module.
-    """
-    from netwatch.alerting.notify_settings import NotifySettings
-
-    return NotifySettings()
-
-
-@dataclass(frozen=True, slots=True)
-class Config:
-    """A validated configuration: the site tree in file order and every device resolved."""
-
-    agent: AgentSettings
-    contacts: Mapping[str, Contact]
-    sites: tuple[Site, ...]  # parents before children
-    devices: tuple[Device, ...]
-    files: tuple[str, ...]  # every file read, the main one first
-    alerting: AlertSettings = field(default_factory=AlertSettings)
-    maintenance: tuple[MaintenanceWindow, ...] = ()  # planned work, from the config file
-    notify: NotifySettings = field(default_factory=_no_notify)
-    traps: TrapSettings | None = None  # None: no trap receiver
 
 
 # --------------------------------------------------------------------------- samples

@@ -18,11 +18,12 @@ import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
+from netwatch.configuration.profiles import load_profiles
 from netwatch.exporters.collector import RenderCache, View, render_text
 from netwatch.inventory import build_inventory
-from netwatch.models import Config, Device, Status
+from netwatch.models import Device, Status
 from netwatch.polling import CheckSpec, Probes
-from netwatch.probes.profiles import load_profiles
+from netwatch.settings.config import Config
 from netwatch.state import StateTracker
 from netwatch.topology import Effective, evaluate
 

@@ -24,10 +24,10 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from netwatch.configuration.profiles import ProfileSet
 from netwatch.errors import ProbeSetupError
 from netwatch.models import Device, Failure, FailureKind, Sample, ServiceCheck
 from netwatch.probes.icmp import IcmpProber, detect_icmp_mode
-from netwatch.probes.profiles import ProfileSet
 from netwatch.probes.service import ServiceProber
 from netwatch.probes.snmp import SnmpPoller
 from netwatch.probes.snmp_workers import SnmpWorkers, auto_workers

@@ -39,6 +39,7 @@ from typing import Any, Final, cast
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from netwatch.configuration.values import parse_listen
 from netwatch.models import Device, TrapSettings
 from netwatch.probes import snmp_traps
 from netwatch.probes.snmp_v2c import MalformedMessage
@@ -336,7 +337,7 @@ class Traps:
         cannot be bound raises ``OSError`` (the caller says what to change)."""
         traps = cls(settings, on_trap)
         await traps.update(settings, devices)
-        host, port = _listen(settings.listen)
+        host, port = parse_listen(settings.listen, any_port=True)
         loop = asyncio.get_running_loop()
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
         try:
@@ -378,8 +379,3 @@ class Traps:
         if self._transport is not None:
             self._transport.close()
             self._transport = None
-
-
-def _listen(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    return host.strip("[]") or "0.0.0.0", int(port)

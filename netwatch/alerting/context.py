@@ -21,8 +21,9 @@ from typing import Protocol
 from netwatch.alerting.flapping import FlapDetector
 from netwatch.alerting.maintenance import Maintenance
 from netwatch.alerting.model import Alert, Delivery
-from netwatch.alerting.settings import AlertSettings
-from netwatch.models import Config, Status, Transition
+from netwatch.models import Status, Transition
+from netwatch.settings.alerting import AlertSettings
+from netwatch.settings.config import Config
 from netwatch.topology import InventoryLike, Topology
 
 

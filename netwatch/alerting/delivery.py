@@ -24,7 +24,7 @@ from netwatch.alerting.context import AlertInventory, EngineContext
 from netwatch.alerting.incidents import Incident, digest_alert, incident_alert
 from netwatch.alerting.model import Alert, AlertState, Delivery, Ending
 from netwatch.alerting.routing import deliveries, escalation_contacts
-from netwatch.alerting.settings import AlertSettings
+from netwatch.settings.alerting import AlertSettings
 
 
 class AlertDispatch:

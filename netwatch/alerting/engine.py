@@ -42,8 +42,8 @@ from netwatch.alerting.incidents import Incident, IncidentKey, IncidentKind
 from netwatch.alerting.maintenance import Maintenance
 from netwatch.alerting.model import Alert, Delivery, Ending
 from netwatch.alerting.recorder import StatusRecord
-from netwatch.alerting.settings import DEFAULT_TIMEZONE, AlertSettings, MaintenanceWindow, Silence
-from netwatch.models import Status, Transition
+from netwatch.models import DEFAULT_TIMEZONE, Status, Transition
+from netwatch.settings.alerting import AlertSettings, MaintenanceWindow, Silence
 from netwatch.state import Change
 from netwatch.topology import Effective, Topology
 

@@ -16,9 +16,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, Protocol
 
-from netwatch.alerting.model import Alert, AlertKind, AlertState, Severity
-from netwatch.configuration.values import check_epoch
+from netwatch.alerting.model import Alert, AlertKind, AlertState
+from netwatch.instants import check_epoch
 from netwatch.models import Device, Site
+from netwatch.settings.alerting import Severity
 
 SEVERITY_RANK: Mapping[Severity, int] = {"info": 0, "warning": 1, "critical": 2}
 

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from netwatch.alerting.settings import MaintenanceWindow, Silence, parse_recurrence
+from netwatch.settings.alerting import MaintenanceWindow, Silence, parse_recurrence
 
 
 class Maintenance:

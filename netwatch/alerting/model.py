@@ -14,11 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from netwatch.settings.alerting import Severity
+from netwatch.settings.notify import Channel
+
 AlertState = Literal["firing", "resolved"]
 # "power": a site's UPS went on battery (alerting/power.py); its detail is the minutes left.
 AlertKind = Literal["down", "flapping", "service", "digest", "cert", "test", "power"]
-Severity = Literal["critical", "warning", "info"]
-Channel = Literal["email", "telegram", "webhook", "alertmanager", "log"]
 Ending = Literal["", "still_down", "removed"]
 
 

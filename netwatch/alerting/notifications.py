@@ -20,12 +20,13 @@ from pathlib import Path
 import aiohttp
 from prometheus_client import CollectorRegistry
 
-from netwatch.alerting.model import Channel, Delivery
+from netwatch.alerting.model import Delivery
 from netwatch.alerting.notifiers import Notifier, build_notifiers
 from netwatch.alerting.notifiers.alertmanager import AlertmanagerNotifier
 from netwatch.alerting.outbox import Outbox
 from netwatch.errors import NetwatchError, NotifyError
-from netwatch.models import Config
+from netwatch.settings.config import Config
+from netwatch.settings.notify import Channel
 
 log = logging.getLogger(__name__)
 

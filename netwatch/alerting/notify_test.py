@@ -13,12 +13,12 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 
-from netwatch.alerting.model import Alert, Channel, Delivery
-from netwatch.alerting.notifiers import Notifier, channels_of
+from netwatch.alerting.model import Alert, Delivery
+from netwatch.alerting.notifiers import Notifier
 from netwatch.alerting.notifiers._http import redact_url
-from netwatch.alerting.notify_settings import NotifySettings
 from netwatch.errors import NotifyError
 from netwatch.models import Contact
+from netwatch.settings.notify import Channel, NotifySettings, channels_of
 
 _NOT_CONFIGURED = {
     "email": "no notify.smtp section: add the SMTP server and sender",

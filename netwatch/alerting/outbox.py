@@ -56,11 +56,12 @@ from typing import Any, Final, NamedTuple, TypeVar, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from netwatch.alerting.model import Alert, Channel, Delivery
+from netwatch.alerting.model import Alert, Delivery
 from netwatch.alerting.notifiers import Notifier
 from netwatch.alerting.routing import LOG_CONTACT
 from netwatch.errors import NotifyError
 from netwatch.models import Contact
+from netwatch.settings.notify import Channel
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 
 from netwatch.alerting.model import Alert, Delivery
 from netwatch.alerting.routing import deliveries
-from netwatch.models import Config, Device, Site
+from netwatch.models import Device, Site
+from netwatch.settings.config import Config
 
 if TYPE_CHECKING:  # the alerting layer does not load the SNMP probe
     from netwatch.probes.health import UpsStatus

@@ -14,24 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from netwatch.alerting.model import Alert, Channel, Delivery
+from netwatch.alerting.model import Alert, Delivery
 from netwatch.models import Contact, Site
+from netwatch.settings.notify import channels_of
 
 LOG_CONTACT = "-"
-
-
-def channels(contact: Contact) -> tuple[Channel, ...]:
-    """The channels configured on ``contact``, in a fixed order."""
-    found: list[Channel] = []
-    if contact.email:
-        found.append("email")
-    if contact.telegram_chat_id:
-        found.append("telegram")
-    if contact.webhook_url:
-        found.append("webhook")
-    if contact.alertmanager:
-        found.append("alertmanager")
-    return tuple(found)
 
 
 def deliveries(
@@ -43,7 +30,7 @@ def deliveries(
         Delivery(alert, name, channel)
         for name in dict.fromkeys(contacts)
         if (contact := book.get(name)) is not None
-        for channel in channels(contact)
+        for channel in channels_of(contact)
     ]
     if log:
         out.append(Delivery(alert, LOG_CONTACT, "log"))

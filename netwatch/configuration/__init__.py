@@ -8,6 +8,8 @@
 - ``alerting``: the ``alerting`` section and the ``maintenance`` windows.
 - ``notify``: the ``notify`` section (SMTP, Telegram, Alertmanager) and whether every contact's
   channels have it.
+- ``profiles``: device profiles (the vendor OIDs of health and UPS state), built in
+  (``profiles.yaml``) and the operator's own file, read and checked.
 - ``up_checks``: which checks decide that a device is up, per role.
 - ``settings``: inheritable settings layers (``defaults``, sites, devices) and their stacking.
 - ``services``: a device's HTTP, TCP and DNS checks.

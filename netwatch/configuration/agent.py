@@ -17,9 +17,9 @@ from yaml.nodes import Node, ScalarNode
 
 from netwatch.errors import ConfigError
 from netwatch.models import AgentSettings, Contact
-from netwatch.probes.profiles import load_profiles
 
 from . import readers
+from .profiles import load_profiles
 from .readers import Reader, read_fields
 from .source import STR, Checker, join
 from .values import check_email, check_label_name, check_url, parse_listen
@@ -88,7 +88,7 @@ def parse_agent(check: Checker, node: Node | None, path: str) -> AgentSettings:
 
 
 def _parse_profiles(check: Checker, node: Node, path: str) -> str | None:
-    """``profiles: FILE``: device profiles (netwatch/probes/profiles.yaml's format) added to
+    """``profiles: FILE``: device profiles (netwatch/configuration/profiles.yaml's format) added to
     the built-in ones; the file is checked now, and its problems reported with the rest."""
     full = check.local_file(node, path)
     if full is None:

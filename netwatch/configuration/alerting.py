@@ -1,6 +1,6 @@
 """The ``alerting`` section (timing, grading and digest of alerts) and the ``maintenance`` list.
 
-``alerting`` becomes :class:`~netwatch.alerting.settings.AlertSettings`; its ``severity`` table
+``alerting`` becomes :class:`~netwatch.settings.alerting.AlertSettings`; its ``severity`` table
 is merged over the built-in one, so a province lists only what it grades differently. Keys of
 that table are a role, the pseudo-role ``gateway`` (a site's link to its parent), or either of
 them after a level: ``commune/gateway``.
@@ -29,7 +29,12 @@ from zoneinfo import ZoneInfo
 
 from yaml.nodes import Node
 
-from netwatch.alerting.settings import DEFAULT_SEVERITY, AlertSettings, MaintenanceWindow
+from netwatch.settings.alerting import (
+    DEFAULT_SEVERITY,
+    SEVERITIES,
+    AlertSettings,
+    MaintenanceWindow,
+)
 
 from . import readers
 from .readers import Reader, read_fields
@@ -37,7 +42,6 @@ from .source import Checker, Loc, Problems, index, join
 from .up_checks import ROLES
 from .values import check_url
 
-SEVERITIES = ("critical", "warning", "info")
 _READERS: dict[str, Reader] = {
     "repeat_interval": readers.duration,
     "escalate_after": readers.duration,

@@ -8,7 +8,7 @@ second pass (``tree``) attaches included sites, walks the tree and resolves what
 >>> import pathlib, tempfile
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "n.yaml"
 >>> _ = path.write_text("sites: [{id: hq, devices: [{id: r1, address: 10.0.0.1}]}]")
->>> reader = Reader({})
+>>> reader = FileReader({})
 >>> _ = reader.read(str(path))
 >>> [d.id for d in reader.devices], reader.problems.items
 (['r1'], [])
@@ -25,8 +25,6 @@ from dataclasses import dataclass, field
 import yaml
 from yaml.nodes import MappingNode, Node, SequenceNode
 
-from netwatch.alerting.notify_settings import NotifySettings
-from netwatch.alerting.settings import AlertSettings
 from netwatch.errors import ConfigError, Problem
 from netwatch.models import (
     UP_CHECKS,
@@ -38,12 +36,14 @@ from netwatch.models import (
     SnmpSettings,
     TrapSettings,
 )
+from netwatch.settings.alerting import AlertSettings
+from netwatch.settings.notify import NotifySettings
 
 from .agent import parse_agent, parse_contact
 from .alerting import WindowDraft, parse_alerting, parse_maintenance
 from .limits import Budget, LimitExceeded
 from .notify import Notify, parse_notify
-from .settings import INHERITABLE, Effective, Layer, parse_layer
+from .settings import INHERITABLE, Layer, Stacked, parse_layer
 from .source import (
     Checker,
     Loc,
@@ -102,7 +102,7 @@ class DeviceDraft:
     snmp: SnmpSettings | None = None
     services: tuple[ServiceCheck, ...] = ()
     up_checks: tuple[str, ...] = UP_CHECKS
-    values: Effective | None = None
+    values: Stacked | None = None
     upstream: str | None = None  # the gateway it depends on when depends_on is not given
     walked: bool = False
 
@@ -139,7 +139,7 @@ class SiteDraft:
     merged_at: float | None = None
 
 
-class Reader:
+class FileReader:
     """Reads a configuration and everything it includes into drafts, collecting problems."""
 
     def __init__(self, environ: Mapping[str, str], *, read_secrets: bool = True) -> None:

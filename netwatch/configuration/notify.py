@@ -1,11 +1,11 @@
 """The ``notify`` section: what every contact of a channel shares (SMTP relay, bot, Alertmanager).
 
-It becomes :class:`~netwatch.alerting.notify_settings.NotifySettings`. Passwords and bot tokens
+It becomes :class:`~netwatch.settings.notify.NotifySettings`. Passwords and bot tokens
 are secrets, written ``{env: NAME}`` or ``{file: PATH}``; an inline one is an error that says
 how to write it. ``language`` and ``timezone`` default to the agent's.
 
 Whether each contact's channels have their server settings is checked once every file (and so
-every contact) has been read, with the notifiers' own rule (:func:`contact_problems`).
+every contact) has been read (:func:`contact_problems`).
 
 >>> import yaml
 >>> from .source import Problems, Secrets
@@ -25,13 +25,15 @@ from typing import Any
 
 from yaml.nodes import Node
 
-from netwatch.alerting.notify_settings import (
+from netwatch.models import AgentSettings, Contact
+from netwatch.settings.notify import (
     AlertmanagerSettings,
+    Channel,
     NotifySettings,
     SmtpSettings,
     TelegramSettings,
+    channels_of,
 )
-from netwatch.models import AgentSettings, Contact
 
 from . import readers
 from .agent import check_timezone
@@ -199,10 +201,7 @@ def contact_problems(
     section was written but could not be read is skipped: its own problems are already
     reported, and "needs a notify.smtp section" would mislead.
     """
-    # Imported here: the notifiers pull in aiohttp, which the rest of the loader does not need.
-    from netwatch.alerting.notifiers import problems as channel_problems
-
-    for line in channel_problems(contacts, notify.settings):
+    for line in _missing_servers(contacts, notify.settings):
         path, _, message = line.partition(": ")
         channel = path.rpartition(".")[2]
         if _SECTION_OF.get(channel, channel) in notify.written:
@@ -211,3 +210,26 @@ def contact_problems(
 
 
 _SECTION_OF = {"email": "smtp"}
+# The channels that need server settings, and what to write for them.
+_NEEDS: Mapping[Channel, str] = {
+    "email": "a notify.smtp section (SMTP server and sender)",
+    "telegram": "a notify.telegram section (bot_token)",
+    "alertmanager": "a notify.alertmanager section (urls)",
+}
+
+
+def _missing_servers(contacts: Mapping[str, Contact], settings: NotifySettings) -> list[str]:
+    """``yaml.path: message`` for every contact channel that lacks its server settings.
+
+    >>> _missing_servers({"it-nk": Contact("it-nk", email=("a@b",))}, NotifySettings())
+    ['contacts.it-nk.email: needs a notify.smtp section (SMTP server and sender)']
+    """
+    present = {
+        name for name in _NEEDS if getattr(settings, _SECTION_OF.get(name, name)) is not None
+    }
+    out = []
+    for name, contact in contacts.items():
+        for channel in channels_of(contact):
+            if channel in _NEEDS and channel not in present:
+                out.append(f"contacts.{name}.{channel}: needs {_NEEDS[channel]}")
+    return out

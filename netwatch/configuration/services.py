@@ -9,7 +9,7 @@ for http, the port or ``host:port`` for tcp, the name to resolve for dns).
 >>> import yaml
 >>> node = yaml.compose('[{http: "https://a.example/", expect_status: 200-299}]')
 >>> check = Checker("x.yaml", Problems(), Secrets({}))
->>> [s.name for s in parse_services(check, node, "services", "10.0.0.1", Effective.root())]
+>>> [s.name for s in parse_services(check, node, "services", "10.0.0.1", Stacked.root())]
 ['http-a.example']
 """
 
@@ -24,7 +24,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 from netwatch.models import DnsSpec, HttpSpec, ServiceCheck, TcpSpec
 
 from .readers import INVALID, Ranked, read_fields
-from .settings import SERVICE_READERS, Effective, check_regex, most_specific
+from .settings import SERVICE_READERS, Stacked, check_regex, most_specific
 from .source import INT, Checker, index, join
 from .values import (
     check_address,
@@ -62,7 +62,7 @@ _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 def parse_services(
-    check: Checker, node: Node, path: str, address: str, eff: Effective
+    check: Checker, node: Node, path: str, address: str, eff: Stacked
 ) -> tuple[ServiceCheck, ...]:
     """The checks of one device; names default to kind + host and must be unique."""
     services: list[ServiceCheck] = []
@@ -90,7 +90,7 @@ Entry = tuple[Node, str]  # a value and its YAML path
 
 
 def _parse_service(
-    check: Checker, node: Node, path: str, address: str, eff: Effective
+    check: Checker, node: Node, path: str, address: str, eff: Stacked
 ) -> ServiceCheck | None:
     entries = check.mapping(node, path, _ALL_KEYS)
     if entries is None:
@@ -142,7 +142,7 @@ def _service(
     entries: Mapping[str, Node],
     path: str,
     spec: HttpSpec | TcpSpec | DnsSpec,
-    eff: Effective,
+    eff: Stacked,
 ) -> ServiceCheck:
     # Interval, timeout and warning days come from the service itself, else inherited.
     fields: dict[str, Ranked] = {

@@ -1,12 +1,12 @@
 """The agent, the contacts and the inheritable settings (``defaults`` and their overrides).
 
 Inheritable settings are read per level into a :class:`Layer` (what that level wrote, with
-where it wrote it) and stacked into an :class:`Effective` from ``defaults`` down to a device,
+where it wrote it) and stacked into a :class:`Stacked` from ``defaults`` down to a device,
 key by key: a device's ``snmp: {port: 1161}`` keeps every other inherited SNMP setting. Checks
 that involve several keys (interval against timeout) run on the stacked result and are reported
 at the most specific place that set one of those keys.
 
->>> eff = Effective.root().over(Layer(values={"down_after": (5, LOC)}))
+>>> eff = Stacked.root().over(Layer(values={"down_after": (5, LOC)}))
 >>> eff.values["down_after"][0]
 5
 """
@@ -20,8 +20,14 @@ from typing import Any
 
 from yaml.nodes import Node, ScalarNode
 
-from netwatch.models import SNMP_OID_SETS, IcmpSettings, InterfaceFilter, SnmpSettings
-from netwatch.probes.icmp_socket import GRID, longest_ping
+from netwatch.models import (
+    ICMP_GRID,
+    SNMP_OID_SETS,
+    IcmpSettings,
+    InterfaceFilter,
+    SnmpSettings,
+    longest_ping,
+)
 
 from . import readers
 from .readers import INVALID, Field, Ranked, Reader, read_fields
@@ -206,7 +212,7 @@ def _stack(base: dict[str, Ranked], top: dict[str, Field], depth: int) -> dict[s
 
 
 @dataclass(frozen=True, slots=True)
-class Effective:
+class Stacked:
     """Settings in force at one place of the tree: every layer above it stacked key by key."""
 
     values: dict[str, Ranked]
@@ -217,13 +223,13 @@ class Effective:
     depth: int
 
     @classmethod
-    def root(cls) -> Effective:
+    def root(cls) -> Stacked:
         return cls({}, {}, True, {}, (), 0)
 
-    def over(self, layer: Layer) -> Effective:
+    def over(self, layer: Layer) -> Stacked:
         """These settings with ``layer`` (one level deeper) written over them."""
         depth = self.depth + 1
-        return Effective(
+        return Stacked(
             values=_stack(self.values, layer.values, depth),
             icmp=_stack(self.icmp, layer.icmp, depth),
             icmp_on=self.icmp_on if layer.icmp_on is None else layer.icmp_on,
@@ -243,7 +249,7 @@ def most_specific(fields: Mapping[str, Ranked], *keys: str) -> Loc | None:
     return max(present, key=lambda ranked: ranked[2])[1] if present else None
 
 
-def build_icmp(eff: Effective, problems: Problems) -> IcmpSettings | None:
+def build_icmp(eff: Stacked, problems: Problems) -> IcmpSettings | None:
     """The ICMP settings in force, or ``None`` where ICMP is switched off."""
     if not eff.icmp_on:
         return None
@@ -253,17 +259,17 @@ def build_icmp(eff: Effective, problems: Problems) -> IcmpSettings | None:
     needed = longest_ping(settings.count, settings.spacing, settings.timeout)
     if complete and settings.interval < needed:
         loc = most_specific(eff.icmp, "interval", "count", "timeout", "spacing") or LOC
-        step = "spacing" if settings.spacing >= GRID else format_duration(GRID)
+        step = "spacing" if settings.spacing >= ICMP_GRID else format_duration(ICMP_GRID)
         problems.add(
             loc,
             f"ICMP interval {format_duration(settings.interval)} is shorter than the longest "
-            f"a ping can take, (count - 1) * {step} + timeout + {format_duration(2 * GRID)} "
+            f"a ping can take, (count - 1) * {step} + timeout + {format_duration(2 * ICMP_GRID)} "
             f"= {format_duration(needed)}; raise interval or lower count, spacing or timeout",
         )
     return settings
 
 
-def build_snmp(eff: Effective, problems: Problems) -> SnmpSettings:
+def build_snmp(eff: Stacked, problems: Problems) -> SnmpSettings:
     """The SNMP settings in force for a device that polls SNMP."""
     flat, complete = readers.usable(eff.snmp)
     interfaces = InterfaceFilter(
@@ -276,7 +282,7 @@ def build_snmp(eff: Effective, problems: Problems) -> SnmpSettings:
     return settings
 
 
-def _snmp_problems(s: SnmpSettings, eff: Effective) -> list[tuple[Loc, str]]:
+def _snmp_problems(s: SnmpSettings, eff: Stacked) -> list[tuple[Loc, str]]:
     fields = eff.snmp
     where = eff.snmp_at[0] if eff.snmp_at else LOC
 

@@ -1,6 +1,6 @@
 """The second pass of the loader: the site tree resolved into a validated ``Config``.
 
-After :class:`~netwatch.configuration.files.Reader` has read every file into drafts, the
+After :class:`~netwatch.configuration.files.FileReader` has read every file into drafts, the
 :class:`Builder` attaches included sites under their ``parent``, walks the tree top-down to check
 levels and stack inherited settings, resolves gateways, contacts and dependencies, and looks for
 dependency cycles. Every problem is collected; ``ConfigError`` is raised once, at the end.
@@ -18,16 +18,17 @@ import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
-from netwatch.alerting.notify_settings import NotifySettings
-from netwatch.alerting.settings import AlertSettings
 from netwatch.errors import ConfigError
-from netwatch.models import AgentSettings, Config, Device, IcmpSettings, Role, Site, SnmpSettings
+from netwatch.models import AgentSettings, Device, IcmpSettings, Role, Site, SnmpSettings
+from netwatch.settings.alerting import AlertSettings
+from netwatch.settings.config import Config
+from netwatch.settings.notify import NotifySettings
 
 from .alerting import resolve_windows
-from .files import DeviceDraft, Reader, SiteDraft
+from .files import DeviceDraft, FileReader, SiteDraft
 from .notify import contact_problems
 from .services import parse_services
-from .settings import Effective, Layer, build_icmp, build_snmp
+from .settings import Layer, Stacked, build_icmp, build_snmp
 from .source import Problems, join
 from .up_checks import resolve_up_checks
 
@@ -36,13 +37,13 @@ from .up_checks import resolve_up_checks
 class _Walk:
     """What a site hands down to its children during the tree walk."""
 
-    eff: Effective
+    eff: Stacked
     level_index: int  # -1 above the root
     contacts: tuple[str, ...]
     gateway: DeviceDraft | None  # the nearest gateway above
 
 
-class Builder(Reader):
+class Builder(FileReader):
     """Reads one configuration (with its includes) into a ``Config``, or raises ``ConfigError``."""
 
     # ------------------------------------------------------------------ entry
@@ -89,7 +90,7 @@ class Builder(Reader):
     def _walk(self, agent: AgentSettings, defaults: Layer) -> list[SiteDraft]:
         """Every site reachable from a root, parents first, with inherited settings resolved."""
         order: list[SiteDraft] = []
-        start = _Walk(Effective.root().over(defaults), -1, (), None)
+        start = _Walk(Stacked.root().over(defaults), -1, (), None)
         for root in self.roots:
             self._visit(root, start, agent.hierarchy, order)
         seen = set(map(id, order))
@@ -186,7 +187,7 @@ class Builder(Reader):
     def _resolve_device(
         self,
         device: DeviceDraft,
-        site_eff: Effective,
+        site_eff: Stacked,
         cache: _SiteSettings,
         gateway: DeviceDraft | None,
         upstream_gateway: DeviceDraft | None,
@@ -269,7 +270,7 @@ class _SiteSettings:
     """The ICMP and SNMP settings a site hands to devices that add nothing of their own,
     built once per site instead of once per device."""
 
-    def __init__(self, eff: Effective, problems: Problems) -> None:
+    def __init__(self, eff: Stacked, problems: Problems) -> None:
         self._eff = eff
         self._problems = problems
         self._icmp: tuple[IcmpSettings | None] | None = None
@@ -354,7 +355,7 @@ def _site(draft: SiteDraft) -> Site:
 
 
 def _device(draft: DeviceDraft) -> Device:
-    eff = draft.values or Effective.root()
+    eff = draft.values or Stacked.root()
     return Device(
         id=draft.id,
         address=draft.address,

@@ -6,11 +6,7 @@ Each raises ``ValueError`` with a message that says what is wrong and what would
 >>> parse_duration("1m30s"), parse_duration(5)
 (90.0, 5.0)
 
-Times an operator writes (a maintenance window, a silence, a report period) must fall in
-``[EARLIEST, LATEST)``: UTC years 1970 to 9998, ends included. Every such instant has a POSIX
-timestamp and stays a valid ``datetime`` in any UTC offset (at most ±24 h); year 1 or 9999 with
-a ±14:00 offset would otherwise overflow when converted (``OverflowError``), far from where it
-was written. Durations are positive and at most ``MAX_DURATION`` (ten years).
+The range of times and durations netwatch accepts is :mod:`netwatch.instants`.
 """
 
 from __future__ import annotations
@@ -18,11 +14,13 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-DURATION_RANGE = "at most 10 years"  # MAX_DURATION, below
+from netwatch.instants import MAX_DURATION, OutOfRange, check_instant
+
+DURATION_RANGE = "at most 10 years"  # netwatch.instants.MAX_DURATION
 # Any count without a range of its own (down_after, count, flap_threshold...).
 MAX_COUNT = 1_000_000
 # Longer numbers are out of range whatever they say; not even converted (Python refuses to
@@ -36,10 +34,6 @@ _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # Level names become Prometheus label names, so they follow its rules.
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
-
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC).timestamp()  # 0.0
-LATEST = datetime(9999, 1, 1, tzinfo=UTC).timestamp()  # exclusive: the last year is 9998
-MAX_DURATION = 10 * 365.25 * 86400.0  # ten years: the longest span anything may last
 
 
 def parse_duration(text: str | int | float) -> float:
@@ -66,40 +60,6 @@ def parse_duration(text: str | int | float) -> float:
     if seconds > MAX_DURATION:
         raise OutOfRange(f"duration {shown(text)} is out of range: {DURATION_RANGE}")
     return seconds
-
-
-class OutOfRange(ValueError):
-    """A time or duration that parses but lies outside what netwatch accepts."""
-
-
-def check_epoch(ts: float, what: str) -> float:
-    """``ts`` (epoch seconds) if it is finite and in ``[EARLIEST, LATEST)``; ValueError else.
-
-    >>> check_epoch(1.8e9, "until")
-    1800000000.0
-    """
-    if not math.isfinite(ts) or not EARLIEST <= ts < LATEST:
-        raise OutOfRange(f"{what} must be between 1970-01-01 and 9998-12-31 (UTC)")
-    return ts
-
-
-def check_instant(when: datetime, what: str) -> float:
-    """The epoch seconds of an aware ``when`` in ``[EARLIEST, LATEST)``; ValueError otherwise
-    (never the ``OverflowError`` a conversion of year 1 or 9999 would raise later).
-
-    >>> try:
-    ...     check_instant(datetime(1, 1, 1, tzinfo=UTC), "start")
-    ... except OutOfRange as exc:
-    ...     print(exc)
-    start must be between 1970-01-01 and 9998-12-31 (UTC)
-    """
-    if when.tzinfo is None:
-        raise ValueError(f"{what} must carry a UTC offset or time zone")
-    try:
-        ts = when.timestamp()  # computed without a conversion: it cannot overflow
-    except (OverflowError, ValueError):  # pragma: no cover - defensive
-        ts = math.nan
-    return check_epoch(ts, what)
 
 
 def _parse_duration_text(compact: str, original: str) -> float:
@@ -227,8 +187,9 @@ def check_email(text: str) -> str:
     return text
 
 
-def parse_listen(text: str) -> tuple[str, int]:
-    """``"host:port"`` or ``"[v6]:port"`` into its parts, the port within 1..65535.
+def parse_listen(text: str, *, any_port: bool = False) -> tuple[str, int]:
+    """``"host:port"`` or ``"[v6]:port"`` into its parts, the port within 1..65535 (or 0, "any
+    free port", with ``any_port``: what tests bind to). The one parser of listen addresses.
 
     >>> parse_listen("[::1]:9430")
     ('::1', 9430)
@@ -246,7 +207,8 @@ def parse_listen(text: str) -> tuple[str, int]:
         raise ValueError(f"write an IPv6 address in brackets, e.g. [::1]:9430, got {text!r}")
     else:
         check_address(host)
-    if not port_text.isdigit() or len(port_text) > 5 or not 1 <= int(port_text) <= 65535:
+    lowest = 0 if any_port else 1
+    if not port_text.isdigit() or len(port_text) > 5 or not lowest <= int(port_text) <= 65535:
         raise ValueError(f"port must be a number from 1 to 65535, got {shown(port_text)!r}")
     return host, int(port_text)
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import aiohttp
 
+from netwatch.configuration.values import parse_listen
 from netwatch.demo import province as prov
 from netwatch.demo.incident import Incident, Timeline, print_mails
 from netwatch.demo.netns import Firewall
@@ -111,8 +112,8 @@ class Inside:
         await self._wait_ready()
         self.tasks.append(asyncio.create_task(self._watch_daemon()))
         if args.status_fd is not None:
-            host, _, port = args.listen.rpartition(":")
-            self.forwarder = Forwarder(socket.socket(fileno=args.status_fd), host, int(port))
+            host, port = parse_listen(args.listen)
+            self.forwarder = Forwarder(socket.socket(fileno=args.status_fd), host, port)
             await self.forwarder.start()
 
     async def _watch_daemon(self) -> None:

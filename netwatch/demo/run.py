@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from netwatch.configuration.values import parse_listen
 from netwatch.demo.netns import namespace_problem, unshare_prefix
 from netwatch.errors import NetwatchError
 
@@ -57,10 +58,10 @@ class DemoOptions:
 
 
 def split_listen(listen: str) -> tuple[str, int]:
-    host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit() or not host:
-        raise NetwatchError(f"--listen {listen!r}: write HOST:PORT, e.g. 127.0.0.1:9430")
-    return host.strip("[]"), int(port)
+    try:
+        return parse_listen(listen)
+    except ValueError as exc:
+        raise NetwatchError(f"--listen {listen!r}: {exc}") from exc
 
 
 def _bind(listen: str, what: str) -> socket.socket:

@@ -12,8 +12,7 @@ from netwatch.alerting.model import Alert
 from netwatch.exporters.text import MetricsText, label_pairs
 from netwatch.inventory import Inventory
 from netwatch.models import Status
-
-SEVERITIES = ("critical", "warning", "info")
+from netwatch.settings.alerting import SEVERITIES
 
 
 def write_sites(

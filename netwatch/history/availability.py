@@ -20,7 +20,7 @@ one outage into two) but adds nothing to its length: unknown time is never count
 MAINTENANCE ends it. An outage that crosses an edge of the period counts in the period with only
 its part inside, so a month's figures never depend on the neighbouring months.
 
->>> segs = timeline([Change(10, Status.UP), Change(40, Status.DOWN)], [(0, 100)], 0, 100)
+>>> segs = timeline([StatusSince(10, Status.UP), StatusSince(40, Status.DOWN)], [(0, 100)], 0, 100)
 >>> s = summarise(segs)
 >>> (s.up, s.down, s.unknown, s.outages, s.availability)
 (30.0, 60.0, 10.0, 1, 0.3333333333333333)
@@ -37,7 +37,7 @@ DOWNISH = frozenset({Status.DOWN, Status.UNREACHABLE})
 
 
 @dataclass(frozen=True, slots=True)
-class Change:
+class StatusSince:
     """One stored status row: from ``at`` on, the subject was ``status``."""
 
     at: float
@@ -129,7 +129,7 @@ class Stats:
 
 
 def timeline(
-    changes: Sequence[Change],
+    changes: Sequence[StatusSince],
     runs: Sequence[tuple[float, float]],
     start: float,
     end: float,
@@ -140,7 +140,7 @@ def timeline(
     ``runs`` are the ``(started, last_seen)`` intervals when the agent was running, sorted.
     Adjacent segments with the same status are merged.
 
-    >>> segs = timeline([Change(5, Status.UP)], [(0, 8)], 0, 10)
+    >>> segs = timeline([StatusSince(5, Status.UP)], [(0, 8)], 0, 10)
     >>> [(s.start, s.end, s.status.value) for s in segs]
     [(0, 5, 'unknown'), (5, 8, 'up'), (8, 10, 'unknown')]
     """
@@ -233,7 +233,8 @@ class DayStats:
 def day_stats(segments: Sequence[Segment], start: float, end: float) -> DayStats:
     """Summarise one day's timeline for the daily summary table.
 
-    >>> segs = timeline([Change(0, Status.DOWN), Change(30, Status.UP)], [(0, 100)], 0, 100)
+    >>> rows = [StatusSince(0, Status.DOWN), StatusSince(30, Status.UP)]
+    >>> segs = timeline(rows, [(0, 100)], 0, 100)
     >>> d = day_stats(segs, 0, 100)
     >>> (d.open_start, d.open_end, d.stats.outages)
     (30.0, 0.0, 1)

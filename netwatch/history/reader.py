@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from netwatch.history.availability import (
-    Change,
     DayStats,
     Segment,
     Stats,
+    StatusSince,
     stitch_days,
     summarise,
     timeline,
@@ -53,20 +53,20 @@ def runs(conn: sqlite3.Connection, start: float, end: float) -> list[tuple[float
 
 def changes(
     conn: sqlite3.Connection, start: float, end: float
-) -> Iterator[tuple[Key, list[Change]]]:
+) -> Iterator[tuple[Key, list[StatusSince]]]:
     """Every subject's changes in ``[start, end)``, preceded by its latest change before start.
 
     Yields subjects in ``(kind, id)`` order; a subject with no row at all before ``end`` is not
     yielded (its status is unknown all along).
     """
-    prior: dict[Key, Change] = {}
+    prior: dict[Key, StatusSince] = {}
     for kind, subject, at, status, cause in conn.execute(
         "SELECT s.kind, s.id, t.at, t.status, t.cause FROM subjects AS s "
         "JOIN transitions AS t ON t.id = (SELECT id FROM transitions "
         "  WHERE kind = s.kind AND subject = s.id AND at < ? ORDER BY at DESC, id DESC LIMIT 1)",
         (start,),
     ):
-        prior[(kind, subject)] = Change(at, _STATUS[status], cause)
+        prior[(kind, subject)] = StatusSince(at, _STATUS[status], cause)
     rows = conn.execute(
         "SELECT kind, subject, at, status, cause FROM transitions "
         "INDEXED BY transitions_by_subject WHERE at >= ? AND at < ? ORDER BY kind, subject, at, id",
@@ -81,7 +81,7 @@ def changes(
         if p < len(pending) and pending[p] == key:
             p += 1
         items = [prior[key]] if key in prior else []
-        items.extend(Change(r[2], _STATUS[r[3]], r[4]) for r in group)
+        items.extend(StatusSince(r[2], _STATUS[r[3]], r[4]) for r in group)
         yield key, items
     while p < len(pending):
         yield pending[p], [prior[pending[p]]]

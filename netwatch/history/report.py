@@ -44,12 +44,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from netwatch.configuration.values import OutOfRange, check_instant
 from netwatch.errors import HistoryError
 from netwatch.history import reader, schema
 from netwatch.history.availability import Segment, Stats, overlay, summarise
-from netwatch.history.store import DEFAULT_TIMEZONE, HistoryStore
-from netwatch.models import Device, Role, Site, Status, service_subject
+from netwatch.history.store import HistoryStore
+from netwatch.instants import OutOfRange, check_instant
+from netwatch.models import DEFAULT_TIMEZONE, Device, Role, Site, Status, service_subject
 
 MAX_SEGMENTS_PER_ROW = 2000
 

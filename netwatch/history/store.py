@@ -24,11 +24,10 @@ from zoneinfo import ZoneInfo
 
 from netwatch.errors import HistoryError
 from netwatch.history import retention, schema
-from netwatch.models import Status, Transition
+from netwatch.models import DEFAULT_TIMEZONE, Status, Transition
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 DEFAULT_RETENTION = 2 * 365 * 86400.0
 
 

@@ -19,7 +19,8 @@ from collections.abc import Sequence
 
 from netwatch.errors import NetwatchError
 from netwatch.history.formats import text_cell
-from netwatch.models import Config, Device, Secret, Site
+from netwatch.models import Device, Secret, Site
+from netwatch.settings.config import Config
 
 from .columns import DEVICE_FIELDS, level_id
 

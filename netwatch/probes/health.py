@@ -1,6 +1,6 @@
 """Device health (CPU, memory, temperatures, fans, power supplies, UPS) read by a profile.
 
-:class:`HealthReader` reads what a device's :class:`~netwatch.probes.profiles.Profile` names,
+:class:`HealthReader` reads what a device's :class:`~netwatch.configuration.profiles.Profile` names,
 through the SNMP poller's own requests (it is handed a ``get`` and a ``walk``). Cost per
 poll: tables are walked once (all their columns side by side, one GETBULK for a small table)
 to find the rows that matter and their names; after that every value, of the scalars and of
@@ -27,8 +27,8 @@ from typing import Any, Final
 
 from pysnmp.proto import rfc1905
 
+from netwatch.configuration.profiles import Oid, Profile, Source
 from netwatch.probes import snmp_v2c as v2c
-from netwatch.probes.profiles import Oid, Profile, Source
 
 REDISCOVER_SECONDS: Final = 3600.0
 GET_BATCH: Final = 40  # OIDs per GET: well under any agent's reply size

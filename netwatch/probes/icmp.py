@@ -104,7 +104,7 @@ class IcmpProber:
 
     async def ping(self, device: str, address: str, settings: IcmpSettings) -> Sample[IcmpStats]:
         """Send ``settings.count`` echo requests ``settings.spacing`` apart (each on the tick of
-        the socket's shared grid, :data:`~netwatch.probes.icmp_socket.GRID`, nearest its due
+        the socket's shared grid, :data:`~netwatch.models.ICMP_GRID`, nearest its due
         time), waiting up to ``settings.timeout`` for each reply (the wait is never cut short:
         it ends on the tick after). ``data.sent`` counts requests the kernel took."""
         at = self._wall()

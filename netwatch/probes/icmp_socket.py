@@ -13,9 +13,10 @@ counts wake-ups, not instructions:
 * A whole ping (``count`` echoes) is one :class:`_Ping` and one future, not a task or a future
   per echo.
 * Everything timed (the second and later echoes of every ping, and the end of every ping that
-  still waits for a reply) sits in a timer wheel on one :data:`GRID`: one loop timer per grid
-  tick that has work, whatever the number of targets. A tick whose work went away (every ping
-  due to end in it was answered) is cancelled, so an idle prober never wakes.
+  still waits for a reply) sits in a timer wheel on one grid,
+  :data:`~netwatch.models.ICMP_GRID`: one loop timer per grid tick that has work, whatever the
+  number of targets. A tick whose work went away (every ping due to end in it was answered) is
+  cancelled, so an idle prober never wakes.
 * Later echoes go out on the tick *nearest* their due time: a ping the scheduler started on one
   of its ticks (every 0.2 s, see :mod:`netwatch.scheduler`) then sends them on that scheduler's
   ticks too (with the default spacing of 0.2 s), in the wake-ups that start other pings.
@@ -66,7 +67,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
-from netwatch.models import Failure, FailureKind
+from netwatch.models import ICMP_GRID, Failure, FailureKind
 
 log = logging.getLogger(__name__)
 
@@ -79,14 +80,6 @@ ERROR_TYPES: dict[int, dict[int, str]] = {
     socket.AF_INET: {3: "destination unreachable", 11: "time exceeded"},
     socket.AF_INET6: {1: "destination unreachable", 3: "time exceeded"},
 }
-
-# Seconds between the ticks of the timer wheel: ten wake-ups a second at most. Request i of a
-# ping goes out on the tick nearest ``first + i * spacing`` (and on a later tick than request
-# i-1), so within GRID / 2 of its due time; a ping that lost a reply ends on the first tick at or
-# after its last request's timeout, never sooner. Hence the bound in :func:`longest_ping`. The
-# timeout, not the wake-ups, is why this is not coarser: the scheduler starts pings on a grid of
-# twice this, and an answered ping never needs a tick of its own.
-GRID = 0.1
 
 _HEADER = struct.Struct("!BBHHH")  # type, code, checksum, identifier, sequence
 _ID_SEQ = struct.Struct("!HH")
@@ -207,22 +200,7 @@ def tick(when: float, step: float) -> float:
 def _tick_index(when: float) -> int:
     # The first tick at or after ``when``; the tolerance keeps an exact multiple from rounding
     # up to the tick after it through floating-point error.
-    return math.ceil(when / GRID - 1e-6)
-
-
-def longest_ping(count: int, spacing: float, timeout: float) -> float:
-    """The longest a ping of ``count`` requests can take: its last request goes out at most
-    ``(count - 1) * max(spacing, GRID) + GRID / 2`` after the first (one tick apart at least,
-    each within half a tick of its due time), and it ends on the first tick at or after that
-    request's timeout; half a tick more for an event loop that runs late. The config check and
-    the tests hold the prober to this bound.
-
-    >>> round(longest_ping(3, 0.2, 1.0), 6)  # the defaults
-    1.6
-    """
-    if count <= 0:
-        return 0.0
-    return (count - 1) * max(spacing, GRID) + timeout + 2 * GRID
+    return math.ceil(when / ICMP_GRID - 1e-6)
 
 
 def send_failure(exc: OSError, address: str) -> Failure:
@@ -473,8 +451,8 @@ class EchoSocket:
             # the requests, and a ping started on a tick stays on its multiples of spacing
             # (rounding up would put each request on the tick after, a wake-up of its own).
             # Never on the tick running now, so one target never gets a burst.
-            due = math.floor((ping.first + ping.next * ping.spacing) / GRID + 0.5)
-            self._book(max(due, math.floor(now / GRID + 1e-6) + 1)).sends.append(ping)
+            due = math.floor((ping.first + ping.next * ping.spacing) / ICMP_GRID + 0.5)
+            self._book(max(due, math.floor(now / ICMP_GRID + 1e-6) + 1)).sends.append(ping)
         elif ping.waiting:
             ping.wheel_end = _tick_index(now + ping.timeout)
             self._book(ping.wheel_end).ends[ping] = None
@@ -522,7 +500,7 @@ class EchoSocket:
     def _book(self, index: int) -> _Tick:
         slot = self._ticks.get(index)
         if slot is None:
-            timer = self._loop.call_at(index * GRID, self._on_tick, index)
+            timer = self._loop.call_at(index * ICMP_GRID, self._on_tick, index)
             slot = self._ticks[index] = _Tick(timer)
         return slot
 

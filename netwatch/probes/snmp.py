@@ -47,6 +47,7 @@ from pysnmp.proto import error as proto_error
 from pysnmp.proto.rfc1902 import Null
 from pysnmp.smi import error as smi_error
 
+from netwatch.configuration.profiles import ProfileSet, load_profiles
 from netwatch.models import (
     SNMP_OID_SETS,
     Failure,
@@ -58,7 +59,6 @@ from netwatch.models import (
 from netwatch.probes import snmp_oids as oids
 from netwatch.probes import snmp_v2c as v2c
 from netwatch.probes.health import HealthData, HealthReader, decode_text
-from netwatch.probes.profiles import ProfileSet, load_profiles
 from netwatch.probes.snmp_exact import exact_speed, needs_if_speed
 
 log = logging.getLogger(__name__)

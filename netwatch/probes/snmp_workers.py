@@ -44,9 +44,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from netwatch.configuration.profiles import ProfileSet
 from netwatch.logs import current_setup, setup_logging
 from netwatch.models import Failure, FailureKind, Sample, SnmpSettings
-from netwatch.probes.profiles import ProfileSet
 from netwatch.probes.snmp import SnmpData, SnmpPoller
 
 log = logging.getLogger(__name__)

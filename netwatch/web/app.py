@@ -25,11 +25,9 @@ from dataclasses import dataclass
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from netwatch.models import Secret
-from netwatch.web.api import bearer_ok
 from netwatch.web.backend import Backend
 from netwatch.web.routes import add_routes
-from netwatch.web.security import BasicAuthSource
+from netwatch.web.security import BasicAuthSource, TokenSource, token_refusal
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +38,7 @@ class Hooks:
 
     ready: Callable[[], bool]
     reload: Callable[[], Awaitable[list[str]]]  # returns the problems; empty when applied
-    token: Callable[[], Secret | None]
+    token: TokenSource
     # The Prometheus text of one shard (None: everything); None when the shard is unknown.
     metrics: Callable[[str | None], bytes | None]
     shards: Callable[[], Sequence[str]]
@@ -50,6 +48,10 @@ class Hooks:
 
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
+
+
+async def healthy(_: web.Request) -> web.Response:
+    return web.Response(text="netwatch is healthy\n")
 
 
 def make_app(
@@ -82,9 +84,6 @@ def make_app(
         ]
         return web.json_response(groups)
 
-    async def healthy(_: web.Request) -> web.Response:
-        return web.Response(text="netwatch is healthy\n")
-
     async def ready(_: web.Request) -> web.Response:
         if not hooks.ready():
             return web.Response(status=503, text="netwatch is starting\n")
@@ -94,10 +93,10 @@ def make_app(
         return web.Response(text="netwatch is ready\n")
 
     async def reload(request: web.Request) -> web.Response:
-        token = hooks.token()
-        if token is None:
+        refused = token_refusal(request, hooks.token)
+        if refused == 403:
             return _error(403, "reload over HTTP is disabled: set agent.api_token to enable it")
-        if not bearer_ok(request, token):
+        if refused == 401:
             return _error(401, "missing or wrong bearer token")
         problems = await hooks.reload()
         if problems:
@@ -114,9 +113,3 @@ def make_app(
     if backend is not None:
         add_routes(app, backend, hooks.token, basic_auth=basic_auth)
     return app
-
-
-def parse_listen(listen: str) -> tuple[str, int]:
-    """``"0.0.0.0:9430"`` -> ``("0.0.0.0", 9430)``; ``"[::1]:9430"`` -> ``("::1", 9430)``."""
-    host, _, port = listen.rpartition(":")
-    return host.strip("[]") or "0.0.0.0", int(port)

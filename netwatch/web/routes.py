@@ -16,11 +16,16 @@ from pathlib import Path
 
 from aiohttp import web
 
-from netwatch.web.api import TokenSource, add_api_routes, json_errors
+from netwatch.web.api import add_api_routes, json_errors
 from netwatch.web.backend import Backend
 from netwatch.web.pages import add_page_routes
 from netwatch.web.recent import Recent
-from netwatch.web.security import BasicAuthSource, basic_auth_middleware, security_headers
+from netwatch.web.security import (
+    BasicAuthSource,
+    TokenSource,
+    basic_auth_middleware,
+    security_headers,
+)
 
 log = logging.getLogger(__name__)
 

@@ -16,15 +16,16 @@ import base64
 import hmac
 import ssl
 from collections.abc import Callable
+from typing import Literal
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from netwatch.errors import NetwatchError
 from netwatch.models import Secret
-from netwatch.web.api import bearer_ok
 
 BasicAuthSource = Callable[[], tuple[str, Secret] | None]
+# ``agent.api_token``, read at each request so that a reload applies at once.
 TokenSource = Callable[[], Secret | None]
 
 # Scraped by Prometheus (and its service discovery), probed by systemd and load balancers.
@@ -36,6 +37,29 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
+
+
+def bearer_ok(request: web.Request, token: Secret | None) -> bool:
+    """The request carries ``Authorization: Bearer <token>`` (compared in constant time)."""
+    if token is None:
+        return False
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    # aiohttp keeps bytes that are not UTF-8 as surrogates: give them back, never a 500.
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        value.strip().encode("utf-8", "surrogateescape"), token.reveal().encode()
+    )
+
+
+def token_refusal(request: web.Request, token: TokenSource) -> Literal[401, 403] | None:
+    """Why the request may not change state: 403 when no token is configured (changes over
+    HTTP are disabled), 401 when its bearer token is missing or wrong; ``None`` when it may.
+    The one check behind the API's changes and ``POST /-/reload``."""
+    secret = token()
+    if secret is None:
+        return 403
+    if not bearer_ok(request, secret):
+        return 401
+    return None
 
 
 def basic_auth_ok(request: web.Request, expected: tuple[str, Secret]) -> bool:

@@ -19,11 +19,11 @@ from datetime import datetime
 from typing import Any
 
 from netwatch.alerting.model import Alert
-from netwatch.alerting.settings import MaintenanceWindow, Silence
 from netwatch.i18n import zone
 from netwatch.models import Device, IcmpStats, Site, Status
 from netwatch.probes.service_model import ServiceData
 from netwatch.probes.snmp import SnmpData
+from netwatch.settings.alerting import MaintenanceWindow, Silence
 from netwatch.state import CheckState
 from netwatch.web.backend import Backend
 from netwatch.web.recent import Recent

@@ -14,9 +14,9 @@ from prometheus_client import CollectorRegistry
 
 from netwatch.alerting.model import Alert, Delivery
 from netwatch.alerting.notifiers.smtp import SmtpNotifier
-from netwatch.alerting.notify_settings import NotifySettings, SmtpSettings
 from netwatch.alerting.outbox import Backoff, Outbox
 from netwatch.models import Contact
+from netwatch.settings.notify import NotifySettings, SmtpSettings
 
 CONTACT = Contact("it-ninh-kieu", email=("cntt@ninhkieu.example.gov.vn",))
 

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from netwatch.models import FailureKind, IcmpSettings
+from netwatch.models import FailureKind, IcmpSettings, longest_ping
 from netwatch.probes.icmp import IcmpProber, detect_icmp_mode
-from netwatch.probes.icmp_socket import EchoSocket, checksum, longest_ping
+from netwatch.probes.icmp_socket import EchoSocket, checksum
 from tests.netns import TABLE, Netns
 
 CHILD = Path(__file__).with_name("icmp_child.py")

@@ -28,15 +28,15 @@ from netwatch.alerting.notifiers import AlertmanagerNotifier, build_notifiers
 from netwatch.alerting.notifiers.smtp import SmtpNotifier
 from netwatch.alerting.notifiers.telegram import TelegramNotifier
 from netwatch.alerting.notifiers.webhook import SIGNATURE_HEADER, WebhookNotifier
-from netwatch.alerting.notify_settings import (
+from netwatch.alerting.notify_test import notify_test
+from netwatch.errors import NotifyError
+from netwatch.models import Contact, Secret
+from netwatch.settings.notify import (
     AlertmanagerSettings,
     NotifySettings,
     SmtpSettings,
     TelegramSettings,
 )
-from netwatch.alerting.notify_test import notify_test
-from netwatch.errors import NotifyError
-from netwatch.models import Contact, Secret
 from tests.alertmanager import RunningAlertmanager, available
 from tests.daemon import free_port
 

@@ -16,10 +16,11 @@ import pytest
 from aiosmtpd.controller import Controller
 from prometheus_client import CollectorRegistry
 
-from netwatch.alerting.model import Alert, Channel, Delivery
+from netwatch.alerting.model import Alert, Delivery
 from netwatch.alerting.outbox import Backoff, Outbox
 from netwatch.errors import NotifyError
 from netwatch.models import Contact
+from netwatch.settings.notify import Channel
 from tests.daemon import free_port
 from tests.integration import outbox_child
 from tests.integration.test_notifiers import Inbox

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from netwatch.probes.profiles import load_profiles
+from netwatch.configuration.profiles import load_profiles
 from netwatch.probes.snmp import SnmpData
 from netwatch.probes.snmp_workers import SnmpWorkers
 from tests.snmpsim import DATA, Simulator, running

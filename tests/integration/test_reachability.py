@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from netwatch.probes.icmp_socket import longest_ping
+from netwatch.models import longest_ping
 from netwatch.scheduler import GRID as SCHEDULER_GRID
 from tests.daemon import RunningDaemon, metric_value, netwatch_argv, write_config
 from tests.netns import Netns

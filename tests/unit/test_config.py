@@ -11,7 +11,6 @@ from netwatch.config import load_config, parse_duration, summarize
 from netwatch.errors import ConfigError
 from netwatch.models import (
     AgentSettings,
-    Config,
     Device,
     DnsSpec,
     HttpSpec,
@@ -21,6 +20,7 @@ from netwatch.models import (
     SnmpSettings,
     TcpSpec,
 )
+from netwatch.settings.config import Config
 
 ENV = {"SNMP_COMMUNITY": "public-test", "API_TOKEN": "token-test", "BOT_TOKEN": "bot-test"}
 # Contacts with e-mail or Telegram need the server side of those channels.

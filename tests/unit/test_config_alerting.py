@@ -9,11 +9,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from netwatch.alerting.notify_settings import NotifySettings
-from netwatch.alerting.settings import DEFAULT_SEVERITY, AlertSettings
 from netwatch.config import load_config
 from netwatch.errors import ConfigError
-from netwatch.models import AgentSettings, Config, Device, Secret, TcpSpec
+from netwatch.models import AgentSettings, Device, Secret, TcpSpec
+from netwatch.settings.alerting import DEFAULT_SEVERITY, AlertSettings
+from netwatch.settings.config import Config
+from netwatch.settings.notify import NotifySettings
 
 ENV = {"SMTP_PASSWORD": "smtp-secret-value", "SNMP_COMMUNITY": "public-test"}
 SITES = """\

@@ -20,8 +20,9 @@ from netwatch.config import load_config
 from netwatch.configuration import limits
 from netwatch.configuration.limits import Budget, LimitExceeded, scan
 from netwatch.configuration.tree import Builder
-from netwatch.configuration.values import MAX_DURATION, parse_duration
+from netwatch.configuration.values import parse_duration
 from netwatch.errors import ConfigError
+from netwatch.instants import MAX_DURATION
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "invalid"
 DEVICE = "sites: [{id: hq, devices: [{id: r1, address: 10.0.0.1}]}]\n"

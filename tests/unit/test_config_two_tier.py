@@ -12,7 +12,7 @@ from netwatch.config import load_config, summarize
 from netwatch.configuration.values import parse_local_date
 from netwatch.errors import ConfigError
 from netwatch.inventory import AGENT_SHARD, build_inventory
-from netwatch.models import Config
+from netwatch.settings.config import Config
 
 TWO_TIER = """
 agent: {hierarchy: [province, commune]}

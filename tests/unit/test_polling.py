@@ -12,13 +12,11 @@ from pathlib import Path
 import pytest
 
 from netwatch import cli
-from netwatch.daemon import Daemon
-from netwatch.inventory import build_inventory
 from netwatch.models import Device, FailureKind, IcmpSettings, IcmpStats, Sample, Status
 from netwatch.polling import CheckSpec, Probes, checks_of
 from netwatch.probes.icmp import IcmpProber
 from tests.unit.test_config import load
-from tests.unit.test_daemon_polls import Engine, Scheduler
+from tests.unit.test_pipeline import Scheduler, make_pipeline
 
 CONFIG = """\
 defaults:
@@ -100,24 +98,21 @@ async def test_cancellation_still_goes_through() -> None:
 async def test_the_device_of_a_raising_probe_goes_down_after_down_after_rounds(
     tmp_path: Path,
 ) -> None:
-    """Through the daemon's own poll handling: down after exactly down_after (3) rounds; the
+    """Through the poll pipeline: down after exactly down_after (3) rounds; the
     other device, polled by the same probes, stays up."""
     config = load(tmp_path, CONFIG, {})
-    d = Daemon(str(tmp_path / "netwatch.yaml"), config=config)
-    d.inventory = build_inventory(config)
     pinger = Pinger()
     pinger.broken.add("bad")
-    d.probes = probes(pinger)
-    d.scheduler = Scheduler()  # type: ignore[assignment]
-    d.engine = Engine()  # type: ignore[assignment]
+    p, _ = make_pipeline(tmp_path, config, probes(pinger), Scheduler())
+    state = p.watched.state
     bad, good = ({c.name: c for c in checks_of(dev)}["icmp"] for dev in config.devices)
     for round_ in (1, 2, 3):
-        assert not (await d._poll(bad)).ok
-        assert (await d._poll(good)).ok
-        status = d.state.devices["bad"].status
+        assert not (await p.poll(bad)).ok
+        assert (await p.poll(good)).ok
+        status = state.devices["bad"].status
         assert status is (Status.DOWN if round_ == 3 else Status.UNKNOWN), round_
-    assert d.state.devices["good"].status is Status.UP
-    last = d.state.check("bad", "icmp").last
+    assert state.devices["good"].status is Status.UP
+    last = state.check("bad", "icmp").last
     assert last is not None
     assert last.failure is not None
     assert "KeyError" in last.failure.detail

@@ -168,9 +168,12 @@ def _record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, 
 
 def _call_sites() -> set[tuple[str, int, int]]:
     """Every ``.mapping(node, path, KEYS)`` call in the configuration package, except those
-    that accept any key (``None``): (file, first line, last line)."""
+    that accept any key (``None``): (file, first line, last line). ``profiles.py`` is left out:
+    it reads the device profiles' own file format with its own parser, not the config file."""
     sites = set()
     for file in PACKAGE.glob("*.py"):
+        if file.name == "profiles.py":
+            continue
         for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
                 continue

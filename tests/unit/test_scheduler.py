@@ -13,8 +13,7 @@ import pytest
 from apscheduler.schedulers.base import BaseScheduler
 from prometheus_client import CollectorRegistry
 
-from netwatch.models import IcmpSettings
-from netwatch.probes.icmp_socket import GRID as PROBER_GRID
+from netwatch.models import ICMP_GRID, IcmpSettings
 from netwatch.scheduler import GRID, LEAD, Outcome, Scheduler, on_grid
 
 
@@ -176,8 +175,8 @@ def _multiple(value: float, step: float, within: float = 1e-9) -> bool:
 
 def test_the_start_grid_is_made_of_prober_ticks_and_paces_the_default_spacing() -> None:
     """A ping started on the scheduler's grid sends its later echoes on it: one wake-up for both."""
-    assert GRID >= PROBER_GRID
-    assert _multiple(GRID, PROBER_GRID)
+    assert GRID >= ICMP_GRID
+    assert _multiple(GRID, ICMP_GRID)
     assert _multiple(IcmpSettings().spacing, GRID)
 
 

@@ -4,11 +4,8 @@ A notifier sends one :class:`~netwatch.alerting.model.Delivery` to one contact a
 (the channel accepted it) or raises :class:`~netwatch.errors.NotifyError` whose ``retryable``
 tells the outbox whether to try again. Notifiers never retry themselves; the outbox does.
 
->>> from netwatch.models import Contact
->>> channels_of(Contact("it-nk", email=("cntt@ninhkieu.example.gov.vn",), telegram_chat_id="-1"))
-('email', 'telegram')
->>> problems({"it-nk": Contact("it-nk", email=("a@b",))}, NotifySettings())
-['contacts.it-nk.email: needs a notify.smtp section (SMTP server and sender)']
+>>> sorted(REGISTRY)
+['alertmanager', 'email', 'log', 'telegram', 'webhook']
 """
 
 from __future__ import annotations
@@ -18,15 +15,14 @@ from typing import Final, Protocol
 
 import aiohttp
 
-from netwatch.alerting.model import Channel, Delivery
+from netwatch.alerting.model import Delivery
 from netwatch.alerting.notifiers.alertmanager import AlertmanagerNotifier
 from netwatch.alerting.notifiers.log import LogNotifier
 from netwatch.alerting.notifiers.smtp import SmtpNotifier
 from netwatch.alerting.notifiers.telegram import TelegramNotifier
 from netwatch.alerting.notifiers.webhook import WebhookNotifier
-from netwatch.alerting.notify_settings import NotifySettings
-from netwatch.alerting.routing import channels as channels_of
 from netwatch.models import Contact
+from netwatch.settings.notify import Channel, NotifySettings
 
 
 class Notifier(Protocol):
@@ -62,11 +58,6 @@ REGISTRY: Final[Mapping[Channel, Factory]] = {
     "alertmanager": _alertmanager,
     "log": lambda s, _: LogNotifier(s),
 }
-_NEEDS: Final[Mapping[Channel, str]] = {
-    "email": "a notify.smtp section (SMTP server and sender)",
-    "telegram": "a notify.telegram section (bot_token)",
-    "alertmanager": "a notify.alertmanager section (urls)",
-}
 
 
 def build_notifiers(
@@ -75,24 +66,6 @@ def build_notifiers(
     """Every channel whose server settings are present; ``session`` is owned by the caller."""
     built = {name: factory(settings, session) for name, factory in REGISTRY.items()}
     return {name: n for name, n in built.items() if n is not None}
-
-
-def problems(contacts: Mapping[str, Contact], settings: NotifySettings) -> list[str]:
-    """``yaml.path: message`` for every contact channel that lacks its server settings.
-
-    ``config.py`` turns these into config errors, so a missing bot token fails at load time.
-    """
-    present = {name for name in _NEEDS if getattr(settings, _field(name)) is not None}
-    out = []
-    for name, contact in contacts.items():
-        for channel in channels_of(contact):
-            if channel in _NEEDS and channel not in present:
-                out.append(f"contacts.{name}.{channel}: needs {_NEEDS[channel]}")
-    return out
-
-
-def _field(channel: Channel) -> str:
-    return "smtp" if channel == "email" else channel
 
 
 __all__ = [
@@ -105,6 +78,4 @@ __all__ = [
     "TelegramNotifier",
     "WebhookNotifier",
     "build_notifiers",
-    "channels_of",
-    "problems",
 ]

@@ -26,12 +26,12 @@ from collections.abc import Callable, Iterable
 import aiohttp
 
 from netwatch.alerting.messages import link, render
-from netwatch.alerting.model import Alert, Channel, Delivery
+from netwatch.alerting.model import Alert, Delivery
 from netwatch.alerting.notifiers._http import redact_url
 from netwatch.alerting.notifiers.webhook import iso
-from netwatch.alerting.notify_settings import AlertmanagerSettings, NotifySettings
 from netwatch.errors import NotifyError
 from netwatch.models import Contact
+from netwatch.settings.notify import AlertmanagerSettings, Channel, NotifySettings
 
 log = logging.getLogger(__name__)
 TEST_ALERT_LIFETIME = 300.0  # seconds a notify-test alert stays visible

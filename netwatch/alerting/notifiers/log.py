@@ -1,6 +1,6 @@
 """The log channel: one line per notification, for sites without mail or a bot, and for demos.
 
->>> import asyncio; from netwatch.alerting.notify_settings import NotifySettings
+>>> import asyncio; from netwatch.settings.notify import NotifySettings
 >>> LogNotifier(NotifySettings()).channel
 'log'
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 
 from netwatch.alerting.messages import render
-from netwatch.alerting.model import Channel, Delivery
-from netwatch.alerting.notify_settings import NotifySettings
+from netwatch.alerting.model import Delivery
 from netwatch.models import Contact
+from netwatch.settings.notify import Channel, NotifySettings
 
 log = logging.getLogger("netwatch.notify")
 

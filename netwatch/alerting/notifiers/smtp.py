@@ -31,10 +31,10 @@ from email.mime.text import MIMEText
 from email.utils import formatdate
 
 from netwatch.alerting.messages import render
-from netwatch.alerting.model import Alert, Channel, Delivery
-from netwatch.alerting.notify_settings import NotifySettings, SmtpSettings
+from netwatch.alerting.model import Alert, Delivery
 from netwatch.errors import NotifyError
 from netwatch.models import Contact
+from netwatch.settings.notify import Channel, NotifySettings, SmtpSettings
 
 log = logging.getLogger(__name__)
 

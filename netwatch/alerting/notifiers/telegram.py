@@ -21,11 +21,11 @@ from typing import Any
 import aiohttp
 
 from netwatch.alerting.messages import render
-from netwatch.alerting.model import Channel, Delivery
+from netwatch.alerting.model import Delivery
 from netwatch.alerting.notifiers._http import redact_url, retryable_status
-from netwatch.alerting.notify_settings import NotifySettings, TelegramSettings
 from netwatch.errors import NotifyError
 from netwatch.models import Contact
+from netwatch.settings.notify import Channel, NotifySettings, TelegramSettings
 
 log = logging.getLogger(__name__)
 MAX_TELEGRAM_TEXT = 4096  # Bot API limit; our texts are far shorter

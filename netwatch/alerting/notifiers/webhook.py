@@ -23,11 +23,11 @@ from datetime import UTC, datetime
 import aiohttp
 
 from netwatch.alerting.messages import link, render
-from netwatch.alerting.model import Alert, Channel, Delivery
+from netwatch.alerting.model import Alert, Delivery
 from netwatch.alerting.notifiers._http import redact_url, retryable_status
-from netwatch.alerting.notify_settings import NotifySettings
 from netwatch.errors import NotifyError
 from netwatch.models import Contact
+from netwatch.settings.notify import Channel, NotifySettings
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Netwatch-Signature"

@@ -16,10 +16,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from netwatch.alerting.engine import AlertEngine, EngineOutput
-from netwatch.alerting.settings import AlertSettings, MaintenanceWindow
 from netwatch.models import (
     AgentSettings,
-    Config,
     Contact,
     Device,
     Failure,
@@ -28,6 +26,8 @@ from netwatch.models import (
     Site,
     Status,
 )
+from netwatch.settings.alerting import AlertSettings, MaintenanceWindow
+from netwatch.settings.config import Config
 from netwatch.state import Change
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from netwatch.alerting.maintenance import operator_from_json, operator_to_json
-from netwatch.alerting.settings import AlertSettings, MaintenanceWindow, Silence, parse_clock
+from netwatch.settings.alerting import AlertSettings, MaintenanceWindow, Silence, parse_clock
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 

@@ -21,10 +21,11 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from netwatch.alerting.model import Alert, Channel, Delivery
+from netwatch.alerting.model import Alert, Delivery
 from netwatch.alerting.outbox import Backoff, Outbox
 from netwatch.errors import NotifyError
 from netwatch.models import Contact
+from netwatch.settings.notify import Channel
 
 CONTACT = Contact("it", webhook_url="http://127.0.0.1:9/unused")
 FAST = Backoff(initial=0.05, factor=2.0, maximum=0.2, jitter=0.0, give_up_after=3600)

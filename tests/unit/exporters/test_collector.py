@@ -15,7 +15,6 @@ from netwatch.exporters.collector import RenderCache, View, render_text
 from netwatch.inventory import AGENT_SHARD, Inventory, build_inventory
 from netwatch.models import (
     AgentSettings,
-    Config,
     Device,
     HttpSpec,
     IcmpStats,
@@ -28,6 +27,7 @@ from netwatch.models import (
 )
 from netwatch.probes.service_model import CertInfo, ServiceData
 from netwatch.probes.snmp import HostResources, Interface, SnmpData, Storage, SystemInfo
+from netwatch.settings.config import Config
 from netwatch.state import CheckState, DeviceState, StateTracker
 
 NOW = 1.8e9

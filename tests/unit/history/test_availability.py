@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from netwatch.history.availability import (
-    Change,
     Segment,
     Stats,
+    StatusSince,
     day_stats,
     stitch_days,
     summarise,
@@ -27,7 +27,7 @@ UP, DOWN, UNR, MAINT, UNK = (
 def stats(
     changes: Sequence[tuple[float, Status]], runs: Sequence[tuple[float, float]], a: float, b: float
 ) -> Stats:
-    return summarise(timeline([Change(t, s) for t, s in changes], runs, a, b))
+    return summarise(timeline([StatusSince(t, s) for t, s in changes], runs, a, b))
 
 
 def test_period_is_clipped_exactly_at_both_edges() -> None:
@@ -106,7 +106,9 @@ def test_outage_spanning_month_boundary_is_clipped_in_each_month() -> None:
 
 def test_segments_cover_the_period_and_merge_equal_neighbours() -> None:
     """Segments tile the period without gaps; repeated statuses merge."""
-    segs = timeline([Change(0, UP), Change(10, UP), Change(20, DOWN)], [(0, 50)], 0, 60)
+    segs = timeline(
+        [StatusSince(0, UP), StatusSince(10, UP), StatusSince(20, DOWN)], [(0, 50)], 0, 60
+    )
     assert segs == [Segment(0, 20, UP), Segment(20, 50, DOWN), Segment(50, 60, UNK)]
 
 
@@ -126,11 +128,11 @@ def test_stats_sum_in_site_seconds() -> None:
 def test_stitched_days_equal_the_raw_period() -> None:
     """Daily summaries stitched over midnight give the same figures as the raw timeline."""
     changes = [
-        Change(0, UP),
-        Change(80, DOWN),
-        Change(130, UNR),
-        Change(250, UP),
-        Change(270, DOWN),
+        StatusSince(0, UP),
+        StatusSince(80, DOWN),
+        StatusSince(130, UNR),
+        StatusSince(250, UP),
+        StatusSince(270, DOWN),
     ]
     runs = [(0, 400)]
     days = [day_stats(timeline(changes, runs, a, a + 100), a, a + 100) for a in (0, 100, 200, 300)]

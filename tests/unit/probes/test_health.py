@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from netwatch.configuration.profiles import Oid, load_profiles
 from netwatch.probes import snmp_v2c as v2c
 from netwatch.probes.health import HealthReader
-from netwatch.probes.profiles import Oid, load_profiles
 
 HW = (1, 3, 6, 1, 4, 1, 2011, 5, 25, 31, 1, 1, 1, 1)  # HUAWEI-ENTITY-EXTENT-MIB
 NAME = (1, 3, 6, 1, 2, 1, 47, 1, 1, 1, 1, 7)  # entPhysicalName

@@ -14,17 +14,15 @@ from typing import Any
 import pytest
 
 from netwatch.errors import ProbeSetupError
-from netwatch.models import Failure, FailureKind, IcmpSettings, IcmpStats
+from netwatch.models import ICMP_GRID, Failure, FailureKind, IcmpSettings, IcmpStats, longest_ping
 from netwatch.probes import icmp as icmp_module
 from netwatch.probes import icmp_socket
 from netwatch.probes.icmp import IcmpProber, detect_icmp_mode
 from netwatch.probes.icmp_socket import (
-    GRID,
     REJECT_LOG_INTERVAL,
     EchoSocket,
     build_echo,
     checksum,
-    longest_ping,
     parse_reply,
 )
 
@@ -424,9 +422,9 @@ async def test_requests_of_a_ping_are_spaced_on_the_grid_and_share_wakeups() -> 
     # 150 requests, but the 100 later ones went out on at most two ticks of the wheel.
     assert len(set(times[50:])) <= 2
     first, second, third = times[0], times[50], times[100]
-    assert second - first >= 0.15 - GRID / 2 - 1e-3  # on the tick nearest its due time
-    assert third - first >= 0.30 - GRID / 2 - 1e-3
-    assert third - first <= 0.30 + GRID  # due times on the grid, not added up
+    assert second - first >= 0.15 - ICMP_GRID / 2 - 1e-3  # on the tick nearest its due time
+    assert third - first >= 0.30 - ICMP_GRID / 2 - 1e-3
+    assert third - first <= 0.30 + ICMP_GRID  # due times on the grid, not added up
     results = await asyncio.gather(*futures)
     assert all(r == (3, [None, None, None]) for r in results)
     assert sock.wakeups_planned == 0
@@ -439,17 +437,19 @@ async def test_a_ping_started_on_a_tick_sends_its_later_requests_on_that_ticks_m
     sock, fake, _ = make_socket("raw")
     loop = asyncio.get_running_loop()
     for _ in range(20):  # bounded: start in the first half of a tick, as the scheduler does
-        await asyncio.sleep((math.floor(loop.time() / GRID) + 1) * GRID + 0.002 - loop.time())
+        await asyncio.sleep(
+            (math.floor(loop.time() / ICMP_GRID) + 1) * ICMP_GRID + 0.002 - loop.time()
+        )
         start = loop.time()
-        if start - math.floor(start / GRID) * GRID < GRID / 2:
+        if start - math.floor(start / ICMP_GRID) * ICMP_GRID < ICMP_GRID / 2:
             break
-    started_on = math.floor(start / GRID)
-    future = sock.ping(V4_ADDR, "x", 3, spacing=2 * GRID, timeout=0.3)
+    started_on = math.floor(start / ICMP_GRID)
+    future = sock.ping(V4_ADDR, "x", 3, spacing=2 * ICMP_GRID, timeout=0.3)
     times = [start]
     for n in (2, 3):
         await sent(fake, n)
         times.append(loop.time())
-    assert [math.floor(t / GRID + 1e-6) - started_on for t in times] == [0, 2, 4]
+    assert [math.floor(t / ICMP_GRID + 1e-6) - started_on for t in times] == [0, 2, 4]
     assert (await future).sent == 3
     sock.close()
 
@@ -465,7 +465,7 @@ async def test_a_ping_without_replies_ends_within_longest_ping(count: int, spaci
     duration = loop.time() - start
     assert echoes.sent == count
     # Each request within half a tick of its due time; the last one's full timeout waited.
-    earliest = max(0.0, (count - 1) * spacing - GRID / 2) + 0.3
+    earliest = max(0.0, (count - 1) * spacing - ICMP_GRID / 2) + 0.3
     assert earliest - 1e-3 <= duration <= longest_ping(count, spacing, 0.3)
     sock.close()
 
@@ -486,7 +486,7 @@ async def test_a_cancelled_ping_stops_sending_and_frees_its_sequence_numbers() -
     sock, fake, _ = make_socket("raw")
     fut = sock.ping(V4_ADDR, "x", 3, spacing=0.05, timeout=5.0)
     fut.cancel()
-    await asyncio.sleep(3 * GRID)
+    await asyncio.sleep(3 * ICMP_GRID)
     assert len(fake.sent) == 1  # the later requests were not sent
     assert sock.in_flight == 0
     assert sock.wakeups_planned == 0

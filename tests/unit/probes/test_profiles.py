@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from netwatch.configuration.profiles import load_profiles
 from netwatch.errors import ConfigError
-from netwatch.probes.profiles import load_profiles
 
 
 def write(tmp_path: Path, text: str) -> Path:

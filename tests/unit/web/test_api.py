@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from netwatch.web.api import _depth
+from netwatch.web.api.request import depth as nesting
 from tests.unit.web.conftest import AUTH, make_app
 from tests.unit.web.province import TOKEN, Province, build
 
@@ -427,7 +427,7 @@ async def test_a_body_sent_in_chunks_is_read_whole(client: Client) -> None:
     ],
 )
 def test_the_nesting_check_counts_brackets_outside_strings_only(raw: bytes, depth: int) -> None:
-    assert _depth(raw) == depth
+    assert nesting(raw) == depth
 
 
 async def test_a_body_nested_8000_deep_is_a_400_not_a_500(client: Client) -> None:

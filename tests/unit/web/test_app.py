@@ -49,6 +49,28 @@ async def test_make_app_without_a_backend_has_no_pages() -> None:
         assert (await c.get("/metrics")).status == 200
 
 
+async def test_reload_needs_the_same_bearer_token_as_the_api() -> None:
+    """POST /-/reload: 403 without a configured token, 401 with a wrong one, 200 with it."""
+    token: list[Secret | None] = [None]
+    reloads = 0
+
+    async def reload() -> list[str]:
+        nonlocal reloads
+        reloads += 1
+        return []
+
+    hooks = Hooks(lambda: True, reload, lambda: token[0], lambda shard: b"", lambda: [])
+    good = {"Authorization": f"Bearer {TOKEN}"}
+    async with TestClient(TestServer(make_app(hooks))) as c:
+        assert (await c.post("/-/reload", headers=good)).status == 403
+        token[0] = Secret("env:NW_TOKEN", TOKEN)
+        wrong = {"Authorization": "Bearer not-it"}
+        assert (await c.post("/-/reload", headers=wrong)).status == 401
+        resp = await c.post("/-/reload", headers=good)
+        assert resp.status == 200, await resp.text()
+    assert reloads == 1
+
+
 async def test_shards_scraped_together_are_rendered_one_at_a_time() -> None:
     """Each render holds the GIL: eleven in parallel starved the event loop (polls skipped)."""
     lock = threading.Lock()

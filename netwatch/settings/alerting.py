@@ -21,10 +21,11 @@ from datetime import date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from netwatch.alerting.model import Severity
-from netwatch.configuration.values import LATEST, MAX_DURATION, check_epoch, check_instant
+from netwatch.instants import LATEST, MAX_DURATION, check_epoch, check_instant
+from netwatch.models import DEFAULT_TIMEZONE
 
-DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
+Severity = Literal["critical", "warning", "info"]
+SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")  # the most urgent first
 
 # Keys are "role", "level/role", or the pseudo-role "gateway" (a device that is a site's link
 # to its parent), with or without a level; the most specific key wins (see severity_of).
@@ -124,7 +125,7 @@ class MaintenanceWindow:
         if self.duration <= timedelta(0):
             raise ValueError(f"maintenance window {self.id}: duration must be positive")
         # Checked here, so no window the API, the config or a saved file makes can later
-        # overflow in active(): every start and end has a timestamp (see values.LATEST).
+        # overflow in active(): every start and end has a timestamp (see instants.LATEST).
         if self.duration.total_seconds() > MAX_DURATION:
             raise ValueError(f"maintenance window {self.id}: duration must be at most 10 years")
         start = check_instant(self.start, f"maintenance window {self.id}: start")

@@ -1,5 +1,5 @@
-"""The small files the daemon keeps in data_dir (open incidents, the operator's silences and
-windows): a bad file or a failed write is logged and loses nothing else."""
+"""The alerting state files in data_dir (open incidents, the operator's silences and windows):
+a bad file or a failed write is logged and loses nothing else; a failed save is retried."""
 
 from __future__ import annotations
 
@@ -11,27 +11,34 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from netwatch.alerting.engine import AlertEngine, EngineOutput
+from netwatch.alerting.engine import AlertEngine
 from netwatch.alerting.incidents import Incident, IncidentKey, incidents_to_json
 from netwatch.alerting.maintenance import operator_to_json
-from netwatch.alerting.model import Alert, Delivery
-from netwatch.alerting.settings import MaintenanceWindow, Silence
-from netwatch.daemon import Daemon, _read_incidents, _read_operator, _write_atomically
+from netwatch.alerting.state_files import (
+    StateFiles,
+    read_incidents,
+    read_operator,
+    write_atomically,
+)
+from netwatch.exporters.storage import StoreHealth
 from netwatch.inventory import build_inventory
+from netwatch.parts import storage_problem
+from netwatch.settings.alerting import MaintenanceWindow, Silence
 from tests.unit.test_config import load
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
+LOGGER = "netwatch.alerting.state_files"
 
 
 def test_a_write_that_fails_is_logged_and_keeps_the_old_file(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "operator.json"
-    _write_atomically(path, '{"silences": [], "windows": []}')
+    write_atomically(path, '{"silences": [], "windows": []}')
     blocker = tmp_path / "operator.tmp"
     blocker.mkdir()  # the temporary file cannot be created: as on a full or broken disk
-    with caplog.at_level(logging.ERROR, logger="netwatch.daemon"):
-        _write_atomically(path, '{"silences": ["new"]}')
+    with caplog.at_level(logging.ERROR, logger=LOGGER):
+        write_atomically(path, '{"silences": ["new"]}')
     assert json.loads(path.read_text()) == {"silences": [], "windows": []}
     assert f"not saved to {path}" in caplog.text
 
@@ -40,10 +47,10 @@ def test_an_unreadable_operator_file_starts_empty_with_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "operator.json"
-    assert _read_operator(path) == ([], [])  # no file: a first start, nothing to say
+    assert read_operator(path) == ([], [])  # no file: a first start, nothing to say
     path.write_text('{"silences": [', encoding="utf-8")  # cut short
-    with caplog.at_level(logging.WARNING, logger="netwatch.daemon"):
-        assert _read_operator(path) == ([], [])
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        assert read_operator(path) == ([], [])
     assert "not read from" in caplog.text
 
 
@@ -57,8 +64,8 @@ def test_one_bad_entry_is_skipped_and_named_the_others_kept(
     doc["silences"].append({"id": "s-broken"})
     path = tmp_path / "operator.json"
     path.write_text(json.dumps(doc), encoding="utf-8")
-    with caplog.at_level(logging.WARNING, logger="netwatch.daemon"):
-        assert _read_operator(path) == ([silence], [window])
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        assert read_operator(path) == ([silence], [window])
     assert "s-broken" in caplog.text
 
 
@@ -89,8 +96,8 @@ def test_entries_out_of_range_are_skipped_and_named(
     ]
     path = tmp_path / "operator.json"
     path.write_text(json.dumps(doc), encoding="utf-8")
-    with caplog.at_level(logging.WARNING, logger="netwatch.daemon"):
-        assert _read_operator(path) == ([silence], [window])
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        assert read_operator(path) == ([silence], [window])
     named = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
     assert len(named) == 11
     for bad in ("m-year-1", "m-year-1-utc", "m-9999", "m-ends-late", "m-forever",
@@ -101,10 +108,10 @@ def test_entries_out_of_range_are_skipped_and_named(
 def test_a_file_nested_too_deeply_is_logged_and_the_daemon_starts_empty(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    for name, read in (("operator.json", _read_operator), ("incidents.json", _read_incidents)):
+    for name, read in (("operator.json", read_operator), ("incidents.json", read_incidents)):
         path = tmp_path / name
         path.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
-        with caplog.at_level(logging.WARNING, logger="netwatch.daemon"):
+        with caplog.at_level(logging.WARNING, logger=LOGGER):
             assert not any(read(path))
         assert f"not read from {path}" in caplog.text
 
@@ -126,12 +133,19 @@ def test_one_bad_incident_is_skipped_and_named_the_others_kept(
     ]
     path = tmp_path / "incidents.json"
     path.write_text(json.dumps(doc), encoding="utf-8")
-    with caplog.at_level(logging.WARNING, logger="netwatch.daemon"):
-        assert _read_incidents(path) == [inc]
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        assert read_incidents(path) == [inc]
     named = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
     assert len(named) == 5
     for bad in ("i-year-1", "i-no-device", "i-severity", "i-missing"):
         assert any(bad in message for message in named), bad
+
+
+def engine_and_files(tmp_path: Path) -> tuple[AlertEngine, StateFiles]:
+    config = load(tmp_path, "sites: [{id: xa, name: Xã, level: commune, devices: []}]\n", {})
+    engine = AlertEngine(build_inventory(config), config.alerting, clock=lambda: 1.7e9,
+                         suspect=lambda _: False, last_polled=lambda _: 0.0)  # fmt: skip
+    return engine, StateFiles(tmp_path, engine, clock=lambda: 1.7e9)
 
 
 async def test_a_failed_save_is_retried_each_tick_until_it_works(
@@ -139,33 +153,23 @@ async def test_a_failed_save_is_retried_each_tick_until_it_works(
 ) -> None:
     """A silence added while the disk fails: old files kept, one error line, the state store
     reported failing; it is saved at the first tick after the disk works again."""
-    config = load(tmp_path, "sites: [{id: xa, name: Xã, level: commune, devices: []}]\n", {})
-    d = Daemon(str(tmp_path / "netwatch.yaml"), config=config)
-    inventory = build_inventory(config)
-    d.inventory = inventory
-    d.engine = engine = AlertEngine(inventory, config.alerting, clock=lambda: 1.7e9,
-                                    suspect=lambda _: False, last_polled=lambda _: 0.0)  # fmt: skip
-    d.clock = lambda: 1.7e9
-    d._incidents_path = tmp_path / "incidents.json"
-    d._operator_path = tmp_path / "operator.json"
-    _write_atomically(d._operator_path, '{"silences": [], "windows": []}')
+    engine, files = engine_and_files(tmp_path)
+    write_atomically(files.operator_path, '{"silences": [], "windows": []}')
     blocker = tmp_path / "operator.tmp"
     blocker.mkdir()  # the temporary file cannot be created: as on a full disk
     engine.silence(Silence("s-1", until=1.8e9, sites=("xa",)))
-    with caplog.at_level(logging.WARNING, logger="netwatch.daemon"):
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
         for _ in range(3):
-            await d._deliver(EngineOutput())
-        assert json.loads(d._operator_path.read_text()) == {"silences": [], "windows": []}
-        state = next(h for h in d.storage_health() if h.store == "state")
-        assert not state.ok
-        assert state.errors == 3
-        assert str(d._operator_path) in (state.reason or "")
-        assert str(d._operator_path) in (d._storage_problem() or "")
+            await files.after_tick(delivered=False)
+        assert json.loads(files.operator_path.read_text()) == {"silences": [], "windows": []}
+        assert files.errors == 3
+        assert str(files.operator_path) in (files.error or "")
+        state = StoreHealth("state", files.error is None, files.errors, files.error)
+        assert str(files.operator_path) in (storage_problem([state]) or "")
         blocker.rmdir()
-        await d._deliver(EngineOutput())
-    assert [s["id"] for s in json.loads(d._operator_path.read_text())["silences"]] == ["s-1"]
-    assert next(h for h in d.storage_health() if h.store == "state").ok
-    assert d._storage_problem() is None
+        await files.after_tick(delivered=False)
+    assert [s["id"] for s in json.loads(files.operator_path.read_text())["silences"]] == ["s-1"]
+    assert files.error is None
     assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 1
     assert "saved again" in caplog.text
 
@@ -174,21 +178,47 @@ async def test_a_save_after_deliveries_that_failed_is_retried_without_new_change
     tmp_path: Path,
 ) -> None:
     """Saved because messages went out (no operator change): the failed save is still retried."""
-    config = load(tmp_path, "sites: [{id: xa, name: Xã, level: commune, devices: []}]\n", {})
-    d = Daemon(str(tmp_path / "netwatch.yaml"), config=config)
-    d.inventory = inventory = build_inventory(config)
-    d.engine = AlertEngine(inventory, config.alerting, clock=lambda: 1.7e9,
-                           suspect=lambda _: False, last_polled=lambda _: 0.0)  # fmt: skip
-    d._incidents_path = tmp_path / "incidents.json"
-    d._operator_path = tmp_path / "operator.json"
+    _, files = engine_and_files(tmp_path)
     blocker = tmp_path / "incidents.tmp"
     blocker.mkdir()
-    alert = Alert(id="a", state="firing", kind="down", severity="critical", subject="r",
-                  subject_kind="device", site="xa", site_name="Xã")  # fmt: skip
-    await d._deliver(EngineOutput(deliveries=[Delivery(alert, "it", "webhook")]))
-    assert not d._incidents_path.exists()
-    assert d._storage_problem() is not None
+    await files.after_tick(delivered=True)
+    assert not files.incidents_path.exists()
+    assert files.error is not None
     blocker.rmdir()
-    await d._deliver(EngineOutput())  # a tick with nothing new
-    assert json.loads(d._incidents_path.read_text()) is not None
-    assert d._storage_problem() is None
+    await files.after_tick(delivered=False)  # a tick with nothing new
+    assert json.loads(files.incidents_path.read_text()) == []
+    assert files.error is None
+
+
+async def test_nothing_new_writes_nothing(tmp_path: Path) -> None:
+    """A quiet tick (no delivery, no operator change, no failed save) does not touch the disk."""
+    _, files = engine_and_files(tmp_path)
+    await files.after_tick(delivered=False)
+    assert not files.incidents_path.exists()
+    assert not files.operator_path.exists()
+
+
+async def test_restore_gives_the_engine_what_the_last_run_saved(tmp_path: Path) -> None:
+    """Silences and windows saved by one run are the engine's after a restart; the config's
+    windows are not saved, and a reload's windows replace them."""
+    engine, files = engine_and_files(tmp_path)
+    silence = Silence("s-1", until=1.8e9, sites=("xa",))
+    window = MaintenanceWindow("m-1", "xa", datetime(2026, 3, 14, 21, tzinfo=HCM),
+                               timedelta(hours=3))  # fmt: skip
+    from_config = MaintenanceWindow("m-config", "xa", datetime(2026, 3, 15, 21, tzinfo=HCM),
+                                    timedelta(hours=1))  # fmt: skip
+    files.set_config_windows((from_config,))
+    engine.silence(silence)
+    engine.add_window(window)
+    await files.after_tick(delivered=False)
+    saved = json.loads(files.operator_path.read_text())
+    assert [w["id"] for w in saved["windows"]] == ["m-1"]
+    files.set_config_windows(())
+    assert {w.id for w in engine.windows()} == {"m-1"}
+    engine2, files2 = engine_and_files(tmp_path)
+    await files2.restore()
+    assert engine2.silences() == [silence]
+    assert engine2.windows() == [window]
+    files2.operator_path.unlink()
+    await files2.after_tick(delivered=False)  # restoring is not a change to save
+    assert not files2.operator_path.exists()

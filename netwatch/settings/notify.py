@@ -15,9 +15,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from netwatch.models import Secret
+from netwatch.models import DEFAULT_TIMEZONE, Contact, Secret
 
+Channel = Literal["email", "telegram", "webhook", "alertmanager", "log"]
 SmtpSecurity = Literal["starttls", "tls", "none"]
+
+
+def channels_of(contact: Contact) -> tuple[Channel, ...]:
+    """The channels configured on ``contact``, in a fixed order.
+
+    >>> channels_of(Contact("it-nk", email=("it@ninhkieu.example.gov.vn",), telegram_chat_id="-1"))
+    ('email', 'telegram')
+    """
+    found: list[Channel] = []
+    if contact.email:
+        found.append("email")
+    if contact.telegram_chat_id:
+        found.append("telegram")
+    if contact.webhook_url:
+        found.append("webhook")
+    if contact.alertmanager:
+        found.append("alertmanager")
+    return tuple(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,4 +88,4 @@ class NotifySettings:
     webhook_timeout: float = 10.0
     external_url: str = ""
     language: Literal["vi", "en"] = "vi"
-    timezone: str = "Asia/Ho_Chi_Minh"
+    timezone: str = DEFAULT_TIMEZONE
