@@ -124,7 +124,7 @@ class InterfaceFilter:
 
 SnmpVersion = Literal["1", "2c", "3"]
 AuthProtocol = Literal["md5", "sha", "sha224", "sha256", "sha384", "sha512"]
-PrivProtocol = Literal["des", "aes", "aes192", "aes256"]
+PrivProtocol = Literal["des", "aes", "aes192", "aes256", "aes192c", "aes256c"]
 SNMP_OID_SETS = ("system", "interfaces", "host", "health")
 
 

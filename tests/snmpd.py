@@ -35,7 +35,15 @@ AUTH_PROTOCOLS = {
     "sha384": "SHA-384",
     "sha512": "SHA-512",
 }
-PRIV_PROTOCOLS = {"des": "DES", "aes": "AES", "aes192": "AES-192", "aes256": "AES-256"}
+# AES-192/256 extend the key the Blumenthal way; AES-192-C/AES-256-C the Reeder ("Cisco") way.
+PRIV_PROTOCOLS = {
+    "des": "DES",
+    "aes": "AES",
+    "aes192": "AES-192",
+    "aes256": "AES-256",
+    "aes192c": "AES-192-C",
+    "aes256c": "AES-256-C",
+}
 
 # Modules skipped: smux listens on 0.0.0.0:199; the mteTrigger family wants to send traps.
 EXCLUDED_MODULES = "smux,mteTrigger,mteTriggerConf"
