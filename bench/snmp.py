@@ -13,6 +13,11 @@ varbinds per CPU-second, polls per wall second, timeouts and errors (must be 0),
     .venv/bin/python bench/snmp.py --snmpsim core-router --levels 10 --polls 100
     .venv/bin/python bench/snmp.py --devices 2000
     .venv/bin/python bench/snmp.py --snmpd-directive 'maxGetbulkResponses 10' --no-exporter
+    .venv/bin/python bench/snmp.py --v3-column --no-exporter --levels 1,10 --polls 200
+
+``--v3-column`` adds, in the same run against the same agent, netwatch's SNMPv3 rows
+(authPriv SHA-256/AES-128 through its own codec, :mod:`netwatch.probes.snmp_v3`) and their
+CPU ratio to the v2c rows (the goal: at most 1.3x).
 
 CPU is the poller's own: netwatch's is this process's (``time.process_time``), the exporter's
 is its process's (``/proc``); neither counts the agent, and the exporter's includes rendering
@@ -224,6 +229,14 @@ async def main(args: argparse.Namespace, port: int, workdir: Path) -> None:
         for conc in args.levels:
             run = functools.partial(level, poller, settings, conc, args.polls)
             ours[conc] = await best(run, args.repeat)
+        v3_rows: dict[int, Tally] = {}
+        if args.v3_column:
+            v3_settings = v3_column_settings(port)
+            warm3 = await poller.poll("warmup-v3", "127.0.0.1", v3_settings)
+            assert warm3.data is not None, warm3.failure
+            for conc in args.levels:
+                run = functools.partial(level, poller, v3_settings, conc, args.polls)
+                v3_rows[conc] = await best(run, args.repeat)
         theirs: dict[tuple[str, int], Tally] = {}
         labels: list[str] = []
         why_not = exporter_skipped(args)
@@ -241,12 +254,17 @@ async def main(args: argparse.Namespace, port: int, workdir: Path) -> None:
         print(HEADER)
         for conc in args.levels:
             print(row("netwatch", conc, args.polls, ours[conc]))
+            if conc in v3_rows:
+                print(row("netwatch v3 SHA-256/AES own", conc, args.polls, v3_rows[conc]))
             for label in labels:
                 print(row(label, conc, args.polls, theirs[(label, conc)]))
         print(
             "CPU is the poller's own (netwatch: this process; snmp_exporter: its process, "
             "rendering included), not the agent's."
         )
+        for conc, t in v3_rows.items():
+            ratio = t.cpu / ours[conc].cpu if ours[conc].cpu > 0 else float("inf")
+            print(f"v3 own codec / v2c CPU at concurrency {conc}: {ratio:.2f}x (goal <= 1.3x)")
         if args.profile:
             profile = cProfile.Profile()
             profile.enable()
@@ -259,6 +277,15 @@ async def main(args: argparse.Namespace, port: int, workdir: Path) -> None:
             export_cost(sample, settings, args.export)
     finally:
         poller.close()
+
+
+def v3_column_settings(port: int) -> SnmpSettings:
+    """authPriv SHA-256/AES-128 as tests/snmpd.py's user ``sha256_aes``."""
+    return SnmpSettings(
+        version="3", user="sha256_aes", auth_protocol="sha256",
+        auth_password=Secret("bench", AUTH_PASSWORD), priv_protocol="aes",
+        priv_password=Secret("bench", PRIV_PASSWORD), port=port, timeout=5, retries=1,
+    )  # fmt: skip
 
 
 def exporter_skipped(args: argparse.Namespace) -> str | None:
@@ -374,6 +401,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--polls", type=int, default=400)
     parser.add_argument("--repeat", type=int, default=1, help="runs per level; the best is kept")
     parser.add_argument("--v3", action="store_true")
+    parser.add_argument(
+        "--v3-column", action="store_true",
+        help="also poll by SNMPv3 authPriv SHA-256/AES (own codec) and print the CPU ratio",
+    )  # fmt: skip
     parser.add_argument(
         "--snmpd-directive",
         action="append",
