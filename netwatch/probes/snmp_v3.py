@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import itertools
 import random
 import socket
@@ -42,6 +43,7 @@ FLAG_AUTH: Final = 0x01
 FLAG_PRIV: Final = 0x02
 FLAG_REPORTABLE: Final = 0x04
 MAX_SIZE: Final = 65_507  # msgMaxSize: the largest UDP payload over IPv4
+_MAX_DATAGRAM: Final = 65_535
 _USM: Final = 3
 
 # Report OIDs (RFC 3414 usmStats, RFC 3412 snmpMPDStats, RFC 3411 snmpUnknownContexts...).
@@ -125,7 +127,10 @@ def _length(n: int) -> bytes:
 
 
 def _tlv(tag: int, body: bytes) -> bytes:
-    return bytes((tag,)) + _length(len(body)) + body
+    n = len(body)
+    if n < 0x80:  # the usual case, without a call
+        return bytes((tag, n)) + body
+    return bytes((tag,)) + _length(n) + body
 
 
 def _integer(value: int) -> bytes:
@@ -333,17 +338,6 @@ class EngineState:
             self.boots, self.engine_time, self.at = boots, engine_time, clock()
 
 
-class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, on_datagram: Callable[[bytes, tuple[Any, ...]], None]) -> None:
-        self.on_datagram = on_datagram
-
-    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        self.on_datagram(data, addr)
-
-    def error_received(self, exc: Exception) -> None:  # ICMP errors on an unconnected socket
-        pass
-
-
 Address = tuple[str, int]
 
 
@@ -351,8 +345,10 @@ class V3Client:
     """Sends SNMPv3 requests from one UDP socket per address family and matches replies.
 
     A reply is accepted only from the address asked and with the request's msgID; its
-    authentication is checked before anything in it is believed. Datagrams from a polled
-    address that are not SNMPv3 are counted in ``junk``, as the v2c client does.
+    authentication is checked before anything in it is believed. As in the v2c client,
+    datagrams are read in batches, those from addresses not polled are dropped unread
+    (counted in ``dropped``), and those from a polled address that are not SNMPv3 are
+    counted in ``junk``.
     """
 
     def __init__(
@@ -365,16 +361,18 @@ class V3Client:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._make_socket = make_socket
-        self._transports: dict[int, asyncio.DatagramTransport] = {}
-        self._opening: dict[int, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
+        self._sockets: dict[int, tuple[socket.socket, asyncio.AbstractEventLoop]] = {}
+        self._buffer = bytearray(_MAX_DATAGRAM)
         self._pending: dict[int, tuple[Address, asyncio.Future[tuple[V3Message, bytes]]]] = {}
         self._ids = itertools.count(random.randrange(1, 1 << 30))
         self._engines: dict[Address, EngineState] = {}
         self._discovering: dict[Address, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
         self.keys = keys or usm.KeyCache()
+        self._user_keys: dict[tuple[Credentials, bytes], usm.UserKeys] = {}
         self._clock = clock
         self.junk = junk
         self.peers = peers
+        self.dropped = 0  # datagrams from strangers, or that answered no pending request
 
     def engine(self, address: Address) -> EngineState | None:
         """The engine state kept for ``address`` (``None`` before its discovery)."""
@@ -399,8 +397,14 @@ class V3Client:
         :class:`UsmError` for a report or a reply that fails the USM's checks."""
         resynced = rediscovered = False
         while True:
-            state = await self._discover(address, family, per_try, retries)
-            keys = await self._keys(creds, state.engine_id)
+            state = self._engines.get(address) or await self._discover(
+                address, family, per_try, retries
+            )
+            # Per request, the keys come from a plain dict; KeyCache (which fingerprints the
+            # passwords) only when a user meets an engine for the first time.
+            keys = self._user_keys.get((creds, state.engine_id)) or await self._keys(
+                creds, state.engine_id
+            )
             msg_id = self._next_id()
             request_id = self._next_id()
             boots, engine_time = state.boots, state.now(self._clock)
@@ -474,10 +478,13 @@ class V3Client:
             creds.priv_password,
         )  # fmt: skip
         found = self.keys.cached(*args)
-        if found is not None:
-            return found
-        # 1 MiB of hashing per new password: in a thread (hashlib releases the GIL).
-        return await asyncio.to_thread(self.keys.keys, *args)
+        if found is None:
+            # 1 MiB of hashing per new password: in a thread (hashlib releases the GIL).
+            found = await asyncio.to_thread(self.keys.keys, *args)
+        if len(self._user_keys) >= usm.KeyCache.MAX_ENTRIES:
+            self._user_keys.clear()
+        self._user_keys[(creds, engine_id)] = found
+        return found
 
     async def _discover(
         self, address: Address, family: int, per_try: float, retries: int
@@ -512,13 +519,15 @@ class V3Client:
         per_try: float,
         retries: int,
     ) -> tuple[V3Message, bytes]:
-        transport = await self._transport(family)
+        sock = self._socket(family)
         future: asyncio.Future[tuple[V3Message, bytes]] = asyncio.get_running_loop().create_future()
         self._pending[msg_id] = (address, future)
         dest = address if family == socket.AF_INET else (*address, 0, 0)
         try:
             for _try in range(retries + 1):
-                transport.sendto(wire, dest)
+                # A full send buffer or a firewall's refusal: as if the datagram was lost.
+                with contextlib.suppress(OSError):
+                    sock.sendto(wire, dest)
                 try:
                     return await asyncio.wait_for(asyncio.shield(future), per_try)
                 except TimeoutError:
@@ -532,38 +541,50 @@ class V3Client:
     def _received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         source = (str(addr[0]), int(addr[1]))
         if source not in self.peers:  # not an address we poll: not worth decoding
+            self.dropped += 1
             return
         try:
             message = decode_message(data)
         except MalformedMessage:
-            if source in self.peers:
-                self.junk[source] += 1
+            self.junk[source] += 1
             return
         pending = self._pending.get(message.msg_id)
         if pending is None or pending[0] != source:
-            return  # late (after a retry answered) or not ours
+            self.dropped += 1  # late (after a retry answered) or not ours
+            return
         future = pending[1]
         if not future.done():
             future.set_result((message, data))
 
-    async def _transport(self, family: int) -> asyncio.DatagramTransport:
-        transport = self._transports.get(family)
-        if transport is not None:
-            return transport
-        async with self._opening[family]:
-            if family not in self._transports:
-                sock = self._make_socket(family)
-                loop = asyncio.get_running_loop()
-                made, _ = await loop.create_datagram_endpoint(
-                    lambda: _Protocol(self._received), sock=sock
-                )
-                self._transports[family] = made
-            return self._transports[family]
+    def _drain(self, sock: socket.socket) -> None:
+        """Read up to ``READ_BUDGET`` datagrams per wake-up, as the v2c client does (a flood
+        must not queue thousands of datagrams ahead of a good reply)."""
+        view = memoryview(self._buffer)
+        for _ in range(v2c.READ_BUDGET):
+            try:
+                size, addr = sock.recvfrom_into(self._buffer)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # an ICMP error queued on the socket: nothing to read
+                continue
+            self._received(bytes(view[:size]), addr)
+
+    def _socket(self, family: int) -> socket.socket:
+        opened = self._sockets.get(family)
+        if opened is not None:
+            return opened[0]
+        sock = self._make_socket(family)  # non-blocking, as the poller makes it
+        loop = asyncio.get_running_loop()
+        loop.add_reader(sock.fileno(), self._drain, sock)
+        self._sockets[family] = (sock, loop)
+        return sock
 
     def close(self) -> None:
-        for transport in self._transports.values():
-            transport.close()
-        self._transports.clear()
+        """Stop reading (the sockets belong to whoever made them); fail requests in flight."""
+        for sock, loop in self._sockets.values():
+            if not loop.is_closed() and sock.fileno() >= 0:
+                loop.remove_reader(sock.fileno())
+        self._sockets.clear()
         for _address, future in self._pending.values():
             if not future.done():
                 future.cancel()
