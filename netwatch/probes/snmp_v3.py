@@ -436,7 +436,14 @@ class V3Client:
         keys: usm.UserKeys,
         state: EngineState,
     ) -> v2c.Message:
-        """Check the reply's authentication, decrypt it, decode its PDU; follow its clock."""
+        """Check the reply's authentication, decrypt it, decode its PDU; follow its clock.
+
+        A response must come at the request's security level (RFC 3412 7.2.10); only reports
+        may come without authentication (an agent cannot authenticate to a user it does not
+        know, or whose key does not match), and they are read only to name the failure.
+        """
+        if reply.flags & FLAG_PRIV and not reply.flags & FLAG_AUTH:
+            raise UsmError(FailureKind.PROTOCOL, "invalid reply (privacy without authentication)")
         if reply.flags & FLAG_AUTH:
             if keys.auth is None or reply.engine_id != state.engine_id:
                 raise UsmError(FailureKind.PROTOCOL, "authenticated reply for another engine")
@@ -450,8 +457,6 @@ class V3Client:
                     f"the agent's reply failed authentication ({_CHECK_AUTH})",
                 )
             state.update(reply.boots, reply.engine_time, self._clock)
-        elif creds.flags & FLAG_AUTH and not _is_unauthenticated_report(reply):
-            raise UsmError(FailureKind.AUTH, "the agent answered without authentication")
         data = reply.data
         if reply.flags & FLAG_PRIV:
             if keys.priv is None:
@@ -464,13 +469,20 @@ class V3Client:
             except usm.DecryptionError as exc:
                 raise UsmError(FailureKind.AUTH, f"cannot decrypt the reply ({exc})") from exc
         try:
-            return decode_scoped_pdu(data)
+            pdu = decode_scoped_pdu(data)
         except MalformedMessage as exc:
             if reply.flags & FLAG_PRIV:
                 raise UsmError(
                     FailureKind.AUTH, f"the decrypted reply is garbage ({_CHECK_PRIV})"
                 ) from exc
             raise UsmError(FailureKind.PROTOCOL, f"undecodable reply ({exc})") from exc
+        if pdu.pdu_type != REPORT and (creds.flags & ~reply.flags & (FLAG_AUTH | FLAG_PRIV)):
+            raise UsmError(
+                FailureKind.AUTH,
+                f"the agent answered at a lower security level than {creds.level} "
+                "(a spoofed or broken reply)",
+            )
+        return pdu
 
     async def _keys(self, creds: Credentials, engine_id: bytes) -> usm.UserKeys:
         args = (
@@ -588,13 +600,6 @@ class V3Client:
         for _address, future in self._pending.values():
             if not future.done():
                 future.cancel()
-
-
-def _is_unauthenticated_report(reply: V3Message) -> bool:
-    # Reports of wrongDigest, unknownUserName, unknownEngineID... come without authentication
-    # (the agent cannot authenticate to a user it does not know, or whose key does not match):
-    # they are read, but only to name the failure; nothing in them changes our state.
-    return not reply.flags & FLAG_PRIV
 
 
 def _report_error(oid: Oid, creds: Credentials) -> UsmError:
