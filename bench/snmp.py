@@ -17,7 +17,14 @@ varbinds per CPU-second, polls per wall second, timeouts and errors (must be 0),
 
 ``--v3-column`` adds, in the same run against the same agent, netwatch's SNMPv3 rows
 (authPriv SHA-256/AES-128 through its own codec, :mod:`netwatch.probes.snmp_v3`) and their
-CPU ratio to the v2c rows (the goal: at most 1.3x).
+CPU ratio to the v2c rows (the goal: at most 1.3x); v2c and v3 runs alternate.
+
+``--interfaces N`` gives snmpd N interfaces: the benchmark runs itself again inside a new
+network namespace (``unshare --net``, as root) holding lo, veth pairs and a bridge, so a real
+net-snmp agent answers like a 48-port switch, over v2c and v3 alike (snmpsim's 48-port
+recording cannot be read with privacy: see tests/integration/test_snmp_v3_sim.py)::
+
+    .venv/bin/python bench/snmp.py --interfaces 48 --v3-column --no-exporter --levels 1,10
 
 CPU is the poller's own: netwatch's is this process's (``time.process_time``), the exporter's
 is its process's (``/proc``); neither counts the agent, and the exporter's includes rendering
@@ -48,6 +55,7 @@ import argparse
 import asyncio
 import cProfile
 import functools
+import os
 import pstats
 import resource
 import subprocess
@@ -406,6 +414,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=1, help="runs per level; the best is kept")
     parser.add_argument("--v3", action="store_true")
     parser.add_argument(
+        "--interfaces", type=int, default=0, metavar="N",
+        help="give snmpd N interfaces (veth pairs in a new network namespace; root)",
+    )  # fmt: skip
+    parser.add_argument(
         "--v3-column", action="store_true",
         help="also poll by SNMPv3 authPriv SHA-256/AES (own codec) and print the CPU ratio",
     )  # fmt: skip
@@ -434,8 +446,32 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def in_namespace_with_interfaces(count: int) -> None:
+    """Run this benchmark again in a new network namespace with ``count`` interfaces."""
+    pairs, bridge = divmod(max(0, count - 1), 2)
+    script = ["ip link set lo up"]
+    script += [
+        f"ip link add va{i} type veth peer name vb{i} && ip link set va{i} up "
+        f"&& ip link set vb{i} up"
+        for i in range(pairs)
+    ]
+    if bridge:
+        script.append("ip link add br0 type bridge && ip link set br0 up")
+    script.append('exec "$@"')
+    argv = [a for a in sys.argv[1:] if not a.startswith("--interfaces")]
+    if "--interfaces" in sys.argv:  # "--interfaces N" as two words
+        at = sys.argv.index("--interfaces")
+        argv = sys.argv[1:at] + sys.argv[at + 2 :]
+    env = {**os.environ, "NETWATCH_BENCH_NETNS": "1"}
+    command = ["unshare", "--net", "sh", "-ec", " && ".join(script[:-1]) + "\n" + script[-1]]
+    command += ["sh", sys.executable, "-m", "bench.snmp", *argv]
+    sys.exit(subprocess.run(command, env=env, cwd=ROOT, check=False).returncode)
+
+
 if __name__ == "__main__":
     arguments = parse_args()
+    if arguments.interfaces and not os.environ.get("NETWATCH_BENCH_NETNS"):
+        in_namespace_with_interfaces(arguments.interfaces)
     if arguments.devices:
         with tempfile.TemporaryDirectory(prefix="netwatch-bench-snmpd-") as tmp:
             addresses = device_addresses(arguments.devices)
