@@ -851,7 +851,7 @@ class SnmpPoller:
     ) -> list[tuple[Any, Any]]:
         """One GET, GETNEXT or GETBULK (``pdu``: ``v2c.GET``, :data:`GET_NEXT`,
         ``v2c.GET_BULK``) of ``request``; the reply's varbinds, or :class:`_RequestFailed`."""
-        if settings.version in ("1", "2c"):
+        if settings.version != "3":  # community-based
             return await self._request_v2c(target, settings, request, pdu=pdu, reps=reps)
         assert target.credentials is not None  # set by _target for v3
         try:
