@@ -378,9 +378,6 @@ class V3Client:
         """The engine state kept for ``address`` (``None`` before its discovery)."""
         return self._engines.get(address)
 
-    def forget(self, address: Address) -> None:
-        self._engines.pop(address, None)
-
     async def request(
         self,
         address: Address,
@@ -420,7 +417,11 @@ class V3Client:
                 return pdu
             oid = pdu.varbinds[0][0] if pdu.varbinds else ()
             if oid == NOT_IN_TIME_WINDOW and not resynced and reply.flags & FLAG_AUTH:
-                resynced = True  # its boots/time were taken by _open: try once more
+                # An authenticated report carries the agent's own boots and time (RFC 3414
+                # 3.2 7b): take them even if earlier than ours, and try once more.
+                resynced = True
+                state.boots, state.engine_time = reply.boots, reply.engine_time
+                state.at = self._clock()
                 continue
             if oid == UNKNOWN_ENGINE_ID and not rediscovered:
                 rediscovered = True  # the agent was replaced or re-keyed: discover again

@@ -215,3 +215,22 @@ async def test_silence_is_a_timeout(client: v3.V3Client) -> None:
     _agent, address = await serve(client, lambda a, m, r: None)
     with pytest.raises(TimeoutError):
         await get(client, address)
+
+
+async def test_a_clock_ahead_of_the_agent_is_set_back_by_its_report(client: v3.V3Client) -> None:
+    """Our estimate of the agent's time ran 1,000 s ahead (outside the 150 s window): its
+    authenticated notInTimeWindow report sets it back, though that time is earlier."""
+
+    def window(agent: FakeAgent, msg: v3.V3Message, request: v2c.Message) -> bytes:
+        if abs(msg.engine_time - agent.time) > 150:
+            return report(agent, v3.NOT_IN_TIME_WINDOW, v3.FLAG_AUTH)
+        return response(agent, request)
+
+    agent, address = await serve(client, window)
+    await get(client, address)
+    state = client.engine(address)
+    assert state is not None
+    state.engine_time += 1000
+    assert (await get(client, address)).varbinds == [(OID, b"fake")]
+    assert abs(state.engine_time - agent.time) <= 1
+    assert [abs(m.engine_time - agent.time) > 150 for m in agent.requests] == [False, True, False]
