@@ -5,17 +5,16 @@ our own BER codec, ~90x cheaper than pyasn1 on a table reply) and one SNMPv3 cli
 (:mod:`netwatch.probes.snmp_v3`: RFC 3412 messages and the USM of
 :mod:`netwatch.probes.snmp_usm` around the same PDU codec), each with one UDP socket per
 address family. Both send numeric-OID GET and GETBULK; values come back as plain ``int`` /
-``bytes`` / ``tuple``, which the value helpers below read (they also read pyasn1 values, for
-callers that still hold some). A network or agent problem is returned as a ``Failure`` (see
-:func:`_failure_from`); ``poll()`` raises only for bugs. Garbage from a polled address is
+``bytes`` / ``tuple`` and the codec's singletons, which the value helpers below read. A
+network or agent problem is returned as a ``Failure`` (see :func:`_failure_from`); ``poll()``
+raises only for bugs. Garbage from a polled address is
 counted by the clients, and a poll that timed out while its agent sent garbage is a
 PROTOCOL failure.
 
 SNMPv3 engine state (engine id, boots, time) is kept per target (address and port), so two
 agents cloned with one engine id do not share a clock; localized keys are cached per user,
 engine id and protocols (the password-to-key hash is 1 MiB of hashing, done once).
-pysnmp is no longer on any polling path: its exception classes are still mapped (they are
-part of what the package exports and tests check), nothing else.
+pysnmp is used nowhere here any more (the tests still use it as a reference BER codec).
 """
 
 from __future__ import annotations
@@ -33,13 +32,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
-
-from pyasn1.error import PyAsn1Error
-from pysnmp.carrier import error as carrier_error
-from pysnmp.error import PySnmpError
-from pysnmp.proto import errind, rfc1905
-from pysnmp.proto import error as proto_error
-from pysnmp.smi import error as smi_error
 
 from netwatch.configuration.profiles import ProfileSet, load_profiles
 from netwatch.models import (
@@ -161,66 +153,22 @@ class TablePlan:
 
 # --------------------------------------------------------------------------- errors
 
-_WRONG_AUTH: Final = "authentication failed (wrong auth password?)"
-_WRONG_PRIV: Final = "decryption failed (wrong privacy password or protocol?)"
-_BAD_LEVEL: Final = "unsupported security level for user {user} (check auth/priv settings)"
-_TIME_WINDOW: Final = "not in time window (agent engine boots/time out of sync)"
-_TIMEOUT_KINDS: Final = (errind.RequestTimedOut, proto_error.RequestTimeout, TimeoutError)
-# (class, kind, detail) — first match wins, so subclasses come before their bases.
-_ERROR_TABLE: Final[tuple[tuple[type[BaseException], FailureKind, str], ...]] = (
-    (errind.WrongDigest, FailureKind.AUTH, _WRONG_AUTH),
-    (errind.AuthenticationFailure, FailureKind.AUTH, _WRONG_AUTH),
-    (errind.AuthenticationError, FailureKind.AUTH, _WRONG_AUTH),
-    (errind.DecryptionError, FailureKind.AUTH, _WRONG_PRIV),
-    (errind.UnknownUserName, FailureKind.AUTH, "unknown user {user}"),
-    (errind.UnknownSecurityName, FailureKind.AUTH, "unknown user {user}"),
-    (errind.UnknownCommunityName, FailureKind.AUTH, "community not accepted"),
-    (errind.UnsupportedSecurityLevel, FailureKind.AUTH, _BAD_LEVEL),
-    (errind.NotInTimeWindow, FailureKind.AUTH, _TIME_WINDOW),
-    (errind.UnsupportedAuthProtocol, FailureKind.AUTH, "unsupported authentication protocol"),
-    (errind.UnsupportedPrivProtocol, FailureKind.AUTH, "unsupported privacy protocol"),
-    (errind.NoAuthentication, FailureKind.AUTH, "no authentication service for this protocol"),
-    (errind.NoEncryption, FailureKind.AUTH, "no privacy service for this protocol"),
-    (errind.EncryptionError, FailureKind.AUTH, "encryption failed"),
-    (errind.UnknownEngineID, FailureKind.PROTOCOL, "SNMPv3 engine id discovery failed"),
-    (errind.EngineIDMismatch, FailureKind.PROTOCOL, "SNMPv3 engine id mismatch"),
-    (errind.UnsupportedSecurityModel, FailureKind.PROTOCOL, "unsupported security model"),
-    (errind.NoSuchView, FailureKind.AUTH, "access denied (no such view)"),
-    (errind.NoAccessEntry, FailureKind.AUTH, "access denied (no access entry)"),
-    (errind.NoGroupName, FailureKind.AUTH, "access denied (no group for this user)"),
-    (errind.NoSuchContext, FailureKind.AUTH, "unknown context"),
-    (errind.NotInView, FailureKind.NO_SUCH_NAME, "object not in the agent's view"),
-    (errind.TooBig, FailureKind.PROTOCOL, "reply too big (lower max_repetitions)"),
-    (errind.EmptyResponse, FailureKind.PROTOCOL, "empty response"),
-    (errind.DataMismatch, FailureKind.PROTOCOL, "response does not match the request"),
-    (errind.OidNotIncreasing, FailureKind.PROTOCOL, "agent returned OIDs out of order"),
-    (errind.LoopTerminated, FailureKind.PROTOCOL, "request loop terminated"),
-    (errind.ReportPduReceived, FailureKind.PROTOCOL, "agent sent an unexpected report"),
-    (errind.InvalidMsg, FailureKind.PROTOCOL, "invalid message"),
-    (errind.DeserializationError, FailureKind.PROTOCOL, "undecodable reply"),
-    (errind.SerializationError, FailureKind.PROTOCOL, "request could not be encoded"),
-    (errind.UnsupportedMsgProcessingModel, FailureKind.PROTOCOL, "unsupported SNMP version"),
-    (errind.UnknownPDUHandler, FailureKind.PROTOCOL, "unexpected PDU type"),
-    (errind.UnsupportedPDUtype, FailureKind.PROTOCOL, "unsupported PDU type"),
-    (errind.NonReportable, FailureKind.PROTOCOL, "non-reportable error"),
-    (errind.AccessAllowed, FailureKind.ERROR, "unexpected access-allowed indication"),
-    (errind.OtherError, FailureKind.ERROR, "unspecified SNMP engine error"),
-    (errind.ErrorIndication, FailureKind.ERROR, "SNMP engine error"),
-    (smi_error.NoSuchObjectError, FailureKind.NO_SUCH_NAME, "no such object"),
-    (smi_error.NoSuchInstanceError, FailureKind.NO_SUCH_NAME, "no such instance"),
-    (smi_error.NoSuchNameError, FailureKind.NO_SUCH_NAME, "no such name"),
-    (smi_error.AuthorizationError, FailureKind.AUTH, "not authorized"),
-    (smi_error.NoAccessError, FailureKind.AUTH, "no access"),
-    (smi_error.TooBigError, FailureKind.PROTOCOL, "reply too big (lower max_repetitions)"),
-    (smi_error.MibLoadError, FailureKind.ERROR, "pysnmp could not load a MIB module"),
-    (smi_error.SmiError, FailureKind.ERROR, "pysnmp MIB error"),
-    (proto_error.CacheExpiredError, FailureKind.TIMEOUT, "request expired"),
-    (proto_error.MessageProcessingError, FailureKind.PROTOCOL, "message processing failed"),
-    (proto_error.ProtocolError, FailureKind.PROTOCOL, "protocol error"),
-    (PyAsn1Error, FailureKind.PROTOCOL, "undecodable reply"),
-    (carrier_error.CarrierError, FailureKind.ERROR, "transport error"),
-    (PySnmpError, FailureKind.ERROR, "pysnmp error"),
-)  # fmt: skip
+_TIMEOUT_KINDS: Final = (TimeoutError,)
+
+
+class Refused(Exception):
+    """A problem netwatch finds with an agent's answers or a device's settings (not the
+    network's, not the USM's): ``kind`` and an operator's ``reason``."""
+
+    def __init__(self, kind: FailureKind, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+
+
+_OUT_OF_ORDER: Final = Refused(FailureKind.PROTOCOL, "agent returned OIDs out of order")
+_NEVER_ENDS: Final = Refused(FailureKind.PROTOCOL, "request loop terminated (a column never ends)")
+_EMPTY: Final = Refused(FailureKind.PROTOCOL, "empty response")
 
 # RFC 3416 error-status values of a response PDU.
 _ERROR_STATUS: Final[Mapping[int, tuple[FailureKind, str]]] = {
@@ -236,27 +184,22 @@ _MAX_ERROR_STATUS: Final = 18  # inconsistentName, the last of RFC 3416's error-
 
 @dataclass(frozen=True, slots=True)
 class ErrorStatus:
-    """A non-zero error-status in an agent's response PDU (not an exception of pysnmp)."""
+    """A non-zero error-status in an agent's response PDU (not an exception)."""
 
     status: int
     index: int
 
 
 def _failure_from(device: str, error: object, settings: SnmpSettings) -> Failure:
-    """The one translation of pysnmp/pyasn1/OS errors into a ``Failure``; never raises.
+    """The one translation of the SNMP clients' and the OS's errors into a ``Failure``; never
+    raises.
 
-    ``error`` is an exception, an ``errind`` error indication, an :class:`ErrorStatus`, or the
-    string pysnmp uses for a mismatched response (``"badResponse"``).
+    ``error`` is an exception (the codecs' :class:`~netwatch.probes.snmp_v2c.MalformedMessage`,
+    the v3 client's :class:`~netwatch.probes.snmp_v3.UsmError`, :class:`Refused`,
+    ``TimeoutError``, ``OSError``), an :class:`ErrorStatus`, or a short text about a reply.
     """
     prefix = f"SNMP {device}"
-    if isinstance(error, proto_error.StatusInformation):
-        try:
-            inner = error["errorIndication"]
-        except (KeyError, TypeError):
-            inner = None
-        if inner is not None:
-            return _failure_from(device, inner, settings)
-    if isinstance(error, v3.UsmError):
+    if isinstance(error, (v3.UsmError, Refused)):
         return Failure(error.kind, f"{prefix}: {error.reason}")
     if isinstance(error, _TIMEOUT_KINDS):
         why = "agent down?" if settings.version == "3" else "wrong community or agent down?"
@@ -275,18 +218,12 @@ def _failure_from(device: str, error: object, settings: SnmpSettings) -> Failure
         return Failure(kind, f"{prefix}: {detail}")
     if isinstance(error, str):
         return Failure(FailureKind.PROTOCOL, f"{prefix}: unexpected reply ({error[:60]})")
-    if isinstance(error, v2c.MalformedMessage):  # our codec's own words: no secret in them
+    if isinstance(error, (v2c.MalformedMessage, v3.MalformedMessage)):  # no secret in them
         return Failure(FailureKind.PROTOCOL, f"{prefix}: malformed reply: {str(error)[:80]}")
     if isinstance(error, socket.gaierror):
         return Failure(FailureKind.DNS, f"{prefix}: cannot resolve address: {error.strerror}")
-    if isinstance(error, carrier_error.CarrierError) and isinstance(error.__context__, OSError):
-        return _failure_from(device, error.__context__, settings)
     if isinstance(error, OSError):
         return _os_failure(prefix, error)
-    if isinstance(error, BaseException):
-        for cls, kind, text in _ERROR_TABLE:
-            if isinstance(error, cls):
-                return Failure(kind, f"{prefix}: {text.format(user=settings.user or '')}")
     return Failure(FailureKind.ERROR, f"{prefix}: {type(error).__name__}")
 
 
@@ -302,53 +239,30 @@ def _os_failure(prefix: str, error: OSError) -> Failure:
 
 # --------------------------------------------------------------------------- varbind values
 
-_ABSENT: Final = (rfc1905.NoSuchObject, rfc1905.NoSuchInstance, rfc1905.EndOfMibView)
-# v2c replies are decoded by snmp_v2c into plain int/bytes/tuple values and these singletons;
-# v3 replies are pyasn1 objects. The helpers below read both.
+# Replies are decoded by snmp_v2c (v3's PDUs too) into plain int/bytes/tuple values and the
+# codec's singletons; the helpers below read them.
 
 
 def _absent(value: Any) -> bool:
-    if isinstance(value, v2c.Special):
-        return value is not v2c.NULL
-    return value is None or isinstance(value, _ABSENT)
+    return value is None or (isinstance(value, v2c.Special) and value is not v2c.NULL)
 
 
 def _end_of_view(value: Any) -> bool:
-    return value is v2c.END_OF_MIB_VIEW or isinstance(value, rfc1905.EndOfMibView)
+    return value is v2c.END_OF_MIB_VIEW
 
 
 def _int(value: Any) -> int | None:
-    if isinstance(value, int):
-        return value
-    if _absent(value) or isinstance(value, (bytes, tuple, v2c.Special)):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError, PyAsn1Error):
-        return None
+    return value if isinstance(value, int) else None
 
 
 def _text(value: Any) -> str:
     if isinstance(value, bytes):
         return decode_text(value)
-    if _absent(value) or isinstance(value, v2c.Special):
-        return ""
-    try:
-        raw: bytes = value.asOctets()
-    except (AttributeError, PyAsn1Error):
-        return str(value)
-    return decode_text(raw)
+    return ""
 
 
 def _oid_text(value: Any) -> str:
-    if isinstance(value, tuple):
-        return ".".join(map(str, value))
-    if _absent(value) or isinstance(value, v2c.Special):
-        return ""
-    try:
-        return ".".join(map(str, value.asTuple()))
-    except (AttributeError, PyAsn1Error):
-        return str(value)
+    return ".".join(map(str, value)) if isinstance(value, tuple) else ""
 
 
 # --------------------------------------------------------------------------- poller
@@ -446,7 +360,7 @@ class SnmpPoller:
         at, started = time.time(), time.monotonic()
         try:
             failure, data = await self._poll(device, address, settings)
-        except (PySnmpError, PyAsn1Error, OSError, errind.ErrorIndication) as exc:
+        except OSError as exc:
             failure, data = _failure_from(device, exc, settings), None
         if failure is not None:
             log.debug("snmp %s: %s", device, failure)
@@ -468,7 +382,7 @@ class SnmpPoller:
             found = await self._walk(device, target, settings, ",".join(columns), columns)
         except _RequestFailed as exc:
             return _failure_from(device, exc.error, settings), {}
-        except (PySnmpError, PyAsn1Error, OSError, errind.ErrorIndication) as exc:
+        except OSError as exc:
             return _failure_from(device, exc, settings), {}
         return None, {
             name: {index: _text(value) for index, value in column.items()}
@@ -709,10 +623,7 @@ class SnmpPoller:
             used = _int(cols["hrStorageUsed"].get(idx))
             if size is None or used is None or len(idx) != 1:
                 continue
-            type_oid = (
-                kind if isinstance(kind, tuple)
-                else tuple(kind.asTuple()) if hasattr(kind, "asTuple") else ()
-            )  # fmt: skip
+            type_oid = kind if isinstance(kind, tuple) else ()
             storage.append(
                 Storage(
                     index=idx[0],
@@ -807,7 +718,7 @@ class SnmpPoller:
                     done.add(name)
                     continue
                 if key <= cursor[name]:  # a broken agent must not make us loop
-                    raise _RequestFailed(errind.oidNotIncreasing)
+                    raise _RequestFailed(_OUT_OF_ORDER)
                 result[name][key[len(root) :]] = value
                 cursor[name] = key
             if len(varbinds) < width:  # short of one row: the columns not answered stay active
@@ -815,7 +726,7 @@ class SnmpPoller:
             if done:
                 active = [(n, r) for n, r in active if n not in done]
         if active:  # the agent never ended a column: say so rather than return part of it
-            raise _RequestFailed(errind.loopTerminated)
+            raise _RequestFailed(_NEVER_ENDS)
         plan.rows = max((len(column) for column in result.values()), default=0)
         plan.requests = requests
         return result
@@ -826,7 +737,7 @@ class SnmpPoller:
     ) -> None:
         """Ask for fewer columns per request after a reply of ``got`` values for ``asked``."""
         if not plan.bulk:  # GETNEXT answers one value per name asked; none is a broken agent
-            raise _RequestFailed(errind.emptyResponse)
+            raise _RequestFailed(_EMPTY)
         if asked > 1:
             plan.columns = max(1, min(asked // 2, got or asked))
             how = f"{plan.columns} column(s) per GETBULK"
@@ -907,10 +818,10 @@ class SnmpPoller:
         host, family = await _resolve(address)
         if settings.version == "3":
             if not settings.user:
-                raise _RequestFailed(PySnmpError("no SNMPv3 user configured"))
+                raise _RequestFailed(Refused(FailureKind.ERROR, "no SNMPv3 user configured"))
             return _Target((host, settings.port), family, _credentials(settings))
         if settings.community is None:
-            raise _RequestFailed(PySnmpError("no community configured"))
+            raise _RequestFailed(Refused(FailureKind.ERROR, "no community configured"))
         return _Target((host, settings.port), family)
 
     def _open_socket(self, family: int) -> socket.socket:

@@ -234,7 +234,7 @@ def _lost(device: str, at: float, started: float, why: str) -> Sample[SnmpData]:
 
 async def _serve(requests: asyncio.StreamReader, answers: asyncio.StreamWriter) -> None:
     poller = await SnmpPoller.create()
-    gc.freeze()  # pysnmp's MIB objects live as long as the process
+    gc.freeze()  # what start-up made lives as long as the process
     running: set[asyncio.Task[None]] = set()
 
     async def answer(request: int, device: str, address: str, settings: SnmpSettings) -> None:
