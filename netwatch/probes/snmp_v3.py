@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import itertools
 import random
 import socket
@@ -137,6 +138,17 @@ def _integer(value: int) -> bytes:
     return _tlv(0x02, value.to_bytes(max(1, (value.bit_length() + 8) // 8), "big", signed=True))
 
 
+@functools.lru_cache(maxsize=4096)
+def _octets(value: bytes) -> bytes:
+    """The OCTET STRING of a value met again and again (engine id, user, context)."""
+    return _tlv(0x04, value)
+
+
+_VERSION_3: Final = b"\x02\x01\x03"
+_MAX_SIZE: Final = _integer(MAX_SIZE)
+_MODEL_USM: Final = b"\x02\x01\x03"
+
+
 def encode_pdu(request_id: int, pdu_type: int, oids: Sequence[Oid], repetitions: int = 0) -> bytes:
     """A GET, GETNEXT or GETBULK PDU, taken from the v2c codec's message."""
     message = v2c.encode_request(request_id, b"", pdu_type, oids, repetitions)
@@ -158,7 +170,7 @@ def encode_message(
     pdu: bytes,
 ) -> bytes:
     """An SNMPv3 message; authenticated and encrypted as ``flags`` say (``keys`` then set)."""
-    scoped = _tlv(0x30, _tlv(0x04, context_engine_id) + _tlv(0x04, context_name) + pdu)
+    scoped = _tlv(0x30, _octets(context_engine_id) + _octets(context_name) + pdu)
     priv_params = auth_params = b""
     auth = keys.auth if keys is not None and flags & FLAG_AUTH else None
     priv = keys.priv if keys is not None and flags & FLAG_PRIV else None
@@ -171,23 +183,26 @@ def encode_message(
         data = scoped
     if auth is not None:
         auth_params = bytes(auth.mac_length)
-    before_auth = _tlv(0x04, engine_id) + _integer(boots) + _integer(engine_time) + _tlv(0x04, user)
-    inner = before_auth + _tlv(0x04, auth_params) + _tlv(0x04, priv_params)
+    before_auth = _octets(engine_id) + _integer(boots) + _integer(engine_time) + _octets(user)
+    # Both parameters are shorter than 128 bytes: one length byte each.
+    inner = (
+        before_auth + bytes((0x04, len(auth_params))) + auth_params
+        + bytes((0x04, len(priv_params))) + priv_params
+    )  # fmt: skip
     security = _tlv(0x30, inner)
-    header = _integer(3) + _tlv(
-        0x30,
-        _integer(msg_id) + _integer(MAX_SIZE) + _tlv(0x04, bytes((flags,))) + _integer(_USM),
+    wrapped = _tlv(0x04, security)
+    header = _VERSION_3 + _tlv(
+        0x30, _integer(msg_id) + _MAX_SIZE + bytes((0x04, 1, flags)) + _MODEL_USM
     )
-    body = header + _tlv(0x04, security) + data
+    body = header + wrapped + data
     message = _tlv(0x30, body)
     if auth is None or keys is None:
         return message
     # Where the zeros are: after the message's TL, the header, the security parameters' TL
     # (OCTET STRING, then SEQUENCE), the fields before them and their own TL (2 bytes).
     at = (
-        1 + len(_length(len(body))) + len(header)
-        + 1 + len(_length(len(security)))
-        + 1 + len(_length(len(inner)))
+        len(message) - len(body) + len(header)
+        + len(wrapped) - len(security) + len(security) - len(inner)
         + len(before_auth) + 2
     )  # fmt: skip
     digest = usm.mac(auth, keys.auth_key, message)
@@ -222,6 +237,11 @@ def _expect(buf: bytes, i: int, end: int, tag: int) -> tuple[int, int]:
 
 
 def _int_at(buf: bytes, i: int, end: int) -> tuple[int, int]:
+    if i + 2 <= end and buf[i] == 0x02 and 0 < buf[i + 1] <= 5:  # the usual short form
+        stop = i + 2 + buf[i + 1]
+        if stop > end:
+            raise MalformedMessage("truncated")
+        return int.from_bytes(buf[i + 2 : stop], "big", signed=True), stop
     start, stop = _expect(buf, i, end, 0x02)
     if start == stop or stop - start > 5:
         raise MalformedMessage("bad INTEGER")
@@ -229,6 +249,12 @@ def _int_at(buf: bytes, i: int, end: int) -> tuple[int, int]:
 
 
 def _octets_at(buf: bytes, i: int, end: int) -> tuple[bytes, int, int]:
+    if i + 2 <= end and buf[i] == 0x04 and buf[i + 1] < 0x80:  # the usual short form
+        start = i + 2
+        stop = start + buf[i + 1]
+        if stop > end:
+            raise MalformedMessage("truncated")
+        return buf[start:stop], start, stop
     start, stop = _expect(buf, i, end, 0x04)
     return buf[start:stop], start, stop
 
