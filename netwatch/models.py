@@ -364,10 +364,11 @@ class IcmpStats:
 class Transition:
     """A change of status of a device or site, with its root cause when it is not its own; or
     of a service check (kind ``service``, subject ``device:service``: the applications'
-    availability for the reports)."""
+    availability for the reports); or of a site's power (kind ``power``, subject the site id:
+    DOWN while its UPS runs on battery, UP on mains)."""
 
     subject: str  # device or site id, or "device:service"
-    kind: Literal["device", "site", "service"]
+    kind: Literal["device", "site", "service", "power"]
     old: Status
     new: Status
     at: float
