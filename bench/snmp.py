@@ -13,6 +13,18 @@ varbinds per CPU-second, polls per wall second, timeouts and errors (must be 0),
     .venv/bin/python bench/snmp.py --snmpsim core-router --levels 10 --polls 100
     .venv/bin/python bench/snmp.py --devices 2000
     .venv/bin/python bench/snmp.py --snmpd-directive 'maxGetbulkResponses 10' --no-exporter
+    .venv/bin/python bench/snmp.py --v3-column --no-exporter --levels 1,10 --polls 200
+
+``--v3-column`` adds, in the same run against the same agent, netwatch's SNMPv3 rows
+(authPriv SHA-256/AES-128 through its own codec, :mod:`netwatch.probes.snmp_v3`) and their
+CPU ratio to the v2c rows (the goal: at most 1.3x); v2c and v3 runs alternate.
+
+``--interfaces N`` gives snmpd N interfaces: the benchmark runs itself again inside a new
+network namespace (``unshare --net``, as root) holding lo, veth pairs and a bridge, so a real
+net-snmp agent answers like a 48-port switch, over v2c and v3 alike (snmpsim's 48-port
+recording cannot be read with privacy: see tests/integration/test_snmp_v3_sim.py)::
+
+    .venv/bin/python bench/snmp.py --interfaces 48 --v3-column --no-exporter --levels 1,10
 
 CPU is the poller's own: netwatch's is this process's (``time.process_time``), the exporter's
 is its process's (``/proc``); neither counts the agent, and the exporter's includes rendering
@@ -43,6 +55,7 @@ import argparse
 import asyncio
 import cProfile
 import functools
+import os
 import pstats
 import resource
 import subprocess
@@ -221,9 +234,21 @@ async def main(args: argparse.Namespace, port: int, workdir: Path) -> None:
             flush=True,
         )
         ours: dict[int, Tally] = {}
+        v3_rows: dict[int, Tally] = {}
+        v3_settings = v3_column_settings(port) if args.v3_column else None
+        if v3_settings is not None:
+            warm3 = await poller.poll("warmup-v3", "127.0.0.1", v3_settings)
+            assert warm3.data is not None, warm3.failure
         for conc in args.levels:
             run = functools.partial(level, poller, settings, conc, args.polls)
-            ours[conc] = await best(run, args.repeat)
+            if v3_settings is None:
+                ours[conc] = await best(run, args.repeat)
+                continue
+            # v2c and v3 runs alternate, so that other work on the machine weighs on both.
+            run3 = functools.partial(level, poller, v3_settings, conc, args.polls)
+            pairs = [(await run(), await run3()) for _ in range(max(1, args.repeat))]
+            ours[conc] = min((p[0] for p in pairs), key=lambda t: t.cpu)
+            v3_rows[conc] = min((p[1] for p in pairs), key=lambda t: t.cpu)
         theirs: dict[tuple[str, int], Tally] = {}
         labels: list[str] = []
         why_not = exporter_skipped(args)
@@ -241,12 +266,17 @@ async def main(args: argparse.Namespace, port: int, workdir: Path) -> None:
         print(HEADER)
         for conc in args.levels:
             print(row("netwatch", conc, args.polls, ours[conc]))
+            if conc in v3_rows:
+                print(row("netwatch v3 SHA-256/AES own", conc, args.polls, v3_rows[conc]))
             for label in labels:
                 print(row(label, conc, args.polls, theirs[(label, conc)]))
         print(
             "CPU is the poller's own (netwatch: this process; snmp_exporter: its process, "
             "rendering included), not the agent's."
         )
+        for conc, t in v3_rows.items():
+            ratio = t.cpu / ours[conc].cpu if ours[conc].cpu > 0 else float("inf")
+            print(f"v3 own codec / v2c CPU at concurrency {conc}: {ratio:.2f}x (goal <= 1.3x)")
         if args.profile:
             profile = cProfile.Profile()
             profile.enable()
@@ -259,6 +289,15 @@ async def main(args: argparse.Namespace, port: int, workdir: Path) -> None:
             export_cost(sample, settings, args.export)
     finally:
         poller.close()
+
+
+def v3_column_settings(port: int) -> SnmpSettings:
+    """authPriv SHA-256/AES-128 as tests/snmpd.py's user ``sha256_aes``."""
+    return SnmpSettings(
+        version="3", user="sha256_aes", auth_protocol="sha256",
+        auth_password=Secret("bench", AUTH_PASSWORD), priv_protocol="aes",
+        priv_password=Secret("bench", PRIV_PASSWORD), port=port, timeout=5, retries=1,
+    )  # fmt: skip
 
 
 def exporter_skipped(args: argparse.Namespace) -> str | None:
@@ -375,6 +414,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=1, help="runs per level; the best is kept")
     parser.add_argument("--v3", action="store_true")
     parser.add_argument(
+        "--interfaces", type=int, default=0, metavar="N",
+        help="give snmpd N interfaces (veth pairs in a new network namespace; root)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--v3-column", action="store_true",
+        help="also poll by SNMPv3 authPriv SHA-256/AES (own codec) and print the CPU ratio",
+    )  # fmt: skip
+    parser.add_argument(
         "--snmpd-directive",
         action="append",
         default=[],
@@ -399,8 +446,32 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def in_namespace_with_interfaces(count: int) -> None:
+    """Run this benchmark again in a new network namespace with ``count`` interfaces."""
+    pairs, bridge = divmod(max(0, count - 1), 2)
+    script = ["ip link set lo up"]
+    script += [
+        f"ip link add va{i} type veth peer name vb{i} && ip link set va{i} up "
+        f"&& ip link set vb{i} up"
+        for i in range(pairs)
+    ]
+    if bridge:
+        script.append("ip link add br0 type bridge && ip link set br0 up")
+    script.append('exec "$@"')
+    argv = [a for a in sys.argv[1:] if not a.startswith("--interfaces")]
+    if "--interfaces" in sys.argv:  # "--interfaces N" as two words
+        at = sys.argv.index("--interfaces")
+        argv = sys.argv[1:at] + sys.argv[at + 2 :]
+    env = {**os.environ, "NETWATCH_BENCH_NETNS": "1"}
+    command = ["unshare", "--net", "sh", "-ec", " && ".join(script[:-1]) + "\n" + script[-1]]
+    command += ["sh", sys.executable, "-m", "bench.snmp", *argv]
+    sys.exit(subprocess.run(command, env=env, cwd=ROOT, check=False).returncode)
+
+
 if __name__ == "__main__":
     arguments = parse_args()
+    if arguments.interfaces and not os.environ.get("NETWATCH_BENCH_NETNS"):
+        in_namespace_with_interfaces(arguments.interfaces)
     if arguments.devices:
         with tempfile.TemporaryDirectory(prefix="netwatch-bench-snmpd-") as tmp:
             addresses = device_addresses(arguments.devices)

@@ -124,7 +124,7 @@ class InterfaceFilter:
 
 SnmpVersion = Literal["1", "2c", "3"]
 AuthProtocol = Literal["md5", "sha", "sha224", "sha256", "sha384", "sha512"]
-PrivProtocol = Literal["des", "aes", "aes192", "aes256"]
+PrivProtocol = Literal["des", "aes", "aes192", "aes256", "aes192c", "aes256c"]
 SNMP_OID_SETS = ("system", "interfaces", "host", "health")
 
 
@@ -364,10 +364,11 @@ class IcmpStats:
 class Transition:
     """A change of status of a device or site, with its root cause when it is not its own; or
     of a service check (kind ``service``, subject ``device:service``: the applications'
-    availability for the reports)."""
+    availability for the reports); or of a site's power (kind ``power``, subject the site id:
+    DOWN while its UPS runs on battery, UP on mains)."""
 
     subject: str  # device or site id, or "device:service"
-    kind: Literal["device", "site", "service"]
+    kind: Literal["device", "site", "service", "power"]
     old: Status
     new: Status
     at: float

@@ -150,6 +150,7 @@ class Pipeline:
         self.availability: dict[str, float] = {}  # site -> 30-day ratio, see run_availability
         self._own_changes: dict[str, Change] = {}  # device -> its last own status change
         self._recorded_at: dict[str, float] = {}  # subject -> time of its last history record
+        self._power_recorded: dict[str, bool] = {}  # site -> on battery, as last recorded
         self._trap_watch: dict[str, float] = {}  # device -> monotonic time its watch ends
         self._follow_ups: set[str] = set()  # devices with a follow-up poll planned
 
@@ -223,6 +224,8 @@ class Pipeline:
         self.watched.inventory = new
         self.engine.set_inventory(new)
         self.power.forget(set(new.sites))
+        for site_id in set(self._power_recorded) - set(new.sites):
+            del self._power_recorded[site_id]
         for device_id in changed:
             for check in self.checks(old.devices[device_id]):
                 self.scheduler.remove(check.key)
@@ -272,13 +275,26 @@ class Pipeline:
         """A UPS's state: its site's contacts hear once when it goes on battery (power.py)."""
         ups = data.health.ups if data.health is not None else None
         inv = self.watched.inventory
-        out = self.power.observe(
-            device, ups, self.clock(), inv.sites, inv.config, inv.labels(device.id)
-        )
+        at = self.clock()
+        out = self.power.observe(device, ups, at, inv.sites, inv.config, inv.labels(device.id))
+        if ups is not None and ups.on_battery is not None and device.site in inv.sites:
+            self._record_power(device.site, at)
         if out:
             log.warning("site %s: UPS %s on battery: %s", device.site, device.id,
                         ups.on_battery if ups else None)  # fmt: skip
             await self.notifications.put(out)
+
+    def _record_power(self, site_id: str, at: float) -> None:
+        """The site's power state in the history (kind ``power``: DOWN on battery, UP on
+        mains), for the reports' hours lost to power; its first known state, then each change."""
+        on_battery = self.power.power_cut(site_id)
+        before = self._power_recorded.get(site_id)
+        if before is on_battery or self.history is None:
+            return
+        self._power_recorded[site_id] = on_battery
+        old = Status.UNKNOWN if before is None else Status.DOWN if before else Status.UP
+        new = Status.DOWN if on_battery else Status.UP
+        self.history.record([Transition(site_id, "power", old, new, at)])
 
     def _ask_other_checks(self, device: Device, failing: str) -> None:
         """One check that decides "up" just started failing: poll the device's others now.

@@ -35,7 +35,15 @@ AUTH_PROTOCOLS = {
     "sha384": "SHA-384",
     "sha512": "SHA-512",
 }
-PRIV_PROTOCOLS = {"des": "DES", "aes": "AES", "aes192": "AES-192", "aes256": "AES-256"}
+# AES-192/256 extend the key the Blumenthal way; AES-192-C/AES-256-C the Reeder ("Cisco") way.
+PRIV_PROTOCOLS = {
+    "des": "DES",
+    "aes": "AES",
+    "aes192": "AES-192",
+    "aes256": "AES-256",
+    "aes192c": "AES-192-C",
+    "aes256c": "AES-256-C",
+}
 
 # Modules skipped: smux listens on 0.0.0.0:199; the mteTrigger family wants to send traps.
 EXCLUDED_MODULES = "smux,mteTrigger,mteTriggerConf"
@@ -84,10 +92,29 @@ class SnmpAgent:
         )
         return out.stdout
 
-    def values(self, tool: str, *oids: str) -> dict[str, str]:
-        """``{numeric oid: raw value text}`` from ``snmpget``/``snmpbulkwalk`` output."""
+    def cli_v3(self, tool: str, user: V3User, *args: str) -> str:
+        """``tool`` as ``user`` (SNMPv3, its level, the test passwords), numeric and raw."""
+        argv = [tool, "-v3", "-u", user.name, "-On", "-Oe", "-Ot", "-r", "1", "-t", "2"]
+        if user.auth is None:
+            argv += ["-l", "noAuthNoPriv"]
+        else:
+            argv += ["-a", AUTH_PROTOCOLS[user.auth], "-A", AUTH_PASSWORD]
+            if user.priv is None:
+                argv += ["-l", "authNoPriv"]
+            else:
+                argv += ["-l", "authPriv", "-x", PRIV_PROTOCOLS[user.priv], "-X", PRIV_PASSWORD]
+        argv += [self.target, *args]
+        out = subprocess.run(
+            argv, env=self.env, capture_output=True, check=True, timeout=30, text=True
+        )
+        return out.stdout
+
+    def values(self, tool: str, *oids: str, user: V3User | None = None) -> dict[str, str]:
+        """``{numeric oid: raw value text}`` from ``snmpget``/``snmpbulkwalk`` output (v2c,
+        or SNMPv3 as ``user``)."""
         result: dict[str, str] = {}
-        for line in self.cli(tool, *oids).splitlines():
+        text = self.cli(tool, *oids) if user is None else self.cli_v3(tool, user, *oids)
+        for line in text.splitlines():
             oid, sep, rest = line.partition(" = ")
             if not sep:
                 continue
@@ -147,9 +174,13 @@ def _answers(agent: SnmpAgent) -> bool:
 
 
 def start_snmpd(
-    workdir: Path, users: list[V3User] | None = None, directives: Sequence[str] = ()
+    workdir: Path,
+    users: list[V3User] | None = None,
+    directives: Sequence[str] = (),
+    port: int | None = None,
 ) -> SnmpAgent:
-    """Start snmpd on a free loopback UDP port and wait (≤ 10 s) until it answers.
+    """Start snmpd on a free loopback UDP port (or ``port``, e.g. to restart an agent where
+    it was) and wait (≤ 10 s) until it answers.
 
     ``directives`` are extra snmpd.conf lines, e.g. ``["maxGetbulkResponses 10"]``.
     """
@@ -159,8 +190,9 @@ def start_snmpd(
     conf = workdir / "snmpd.conf"
     write_config(conf, users, "".join(f"{line}\n" for line in directives))
     env = tool_env(workdir)
+    fixed = port
     for _attempt in range(3):  # a free port can be taken between probe and bind
-        port = free_udp_port()
+        port = fixed or free_udp_port()
         argv = [
             "snmpd", "-f", "-Lf", str(workdir / "snmpd.log"), "-C", "-c", str(conf),
             "-I", f"-{EXCLUDED_MODULES}", "-p", str(workdir / "snmpd.pid"),

@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,8 +96,12 @@ def _answers(sim: Simulator, community: str) -> bool:
     return True
 
 
-def start_snmpsim(data_dir: Path, workdir: Path) -> Simulator:
-    """Start snmpsim for ``data_dir`` on a free loopback port; wait (≤ 20 s) until it answers."""
+def start_snmpsim(data_dir: Path, workdir: Path, v3: Sequence[str] = ()) -> Simulator:
+    """Start snmpsim for ``data_dir`` on a free loopback port; wait (≤ 20 s) until it answers.
+
+    ``v3`` are snmpsim's SNMPv3 options (``--v3-engine-id=...``, ``--v3-user=...``, ...); a
+    v3 request's context name picks the recording, as the community does for v2c.
+    """
     exe = binary()
     if exe is None or shutil.which("snmpget") is None:
         pytest.skip("snmpsim (.venv-snmpsim, see tests/snmpsim.py) or net-snmp tools missing")
@@ -115,9 +119,11 @@ def start_snmpsim(data_dir: Path, workdir: Path) -> Simulator:
     log_path = workdir / "snmpsim.log"
     for _attempt in range(3):  # a free port can be taken between probe and bind
         port = free_udp_port()
+        # The engine options (v3), the data directory and the endpoint come last, in that
+        # order: snmpsim reads them as one engine's settings.
         argv = [
-            exe, f"--data-dir={data}", f"--cache-dir={cache}",
-            f"--agent-udpv4-endpoint=127.0.0.1:{port}", "--log-level=error", *user,
+            exe, f"--cache-dir={cache}", "--log-level=error", *user, *v3,
+            f"--data-dir={data}", "--agent-udpv4-endpoint", f"127.0.0.1:{port}",
         ]  # fmt: skip
         with log_path.open("ab") as log:
             proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
@@ -141,11 +147,11 @@ def stop_snmpsim(sim: Simulator) -> None:
             sim.proc.wait(timeout=5)
 
 
-def running(data_dir: Path) -> Iterator[Simulator]:
+def running(data_dir: Path, v3: Sequence[str] = ()) -> Iterator[Simulator]:
     """A simulator for ``data_dir`` in a temporary work directory, stopped afterwards."""
     with tempfile.TemporaryDirectory(prefix="netwatch-snmpsim-") as tmp:
         os.chmod(tmp, 0o755)  # nobody must reach the cache directory inside
-        sim = start_snmpsim(data_dir, Path(tmp))
+        sim = start_snmpsim(data_dir, Path(tmp), v3)
         try:
             yield sim
         finally:

@@ -80,7 +80,7 @@ _SNMP_READERS: dict[str, Reader] = {
     "user": readers.text,
     "auth_protocol": readers.choice("md5", "sha", "sha224", "sha256", "sha384", "sha512"),
     "auth_password": readers.secret,
-    "priv_protocol": readers.choice("des", "aes", "aes192", "aes256"),
+    "priv_protocol": readers.choice("des", "aes", "aes192", "aes256", "aes192c", "aes256c"),
     "priv_password": readers.secret,
     "context": readers.text,
     "max_repetitions": lambda check, node, path: check.integer(node, path, minimum=1, maximum=100),

@@ -289,6 +289,30 @@ def stitch_days(days: Iterable[DayStats]) -> Stats:
     return total
 
 
+def power_seconds(subject: Sequence[Segment], power: Sequence[Segment]) -> float:
+    """Seconds of the subject's downtime (DOWN or UNREACHABLE) that fell while its site's UPS
+    ran on battery (the power timeline DOWN): the hours lost to power. Both sorted.
+
+    >>> dev = [Segment(0, 10, Status.UP), Segment(10, 40, Status.DOWN)]
+    >>> ups = [Segment(0, 5, Status.UP), Segment(5, 30, Status.DOWN), Segment(30, 40, Status.UP)]
+    >>> power_seconds(dev, ups)
+    20.0
+    """
+    total = 0.0
+    k = 0
+    cuts = [p for p in power if p.status is Status.DOWN]
+    for seg in subject:
+        if seg.status not in DOWNISH:
+            continue
+        while k < len(cuts) and cuts[k].end <= seg.start:
+            k += 1
+        j = k
+        while j < len(cuts) and cuts[j].start < seg.end:
+            total += max(0.0, min(seg.end, cuts[j].end) - max(seg.start, cuts[j].start))
+            j += 1
+    return float(total)
+
+
 def overlay(service: Sequence[Segment], device: Sequence[Segment]) -> list[Segment]:
     """A service's timeline with its device's reasons: where the service was DOWN while its
     device was UNREACHABLE (cut off upstream) or in MAINTENANCE, that is what it was, so a

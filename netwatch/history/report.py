@@ -22,6 +22,10 @@ Every site row also has ``workstations_working``: workstation-seconds UP over wo
 monitored, over the workstations of the sites in the row, i.e. the time-weighted share of its
 workstations that were working (None without workstations or data).
 
+Every device and site row also has ``power``: the seconds of its downtime (down or
+unreachable) while its site's UPS was on battery (the history's ``power`` records of the site,
+written by the pipeline from PowerWatch), i.e. the hours lost to power; over raw history only.
+
 Names and the tree come from the current inventory; history is keyed by ids only, so a renamed or
 moved site keeps its history. Subjects no longer in the inventory are left out. Rows are sorted
 worst first: lowest availability, then most downtime; rows with no data at all come last.
@@ -46,7 +50,7 @@ from zoneinfo import ZoneInfo
 
 from netwatch.errors import HistoryError
 from netwatch.history import reader, schema
-from netwatch.history.availability import Segment, Stats, overlay, summarise
+from netwatch.history.availability import Segment, Stats, overlay, power_seconds, summarise
 from netwatch.history.store import HistoryStore
 from netwatch.instants import OutOfRange, check_instant
 from netwatch.models import DEFAULT_TIMEZONE, Device, Role, Site, Status, service_subject
@@ -139,6 +143,8 @@ class Row:
     # merge instant when it falls inside the period (the report then spans the merge).
     formerly: tuple[str, ...] = ()
     merged_at: float | None = None
+    # Of the downtime, the seconds while the site's UPS ran on battery (None for services).
+    power: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         s = self.stats
@@ -159,6 +165,7 @@ class Row:
             downtime_own_seconds=s.down,
             downtime_upstream_seconds=s.unreachable,
             maintenance_seconds=s.maintenance,
+            downtime_power_seconds=self.power,
             unknown_seconds=s.unknown,
             outages=s.outages,
             mttr_seconds=s.mttr,
@@ -329,7 +336,8 @@ def build_report(
                 if s.level == by
             }
         want = {("site", m) for members in groups.values() for m in members}
-    results = _stats_for(source, t0, t1, lambda k: k in want)
+    # The power timelines too: a device's or site's downtime while its UPS was on battery.
+    results = _stats_for(source, t0, t1, lambda k: k in want or k[0] == "power")
     former = {} if by == "device" else _former_units(source, sites, want, t0, t1)
 
     def stats_of(key: reader.Key) -> tuple[Stats, list[Segment]]:
@@ -337,6 +345,10 @@ def build_report(
         if res is None:
             return Stats(unknown=period), [Segment(t0, t1, Status.UNKNOWN)]
         return res.stats, res.segments
+
+    def power_of(site_id: str, segs: list[Segment]) -> float:
+        res = results.get(("power", site_id))
+        return power_seconds(segs, res.segments) if res is not None else 0.0
 
     rows: list[Row] = []
     if by == "service":
@@ -377,6 +389,7 @@ def build_report(
                     site=d.site,
                     site_name=site.name if site else None,
                     segments=_not_up(segs),
+                    power=power_of(d.site, segs),
                 )
             )
     else:
@@ -387,7 +400,7 @@ def build_report(
         for sid, members in groups.items():
             total = Stats()
             parts: list[Segment] = []
-            ws_up = ws_known = 0.0
+            ws_up = ws_known = power = 0.0
             merges: list[_Merge] = []
             for m in members:
                 if m in former:  # its units before the merge, itself after
@@ -397,6 +410,7 @@ def build_report(
                     st, ss = stats_of(("site", m))
                 total += st
                 parts.extend(ss)
+                power += power_of(m, ss)
                 for w in workstations.get(m, ()):
                     ws = stats_of(("device", w))[0]
                     ws_up += ws.up
@@ -413,6 +427,7 @@ def build_report(
                     segments=_not_up(parts),
                     formerly=tuple(unit for merge in merges for unit in merge.units),
                     merged_at=max((mg.until for mg in merges if t0 < mg.until < t1), default=None),
+                    power=power,
                 )
             )
     rows.sort(key=_worst_first)

@@ -1,19 +1,20 @@
 """The SNMP probe: system, interface and host-resource data from one device per ``poll()``.
 
 One :class:`SnmpPoller` per process owns one SNMPv2c client (:mod:`netwatch.probes.snmp_v2c`:
-our own BER codec, ~90x cheaper than pyasn1 on a table reply) and one pysnmp ``SnmpEngine``
-for SNMPv3, each with one UDP socket per address family. Both send numeric-OID GET and
-GETBULK; pysnmp's RFC 3413 command generators are used directly (not the hlapi wrappers), so
-v3 replies stay raw pyasn1 values read with ``int()`` / ``asOctets()``: no MIB lookup, no
-``prettyPrint``. The value helpers below read both kinds. A network or agent problem is
-returned as a ``Failure`` (see :func:`_failure_from`); ``poll()`` raises only for bugs.
-Garbage from a polled address is counted (by the v2c client, and for pysnmp by
-:meth:`SnmpPoller._guard`, which also keeps it from asyncio's exception handler), and a poll
-that timed out while its agent sent garbage is a PROTOCOL failure.
+our own BER codec, ~90x cheaper than pyasn1 on a table reply) and one SNMPv3 client
+(:mod:`netwatch.probes.snmp_v3`: RFC 3412 messages and the USM of
+:mod:`netwatch.probes.snmp_usm` around the same PDU codec), each with one UDP socket per
+address family. Both send numeric-OID GET and GETBULK; values come back as plain ``int`` /
+``bytes`` / ``tuple`` and the codec's singletons, which the value helpers below read. A
+network or agent problem is returned as a ``Failure`` (see :func:`_failure_from`); ``poll()``
+raises only for bugs. Garbage from a polled address is
+counted by the clients, and a poll that timed out while its agent sent garbage is a
+PROTOCOL failure.
 
-SNMPv3 engine state is per target: pysnmp caches each agent's engine id by transport address
-and its boots/time by engine id; netwatch registers each USM user under the engine id of the
-agent it is used with, so two devices may use the same user name with different passwords.
+SNMPv3 engine state (engine id, boots, time) is kept per target (address and port), so two
+agents cloned with one engine id do not share a clock; localized keys are cached per user,
+engine id and protocols (the password-to-key hash is 1 MiB of hashing, done once).
+pysnmp is used nowhere here any more (the tests still use it as a reference BER codec).
 """
 
 from __future__ import annotations
@@ -23,9 +24,7 @@ import collections
 import dataclasses
 import errno
 import functools
-import hashlib
 import ipaddress
-import itertools
 import logging
 import re
 import socket
@@ -33,19 +32,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
-
-from pyasn1.error import PyAsn1Error
-from pyasn1.type import univ
-from pysnmp.carrier import error as carrier_error
-from pysnmp.carrier.asyncio.dgram import udp, udp6
-from pysnmp.entity import config as snmp_config
-from pysnmp.entity.engine import SnmpEngine
-from pysnmp.entity.rfc3413 import cmdgen
-from pysnmp.error import PySnmpError
-from pysnmp.proto import errind, rfc1902, rfc1905
-from pysnmp.proto import error as proto_error
-from pysnmp.proto.rfc1902 import Null
-from pysnmp.smi import error as smi_error
 
 from netwatch.configuration.profiles import ProfileSet, load_profiles
 from netwatch.models import (
@@ -58,6 +44,7 @@ from netwatch.models import (
 )
 from netwatch.probes import snmp_oids as oids
 from netwatch.probes import snmp_v2c as v2c
+from netwatch.probes import snmp_v3 as v3
 from netwatch.probes.health import HealthData, HealthReader, decode_text
 from netwatch.probes.snmp_exact import exact_speed, needs_if_speed
 
@@ -67,24 +54,6 @@ log = logging.getLogger(__name__)
 RCVBUF_BYTES: Final = 8 * 1024 * 1024
 MAX_WALK_ROUNDS: Final = 2000  # per column: bounds a walk against an agent that never ends one
 GET_NEXT: Final = 0xA1  # GetNextRequest-PDU (RFC 3416), for agents whose GETBULK answers nothing
-
-AUTH_PROTOCOLS: Final[Mapping[str, Any]] = {
-    "md5": snmp_config.USM_AUTH_HMAC96_MD5,
-    "sha": snmp_config.USM_AUTH_HMAC96_SHA,
-    "sha224": snmp_config.USM_AUTH_HMAC128_SHA224,
-    "sha256": snmp_config.USM_AUTH_HMAC192_SHA256,
-    "sha384": snmp_config.USM_AUTH_HMAC256_SHA384,
-    "sha512": snmp_config.USM_AUTH_HMAC384_SHA512,
-}
-# net-snmp's AES-192/AES-256 extend the localized key the Blumenthal way
-# (draft-blumenthal-aes-usm-04); pysnmp's plain Aes192/Aes256 are the Reeder ("Cisco") variant,
-# which net-snmp calls AES-192-C / AES-256-C.
-PRIV_PROTOCOLS: Final[Mapping[str, Any]] = {
-    "des": snmp_config.USM_PRIV_CBC56_DES,
-    "aes": snmp_config.USM_PRIV_CFB128_AES,
-    "aes192": snmp_config.USM_PRIV_CFB192_AES_BLUMENTHAL,
-    "aes256": snmp_config.USM_PRIV_CFB256_AES_BLUMENTHAL,
-}
 
 # --------------------------------------------------------------------------- data
 
@@ -184,66 +153,22 @@ class TablePlan:
 
 # --------------------------------------------------------------------------- errors
 
-_WRONG_AUTH: Final = "authentication failed (wrong auth password?)"
-_WRONG_PRIV: Final = "decryption failed (wrong privacy password or protocol?)"
-_BAD_LEVEL: Final = "unsupported security level for user {user} (check auth/priv settings)"
-_TIME_WINDOW: Final = "not in time window (agent engine boots/time out of sync)"
-_TIMEOUT_KINDS: Final = (errind.RequestTimedOut, proto_error.RequestTimeout, TimeoutError)
-# (class, kind, detail) — first match wins, so subclasses come before their bases.
-_ERROR_TABLE: Final[tuple[tuple[type[BaseException], FailureKind, str], ...]] = (
-    (errind.WrongDigest, FailureKind.AUTH, _WRONG_AUTH),
-    (errind.AuthenticationFailure, FailureKind.AUTH, _WRONG_AUTH),
-    (errind.AuthenticationError, FailureKind.AUTH, _WRONG_AUTH),
-    (errind.DecryptionError, FailureKind.AUTH, _WRONG_PRIV),
-    (errind.UnknownUserName, FailureKind.AUTH, "unknown user {user}"),
-    (errind.UnknownSecurityName, FailureKind.AUTH, "unknown user {user}"),
-    (errind.UnknownCommunityName, FailureKind.AUTH, "community not accepted"),
-    (errind.UnsupportedSecurityLevel, FailureKind.AUTH, _BAD_LEVEL),
-    (errind.NotInTimeWindow, FailureKind.AUTH, _TIME_WINDOW),
-    (errind.UnsupportedAuthProtocol, FailureKind.AUTH, "unsupported authentication protocol"),
-    (errind.UnsupportedPrivProtocol, FailureKind.AUTH, "unsupported privacy protocol"),
-    (errind.NoAuthentication, FailureKind.AUTH, "no authentication service for this protocol"),
-    (errind.NoEncryption, FailureKind.AUTH, "no privacy service for this protocol"),
-    (errind.EncryptionError, FailureKind.AUTH, "encryption failed"),
-    (errind.UnknownEngineID, FailureKind.PROTOCOL, "SNMPv3 engine id discovery failed"),
-    (errind.EngineIDMismatch, FailureKind.PROTOCOL, "SNMPv3 engine id mismatch"),
-    (errind.UnsupportedSecurityModel, FailureKind.PROTOCOL, "unsupported security model"),
-    (errind.NoSuchView, FailureKind.AUTH, "access denied (no such view)"),
-    (errind.NoAccessEntry, FailureKind.AUTH, "access denied (no access entry)"),
-    (errind.NoGroupName, FailureKind.AUTH, "access denied (no group for this user)"),
-    (errind.NoSuchContext, FailureKind.AUTH, "unknown context"),
-    (errind.NotInView, FailureKind.NO_SUCH_NAME, "object not in the agent's view"),
-    (errind.TooBig, FailureKind.PROTOCOL, "reply too big (lower max_repetitions)"),
-    (errind.EmptyResponse, FailureKind.PROTOCOL, "empty response"),
-    (errind.DataMismatch, FailureKind.PROTOCOL, "response does not match the request"),
-    (errind.OidNotIncreasing, FailureKind.PROTOCOL, "agent returned OIDs out of order"),
-    (errind.LoopTerminated, FailureKind.PROTOCOL, "request loop terminated"),
-    (errind.ReportPduReceived, FailureKind.PROTOCOL, "agent sent an unexpected report"),
-    (errind.InvalidMsg, FailureKind.PROTOCOL, "invalid message"),
-    (errind.DeserializationError, FailureKind.PROTOCOL, "undecodable reply"),
-    (errind.SerializationError, FailureKind.PROTOCOL, "request could not be encoded"),
-    (errind.UnsupportedMsgProcessingModel, FailureKind.PROTOCOL, "unsupported SNMP version"),
-    (errind.UnknownPDUHandler, FailureKind.PROTOCOL, "unexpected PDU type"),
-    (errind.UnsupportedPDUtype, FailureKind.PROTOCOL, "unsupported PDU type"),
-    (errind.NonReportable, FailureKind.PROTOCOL, "non-reportable error"),
-    (errind.AccessAllowed, FailureKind.ERROR, "unexpected access-allowed indication"),
-    (errind.OtherError, FailureKind.ERROR, "unspecified SNMP engine error"),
-    (errind.ErrorIndication, FailureKind.ERROR, "SNMP engine error"),
-    (smi_error.NoSuchObjectError, FailureKind.NO_SUCH_NAME, "no such object"),
-    (smi_error.NoSuchInstanceError, FailureKind.NO_SUCH_NAME, "no such instance"),
-    (smi_error.NoSuchNameError, FailureKind.NO_SUCH_NAME, "no such name"),
-    (smi_error.AuthorizationError, FailureKind.AUTH, "not authorized"),
-    (smi_error.NoAccessError, FailureKind.AUTH, "no access"),
-    (smi_error.TooBigError, FailureKind.PROTOCOL, "reply too big (lower max_repetitions)"),
-    (smi_error.MibLoadError, FailureKind.ERROR, "pysnmp could not load a MIB module"),
-    (smi_error.SmiError, FailureKind.ERROR, "pysnmp MIB error"),
-    (proto_error.CacheExpiredError, FailureKind.TIMEOUT, "request expired"),
-    (proto_error.MessageProcessingError, FailureKind.PROTOCOL, "message processing failed"),
-    (proto_error.ProtocolError, FailureKind.PROTOCOL, "protocol error"),
-    (PyAsn1Error, FailureKind.PROTOCOL, "undecodable reply"),
-    (carrier_error.CarrierError, FailureKind.ERROR, "transport error"),
-    (PySnmpError, FailureKind.ERROR, "pysnmp error"),
-)  # fmt: skip
+_TIMEOUT_KINDS: Final = (TimeoutError,)
+
+
+class Refused(Exception):
+    """A problem netwatch finds with an agent's answers or a device's settings (not the
+    network's, not the USM's): ``kind`` and an operator's ``reason``."""
+
+    def __init__(self, kind: FailureKind, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+
+
+_OUT_OF_ORDER: Final = Refused(FailureKind.PROTOCOL, "agent returned OIDs out of order")
+_NEVER_ENDS: Final = Refused(FailureKind.PROTOCOL, "request loop terminated (a column never ends)")
+_EMPTY: Final = Refused(FailureKind.PROTOCOL, "empty response")
 
 # RFC 3416 error-status values of a response PDU.
 _ERROR_STATUS: Final[Mapping[int, tuple[FailureKind, str]]] = {
@@ -259,28 +184,29 @@ _MAX_ERROR_STATUS: Final = 18  # inconsistentName, the last of RFC 3416's error-
 
 @dataclass(frozen=True, slots=True)
 class ErrorStatus:
-    """A non-zero error-status in an agent's response PDU (not an exception of pysnmp)."""
+    """A non-zero error-status in an agent's response PDU (not an exception)."""
 
     status: int
     index: int
 
 
 def _failure_from(device: str, error: object, settings: SnmpSettings) -> Failure:
-    """The one translation of pysnmp/pyasn1/OS errors into a ``Failure``; never raises.
+    """The one translation of the SNMP clients' and the OS's errors into a ``Failure``; never
+    raises.
 
-    ``error`` is an exception, an ``errind`` error indication, an :class:`ErrorStatus`, or the
-    string pysnmp uses for a mismatched response (``"badResponse"``).
+    ``error`` is an exception (the codecs' :class:`~netwatch.probes.snmp_v2c.MalformedMessage`,
+    the v3 client's :class:`~netwatch.probes.snmp_v3.UsmError`, :class:`Refused`,
+    ``TimeoutError``, ``OSError``), an :class:`ErrorStatus`, or a short text about a reply.
     """
     prefix = f"SNMP {device}"
-    if isinstance(error, proto_error.StatusInformation):
-        try:
-            inner = error["errorIndication"]
-        except (KeyError, TypeError):
-            inner = None
-        if inner is not None:
-            return _failure_from(device, inner, settings)
+    if isinstance(error, (v3.UsmError, Refused)):
+        return Failure(error.kind, f"{prefix}: {error.reason}")
     if isinstance(error, _TIMEOUT_KINDS):
         why = "agent down?" if settings.version == "3" else "wrong community or agent down?"
+        if settings.version == "3" and settings.priv_protocol and isinstance(error, _V3Silent):
+            # net-snmp drops what it cannot decrypt: after a discovery that worked, silence
+            # to an encrypted request points at the privacy settings.
+            why = "agent down, or wrong priv_password or priv_protocol?"
         wait = settings.timeout * (settings.retries + 1)
         return Failure(FailureKind.TIMEOUT, f"{prefix}: no reply within {wait:g}s ({why})")
     if isinstance(error, ErrorStatus):
@@ -292,18 +218,12 @@ def _failure_from(device: str, error: object, settings: SnmpSettings) -> Failure
         return Failure(kind, f"{prefix}: {detail}")
     if isinstance(error, str):
         return Failure(FailureKind.PROTOCOL, f"{prefix}: unexpected reply ({error[:60]})")
-    if isinstance(error, v2c.MalformedMessage):  # our codec's own words: no secret in them
+    if isinstance(error, (v2c.MalformedMessage, v3.MalformedMessage)):  # no secret in them
         return Failure(FailureKind.PROTOCOL, f"{prefix}: malformed reply: {str(error)[:80]}")
     if isinstance(error, socket.gaierror):
         return Failure(FailureKind.DNS, f"{prefix}: cannot resolve address: {error.strerror}")
-    if isinstance(error, carrier_error.CarrierError) and isinstance(error.__context__, OSError):
-        return _failure_from(device, error.__context__, settings)
     if isinstance(error, OSError):
         return _os_failure(prefix, error)
-    if isinstance(error, BaseException):
-        for cls, kind, text in _ERROR_TABLE:
-            if isinstance(error, cls):
-                return Failure(kind, f"{prefix}: {text.format(user=settings.user or '')}")
     return Failure(FailureKind.ERROR, f"{prefix}: {type(error).__name__}")
 
 
@@ -319,85 +239,30 @@ def _os_failure(prefix: str, error: OSError) -> Failure:
 
 # --------------------------------------------------------------------------- varbind values
 
-_ABSENT: Final = (rfc1905.NoSuchObject, rfc1905.NoSuchInstance, rfc1905.EndOfMibView)
-# v2c replies are decoded by snmp_v2c into plain int/bytes/tuple values and these singletons;
-# v3 replies are pyasn1 objects. The helpers below read both.
+# Replies are decoded by snmp_v2c (v3's PDUs too) into plain int/bytes/tuple values and the
+# codec's singletons; the helpers below read them.
 
 
 def _absent(value: Any) -> bool:
-    if isinstance(value, v2c.Special):
-        return value is not v2c.NULL
-    return value is None or isinstance(value, _ABSENT)
+    return value is None or (isinstance(value, v2c.Special) and value is not v2c.NULL)
 
 
 def _end_of_view(value: Any) -> bool:
-    return value is v2c.END_OF_MIB_VIEW or isinstance(value, rfc1905.EndOfMibView)
-
-
-_NULL_TAGS: Final = univ.Null.tagSet  # plain NULL; the _ABSENT exceptions are tagged NULLs
-# pyasn1 checks the ranges of pysnmp's integer types as it decodes; these are checked again
-# (cheaply) so that nothing out of range reaches the exporter whatever pyasn1 does. OIDs it
-# does not bound at all.
-_V3_RANGES: Final[Mapping[Any, tuple[int, int]]] = {
-    rfc1902.Integer32.tagSet: (-(2**31), 2**31 - 1),
-    rfc1902.Counter32.tagSet: (0, 2**32 - 1),
-    rfc1902.Gauge32.tagSet: (0, 2**32 - 1),  # also Unsigned32's tag
-    rfc1902.TimeTicks.tagSet: (0, 2**32 - 1),
-    rfc1902.Counter64.tagSet: (0, 2**64 - 1),
-}
-_OID_TAGS: Final = univ.ObjectIdentifier.tagSet
-
-
-def _oid_ok(oid: Sequence[int]) -> bool:
-    return 2 <= len(oid) <= v2c.MAX_OID_ARCS and max(oid) <= v2c.MAX_ARC
-
-
-def _check_bounds(varbinds: Sequence[tuple[Any, Any]]) -> None:
-    """Refuse (as a PROTOCOL failure) a pysnmp reply with an OID or a number out of bounds:
-    the same limits as the v2c codec (:data:`v2c.INT_RANGES`, RFC 2578's OID limits)."""
-    for oid, value in varbinds:
-        if not _oid_ok(tuple(oid)):
-            raise _RequestFailed("an OID out of bounds (RFC 2578: 128 arcs of 2^32-1)")
-        tag_set = getattr(value, "tagSet", None)
-        bounds = _V3_RANGES.get(tag_set)
-        if bounds is not None and not bounds[0] <= int(value) <= bounds[1]:
-            raise _RequestFailed("a number out of its SNMP type's range")
-        if tag_set == _OID_TAGS and not _oid_ok(tuple(value)):
-            raise _RequestFailed("an OID value out of bounds (RFC 2578: 128 arcs of 2^32-1)")
+    return value is v2c.END_OF_MIB_VIEW
 
 
 def _int(value: Any) -> int | None:
-    if isinstance(value, int):
-        return value
-    if _absent(value) or isinstance(value, (bytes, tuple, v2c.Special)):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError, PyAsn1Error):
-        return None
+    return value if isinstance(value, int) else None
 
 
 def _text(value: Any) -> str:
     if isinstance(value, bytes):
         return decode_text(value)
-    if _absent(value) or isinstance(value, v2c.Special):
-        return ""
-    try:
-        raw: bytes = value.asOctets()
-    except (AttributeError, PyAsn1Error):
-        return str(value)
-    return decode_text(raw)
+    return ""
 
 
 def _oid_text(value: Any) -> str:
-    if isinstance(value, tuple):
-        return ".".join(map(str, value))
-    if _absent(value) or isinstance(value, v2c.Special):
-        return ""
-    try:
-        return ".".join(map(str, value.asTuple()))
-    except (AttributeError, PyAsn1Error):
-        return str(value)
+    return ".".join(map(str, value)) if isinstance(value, tuple) else ""
 
 
 # --------------------------------------------------------------------------- poller
@@ -407,10 +272,13 @@ Column = dict[tuple[int, ...], Any]  # row index -> raw value
 
 @dataclass(frozen=True, slots=True)
 class _Target:
-    name: str  # pysnmp target-address name (SNMPv3 only)
-    domain: tuple[int, ...]
-    address: tuple[Any, ...]
+    address: tuple[str, int]
     family: int = socket.AF_INET
+    credentials: v3.Credentials | None = None  # SNMPv3 only
+
+
+class _V3Silent(TimeoutError):
+    """An SNMPv3 agent that answered discovery stayed silent to a request."""
 
 
 class _RequestFailed(Exception):
@@ -420,10 +288,9 @@ class _RequestFailed(Exception):
 
 
 class SnmpPoller:
-    """Polls devices by SNMP v2c or v3; one per process (it owns the SNMP engine and socket).
+    """Polls devices by SNMP v2c or v3; one per process (it owns the clients and sockets).
 
-    The constructor loads pysnmp's MIB modules (tens of ms): build it in a thread, e.g. with
-    :meth:`create`. The engine binds to the event loop of its first ``poll()``.
+    The clients bind to the event loop of their first ``poll()``.
 
     >>> poller = await SnmpPoller.create()  # doctest: +SKIP
     >>> sample = await poller.poll("core-rtr", "10.10.0.1", settings)  # doctest: +SKIP
@@ -435,37 +302,26 @@ class SnmpPoller:
     def __init__(self, profiles: ProfileSet | None = None) -> None:
         self._profiles = profiles if profiles is not None else load_profiles()
         self._health = HealthReader()
-        self._engine = SnmpEngine()
-        self._get = cmdgen.GetCommandGenerator()
-        self._bulk = cmdgen.BulkCommandGeneratorSingleRun()
-        self._next = cmdgen.NextCommandGeneratorSingleRun()
-        self._ids = itertools.count(1)
-        self._transports: dict[tuple[int, ...], Any] = {}
         self._sockets: list[socket.socket] = []
-        self._params: dict[tuple[object, ...], str] = {}  # security key -> params name
-        self._targets: dict[tuple[object, ...], str] = {}  # address + params -> target name
-        self._usm: dict[tuple[bytes, str], bytes] = {}  # (engine id, user) -> credentials hash
         self._plans: dict[tuple[str, str], TablePlan] = {}  # (device, table) -> walk plan
         self._no_interfaces: set[str] = set()  # devices logged as showing no interface table
         # v2c devices timing out -> whether their agent answered SNMPv1 (asked once a run of
         # timeouts: see _v1_only)
         self._timed_out: dict[str, bool] = {}
-        # Datagrams per polled (host, port) that were not SNMP at all: see _guard. Only the
-        # addresses netwatch polls are counted, so strangers cannot grow the counter.
+        # Datagrams per polled (host, port) that were not SNMP at all. Only the addresses
+        # netwatch polls are counted, so strangers cannot grow the counter.
         self._junk: collections.Counter[tuple[str, int]] = collections.Counter()
         self._peers: set[tuple[str, int]] = set()
-        self._drop_counters = self._engine.get_mib_builder().import_symbols(
-            "__SNMPv2-MIB", "snmpInASNParseErrs", "snmpInBadVersions"
-        )
         self._v2c = v2c.V2cClient(self._open_socket, self._junk, self._peers)
         # Its own socket and no junk accounting: what a broken agent sends back to this
         # question must not turn a v2c poll's timeout into a protocol failure (see _v1_only).
         self._v1_probe = v2c.V2cClient(self._open_socket, collections.Counter(), set())
+        self._v3 = v3.V3Client(self._open_socket, self._junk, self._peers)
         self._closed = False
 
     @classmethod
     async def create(cls, profiles: ProfileSet | None = None) -> SnmpPoller:
-        """Build the poller (and its SNMP engine) in a worker thread."""
+        """Build the poller in a worker thread (it loads the device profiles)."""
         return await asyncio.to_thread(cls, profiles)
 
     def set_profiles(self, profiles: ProfileSet) -> None:
@@ -487,14 +343,13 @@ class SnmpPoller:
         return None if plan is None else dataclasses.replace(plan)
 
     def close(self) -> None:
-        """Close the socket(s) and stop pysnmp's timer; the poller cannot be used afterwards."""
+        """Close the sockets; the poller cannot be used afterwards."""
         if self._closed:
             return
         self._closed = True
         self._v2c.close()
         self._v1_probe.close()
-        if self._engine.transport_dispatcher is not None:
-            self._engine.close_dispatcher()
+        self._v3.close()
         for sock in self._sockets:
             sock.close()
 
@@ -505,7 +360,7 @@ class SnmpPoller:
         at, started = time.time(), time.monotonic()
         try:
             failure, data = await self._poll(device, address, settings)
-        except (PySnmpError, PyAsn1Error, OSError, errind.ErrorIndication) as exc:
+        except OSError as exc:
             failure, data = _failure_from(device, exc, settings), None
         if failure is not None:
             log.debug("snmp %s: %s", device, failure)
@@ -523,17 +378,11 @@ class SnmpPoller:
         if self._closed:
             raise RuntimeError("SnmpPoller is closed")
         try:
-            if settings.version == "2c":
-                target = await self._v2c_target(address, settings)
-            else:
-                target = await self._target(address, settings)
-                failure = await self._prepare_v3(device, target, settings)
-                if failure is not None:
-                    return failure, {}
+            target = await self._target(address, settings)
             found = await self._walk(device, target, settings, ",".join(columns), columns)
         except _RequestFailed as exc:
             return _failure_from(device, exc.error, settings), {}
-        except (PySnmpError, PyAsn1Error, OSError, errind.ErrorIndication) as exc:
+        except OSError as exc:
             return _failure_from(device, exc, settings), {}
         return None, {
             name: {index: _text(value) for index, value in column.items()}
@@ -541,24 +390,10 @@ class SnmpPoller:
         }
 
     async def prepare(self, targets: Iterable[tuple[str, str, SnmpSettings]]) -> None:
-        """Register the SNMPv3 devices (``(device, address, settings)``) that have IP addresses
-        with the SNMP engine, all at once.
-
-        pysnmp rebuilds a map over its whole target table on the first reply after each target
-        is added (``rfc2576._com2sec``), so adding 2,000 devices one first poll at a time costs
-        about a minute of CPU; added together, before any reply, they cost one rebuild.
-        Hostnames are left to their first poll (it resolves them); problems too.
+        """Nothing to register ahead any more (it was for pysnmp's engine); kept because the
+        daemon and the worker pool call it. SNMPv3 agents are discovered at their first poll.
         """
-        for n, (_device, address, settings) in enumerate(targets, 1):
-            if settings.version != "3":
-                continue  # v2c does not go through pysnmp's engine
-            try:
-                ipaddress.ip_address(address)
-                await self._target(address, settings)  # no DNS for an IP: it does not wait
-            except (ValueError, _RequestFailed, PySnmpError, OSError):
-                continue
-            if n % 100 == 0:  # ~3 ms of pysnmp MIB work per target: let the loop breathe
-                await asyncio.sleep(0)
+        del targets
 
     # ------------------------------------------------------------------ poll steps
 
@@ -568,10 +403,7 @@ class SnmpPoller:
         if self._closed:
             raise RuntimeError("SnmpPoller is closed")
         try:
-            if settings.version in ("1", "2c"):
-                target = await self._v2c_target(address, settings)
-            else:
-                target = await self._target(address, settings)
+            target = await self._target(address, settings)
         except _RequestFailed as exc:
             return _failure_from(device, exc.error, settings), None
         source = (str(target.address[0]), int(target.address[1]))
@@ -589,11 +421,6 @@ class SnmpPoller:
     async def _poll_target(
         self, device: str, target: _Target, settings: SnmpSettings
     ) -> tuple[Failure | None, SnmpData | None]:
-        if settings.version == "3":
-            failure = await self._prepare_v3(device, target, settings)
-            if failure is not None:
-                return failure, None
-
         collect = set(settings.collect)
         failures: dict[str, Failure] = {}
         scalars: dict[tuple[int, ...], Any] = {}
@@ -796,10 +623,7 @@ class SnmpPoller:
             used = _int(cols["hrStorageUsed"].get(idx))
             if size is None or used is None or len(idx) != 1:
                 continue
-            type_oid = (
-                kind if isinstance(kind, tuple)
-                else tuple(kind.asTuple()) if hasattr(kind, "asTuple") else ()
-            )  # fmt: skip
+            type_oid = kind if isinstance(kind, tuple) else ()
             storage.append(
                 Storage(
                     index=idx[0],
@@ -894,7 +718,7 @@ class SnmpPoller:
                     done.add(name)
                     continue
                 if key <= cursor[name]:  # a broken agent must not make us loop
-                    raise _RequestFailed(errind.oidNotIncreasing)
+                    raise _RequestFailed(_OUT_OF_ORDER)
                 result[name][key[len(root) :]] = value
                 cursor[name] = key
             if len(varbinds) < width:  # short of one row: the columns not answered stay active
@@ -902,7 +726,7 @@ class SnmpPoller:
             if done:
                 active = [(n, r) for n, r in active if n not in done]
         if active:  # the agent never ended a column: say so rather than return part of it
-            raise _RequestFailed(errind.loopTerminated)
+            raise _RequestFailed(_NEVER_ENDS)
         plan.rows = max((len(column) for column in result.values()), default=0)
         plan.requests = requests
         return result
@@ -913,7 +737,7 @@ class SnmpPoller:
     ) -> None:
         """Ask for fewer columns per request after a reply of ``got`` values for ``asked``."""
         if not plan.bulk:  # GETNEXT answers one value per name asked; none is a broken agent
-            raise _RequestFailed(errind.emptyResponse)
+            raise _RequestFailed(_EMPTY)
         if asked > 1:
             plan.columns = max(1, min(asked // 2, got or asked))
             how = f"{plan.columns} column(s) per GETBULK"
@@ -938,42 +762,20 @@ class SnmpPoller:
     ) -> list[tuple[Any, Any]]:
         """One GET, GETNEXT or GETBULK (``pdu``: ``v2c.GET``, :data:`GET_NEXT`,
         ``v2c.GET_BULK``) of ``request``; the reply's varbinds, or :class:`_RequestFailed`."""
-        if settings.version in ("1", "2c"):
+        if settings.version != "3":  # community-based
             return await self._request_v2c(target, settings, request, pdu=pdu, reps=reps)
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[tuple[Any, Any, Any, Any]] = loop.create_future()
-
-        def done(
-            _engine: Any, _handle: Any, indication: Any, status: Any, index: Any,
-            varbinds: Any, _ctx: Any,
-        ) -> None:  # fmt: skip
-            if not future.done():
-                future.set_result((indication, status, index, varbinds))
-
-        varbinds = [(oid, Null("")) for oid in request]
-        context = settings.context
+        assert target.credentials is not None  # set by _target for v3
         try:
-            if pdu == v2c.GET_BULK:
-                self._bulk.send_varbinds(
-                    self._engine, target.name, None, context, 0, reps, varbinds, done
-                )
-            else:
-                command = self._next if pdu == GET_NEXT else self._get
-                command.send_varbinds(self._engine, target.name, None, context, varbinds, done)
-        except (PySnmpError, PyAsn1Error, OSError) as exc:
+            reply = await self._v3.request(
+                target.address, target.family, target.credentials, pdu, request,
+                repetitions=reps, per_try=settings.timeout, retries=settings.retries,
+            )  # fmt: skip
+        except TimeoutError as exc:
+            known = self._v3.engine(target.address) is not None
+            raise _RequestFailed(_V3Silent() if known else exc) from exc
+        except (OSError, ValueError, v3.UsmError) as exc:
             raise _RequestFailed(exc) from exc
-        indication, status, index, reply = await future
-        if indication:
-            raise _RequestFailed(indication)
-        if status and int(status):
-            raise _RequestFailed(ErrorStatus(int(status), int(index or 0)))
-        varbinds = list(reply)
-        _check_bounds(varbinds)
-        # NULL is what a request carries, never a value an agent returns (RFC 3416): a reply
-        # full of them is our own request coming back (a reflector, or a corrupted packet).
-        if any(getattr(value, "tagSet", None) == _NULL_TAGS for _oid, value in varbinds):
-            raise _RequestFailed("NULL values: a reflected request or a broken agent")
-        return varbinds
+        return self._checked(reply)
 
     async def _request_v2c(
         self,
@@ -984,7 +786,7 @@ class SnmpPoller:
         pdu: int,
         reps: int,
     ) -> list[tuple[Any, Any]]:
-        assert settings.community is not None  # checked in _v2c_target
+        assert settings.community is not None  # checked in _target
         ask = functools.partial(
             self._v2c.request,
             (target.address[0], target.address[1]),
@@ -1000,6 +802,10 @@ class SnmpPoller:
             reply = await (ask(version=v2c.VERSION_1) if settings.version == "1" else ask())
         except (OSError, ValueError) as exc:  # TimeoutError is an OSError
             raise _RequestFailed(exc) from exc
+        return self._checked(reply)
+
+    @staticmethod
+    def _checked(reply: v2c.Message) -> list[tuple[Any, Any]]:
         if reply.error_status:
             raise _RequestFailed(ErrorStatus(reply.error_status, reply.error_index))
         if any(value is v2c.NULL for _oid, value in reply.varbinds):
@@ -1008,11 +814,15 @@ class SnmpPoller:
 
     # ------------------------------------------------------------------ configuration
 
-    async def _v2c_target(self, address: str, settings: SnmpSettings) -> _Target:
-        if settings.community is None:
-            raise _RequestFailed(PySnmpError("no community configured"))
+    async def _target(self, address: str, settings: SnmpSettings) -> _Target:
         host, family = await _resolve(address)
-        return _Target("", (), (host, settings.port), family)
+        if settings.version == "3":
+            if not settings.user:
+                raise _RequestFailed(Refused(FailureKind.ERROR, "no SNMPv3 user configured"))
+            return _Target((host, settings.port), family, _credentials(settings))
+        if settings.community is None:
+            raise _RequestFailed(Refused(FailureKind.ERROR, "no community configured"))
+        return _Target((host, settings.port), family)
 
     def _open_socket(self, family: int) -> socket.socket:
         """A UDP socket of ``family`` with a large receive buffer, bound to any port."""
@@ -1027,169 +837,12 @@ class SnmpPoller:
         self._sockets.append(sock)
         return sock
 
-    async def _target(self, address: str, settings: SnmpSettings) -> _Target:
-        host, family = await _resolve(address)
-        domain = self._transport(family)
-        addr: tuple[Any, ...] = (
-            (host, settings.port) if family == socket.AF_INET else (host, settings.port, 0, 0)
-        )
-        params = self._params_name(settings)
-        key = (domain, addr, params, settings.timeout, settings.retries)
-        name = self._targets.get(key)
-        if name is None:
-            name = f"t{next(self._ids)}"
-            snmp_config.add_target_address(
-                self._engine, name, domain, addr, params,
-                timeout=settings.timeout * 100, retryCount=settings.retries,
-            )  # fmt: skip
-            self._targets[key] = name
-        return _Target(name, domain, addr)
-
-    def _transport(self, family: int) -> tuple[int, ...]:
-        """Open (once) the UDP socket of ``family`` with a large receive buffer."""
-        v4 = family == socket.AF_INET
-        domain: tuple[int, ...] = udp.DOMAIN_NAME if v4 else udp6.DOMAIN_NAME
-        if domain in self._transports:
-            return domain
-        sock = self._open_socket(family)
-        proto = _GuardedUdp if v4 else _GuardedUdp6
-        transport = proto(loop=asyncio.get_running_loop())
-        transport.guard = self._guard
-        transport.open_server_mode(sock=sock)
-        snmp_config.add_transport(self._engine, domain, transport)
-        self._transports[domain] = transport
-        return domain
-
-    def _guard(self, deliver: Callable[[], object], source: tuple[Any, ...]) -> None:
-        """Run pysnmp's handling of one datagram from a polled address (others are dropped
-        unread); count it against its source if it was junk.
-
-        pysnmp drops undecodable datagrams silently (counting them in the engine's
-        snmpInASNParseErrs / snmpInBadVersions), and some garbage makes pyasn1 raise inside the
-        event loop's callback, which asyncio logs as an ERROR traceback per packet. Both are
-        counted here so that a poll that then times out says the agent sent junk.
-        """
-        peer = (str(source[0]), int(source[1]))
-        if peer not in self._peers:  # not an address we poll: not worth pyasn1's decoding
-            self._v2c.dropped += 1
-            return
-        before = [int(c.syntax) for c in self._drop_counters]
-        try:
-            deliver()
-        except Exception as exc:  # hostile input must not reach the loop's handler
-            log.debug("snmp: undecodable datagram from %s: %s", source[0], type(exc).__name__)
-            junk = True
-        else:
-            junk = [int(c.syntax) for c in self._drop_counters] != before
-        if junk:
-            self._junk[peer] += 1
-
-    def _params_name(self, settings: SnmpSettings) -> str:
-        if settings.version == "2c":
-            if settings.community is None:
-                raise _RequestFailed(PySnmpError("no community configured"))
-            community = settings.community.reveal()
-            key: tuple[object, ...] = ("2c", _digest(community))
-            name = self._params.get(key)
-            if name is None:
-                name = f"p{next(self._ids)}"
-                snmp_config.add_v1_system(self._engine, name, community, securityName=name)
-                snmp_config.add_target_parameters(self._engine, name, name, "noAuthNoPriv", 1)
-                self._params[key] = name
-            return name
-        if not settings.user:
-            raise _RequestFailed(PySnmpError("no SNMPv3 user configured"))
-        key = ("3", settings.user, _security_level(settings))
-        name = self._params.get(key)
-        if name is None:
-            name = f"p{next(self._ids)}"
-            snmp_config.add_target_parameters(
-                self._engine, name, settings.user, _security_level(settings), 3
-            )
-            self._params[key] = name
-        return name
-
-    async def _prepare_v3(
-        self, device: str, target: _Target, settings: SnmpSettings
-    ) -> Failure | None:
-        """Make sure the agent's engine id is known and the user is registered under it.
-
-        The first request to a new agent runs pysnmp's engine-id discovery; it then fails
-        locally with ``unknownSecurityName`` because no user is registered for that engine id
-        yet, which is what we want: the user is added for exactly this engine, with this
-        device's keys, and the poll goes on.
-        """
-        engine_id = self._peer_engine_id(target)
-        if engine_id is None:
-            try:
-                await self._request(target, settings, [oids.SYS_UPTIME], pdu=v2c.GET)
-            except _RequestFailed as exc:
-                engine_id = self._peer_engine_id(target)
-                if engine_id is None:
-                    return _failure_from(device, exc.error, settings)
-            engine_id = self._peer_engine_id(target)
-            if engine_id is None:
-                return Failure(FailureKind.PROTOCOL, f"SNMP {device}: no SNMPv3 engine id")
-        self._register_user(engine_id, settings)
-        return None
-
-    def _peer_engine_id(self, target: _Target) -> bytes | None:
-        mpmod = self._engine.message_processing_subsystems[3]
-        engine_id, _ctx_engine, _ctx = mpmod.get_peer_engine_info(target.domain, target.address)
-        return None if engine_id is None else bytes(engine_id)
-
-    def _register_user(self, engine_id: bytes, settings: SnmpSettings) -> None:
-        user = settings.user or ""
-        auth = settings.auth_protocol
-        priv = settings.priv_protocol
-        auth_key = settings.auth_password.reveal() if auth and settings.auth_password else None
-        priv_key = priv_key_text = None
-        if auth_key is not None and priv and settings.priv_password:
-            priv_key = priv_key_text = settings.priv_password.reveal()
-        digest = _digest(repr((auth, auth_key, priv, priv_key_text)))
-        if self._usm.get((engine_id, user)) == digest:
-            return
-        snmp_config.add_v3_user(
-            self._engine,
-            user,
-            AUTH_PROTOCOLS[auth] if auth_key is not None and auth else snmp_config.USM_AUTH_NONE,
-            auth_key,
-            PRIV_PROTOCOLS[priv] if priv_key is not None and priv else snmp_config.USM_PRIV_NONE,
-            priv_key,
-            securityEngineId=engine_id,
-        )
-        self._usm[(engine_id, user)] = digest
-
 
 # --------------------------------------------------------------------------- transport
 
 _JUNK: Final = (
     "the agent answered with data that is not an SNMP response (wrong port, or a broken agent?)"
 )
-
-
-class _GuardedDelivery:
-    """pysnmp's asyncio UDP protocol, delivering each datagram through ``guard``."""
-
-    guard: Callable[[Callable[[], object], tuple[Any, ...]], None]
-    loop: asyncio.AbstractEventLoop
-    _callback_function: Any
-
-    def datagram_received(self, datagram: bytes, address: tuple[Any, ...]) -> None:
-        callback = self._callback_function
-        if callback is None:  # closed
-            return
-        self.loop.call_soon(
-            self.guard, functools.partial(callback, self, address, datagram), address
-        )
-
-
-class _GuardedUdp(_GuardedDelivery, udp.UdpAsyncioTransport):  # type: ignore[misc]
-    pass
-
-
-class _GuardedUdp6(_GuardedDelivery, udp6.Udp6AsyncioTransport):  # type: ignore[misc]
-    pass
 
 
 # --------------------------------------------------------------------------- helpers
@@ -1231,16 +884,18 @@ def _raise_rcvbuf(sock: socket.socket) -> None:
         log.warning("snmp: cannot raise the UDP receive buffer; replies may be dropped")
 
 
-def _security_level(settings: SnmpSettings) -> str:
-    if settings.auth_protocol and settings.auth_password:
-        if settings.priv_protocol and settings.priv_password:
-            return "authPriv"
-        return "authNoPriv"
-    return "noAuthNoPriv"
-
-
-def _digest(text: str) -> bytes:
-    return hashlib.sha256(text.encode()).digest()
+def _credentials(settings: SnmpSettings) -> v3.Credentials:
+    """The v3 client's view of a device's user (the secrets revealed only into it)."""
+    auth = settings.auth_protocol if settings.auth_password else None
+    priv = settings.priv_protocol if auth and settings.priv_password else None
+    return v3.Credentials(
+        (settings.user or "").encode(),
+        auth,
+        settings.auth_password.reveal().encode() if auth and settings.auth_password else None,
+        priv,
+        settings.priv_password.reveal().encode() if priv and settings.priv_password else None,
+        settings.context.encode(),
+    )
 
 
 def _float(text: str) -> float | None:

@@ -8,7 +8,7 @@ Why not pysnmp here: decoding a 48-interface table reply (650 values) costs pysn
 46 ms of CPU and this module about 0.5 ms; at 2,000 devices a minute that is the difference
 between three cores and a few percent of one. SNMPv2c messages are simple (RFC 3416: a sequence
 of version, community and one PDU of integers and a list of name/value pairs), so the codec is
-short; SNMPv3, with its security machinery, stays with pysnmp.
+short; SNMPv3 wraps the same PDUs in its own messages (:mod:`netwatch.probes.snmp_v3`).
 
 Values come back as plain Python: ``int`` (INTEGER, Counter32/64, Gauge32, TimeTicks),
 ``bytes`` (OCTET STRING, IpAddress, Opaque), ``tuple`` of ints (OBJECT IDENTIFIER), or one of
@@ -335,7 +335,7 @@ class V2cClient:
         ] = {}  # request id -> (address, community, reply, SNMP version)
         self._ids = itertools.count(random.randrange(1, 1 << 30))
         self._buffer = bytearray(_MAX_DATAGRAM)
-        self.junk = junk  # shared with the poller, which also counts pysnmp's (v3) junk
+        self.junk = junk  # shared with the poller and the v3 client
         self.peers = peers
         self.dropped = 0  # datagrams that answered no pending request (or not from its address)
 

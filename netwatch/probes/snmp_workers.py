@@ -1,9 +1,9 @@
 """SNMP polls in worker processes, so that decoding replies does not hold up the event loop.
 
-An SNMP poll of a 48-port router costs about 9 ms of CPU over SNMPv2c (our codec) and about
-75 ms over SNMPv3 (pyasn1 decodes it); at 2,000 devices a minute that is a third of a core to
-two and a half cores, which should not sit on the thread that sends pings, runs the scheduler
-and answers scrapes.
+An SNMP poll of a 48-port router costs a few ms of CPU over SNMPv2c (our codec) and 1.2-1.25
+times that over SNMPv3 authPriv (the same codec inside the USM); at 2,000 devices a minute
+that is most of a third of a core, which should not sit on the thread that sends pings, runs
+the scheduler and answers scrapes.
 :class:`SnmpWorkers` has :class:`~netwatch.probes.snmp.SnmpPoller`'s ``poll()`` and hands each
 poll to one of ``count`` child processes running this module (``python -m
 netwatch.probes.snmp_workers``). Each child owns an ordinary ``SnmpPoller`` on its own event
@@ -234,7 +234,7 @@ def _lost(device: str, at: float, started: float, why: str) -> Sample[SnmpData]:
 
 async def _serve(requests: asyncio.StreamReader, answers: asyncio.StreamWriter) -> None:
     poller = await SnmpPoller.create()
-    gc.freeze()  # pysnmp's MIB objects live as long as the process
+    gc.freeze()  # what start-up made lives as long as the process
     running: set[asyncio.Task[None]] = set()
 
     async def answer(request: int, device: str, address: str, settings: SnmpSettings) -> None:

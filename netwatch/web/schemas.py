@@ -305,6 +305,11 @@ SCHEMAS: JSON = {
             "downtime_own_seconds": {"type": "number"},
             "downtime_upstream_seconds": {"type": "number"},
             "maintenance_seconds": {"type": "number"},
+            "downtime_power_seconds": {
+                **_NUM,
+                "description": "of the downtime, the seconds while the site's UPS ran on "
+                "battery (null for services)",
+            },
             "unknown_seconds": {"type": "number"},
             "outages": {"type": "integer"},
             "mttr_seconds": _NUM,

@@ -22,9 +22,9 @@ from netwatch.probes.snmp import SnmpPoller
 from tests.snmpd import COMMUNITY, SnmpAgent, snmpd
 
 P, T = FailureKind.PROTOCOL, FailureKind.TIMEOUT
-# What each kind of garbage must give: undecodable data is PROTOCOL; a reflected GetBulk is a
-# request, not a response (PROTOCOL from the v2c client; pysnmp, for v3, ignores it: TIMEOUT);
-# a corrupted reply may be either.
+# What each kind of garbage must give: undecodable data is PROTOCOL; a reflected request is
+# not a response (PROTOCOL; for v3 a reflected discovery names no engine: PROTOCOL too); a
+# corrupted reply may be either.
 EXPECTED = {
     "random": {P}, "truncated": {P}, "oversized": {P}, "wrong-length": {P},
     "echo": {P, T}, "flipped": {P, T},
@@ -100,16 +100,28 @@ def other_tasks() -> set[asyncio.Task[Any]]:
     return {t for t in asyncio.all_tasks() if t is not current}
 
 
+def garbage_settings(version: str, port: int) -> SnmpSettings:
+    if version == "3":
+        return SnmpSettings(
+            version="3", user="u", auth_protocol="sha256",
+            auth_password=Secret("t", "garbage-test-community"), priv_protocol="aes",
+            priv_password=Secret("t", "garbage-test-community"), port=port, timeout=0.1,
+            retries=0,
+        )  # fmt: skip
+    return SnmpSettings(
+        community=Secret("t", "garbage-test-community"), port=port, timeout=0.1, retries=0
+    )
+
+
+@pytest.mark.parametrize("version", ["2c", "3"])
 @pytest.mark.parametrize("mode", MODES)
 async def test_garbage_replies_are_failures_and_leak_nothing(
-    poller: SnmpPoller, mode: str, caplog: pytest.LogCaptureFixture
+    poller: SnmpPoller, mode: str, version: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """50 polls (10 x 5 concurrent) fail as expected; no task, fd or loop error is left."""
     transport, responder, port = await serve(mode)
     try:
-        settings = SnmpSettings(
-            community=Secret("t", "garbage-test-community"), port=port, timeout=0.1, retries=0
-        )
+        settings = garbage_settings(version, port)
         first = await poller.poll("junk", "127.0.0.1", settings)  # opens the engine's socket
         assert first.failure is not None
         assert first.failure.kind in (FailureKind.PROTOCOL, FailureKind.TIMEOUT)

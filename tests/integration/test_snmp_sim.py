@@ -209,8 +209,10 @@ async def test_slow_device_times_out_cleanly(slow_sim: Simulator, poller: SnmpPo
     assert series[("netwatch_snmp_up", names)] == 0
     reason = tuple(sorted((*names, ("reason", "timeout"))))
     assert series[("netwatch_snmp_failures_total", reason)] == 1
-    patient = slow_sim.settings("slow-device", timeout=8, retries=0, collect=("system",))
-    await asyncio.sleep(1.6)  # let the simulator finish the late answer first
+    # snmpsim answers one request at a time and sums its delays (three 1.5 s objects: 4.5 s a
+    # GET); still in its queue: the timed-out poll's GET and the one SNMPv1 question netwatch
+    # asks after a v2c timeout (is it a v1-only agent?). So the patient poll waits ~10.5 s.
+    patient = slow_sim.settings("slow-device", timeout=15, retries=0, collect=("system",))
     sample = await poller.poll("slow-device", slow_sim.host, patient)
     assert sample.ok, sample.failure
     assert sample.data is not None

@@ -14,6 +14,8 @@ from netwatch.inventory import build_inventory
 from netwatch.models import Device, Failure, FailureKind, Sample, Status, Transition
 from netwatch.pipeline import Pipeline, PollProbes, Watched
 from netwatch.polling import CheckSpec, checks_of
+from netwatch.probes.health import HealthData, UpsStatus
+from netwatch.probes.snmp import SnmpData
 from netwatch.scheduler import PollFunc
 from netwatch.settings.config import Config
 from netwatch.state import StateTracker
@@ -191,4 +193,32 @@ async def test_a_service_s_changes_go_to_the_history_for_its_report(tmp_path: Pa
     assert [(t.kind, t.subject, t.old, t.new, t.at) for t in recorded.records] == [
         ("service", "sw:portal", Status.UNKNOWN, Status.UP, 100.0),
         ("service", "sw:portal", Status.UP, Status.DOWN, 160.0),
+    ]
+
+
+async def test_a_ups_s_battery_and_mains_go_to_the_history_as_its_site_s_power(
+    tmp_path: Path,
+) -> None:
+    """The site's first known power state, then each change (kind "power", subject the site:
+    DOWN on battery, UP on mains); repeated samples and samples without a UPS state add
+    nothing."""
+    config = load(tmp_path, CONFIG.replace("role: switch", "role: ups"), {"COMMUNITY": "public"})
+    probes, recorded = Probes(), History()
+    now = [100.0]
+    p, _ = make_pipeline(tmp_path, config, probes, Scheduler(), recorded)
+    p.clock = lambda: now[0]
+    check = next(c for c in checks_of(config.devices[0]) if c.kind == "snmp")
+
+    def ups(on_battery: bool | None) -> SnmpData:
+        return SnmpData(None, None, None, health=HealthData("default", ups=UpsStatus(on_battery)))
+
+    for at, state in ((100.0, False), (160.0, False), (220.0, None), (280.0, True),
+                      (340.0, True), (400.0, False)):  # fmt: skip
+        now[0] = at
+        probes.next = Sample("sw", "snmp", at, 0.01, None, ups(state))
+        await p.poll(check)
+    assert [(t.kind, t.subject, t.old, t.new, t.at) for t in recorded.records] == [
+        ("power", "xa", Status.UNKNOWN, Status.UP, 100.0),
+        ("power", "xa", Status.UP, Status.DOWN, 280.0),
+        ("power", "xa", Status.DOWN, Status.UP, 400.0),
     ]

@@ -275,3 +275,56 @@ def test_unknown_format_is_refused() -> None:
     """An unknown format name fails with the list of formats."""
     with pytest.raises(ValueError, match="table, csv, json, html"):
         render(Report(OCT[0], OCT[1], "site", None, "UTC"), "pdf")
+
+
+def test_the_hours_lost_to_power_are_the_downtime_while_the_ups_was_on_battery(
+    tmp_path: Path,
+) -> None:
+    """An Bình on battery 06:00-12:00 on 5 Oct; its gateway down 08:00-18:00 and then cut off
+    upstream until 20:00: 4 h of its 12 h downtime were lost to power, in every format; a site
+    without a UPS has 0, a service none."""
+    path = tmp_path / "h.sqlite"
+    store = HistoryStore.open(path, clock=Clock(ts(2026, 11, 5)))
+    store.agent_started(ts(2026, 9, 30))
+    t0 = ts(2026, 9, 30)
+    store.record(tr(s, UP, t0) for s in ("can-tho", "ninh-kieu", "an-binh", "cai-khe"))
+    store.record(tr(d, UP, t0, "device") for d in ("ab-rtr", "ab-pc1"))
+    store.record(
+        [
+            tr("an-binh", UP, t0, "power"),
+            tr("an-binh", DOWN, ts(2026, 10, 5, 6), "power"),
+            tr("an-binh", UP, ts(2026, 10, 5, 12), "power"),
+            tr("an-binh", DOWN, ts(2026, 10, 5, 8)),
+            tr("an-binh", UNR, ts(2026, 10, 5, 18), cause="nk-rtr"),
+            tr("an-binh", UP, ts(2026, 10, 5, 20)),
+            tr("ab-rtr", DOWN, ts(2026, 10, 5, 8), "device"),
+            tr("ab-rtr", UP, ts(2026, 10, 5, 10), "device"),
+            # on battery again later, with nothing down: no hours lost
+            tr("an-binh", DOWN, ts(2026, 10, 20), "power"),
+            tr("an-binh", UP, ts(2026, 10, 21), "power"),
+        ]
+    )
+    store.close()
+    sites, devices = province()
+    report = build_report(path, sites, devices, start=OCT[0], end=OCT[1], by="site")
+    rows = by_id(report)
+    assert rows["an-binh"]["downtime_seconds"] == 12 * 3600  # unchanged by the split
+    assert rows["an-binh"]["downtime_power_seconds"] == 4 * 3600
+    assert rows["cai-khe"]["downtime_power_seconds"] == 0.0
+    districts = build_report(path, sites, devices, start=OCT[0], end=OCT[1], by="district")
+    assert by_id(districts)["ninh-kieu"]["downtime_power_seconds"] == 4 * 3600
+    by_device = by_id(build_report(path, sites, devices, start=OCT[0], end=OCT[1], by="device"))
+    assert by_device["ab-rtr"]["downtime_power_seconds"] == 2 * 3600
+    assert by_device["ab-pc1"]["downtime_power_seconds"] == 0.0
+
+    table = list(csv.reader(io.StringIO(render(report, "csv", "vi").decode("utf-8-sig"))))
+    col = table[0].index("Mất điện (giây)")
+    assert table[0][col - 1] == "Bảo trì (giây)"
+    assert next(r for r in table if r[0] == "an-binh")[col] == str(4 * 3600)
+    assert "Power cut (seconds)" in render(report, "csv", "en").decode("utf-8-sig")
+    line = next(x for x in render(report, "table", "vi").decode().splitlines() if "An Bình" in x)
+    assert "04:00:00" in line
+    assert "Mất điện" in render(report, "table", "vi").decode()
+    page = render(report, "html", "vi").decode()
+    assert "<th>Mất điện</th>" in page or "Mất điện</th>" in page
+    assert json.loads(render(report, "json"))["rows"][0].keys() >= {"downtime_power_seconds"}

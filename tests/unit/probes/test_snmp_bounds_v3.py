@@ -1,63 +1,59 @@
-"""The SNMPv3 (pysnmp) path refuses what the v2c codec refuses, as a PROTOCOL failure."""
+"""The SNMPv3 path refuses what the v2c codec refuses (it decodes its PDUs), as PROTOCOL."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from pyasn1.type import univ
-from pysnmp.proto import rfc1902
 
 from netwatch.models import FailureKind, Secret, SnmpSettings
 from netwatch.probes import snmp_v2c as v2c
-from netwatch.probes.snmp import _check_bounds, _failure_from, _RequestFailed
+from netwatch.probes import snmp_v3 as v3
+from netwatch.probes.snmp import _failure_from
 
-NAME = rfc1902.ObjectName((1, 3, 6, 1, 2, 1, 1, 3, 0))
 V3 = SnmpSettings(version="3", user="monitor", auth_protocol="sha", auth_password=Secret("x", "pw"))
+NAME = bytes.fromhex("06082b06010201010300")  # 1.3.6.1.2.1.1.3.0
 
 
-def tagged(value: int, like: type[univ.Integer]) -> univ.Integer:
-    """An integer with ``like``'s tag but no range constraint (what a lax decoder could give)."""
-    return univ.Integer(value).subtype(implicitTag=like.tagSet[-1])
+def scoped(value: bytes, name: bytes = NAME) -> bytes:
+    """A scoped PDU (empty context) holding one response varbind ``name = value`` (BER)."""
+    varbind = v3._tlv(0x30, name + value)
+    pdu = v3._tlv(0xA2, b"\x02\x01\x07\x02\x01\x00\x02\x01\x00" + v3._tlv(0x30, varbind))
+    return v3._tlv(0x30, b"\x04\x00\x04\x00" + pdu)
 
 
-GOOD: list[tuple[Any, Any]] = [
-    (NAME, rfc1902.Counter64(2**64 - 1)),
-    (NAME, rfc1902.Integer32(-(2**31))),
-    (NAME, rfc1902.TimeTicks(2**32 - 1)),
-    (NAME, rfc1902.ObjectIdentifier((1, 3, *([2**32 - 1] * 126)))),
-    (rfc1902.ObjectName((1, 3, *([1] * 126))), rfc1902.OctetString(b"x")),
+GOOD = [
+    v3._tlv(0x46, b"\x00" + b"\xff" * 8),  # Counter64 2^64-1
+    v3._tlv(0x02, b"\x80\x00\x00\x00"),  # Integer32 -2^31
+    v3._tlv(0x43, b"\x00\xff\xff\xff\xff"),  # TimeTicks 2^32-1
 ]
-BAD: list[tuple[Any, Any]] = [
-    (NAME, tagged(2**64, rfc1902.Counter64)),
-    (NAME, tagged(2**16000, rfc1902.Counter64)),
-    (NAME, tagged(2**32, rfc1902.TimeTicks)),
-    (NAME, tagged(-1, rfc1902.Gauge32)),
-    (NAME, tagged(2**31, rfc1902.Integer32)),
-    (NAME, rfc1902.ObjectIdentifier((1, 3, 2**32))),
-    (NAME, rfc1902.ObjectIdentifier((1, 3, *([1] * 127)))),
-    (rfc1902.ObjectName((1, 3, 6, 2**40)), rfc1902.OctetString(b"x")),
-    (rfc1902.ObjectName((1, 3, *([1] * 127))), rfc1902.OctetString(b"x")),
+BAD = [
+    v3._tlv(0x46, b"\x01" + bytes(8)),  # Counter64 2^64
+    v3._tlv(0x46, b"\x01" + bytes(2000)),  # Counter64 2^16000
+    v3._tlv(0x43, b"\x01" + bytes(4)),  # TimeTicks 2^32
+    v3._tlv(0x02, b"\x00\x80\x00\x00\x00"),  # Integer32 2^31
 ]
 
 
-def test_values_at_the_edges_pass() -> None:
-    """The largest legal values and a 128-arc OID are accepted."""
-    _check_bounds(GOOD)
+@pytest.mark.parametrize("value", GOOD, ids=range(len(GOOD)))
+def test_values_at_the_edges_pass(value: bytes) -> None:
+    """The largest legal values decode."""
+    message = v3.decode_scoped_pdu(scoped(value))
+    assert message.request_id == 7
+    assert len(message.varbinds) == 1
 
 
-@pytest.mark.parametrize("varbind", BAD, ids=range(len(BAD)))
-def test_values_past_the_edges_are_protocol_failures(varbind: tuple[Any, Any]) -> None:
-    """Each out-of-bounds number or OID raises _RequestFailed, which maps to PROTOCOL."""
-    with pytest.raises(_RequestFailed) as caught:
-        _check_bounds([*GOOD, varbind])
-    failure = _failure_from("rtr-1", caught.value.error, V3)
+@pytest.mark.parametrize("value", BAD, ids=range(len(BAD)))
+def test_values_past_the_edges_are_malformed(value: bytes) -> None:
+    """Each out-of-bounds number is the codec's MalformedMessage."""
+    with pytest.raises(v3.MalformedMessage):
+        v3.decode_scoped_pdu(scoped(value))
+
+
+def test_usm_errors_and_malformed_messages_map_to_their_kinds() -> None:
+    """A UsmError keeps its kind and reason; a malformed v2c message is PROTOCOL without the
+    community."""
+    failure = _failure_from("rtr-1", v3.UsmError(FailureKind.PROTOCOL, "undecodable"), V3)
     assert failure.kind is FailureKind.PROTOCOL
-    assert "rtr-1" in failure.detail
-
-
-def test_malformed_v2c_messages_are_protocol_failures() -> None:
-    """The codec's MalformedMessage maps to PROTOCOL and says why, without the community."""
+    assert failure.detail == "SNMP rtr-1: undecodable"
     settings = SnmpSettings(community=Secret("env:C", "s3cret-community"))
     failure = _failure_from("rtr-1", v2c.MalformedMessage("Counter64 out of range"), settings)
     assert failure.kind is FailureKind.PROTOCOL

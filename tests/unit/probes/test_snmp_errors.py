@@ -1,35 +1,28 @@
-"""Every error class pysnmp and pyasn1 export maps to a Failure in _failure_from."""
+"""Every error the SNMP clients raise maps to a Failure in _failure_from, clearly and safely."""
 
 from __future__ import annotations
 
 import errno
 import inspect
+import socket
 from types import ModuleType
 
-import pyasn1.error
-import pysnmp.carrier.error
-import pysnmp.error
-import pysnmp.proto.errind
-import pysnmp.proto.error
-import pysnmp.smi.error
 import pytest
 
 from netwatch.models import FailureKind, Secret, SnmpSettings
-from netwatch.probes.snmp import ErrorStatus, _failure_from
+from netwatch.probes import snmp, snmp_usm, snmp_v2c, snmp_v3
+from netwatch.probes.snmp import ErrorStatus, Refused, _failure_from, _V3Silent
 
-MODULES: tuple[ModuleType, ...] = (
-    pysnmp.error,
-    pysnmp.proto.errind,
-    pysnmp.proto.error,
-    pysnmp.carrier.error,
-    pysnmp.smi.error,
-    pyasn1.error,
-)
+MODULES: tuple[ModuleType, ...] = (snmp, snmp_usm, snmp_v2c, snmp_v3)
 V2C = SnmpSettings(community=Secret("env:C", "s3cret-community"))
-V3 = SnmpSettings(version="3", user="monitor", auth_protocol="sha", auth_password=Secret("x", "pw"))
+V3 = SnmpSettings(
+    version="3", user="monitor", auth_protocol="sha", auth_password=Secret("x", "s3cret-pw"),
+    priv_protocol="aes", priv_password=Secret("x", "s3cret-priv"),
+)  # fmt: skip
 
 
-def exported_classes() -> list[type[BaseException]]:
+def defined_classes() -> list[type[BaseException]]:
+    """The exception classes netwatch's SNMP modules define (public or not)."""
     found: dict[str, type[BaseException]] = {}
     for module in MODULES:
         for name, obj in vars(module).items():
@@ -37,14 +30,13 @@ def exported_classes() -> list[type[BaseException]]:
                 inspect.isclass(obj)
                 and issubclass(obj, BaseException)
                 and obj.__module__ == module.__name__
-                and not name.startswith("_")
             ):
                 found[f"{obj.__module__}.{name}"] = obj
     return [found[k] for k in sorted(found)]
 
 
 def instance(cls: type[BaseException]) -> BaseException:
-    for args in ((), ("boom",)):
+    for args in ((), ("boom",), (FailureKind.PROTOCOL, "boom"), ("boom",)):
         try:
             return cls(*args)
         except TypeError:
@@ -52,45 +44,41 @@ def instance(cls: type[BaseException]) -> BaseException:
     raise AssertionError(f"cannot build {cls}")
 
 
-def test_there_are_many_classes() -> None:
-    """The discovery found the error indications and the exception trees."""
-    names = {c.__name__ for c in exported_classes()}
-    assert {"RequestTimedOut", "WrongDigest", "PyAsn1Error", "NoSuchObjectError"} <= names
+def test_the_classes_are_found() -> None:
+    """The discovery sees the codecs' and the USM's exceptions."""
+    names = {c.__name__ for c in defined_classes()}
+    assert {"MalformedMessage", "UsmError", "DecryptionError", "Refused"} <= names
 
 
-@pytest.mark.parametrize("cls", exported_classes(), ids=lambda c: f"{c.__module__}.{c.__name__}")
-def test_every_exported_error_class_is_mapped(cls: type[BaseException]) -> None:
+@pytest.mark.parametrize("cls", defined_classes(), ids=lambda c: f"{c.__module__}.{c.__name__}")
+def test_every_defined_error_class_is_mapped(cls: type[BaseException]) -> None:
     """An instance of each class becomes a Failure naming the device, with no secret."""
     for settings in (V2C, V3):
         failure = _failure_from("rtr-1", instance(cls), settings)
         assert isinstance(failure.kind, FailureKind)
         assert "rtr-1" in failure.detail
         assert "s3cret" not in failure.detail
-        assert "pw" not in failure.detail.split()
 
 
-def test_errind_singletons_get_distinct_clear_reasons() -> None:
-    """The indications an operator meets most have their own kind and wording."""
-    errind = pysnmp.proto.errind
-    timeout = _failure_from("d", errind.requestTimedOut, V2C)
+def test_timeouts_say_what_to_check() -> None:
+    """A v2c timeout suspects the community; a v3 one after discovery the privacy settings."""
+    timeout = _failure_from("d", TimeoutError(), V2C)
     assert timeout.kind is FailureKind.TIMEOUT
     assert "wrong community or agent down?" in timeout.detail
-    assert _failure_from("d", errind.wrongDigest, V3).detail.endswith("(wrong auth password?)")
-    unknown = _failure_from("d", errind.unknownUserName, V3)
-    assert unknown.kind is FailureKind.AUTH
-    assert "unknown user monitor" in unknown.detail
-    assert _failure_from("d", errind.unsupportedSecurityLevel, V3).kind is FailureKind.AUTH
-    assert _failure_from("d", errind.parseError, V3).kind is FailureKind.PROTOCOL
-    assert (
-        _failure_from("d", pyasn1.error.SubstrateUnderrunError("x"), V3).kind
-        is FailureKind.PROTOCOL
-    )
+    assert "agent down?" in _failure_from("d", TimeoutError(), V3).detail
+    silent = _failure_from("d", _V3Silent(), V3)
+    assert silent.kind is FailureKind.TIMEOUT
+    assert "priv_password or priv_protocol" in silent.detail
 
 
-def test_status_information_unwraps_its_indication() -> None:
-    """pysnmp's StatusInformation carries the real indication inside."""
-    info = pysnmp.proto.error.StatusInformation(errorIndication=pysnmp.proto.errind.wrongDigest)
-    assert _failure_from("d", info, V3).kind is FailureKind.AUTH
+def test_usm_errors_keep_their_kind_and_reason() -> None:
+    """What the v3 client says reaches the operator as it said it."""
+    error = snmp_v3.UsmError(FailureKind.AUTH, "unknown user monitor (check snmp.user)")
+    failure = _failure_from("d", error, V3)
+    assert failure.kind is FailureKind.AUTH
+    assert failure.detail == "SNMP d: unknown user monitor (check snmp.user)"
+    refused = _failure_from("d", Refused(FailureKind.ERROR, "no community configured"), V2C)
+    assert refused.detail == "SNMP d: no community configured"
 
 
 def test_error_status_and_os_errors() -> None:
@@ -103,8 +91,11 @@ def test_error_status_and_os_errors() -> None:
         assert _failure_from("d", ErrorStatus(bogus, 0), V2C).kind is FailureKind.PROTOCOL
     unreachable = OSError(errno.EHOSTUNREACH, "No route to host")
     assert _failure_from("d", unreachable, V2C).kind is FailureKind.UNREACHABLE
-    carrier = pysnmp.carrier.error.CarrierError("sendto failed")
-    carrier.__context__ = OSError(errno.ENETUNREACH, "Network is unreachable")
-    assert _failure_from("d", carrier, V2C).kind is FailureKind.UNREACHABLE
-    assert _failure_from("d", "badResponse", V2C).kind is FailureKind.PROTOCOL
+    refused = OSError(errno.ECONNREFUSED, "Connection refused")
+    assert _failure_from("d", refused, V2C).kind is FailureKind.REFUSED
+    denied = OSError(errno.EPERM, "Operation not permitted")
+    assert _failure_from("d", denied, V2C).kind is FailureKind.PERMISSION
+    dns = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    assert _failure_from("d", dns, V2C).kind is FailureKind.DNS
+    assert _failure_from("d", "NULL values", V2C).kind is FailureKind.PROTOCOL
     assert _failure_from("d", object(), V2C).kind is FailureKind.ERROR
