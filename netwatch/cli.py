@@ -165,7 +165,19 @@ def _add_onboarding(
     disc.add_argument("--community", metavar="env:NAME|file:PATH", help="SNMP v2c community")
     disc.add_argument("--snmp-port", type=int, default=161, metavar="PORT")
     disc.add_argument("--site", default="Discovered", metavar="NAME", help="the site's name")
-    disc.add_argument("--level", default="province", help="the site's level (default province)")
+    disc.add_argument("--level", default="province", help="the top site's level (default province)")
+    disc.add_argument(
+        "--levels",
+        default="commune",
+        metavar="L2,L3,...",
+        help="the levels below it, for the sites of routers reached through LLDP/CDP links "
+        "(default commune)",
+    )
+    disc.add_argument(
+        "--root",
+        metavar="ADDRESS",
+        help="the top site's gateway (default: the router with the most LLDP/CDP links)",
+    )
     disc.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
 
 
@@ -352,7 +364,13 @@ def _discover(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     proposed = proposal(
-        result, site_name=args.site, level=args.level, reference=args.community, version="2c"
+        result,
+        site_name=args.site,
+        level=args.level,
+        reference=args.community,
+        version="2c",
+        levels=[part.strip() for part in args.levels.split(",") if part.strip()],
+        root=args.root,
     )
     text = render_files(proposed, split=False, header=DISCOVER_HEADER)[MAIN_FILE]
     if args.output is None:

@@ -49,6 +49,11 @@ LLDP_COLUMNS: Mapping[str, tuple[int, ...]] = {
     "sys_name": (1, 0, 8802, 1, 1, 2, 1, 4, 1, 1, 9),
     "port_id": (1, 0, 8802, 1, 1, 2, 1, 4, 1, 1, 7),
 }
+# lldpRemManAddrTable: the neighbour's management address is in the index (timeMark,
+# localPort, remIndex, subtype, length, octets...); lldpRemManAddrIfSubtype is walked for it.
+LLDP_MAN_ADDR: Mapping[str, tuple[int, ...]] = {
+    "if_subtype": (1, 0, 8802, 1, 1, 2, 1, 4, 2, 1, 3),
+}
 # sysDescr words, most specific first. Vendors put the product line there, rarely a role.
 _ROLE_WORDS: tuple[tuple[Role, tuple[str, ...]], ...] = (
     (
@@ -72,8 +77,21 @@ class Found:
     address: str
     rtt: float
     system: SystemInfo | None = None
-    neighbours: tuple[str, ...] = ()  # LLDP: "name (port)"
+    neighbours: tuple[Neighbour, ...] = ()
     snmp_failure: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbour:
+    """A neighbour the device's LLDP (or CDP) table names."""
+
+    name: str
+    port: str = ""
+    address: str = ""  # its management address, when the table gives one (IPv4 only)
+    protocol: str = "LLDP"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.port})" if self.port else self.name
 
 
 @dataclass
@@ -188,9 +206,13 @@ async def _ask_snmp(found: list[Found], settings: SnmpSettings) -> list[Found]:
             failure, lldp = await poller.walk_text(
                 item.address, item.address, settings, LLDP_COLUMNS
             )
+            addresses: dict[tuple[int, ...], str] = {}
+            if failure is None and lldp.get("sys_name"):
+                _, man = await poller.walk_text(item.address, item.address, settings, LLDP_MAN_ADDR)
+                addresses = lldp_addresses(man.get("if_subtype", {}))
         names, ports = lldp.get("sys_name", {}), lldp.get("port_id", {})
         neighbours = tuple(
-            f"{name} ({ports[index]})" if ports.get(index) else name
+            Neighbour(name, ports.get(index, ""), addresses.get(index, ""))
             for index, name in sorted(names.items())
             if name
         )
@@ -204,38 +226,137 @@ async def _ask_snmp(found: list[Found], settings: SnmpSettings) -> list[Found]:
         poller.close()
 
 
+def lldp_addresses(column: Mapping[tuple[int, ...], str]) -> dict[tuple[int, ...], str]:
+    """lldpRemManAddrTable indexes -> the neighbour's IPv4 address, by lldpRemTable index.
+
+    >>> lldp_addresses({(0, 1, 1, 1, 4, 10, 0, 0, 1): "2"})
+    {(0, 1, 1): '10.0.0.1'}
+    """
+    out: dict[tuple[int, ...], str] = {}
+    for index in column:
+        if len(index) == 9 and index[3] == 1 and index[4] == 4:
+            out.setdefault(index[:3], ".".join(map(str, index[5:])))
+    return out
+
+
 def proposal(
-    result: Sweep, *, site_name: str, level: str, reference: str | None, version: str
+    result: Sweep,
+    *,
+    site_name: str,
+    level: str,
+    reference: str | None,
+    version: str,
+    levels: Sequence[str] = (),
+    root: str | None = None,
 ) -> ImportResult:
-    """The devices found as one site of a config (``render_files`` writes it)."""
-    site = ImportedSite(slug(site_name) or "discovered", site_name, level, 0)
+    """The devices found as a config (``render_files`` writes it).
+
+    When LLDP (or CDP) links join devices that were found, they are a tree: the root router
+    (``root``, or the router with the most links) is the gateway of a ``level`` site; every
+    router or firewall reached from it through the links is the gateway of a site one level
+    down (``levels``, the last repeated), holding the devices reached through it. Devices no
+    link reaches stay in the top site. Without links: one site holding every device found.
+    """
     ids = Ids("device")
     cells = SnmpCells(version, community=_split(reference)) if reference else None
-    for item in result.found:
-        system = item.system
-        name = system.sys_name if system else ""
-        base = slug(name) or "host-" + slug(item.address)
-        notes = [f"ping {item.rtt * 1000:.1f} ms"]
-        if system is not None:
-            notes.append(" ".join(system.sys_descr.split())[:80])
-            notes.append(f"sysObjectID {system.sys_object_id}")
-        if item.neighbours:
-            notes.append("LLDP: " + ", ".join(item.neighbours))
-        site.devices.append(
-            ImportedDevice(
-                ids.make(base),
-                name,
-                item.address,
-                guess_role(system.sys_descr) if system else Role.OTHER,
-                cells if system is not None else None,
-                0,
-                comment="; ".join(notes),
-            )
-        )
-    if site.devices:
-        routers = [d for d in site.devices if d.role is Role.ROUTER]
-        site.gateway = (routers or site.devices)[0].id
-    return ImportResult((level,), [site], [])
+    devices = {item.address: _device(item, ids, cells) for item in result.found}
+    links = _links(result.found)
+    top = ImportedSite(slug(site_name) or "discovered", site_name, level, 0)
+    if not links:
+        top.devices.extend(devices.values())
+        if top.devices:
+            routers = [d for d in top.devices if d.role is Role.ROUTER]
+            top.gateway = (routers or top.devices)[0].id
+        return ImportResult((level,), [top], [])
+    names = (level, *(levels or ("commune",)))
+    gateways = [a for a, d in devices.items() if d.role in (Role.ROUTER, Role.FIREWALL)]
+    if root is None or root not in devices:
+        pool = gateways or list(links)
+        root = max(pool, key=lambda a: (len(links.get(a, ())), -_order(a)))
+    depth = {root: 0}
+    top.gateway = devices[root].id
+    top.devices.append(devices[root])
+    site_of = {root: top}
+    queue = [root]
+    while queue:
+        here = queue.pop(0)
+        for there in sorted(links.get(here, ()), key=_order):
+            if there in site_of:
+                continue
+            device = devices[there]
+            if device.role in (Role.ROUTER, Role.FIREWALL):
+                deeper = depth[here] + 1
+                name = device.name or device.id
+                child = ImportedSite(
+                    ids.make("site-" + (slug(name) or device.id)),
+                    name,
+                    names[min(deeper, len(names) - 1)],
+                    0,
+                    gateway=device.id,
+                )
+                site_of[here].children.append(child)
+                site_of[there] = child
+                depth[there] = deeper
+            else:
+                site_of[there] = site_of[here]
+                depth[there] = depth[here]
+            site_of[there].devices.append(device)
+            queue.append(there)
+    for address, device in devices.items():
+        if address not in site_of:
+            device.comment = "no LLDP/CDP link to the others; " + device.comment
+            top.devices.append(device)
+    used = sorted({site.level for site in site_of.values()}, key=names.index)
+    return ImportResult(tuple(used), [top], [])
+
+
+def _device(item: Found, ids: Ids, cells: SnmpCells | None) -> ImportedDevice:
+    system = item.system
+    name = system.sys_name if system else ""
+    notes = [f"ping {item.rtt * 1000:.1f} ms"]
+    if system is not None:
+        notes.append(" ".join(system.sys_descr.split())[:80])
+        notes.append(f"sysObjectID {system.sys_object_id}")
+    for protocol in ("LLDP", "CDP"):
+        seen = [str(n) for n in item.neighbours if n.protocol == protocol]
+        if seen:
+            notes.append(f"{protocol}: " + ", ".join(seen))
+    return ImportedDevice(
+        ids.make(slug(name) or "host-" + slug(item.address)),
+        name,
+        item.address,
+        guess_role(system.sys_descr) if system else Role.OTHER,
+        cells if system is not None else None,
+        0,
+        comment="; ".join(notes),
+    )
+
+
+def _links(found: Sequence[Found]) -> dict[str, set[str]]:
+    """Address -> the addresses of found devices its neighbour tables name (both ways); by
+    management address, else by name (sysName, case and domain ignored)."""
+    by_name: dict[str, str] = {}
+    for item in found:
+        if item.system is not None and item.system.sys_name:
+            by_name.setdefault(_short(item.system.sys_name), item.address)
+    addresses = {item.address for item in found}
+    links: dict[str, set[str]] = {}
+    for item in found:
+        for neighbour in item.neighbours:
+            there = neighbour.address if neighbour.address in addresses else ""
+            there = there or by_name.get(_short(neighbour.name), "")
+            if there and there != item.address:
+                links.setdefault(item.address, set()).add(there)
+                links.setdefault(there, set()).add(item.address)
+    return links
+
+
+def _short(name: str) -> str:
+    return name.strip().lower().split(".")[0]
+
+
+def _order(address: str) -> int:
+    return int(ipaddress.ip_address(address))
 
 
 def _split(reference: str) -> tuple[str, str]:

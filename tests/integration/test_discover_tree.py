@@ -1,0 +1,111 @@
+"""netwatch discover inside a network namespace: several SNMP agents (one snmpsim, one engine
+per 127.0.x.y address on one port) whose LLDP tables describe a province router, its switch,
+and two commune routers behind it; the proposal is that tree, with the right gateways."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.netns import Netns
+from tests.snmpsim import binary
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = REPO / "tests" / "data" / "snmprec" / "province"
+PORT = 1161  # snmpsim, dropped to nobody, does not answer on 161
+COMMUNITY = "disc"  # each agent's recording is disc.snmprec
+
+
+@pytest.fixture(scope="module")
+def province() -> Iterator[Netns]:
+    """The namespace with the agents answering; a spare 127.0.1.3 answers ping only."""
+    exe = binary()
+    if exe is None or shutil.which("snmpget") is None:
+        pytest.skip("snmpsim (.venv-snmpsim) or net-snmp tools missing")
+    with tempfile.TemporaryDirectory(prefix="netwatch-disc-") as tmp, Netns() as ns:
+        work = Path(tmp)
+        os.chmod(work, 0o755)
+        cache = work / "cache"
+        cache.mkdir()
+        shutil.chown(cache, "nobody", "nogroup")
+        argv = [exe, f"--cache-dir={cache}", "--log-level=error",
+                "--process-user=nobody", "--process-group=nogroup"]  # fmt: skip
+        agents = sorted(path.name for path in DATA.iterdir())
+        for address in agents:
+            shutil.copytree(DATA / address, work / address)
+            argv += ["--v3-engine-id", "auto", f"--data-dir={work / address}",
+                     "--agent-udpv4-endpoint", f"{address}:{PORT}"]  # fmt: skip
+        log = (work / "snmpsim.log").open("wb")
+        ns.popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        waiting = list(agents)
+        while waiting and time.monotonic() < deadline:
+            get = ns.run(
+                ["snmpget", "-v2c", "-c", COMMUNITY, "-t", "0.5", "-r", "0", f"{waiting[0]}:{PORT}",
+                 "1.3.6.1.2.1.1.5.0"], check=False, timeout=10,
+            )  # fmt: skip
+            if get.returncode == 0:
+                waiting.pop(0)
+            else:
+                time.sleep(0.3)
+        log.close()
+        if waiting:
+            raise RuntimeError("snmpsim did not answer:\n" + (work / "snmpsim.log").read_text())
+        yield ns
+
+
+def discover(ns: Netns, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "DISC_COMMUNITY": COMMUNITY}
+    return ns.run(
+        [sys.executable, "-m", "netwatch", "discover", *args], check=False, timeout=120, env=env
+    )
+
+
+def sites(site: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield site
+    for child in site.get("sites", ()):
+        yield from sites(child)
+
+
+@pytest.mark.peer
+def test_lldp_tables_become_the_province_tree(province: Netns, tmp_path: Path) -> None:
+    """The province router (the most links) is the top site's gateway; each commune router
+    reached through LLDP (one by management address, one by name with a domain) is the
+    gateway of a commune site holding its switch; the spare address stays at the top."""
+    out = tmp_path / "proposed.yaml"
+    done = discover(
+        province, "127.0.1.0/30", "127.0.2.0/30", "127.0.3.1/32", "127.0.1.3/32",
+        "--community", "env:DISC_COMMUNITY", "--rate", "100", "--timeout", "2",
+        "--site", "Cà Mau", "--snmp-port", str(PORT), "-o", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "6 of 6 answered the ping, 5 SNMP" in done.stderr
+    config = yaml.safe_load(out.read_text(encoding="utf-8"))
+    assert config["agent"]["hierarchy"] == ["province", "commune"]
+    (top,) = config["sites"]
+    assert (top["level"], top["gateway"]) == ("province", "ca-mau-rtr")
+    assert [d["address"] for d in top["devices"]] == ["127.0.1.1", "127.0.1.2", "127.0.1.3"]
+    tree = {site["name"]: site for site in sites(top)}
+    assert set(tree) == {"Cà Mau", "lai-hieu-rtr", "tan-thanh-rtr"}
+    lai_hieu = tree["lai-hieu-rtr"]
+    assert (lai_hieu["level"], lai_hieu["gateway"]) == ("commune", "lai-hieu-rtr")
+    assert [d["id"] for d in lai_hieu["devices"]] == ["lai-hieu-rtr", "lai-hieu-sw"]
+    assert [d["role"] for d in lai_hieu["devices"]] == ["router", "switch"]
+    assert tree["tan-thanh-rtr"]["gateway"] == "tan-thanh-rtr"
+    assert [d["address"] for d in tree["tan-thanh-rtr"]["devices"]] == ["127.0.3.1"]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "DISC_COMMUNITY": COMMUNITY}
+    check = subprocess.run(
+        [sys.executable, "-m", "netwatch", "check-config", "-c", str(out)],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert check.returncode == 0, check.stderr
