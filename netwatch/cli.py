@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import get_args
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -33,20 +34,25 @@ from netwatch.history.formats import render
 from netwatch.history.report import build_report, report_period
 from netwatch.inventory import build_inventory
 from netwatch.logs import setup_logging
-from netwatch.models import SnmpSettings
+from netwatch.models import AuthProtocol, PrivProtocol, SnmpSettings
 from netwatch.onboarding import export_csv, import_table, read_table, render_files
+from netwatch.onboarding.cells import SnmpCells
 from netwatch.onboarding.discover import (
     DISCOVER_HEADER,
     MAX_HOSTS,
     hosts_of,
     proposal,
     read_reference,
+    split_reference,
     sweep,
 )
 from netwatch.onboarding.export import FORMATS
 from netwatch.onboarding.render import MAIN_FILE
 from netwatch.once import run_once, unknown_devices
 from netwatch.settings.config import Config
+
+AUTH_PROTOCOLS = get_args(AuthProtocol)
+PRIV_PROTOCOLS = get_args(PrivProtocol)
 
 DEFAULT_CONFIG = "/etc/netwatch/netwatch.yaml"
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
@@ -163,6 +169,17 @@ def _add_onboarding(
     disc.add_argument("--max-hosts", type=int, default=MAX_HOSTS, metavar="N")
     disc.add_argument("--timeout", type=float, default=1.0, help="ping and SNMP wait, seconds")
     disc.add_argument("--community", metavar="env:NAME|file:PATH", help="SNMP v2c community")
+    v3 = disc.add_argument_group(
+        "SNMPv3 (instead of --community; passwords only from the environment or a file)"
+    )
+    v3.add_argument("--v3-user", metavar="NAME", help="SNMPv3 user (USM)")
+    v3.add_argument("--auth-protocol", choices=AUTH_PROTOCOLS, default="sha256")
+    v3.add_argument("--auth-password-env", metavar="VAR", help="its password is in $VAR")
+    v3.add_argument("--auth-password-file", metavar="PATH", help="its password is in PATH")
+    v3.add_argument("--priv-protocol", choices=PRIV_PROTOCOLS, help="privacy (default none)")
+    v3.add_argument("--priv-password-env", metavar="VAR")
+    v3.add_argument("--priv-password-file", metavar="PATH")
+    v3.add_argument("--v3-context", default="", metavar="NAME", help="SNMPv3 context name")
     disc.add_argument("--snmp-port", type=int, default=161, metavar="PORT")
     disc.add_argument("--site", default="Discovered", metavar="NAME", help="the site's name")
     disc.add_argument("--level", default="province", help="the top site's level (default province)")
@@ -345,12 +362,11 @@ def _discover(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"netwatch discover: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    snmp = None
-    if args.community:
-        community = read_reference(args.community, os.environ)
-        snmp = SnmpSettings(
-            community=community, port=args.snmp_port, timeout=args.timeout, retries=0
-        )
+    try:
+        snmp, cells = _discover_snmp(args)
+    except ValueError as exc:
+        print(f"netwatch discover: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     print(
         f"sweeping {len(hosts)} addresses at {args.rate:g}/s "
         f"(about {len(hosts) / args.rate:.0f} s)",
@@ -367,8 +383,7 @@ def _discover(args: argparse.Namespace) -> int:
         result,
         site_name=args.site,
         level=args.level,
-        reference=args.community,
-        version="2c",
+        cells=cells,
         levels=[part.strip() for part in args.levels.split(",") if part.strip()],
         root=args.root,
     )
@@ -384,6 +399,54 @@ def _discover(args: argparse.Namespace) -> int:
         )
         return EXIT_FAILURE
     return EXIT_OK
+
+
+def _discover_snmp(args: argparse.Namespace) -> tuple[SnmpSettings | None, SnmpCells | None]:
+    """The SNMP settings to ask with (secrets read now) and the cells the proposal writes
+    (references only). Raises ``ValueError`` for options that do not go together."""
+    if args.community and args.v3_user:
+        raise ValueError("give --community or --v3-user, not both")
+    if args.community:
+        community = read_reference(args.community, os.environ)
+        settings = SnmpSettings(
+            community=community, port=args.snmp_port, timeout=args.timeout, retries=0
+        )
+        return settings, SnmpCells("2c", community=split_reference(args.community))
+    if not args.v3_user:
+        return None, None
+
+    def password(what: str, env: str | None, file: str | None) -> str | None:
+        if env and file:
+            raise ValueError(f"give --{what}-password-env or --{what}-password-file, not both")
+        return f"env:{env}" if env else f"file:{file}" if file else None
+
+    auth = password("auth", args.auth_password_env, args.auth_password_file)
+    priv = password("priv", args.priv_password_env, args.priv_password_file)
+    if auth is None:
+        raise ValueError("--v3-user needs --auth-password-env VAR or --auth-password-file PATH")
+    if (priv is None) != (args.priv_protocol is None):
+        raise ValueError("--priv-protocol and a priv password go together")
+    settings = SnmpSettings(
+        version="3",
+        user=args.v3_user,
+        auth_protocol=args.auth_protocol,
+        auth_password=read_reference(auth, os.environ),
+        priv_protocol=args.priv_protocol,
+        priv_password=read_reference(priv, os.environ) if priv else None,
+        context=args.v3_context,
+        port=args.snmp_port,
+        timeout=args.timeout,
+        retries=0,
+    )
+    cells = SnmpCells(
+        "3",
+        user=args.v3_user,
+        auth_protocol=args.auth_protocol,
+        auth_password=split_reference(auth),
+        priv_protocol=args.priv_protocol or "",
+        priv_password=split_reference(priv) if priv else None,
+    )
+    return settings, cells
 
 
 def _export(path: str, config: Config, output: str | None) -> int:

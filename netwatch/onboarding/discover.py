@@ -244,8 +244,7 @@ def proposal(
     *,
     site_name: str,
     level: str,
-    reference: str | None,
-    version: str,
+    cells: SnmpCells | None,
     levels: Sequence[str] = (),
     root: str | None = None,
 ) -> ImportResult:
@@ -258,7 +257,6 @@ def proposal(
     link reaches stay in the top site. Without links: one site holding every device found.
     """
     ids = Ids("device")
-    cells = SnmpCells(version, community=_split(reference)) if reference else None
     devices = {item.address: _device(item, ids, cells) for item in result.found}
     links = _links(result.found)
     top = ImportedSite(slug(site_name) or "discovered", site_name, level, 0)
@@ -317,6 +315,8 @@ def _device(item: Found, ids: Ids, cells: SnmpCells | None) -> ImportedDevice:
     if system is not None:
         notes.append(" ".join(system.sys_descr.split())[:80])
         notes.append(f"sysObjectID {system.sys_object_id}")
+    elif item.snmp_failure:
+        notes.append(f"SNMP: {item.snmp_failure}")
     for protocol in ("LLDP", "CDP"):
         seen = [str(n) for n in item.neighbours if n.protocol == protocol]
         if seen:
@@ -359,6 +359,7 @@ def _order(address: str) -> int:
     return int(ipaddress.ip_address(address))
 
 
-def _split(reference: str) -> tuple[str, str]:
+def split_reference(reference: str) -> tuple[str, str]:
+    """``env:NAME`` -> ``("env", "NAME")``, as a proposal writes it."""
     kind, _, where = reference.partition(":")
     return kind, where
