@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -40,6 +41,7 @@ from netwatch.onboarding.cells import SnmpCells
 from netwatch.onboarding.discover import (
     DISCOVER_HEADER,
     MAX_HOSTS,
+    Sweep,
     hosts_of,
     proposal,
     read_reference,
@@ -56,6 +58,7 @@ PRIV_PROTOCOLS = get_args(PrivProtocol)
 
 DEFAULT_CONFIG = "/etc/netwatch/netwatch.yaml"
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 log = logging.getLogger("netwatch")
 
@@ -167,6 +170,13 @@ def _add_onboarding(
     disc.add_argument("networks", nargs="+", metavar="CIDR", help="e.g. 10.20.1.0/24")
     disc.add_argument("--rate", type=float, default=50.0, help="pings a second (default 50)")
     disc.add_argument("--max-hosts", type=int, default=MAX_HOSTS, metavar="N")
+    disc.add_argument(
+        "--progress",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="how far the sweep is, on stderr, this often (default 5)",
+    )
     disc.add_argument("--timeout", type=float, default=1.0, help="ping and SNMP wait, seconds")
     disc.add_argument("--community", metavar="env:NAME|file:PATH", help="SNMP v2c community")
     v3 = disc.add_argument_group(
@@ -356,6 +366,8 @@ def _discover(args: argparse.Namespace) -> int:
     try:
         if not 0 < args.rate <= 1000:
             raise ValueError("--rate must be between 0 and 1000 pings a second")
+        if not args.progress > 0:
+            raise ValueError("--progress must be a positive number of seconds")
         if not 0 < args.timeout <= 30:
             raise ValueError("--timeout must be between 0 and 30 seconds")
         hosts = hosts_of(args.networks, args.max_hosts)
@@ -372,8 +384,14 @@ def _discover(args: argparse.Namespace) -> int:
         f"(about {len(hosts) / args.rate:.0f} s)",
         file=sys.stderr,
     )
-    result = asyncio.run(sweep(hosts, rate=args.rate, wait=args.timeout, snmp=snmp))
+    result = asyncio.run(_sweep(hosts, args, snmp))
     by_snmp = sum(1 for item in result.found if item.system is not None)
+    if result.interrupted:
+        print(
+            f"interrupted: {result.swept} of {len(hosts)} addresses swept; "
+            "proposing what was found so far",
+            file=sys.stderr,
+        )
     print(
         f"{len(result.found)} of {result.swept} answered the ping, {by_snmp} SNMP, "
         f"in {result.seconds:.1f} s",
@@ -388,9 +406,10 @@ def _discover(args: argparse.Namespace) -> int:
         root=args.root,
     )
     text = render_files(proposed, split=False, header=DISCOVER_HEADER)[MAIN_FILE]
+    done = EXIT_INTERRUPTED if result.interrupted else EXIT_OK
     if args.output is None:
         sys.stdout.write(text)
-        return EXIT_OK
+        return done
     try:
         Path(args.output).write_text(text, encoding="utf-8")
     except OSError as exc:
@@ -398,7 +417,34 @@ def _discover(args: argparse.Namespace) -> int:
             f"netwatch discover: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr
         )
         return EXIT_FAILURE
-    return EXIT_OK
+    return done
+
+
+async def _sweep(hosts: list[str], args: argparse.Namespace, snmp: SnmpSettings | None) -> Sweep:
+    """The sweep, with its progress on stderr; Ctrl-C (SIGINT) stops it with what was found."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+
+    def progress(swept: int, total: int, pinged: int, by_snmp: int) -> None:
+        print(
+            f"swept {swept}/{total} addresses, {pinged} answered the ping, {by_snmp} SNMP",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    try:
+        return await sweep(
+            hosts,
+            rate=args.rate,
+            wait=args.timeout,
+            snmp=snmp,
+            stop=stop,
+            progress=progress,
+            every=args.progress,
+        )
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
 
 
 def _discover_snmp(args: argparse.Namespace) -> tuple[SnmpSettings | None, SnmpCells | None]:

@@ -101,6 +101,7 @@ class Sweep:
     swept: int
     found: list[Found] = field(default_factory=list)
     seconds: float = 0.0
+    interrupted: bool = False  # stopped by Ctrl-C: swept is how far it got
 
 
 def guess_role(descr: str) -> Role:
@@ -154,6 +155,9 @@ def read_reference(reference: str, environ: Mapping[str, str]) -> Secret:
     return Secret(reference, value)
 
 
+Progress = Callable[[int, int, int, int], None]  # swept, total, answered ping, answered SNMP
+
+
 async def sweep(
     hosts: Sequence[str],
     *,
@@ -161,39 +165,92 @@ async def sweep(
     wait: float,
     snmp: SnmpSettings | None,
     clock: Callable[[], float] = time.monotonic,
+    stop: asyncio.Event | None = None,
+    progress: Progress | None = None,
+    every: float = 5.0,
 ) -> Sweep:
     """Ping every host once (waiting ``wait`` seconds for the reply), paced at ``rate`` a
-    second; ask those that answer by SNMP."""
+    second; ask those that answer by SNMP. ``progress`` is told every ``every`` seconds how
+    far it is. When ``stop`` is set (Ctrl-C), no more is sent and what was found so far is
+    returned, ``interrupted``: pings in flight are dropped, SNMP answers not yet in too."""
     started = clock()
+    stop = stop or asyncio.Event()
     prober = IcmpProber(detect_icmp_mode())
     settings = IcmpSettings(count=1, timeout=wait, spacing=0.0)
     limit = asyncio.Semaphore(PING_IN_FLIGHT)
     answered: list[tuple[int, str, float]] = []
+    result = Sweep(0)
+    pinged = [0]
 
     async def ping(index: int, host: str) -> None:
         async with limit:
             sample = await prober.ping(host, host, settings)
+        pinged[0] += 1
         if sample.ok and sample.data is not None:
             answered.append((index, host, sample.data.rtt_avg))
 
-    tasks = []
+    async def report() -> None:
+        while True:
+            await asyncio.sleep(every)
+            if progress is not None:
+                by_snmp = sum(1 for item in result.found if item.system is not None)
+                progress(pinged[0], len(hosts), len(answered), by_snmp)
+
+    reporter = asyncio.create_task(report())
+    tasks: list[asyncio.Task[None]] = []
     try:
         for index, host in enumerate(hosts):
             delay = started + index / rate - clock()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            if delay > 0 and await _stopped(stop, delay):
+                break
+            if stop.is_set():
+                break
             tasks.append(asyncio.create_task(ping(index, host)))
-        await asyncio.gather(*tasks)
+        await _all_or_stop(tasks, stop)
+        answered.sort()
+        result.found = [Found(host, rtt) for _, host, rtt in answered]
+        result.swept = pinged[0]
+        if snmp is not None and result.found and not stop.is_set():
+            await _ask_snmp(result.found, snmp, stop)
     finally:
+        reporter.cancel()
         await prober.close()
-    answered.sort()
-    found = [Found(host, rtt) for _, host, rtt in answered]
-    if snmp is not None and found:
-        found = await _ask_snmp(found, snmp)
-    return Sweep(len(hosts), found, clock() - started)
+    result.interrupted = stop.is_set()
+    result.seconds = clock() - started
+    return result
 
 
-async def _ask_snmp(found: list[Found], settings: SnmpSettings) -> list[Found]:
+async def _all_or_stop(tasks: list[asyncio.Task[None]], stop: asyncio.Event) -> None:
+    """Wait for all ``tasks``, or until ``stop`` is set: those not done are then cancelled.
+    A task's exception (a bug: failures are data) is raised."""
+    try:
+        if tasks and not stop.is_set():
+            stopping = asyncio.create_task(stop.wait())
+            everything = asyncio.create_task(asyncio.wait(tasks))
+            await asyncio.wait((everything, stopping), return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            everything.cancel()
+            await asyncio.gather(stopping, everything, return_exceptions=True)
+    finally:
+        for task in tasks:
+            task.cancel()
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, Exception):
+            raise outcome
+
+
+async def _stopped(stop: asyncio.Event, delay: float) -> bool:
+    """Wait ``delay`` seconds, or less if ``stop`` is set; whether it was."""
+    try:
+        await asyncio.wait_for(stop.wait(), delay)
+    except TimeoutError:
+        return False
+    return True
+
+
+async def _ask_snmp(found: list[Found], settings: SnmpSettings, stop: asyncio.Event) -> None:
+    """Fills ``found`` in place, each device as its answers come, so that a stop keeps them."""
     poller = await SnmpPoller.create()
     limit = asyncio.Semaphore(SNMP_IN_FLIGHT)
     system_only = dataclasses.replace(settings, collect=("system",))
@@ -220,8 +277,11 @@ async def _ask_snmp(found: list[Found], settings: SnmpSettings) -> list[Found]:
             log.debug("discover %s: no LLDP table: %s", item.address, failure)
         return Found(item.address, item.rtt, sample.data.system, neighbours)
 
+    async def fill(position: int) -> None:
+        found[position] = await ask(found[position])
+
     try:
-        return list(await asyncio.gather(*(ask(item) for item in found)))
+        await _all_or_stop([asyncio.create_task(fill(i)) for i in range(len(found))], stop)
     finally:
         poller.close()
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -177,3 +179,43 @@ def test_v3_refusals(tmp_path: Path) -> None:
     assert half.returncode == 2
     assert "go together" in half.stderr
     assert V3_PRIV not in half.stderr
+
+
+def test_progress_and_ctrl_c(tmp_path: Path) -> None:
+    """A long sweep (254 addresses at 20/s, ~13 s) says how far it is on stderr; SIGINT stops
+    it within a couple of seconds, and the proposal of what answered so far is still printed
+    (exit 130, as for any interrupted command)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    argv = [sys.executable, "-m", "netwatch", "discover", "127.0.2.0/24", "--rate", "20"]
+    proc = subprocess.Popen(
+        [*argv, "--progress", "0.5"], cwd=tmp_path, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        lines = [proc.stderr.readline(), proc.stderr.readline(), proc.stderr.readline()]
+        assert lines[0].startswith("sweeping 254 addresses at 20/s")
+        first = re.fullmatch(
+            r"swept (\d+)/254 addresses, (\d+) answered the ping, 0 SNMP\n", lines[1]
+        )
+        second = re.fullmatch(
+            r"swept (\d+)/254 addresses, \d+ answered the ping, 0 SNMP\n", lines[2]
+        )
+        assert first is not None, lines
+        assert second is not None, lines
+        assert 0 < int(first.group(1)) < int(second.group(1)) < 254
+        interrupted = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert time.monotonic() - interrupted < 3
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    swept = int(re.search(r"interrupted: (\d+) of 254 addresses swept", stderr).group(1))  # type: ignore[union-attr]
+    assert int(second.group(1)) <= swept < 254
+    assert f"{swept} of {swept} answered the ping, 0 SNMP" in stderr
+    assert stdout.count("role: other") == swept
+    assert stdout.startswith("# Proposed by `netwatch discover`")
