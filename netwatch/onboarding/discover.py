@@ -54,6 +54,15 @@ LLDP_COLUMNS: Mapping[str, tuple[int, ...]] = {
 LLDP_MAN_ADDR: Mapping[str, tuple[int, ...]] = {
     "if_subtype": (1, 0, 8802, 1, 1, 2, 1, 4, 2, 1, 3),
 }
+# CISCO-CDP-MIB cdpCacheTable (index ifIndex.deviceIndex): the neighbour's device id, port,
+# and address (cdpCacheAddress: 4 octets when cdpCacheAddressType is ip(1), as it nearly
+# always is; other lengths are other protocols, and left out).
+CDP_TABLE = (1, 3, 6, 1, 4, 1, 9, 9, 23, 1, 2, 1, 1)
+CDP_COLUMNS: Mapping[str, tuple[int, ...]] = {
+    "address": (*CDP_TABLE, 4),
+    "device_id": (*CDP_TABLE, 6),
+    "port": (*CDP_TABLE, 7),
+}
 # sysDescr words, most specific first. Vendors put the product line there, rarely a role.
 _ROLE_WORDS: tuple[tuple[Role, tuple[str, ...]], ...] = (
     (
@@ -267,12 +276,17 @@ async def _ask_snmp(found: list[Found], settings: SnmpSettings, stop: asyncio.Ev
             if failure is None and lldp.get("sys_name"):
                 _, man = await poller.walk_text(item.address, item.address, settings, LLDP_MAN_ADDR)
                 addresses = lldp_addresses(man.get("if_subtype", {}))
+            cdp_failure, cdp = await poller.walk_octets(
+                item.address, item.address, settings, CDP_COLUMNS
+            )
         names, ports = lldp.get("sys_name", {}), lldp.get("port_id", {})
         neighbours = tuple(
             Neighbour(name, ports.get(index, ""), addresses.get(index, ""))
             for index, name in sorted(names.items())
             if name
-        )
+        ) + cdp_neighbours(cdp)
+        if cdp_failure is not None:
+            log.debug("discover %s: no CDP table: %s", item.address, cdp_failure)
         if failure is not None:
             log.debug("discover %s: no LLDP table: %s", item.address, failure)
         return Found(item.address, item.rtt, sample.data.system, neighbours)
@@ -297,6 +311,27 @@ def lldp_addresses(column: Mapping[tuple[int, ...], str]) -> dict[tuple[int, ...
         if len(index) == 9 and index[3] == 1 and index[4] == 4:
             out.setdefault(index[:3], ".".join(map(str, index[5:])))
     return out
+
+
+def cdp_neighbours(table: Mapping[str, Mapping[tuple[int, ...], bytes]]) -> tuple[Neighbour, ...]:
+    """cdpCacheTable columns (raw octets) -> the neighbours, in index order.
+
+    >>> cdp_neighbours({"device_id": {(3, 1): b"sw-02.example"}, "port": {(3, 1): b"Gi0/2"},
+    ...                 "address": {(3, 1): bytes([10, 0, 0, 0])}})
+    (Neighbour(name='sw-02.example', port='Gi0/2', address='10.0.0.0', protocol='CDP'),)
+    """
+    names, ports = table.get("device_id", {}), table.get("port", {})
+    addresses = table.get("address", {})
+    out = []
+    for index, raw in sorted(names.items()):
+        name = raw.decode("utf-8", "replace").strip("\x00 ")
+        if not name:
+            continue
+        octets = addresses.get(index, b"")
+        ip = ".".join(map(str, octets)) if len(octets) == 4 else ""  # ip(1): 4 octets
+        port = ports.get(index, b"").decode("utf-8", "replace").strip("\x00 ")
+        out.append(Neighbour(name, port, ip, "CDP"))
+    return tuple(out)
 
 
 def proposal(

@@ -1,6 +1,7 @@
 """netwatch discover inside a network namespace: several SNMP agents (one snmpsim, one engine
 per 127.0.x.y address on one port) whose LLDP tables describe a province router, its switch,
-and two commune routers behind it; the proposal is that tree, with the right gateways."""
+and two commune routers behind it (one with a CDP cache); the proposal is that tree, with
+the right gateways."""
 
 from __future__ import annotations
 
@@ -81,15 +82,16 @@ def sites(site: dict[str, Any]) -> Iterator[dict[str, Any]]:
 def test_lldp_tables_become_the_province_tree(province: Netns, tmp_path: Path) -> None:
     """The province router (the most links) is the top site's gateway; each commune router
     reached through LLDP (one by management address, one by name with a domain) is the
-    gateway of a commune site holding its switch; the spare address stays at the top."""
+    gateway of a commune site holding its switch (one known only from the router's CDP
+    cache); the spare address stays at the top."""
     out = tmp_path / "proposed.yaml"
     done = discover(
-        province, "127.0.1.0/30", "127.0.2.0/30", "127.0.3.1/32", "127.0.1.3/32",
+        province, "127.0.1.0/30", "127.0.2.0/30", "127.0.3.0/30", "127.0.1.3/32",
         "--community", "env:DISC_COMMUNITY", "--rate", "100", "--timeout", "2",
         "--site", "Cà Mau", "--snmp-port", str(PORT), "-o", str(out),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "6 of 6 answered the ping, 5 SNMP" in done.stderr
+    assert "7 of 7 answered the ping, 6 SNMP" in done.stderr
     config = yaml.safe_load(out.read_text(encoding="utf-8"))
     assert config["agent"]["hierarchy"] == ["province", "commune"]
     (top,) = config["sites"]
@@ -102,7 +104,9 @@ def test_lldp_tables_become_the_province_tree(province: Netns, tmp_path: Path) -
     assert [d["id"] for d in lai_hieu["devices"]] == ["lai-hieu-rtr", "lai-hieu-sw"]
     assert [d["role"] for d in lai_hieu["devices"]] == ["router", "switch"]
     assert tree["tan-thanh-rtr"]["gateway"] == "tan-thanh-rtr"
-    assert [d["address"] for d in tree["tan-thanh-rtr"]["devices"]] == ["127.0.3.1"]
+    # its switch has no LLDP; the router's CDP cache names it by serial, found by address
+    assert [d["address"] for d in tree["tan-thanh-rtr"]["devices"]] == ["127.0.3.1", "127.0.3.2"]
+    assert "CDP: FOC2231X0AB (GigabitEthernet1/0/24)" in out.read_text(encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(REPO), "DISC_COMMUNITY": COMMUNITY}
     check = subprocess.run(
         [sys.executable, "-m", "netwatch", "check-config", "-c", str(out)],
