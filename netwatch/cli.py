@@ -41,7 +41,9 @@ from netwatch.onboarding.cells import SnmpCells
 from netwatch.onboarding.discover import (
     DISCOVER_HEADER,
     MAX_HOSTS,
+    Known,
     Sweep,
+    compare,
     hosts_of,
     proposal,
     read_reference,
@@ -55,6 +57,7 @@ from netwatch.settings.config import Config
 
 AUTH_PROTOCOLS = get_args(AuthProtocol)
 PRIV_PROTOCOLS = get_args(PrivProtocol)
+KINDS = ("new", "address changed", "not seen")  # what discover -c reports
 
 DEFAULT_CONFIG = "/etc/netwatch/netwatch.yaml"
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
@@ -191,6 +194,12 @@ def _add_onboarding(
     v3.add_argument("--priv-password-file", metavar="PATH")
     v3.add_argument("--v3-context", default="", metavar="NAME", help="SNMPv3 context name")
     disc.add_argument("--snmp-port", type=int, default=161, metavar="PORT")
+    disc.add_argument(
+        "-c",
+        "--config",
+        metavar="FILE",
+        help="compare with this config: new devices, changed addresses, devices not seen",
+    )
     disc.add_argument("--site", default="Discovered", metavar="NAME", help="the site's name")
     disc.add_argument("--level", default="province", help="the top site's level (default province)")
     disc.add_argument(
@@ -397,6 +406,12 @@ def _discover(args: argparse.Namespace) -> int:
         f"in {result.seconds:.1f} s",
         file=sys.stderr,
     )
+    header = DISCOVER_HEADER
+    if args.config:
+        lines = _compared(args.config, result, hosts)
+        for line in lines:
+            print(line, file=sys.stderr)
+        header += "".join(f"# {line}\n" for line in lines)
     proposed = proposal(
         result,
         site_name=args.site,
@@ -405,7 +420,7 @@ def _discover(args: argparse.Namespace) -> int:
         levels=[part.strip() for part in args.levels.split(",") if part.strip()],
         root=args.root,
     )
-    text = render_files(proposed, split=False, header=DISCOVER_HEADER)[MAIN_FILE]
+    text = render_files(proposed, split=False, header=header)[MAIN_FILE]
     done = EXIT_INTERRUPTED if result.interrupted else EXIT_OK
     if args.output is None:
         sys.stdout.write(text)
@@ -418,6 +433,18 @@ def _discover(args: argparse.Namespace) -> int:
         )
         return EXIT_FAILURE
     return done
+
+
+def _compared(path: str, result: Sweep, hosts: list[str]) -> list[str]:
+    """The discovery against the config at ``path`` (its secrets are not read)."""
+    config = load_config(path, secrets=False)
+    known = [Known(d.id, d.name, d.address) for d in config.devices]
+    # After Ctrl-C, an address not reached is not "not seen": only those swept count.
+    swept = hosts if not result.interrupted else []
+    lines = compare(known, result, swept)
+    counts = {kind: sum(1 for line in lines if line.startswith(kind)) for kind in KINDS}
+    summary = ", ".join(f"{n} {kind}" for kind, n in counts.items())
+    return [f"compared with {path}: {summary}", *("  " + line for line in lines)]
 
 
 async def _sweep(hosts: list[str], args: argparse.Namespace, snmp: SnmpSettings | None) -> Sweep:

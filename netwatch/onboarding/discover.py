@@ -334,6 +334,69 @@ def cdp_neighbours(table: Mapping[str, Mapping[tuple[int, ...], bytes]]) -> tupl
     return tuple(out)
 
 
+@dataclass(frozen=True, slots=True)
+class Known:
+    """A device of the current config, as a discovery compares it."""
+
+    id: str
+    name: str
+    address: str
+
+
+def compare(known: Sequence[Known], result: Sweep, swept: Sequence[str]) -> list[str]:
+    """What the discovery found against the current config, one line each: new devices,
+    devices whose address changed (found elsewhere under their name), and devices whose
+    address was swept but did not answer. A device is matched by address, else by its sysName
+    against the config's id or name (case and domain ignored).
+
+    >>> known = [Known("rtr", "", "10.0.0.1"), Known("sw", "SW", "10.0.0.2"),
+    ...          Known("ap", "", "10.0.0.3"), Known("far", "", "10.9.0.1")]
+    >>> sw = SystemInfo("sw.x", "", "", None)
+    >>> found = [Found("10.0.0.1", 0.001), Found("10.0.0.4", 0.001, sw)]
+    >>> for line in compare(known, Sweep(4, found), ["10.0.0.1", "10.0.0.2", "10.0.0.3"]):
+    ...     print(line)
+    address changed: sw 10.0.0.2 -> 10.0.0.4 (sysName sw.x)
+    not seen: ap 10.0.0.3
+    """
+    by_address = {_address(k.address): k for k in known}
+    by_name: dict[str, Known] = {}
+    for k in known:
+        for key in (k.id, k.name, slug(k.name)):
+            if key:
+                by_name.setdefault(_short(key), k)
+    matched: set[str] = set()
+    new: list[str] = []
+    changed: list[str] = []
+    found_addresses = {item.address for item in result.found}
+    for item in result.found:
+        if item.address in by_address:
+            matched.add(by_address[item.address].id)
+            continue
+        name = item.system.sys_name if item.system else ""
+        was = by_name.get(_short(name)) if name else None
+        if was is not None and _address(was.address) not in found_addresses:
+            matched.add(was.id)
+            changed.append(
+                f"address changed: {was.id} {was.address} -> {item.address} (sysName {name})"
+            )
+        else:
+            new.append(f"new: {item.address}" + (f" ({name})" if name else ""))
+    swept_set = set(swept)
+    missing = [
+        f"not seen: {k.id} {k.address}"
+        for k in known
+        if k.id not in matched and _address(k.address) in swept_set
+    ]
+    return changed + missing + new
+
+
+def _address(text: str) -> str:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return text
+
+
 def proposal(
     result: Sweep,
     *,

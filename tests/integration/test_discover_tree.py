@@ -113,3 +113,49 @@ def test_lldp_tables_become_the_province_tree(province: Netns, tmp_path: Path) -
         env=env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert check.returncode == 0, check.stderr
+
+
+CURRENT = """\
+sites:
+  - id: ca-mau
+    gateway: ca-mau-rtr
+    devices:
+      - {id: ca-mau-rtr, address: 127.0.1.1, role: router}
+      - {id: old-ap, address: 127.0.1.5, role: other}
+      - {id: far-rtr, address: 10.9.9.9, role: router}
+    sites:
+      - id: lai-hieu
+        gateway: lai-hieu-rtr
+        devices:
+          - {id: lai-hieu-rtr, name: "Lai Hieu RTR", address: 127.0.9.1, role: router}
+"""
+
+
+@pytest.mark.peer
+def test_compared_with_the_current_config(province: Netns, tmp_path: Path) -> None:
+    """With -c: the commune router answers at a new address (found by its sysName), the
+    access point's address is swept but dropped (not seen), the far router is outside the
+    swept networks (not reported), the rest is new; the lines head the proposal too."""
+    config = tmp_path / "netwatch.yaml"
+    config.write_text(CURRENT, encoding="utf-8")
+    province.drop("127.0.1.5")
+    try:
+        done = discover(
+            province, "127.0.1.0/29", "127.0.2.1/32", "--community", "env:DISC_COMMUNITY",
+            "--rate", "100", "--timeout", "1", "--snmp-port", str(PORT), "-c", str(config),
+        )  # fmt: skip
+    finally:
+        province.restore("127.0.1.5")
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    start = lines.index(f"compared with {config}: 4 new, 1 address changed, 1 not seen")
+    assert lines[start + 1 :][:6] == [
+        "  address changed: lai-hieu-rtr 127.0.9.1 -> 127.0.2.1 (sysName lai-hieu-rtr)",
+        "  not seen: old-ap 127.0.1.5",
+        "  new: 127.0.1.2 (ca-mau-sw)",
+        "  new: 127.0.1.3",
+        "  new: 127.0.1.4",
+        "  new: 127.0.1.6",
+    ]
+    assert "# compared with" in done.stdout
+    assert "#   not seen: old-ap 127.0.1.5" in done.stdout
