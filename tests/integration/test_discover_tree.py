@@ -6,11 +6,9 @@ the right gateways."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,7 @@ import pytest
 import yaml
 
 from tests.netns import Netns
-from tests.snmpsim import binary
+from tests.snmpsim import start_agents_in
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "tests" / "data" / "snmprec" / "province"
@@ -30,38 +28,9 @@ COMMUNITY = "disc"  # each agent's recording is disc.snmprec
 @pytest.fixture(scope="module")
 def province() -> Iterator[Netns]:
     """The namespace with the agents answering; a spare 127.0.1.3 answers ping only."""
-    exe = binary()
-    if exe is None or shutil.which("snmpget") is None:
-        pytest.skip("snmpsim (.venv-snmpsim) or net-snmp tools missing")
     with tempfile.TemporaryDirectory(prefix="netwatch-disc-") as tmp, Netns() as ns:
-        work = Path(tmp)
-        os.chmod(work, 0o755)
-        cache = work / "cache"
-        cache.mkdir()
-        shutil.chown(cache, "nobody", "nogroup")
-        argv = [exe, f"--cache-dir={cache}", "--log-level=error",
-                "--process-user=nobody", "--process-group=nogroup"]  # fmt: skip
-        agents = sorted(path.name for path in DATA.iterdir())
-        for address in agents:
-            shutil.copytree(DATA / address, work / address)
-            argv += ["--v3-engine-id", "auto", f"--data-dir={work / address}",
-                     "--agent-udpv4-endpoint", f"{address}:{PORT}"]  # fmt: skip
-        log = (work / "snmpsim.log").open("wb")
-        ns.popen(argv, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        waiting = list(agents)
-        while waiting and time.monotonic() < deadline:
-            get = ns.run(
-                ["snmpget", "-v2c", "-c", COMMUNITY, "-t", "0.5", "-r", "0", f"{waiting[0]}:{PORT}",
-                 "1.3.6.1.2.1.1.5.0"], check=False, timeout=10,
-            )  # fmt: skip
-            if get.returncode == 0:
-                waiting.pop(0)
-            else:
-                time.sleep(0.3)
-        log.close()
-        if waiting:
-            raise RuntimeError("snmpsim did not answer:\n" + (work / "snmpsim.log").read_text())
+        agents = {path.name: path for path in sorted(DATA.iterdir())}
+        start_agents_in(ns, agents, Path(tmp), port=PORT, community=COMMUNITY)
         yield ns
 
 
