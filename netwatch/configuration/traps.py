@@ -82,8 +82,8 @@ def _user(check: Checker, node: Node, path: str) -> TrapUser | None:
     for key in USER_KEYS[1:]:
         if key in entries:
             values[key] = _SNMP_READERS[key](check, entries[key], join(path, key))
-            if values[key] is None:
-                return None
+    if None in values.values():  # each bad value reported by its reader
+        return None
     problems = [
         (k, f"{k} needs {other}")
         for k, other in (
