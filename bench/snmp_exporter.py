@@ -192,9 +192,7 @@ def stop(exporter: Exporter) -> None:
 
 
 @contextlib.contextmanager
-def running(
-    community: str, workdir: Path, v3: V3Auth | None = None
-) -> Iterator[list[Exporter]]:
+def running(community: str, workdir: Path, v3: V3Auth | None = None) -> Iterator[list[Exporter]]:
     """Both modules' exporters, configured for ``community``, and with ``v3`` a third one
     (the ``netwatch`` module over SNMPv3); stopped afterwards."""
     exporters: list[Exporter] = []
