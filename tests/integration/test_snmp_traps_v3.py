@@ -13,6 +13,7 @@ import pytest
 
 from netwatch import traps as traps_module
 from netwatch.models import Device, Role, Secret, TrapSettings, TrapUser
+from netwatch.probes import snmp_usm as usm
 from netwatch.probes import snmp_v3
 from netwatch.probes.snmp_traps import LINK_DOWN as LINK_DOWN_OID
 from netwatch.probes.snmp_traps import SNMP_TRAP_OID, SYS_UPTIME
@@ -193,3 +194,43 @@ async def test_discovery_is_answered_with_netwatch_engine_id(rx: Receiver) -> No
     assert report.pdu_type == snmp_v3.REPORT
     assert report.varbinds[0][0] == snmp_v3.UNKNOWN_ENGINE_ID
     assert sum(rx.traps.log.dropped.values()) == 0
+
+
+async def test_an_inform_out_of_netwatch_time_window_gets_an_authenticated_report(
+    rx: Receiver,
+) -> None:
+    """An inform at a wrong boots is refused with usmStatsNotInTimeWindows, authenticated
+    under the user's key (RFC 3414 3.2 7a) and carrying netwatch's boots; nothing recorded."""
+    v3rx = rx.traps.receiver.v3
+    assert v3rx is not None
+    keys = v3rx.user_keys(USERS[1], v3rx.engine_id)
+    varbinds = _tlv(0x30, _tlv(0x30, _oid(SYS_UPTIME) + _tlv(0x43, b"\x05"))
+                    + _tlv(0x30, _oid(SNMP_TRAP_OID) + _oid(LINK_DOWN_OID)))  # fmt: skip
+    pdu = _tlv(0xA6, _integer(11) + _integer(0) + _integer(0) + varbinds)
+    flags = snmp_v3.FLAG_AUTH | snmp_v3.FLAG_REPORTABLE
+    wire = snmp_v3.encode_message(
+        77, flags, v3rx.engine_id, v3rx.boots + 3, 10, b"legacy", keys, v3rx.engine_id, b"", pdu
+    )
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(3)
+        sock.sendto(wire, ("127.0.0.1", rx.traps.port))
+        raw = await asyncio.to_thread(sock.recv, 65535)
+    reply = snmp_v3.decode_message(raw)
+    assert (reply.msg_id, reply.boots, reply.flags & snmp_v3.FLAG_AUTH) == (77, v3rx.boots, 1)
+    assert keys.auth is not None
+    size = len(reply.auth_params)
+    zeroed = raw[: reply.auth_at] + bytes(size) + raw[reply.auth_at + size :]
+    assert usm.verify(keys.auth, keys.auth_key, zeroed, reply.auth_params)
+    assert snmp_v3.decode_scoped_pdu(reply.data).varbinds[0][0] == snmp_v3.NOT_IN_TIME_WINDOW
+    assert rx.traps.log.dropped["time_window"] == 1
+    assert sum(rx.traps.log.counts_of("rtr").values()) == 0
+
+
+async def test_a_wrong_privacy_password_is_an_auth_drop(rx: Receiver) -> None:
+    """The digest is right but the PDU does not decrypt: counted as ``auth``, not taken."""
+    wrong_priv = [*AUTH_PRIV[:-1], "wrong-priv-password"]
+    assert await rx.tool(*trap(rx, wrong_priv, *LINK_DOWN)) == 0
+    await asyncio.sleep(0.3)
+    assert rx.traps.log.dropped["auth"] == 1
+    assert rx.seen == []
