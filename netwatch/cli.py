@@ -167,8 +167,9 @@ def _add_onboarding(
         "discover",
         help="ping networks, ask what answers by SNMP, propose a config",
         description="Each address is pinged once, at most --rate a second; those that answer "
-        "are asked by SNMP v2c (--community) for sysName, sysDescr, sysObjectID and LLDP "
-        "neighbours. The proposal (YAML) is one site to move into the tree.",
+        "are asked by SNMP (--community, or --v3-user) for sysName, sysDescr, sysObjectID and "
+        "LLDP/CDP neighbours. The proposal (YAML) is the tree those links describe, or one site. "
+        "Ctrl-C stops the sweep and still prints what was found.",
     )
     disc.add_argument("networks", nargs="+", metavar="CIDR", help="e.g. 10.20.1.0/24")
     disc.add_argument("--rate", type=float, default=50.0, help="pings a second (default 50)")

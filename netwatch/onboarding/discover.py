@@ -3,12 +3,14 @@
 Every address of the networks is pinged once, at most ``rate`` new pings a second (a burst of
 thousands would make other pingers on the WAN see false loss, and trip IDSs); those that answer
 are asked by SNMP (one community or v3 user for all) for sysName, sysDescr and sysObjectID and
-for their LLDP neighbours. The proposal is one site holding every device found, with a role
-guessed from sysDescr, ``snmp: {}`` where SNMP answered, and the LLDP neighbours as a comment,
-for a person to move into the province's tree.
+for their LLDP and CDP neighbours. Where those neighbours link devices that were found, the
+proposal is a tree of sites, each gated by a router (``proposal``); else one site holding every
+device found. Each device has a role guessed from sysDescr, ``snmp: {}`` where SNMP answered,
+and the neighbours as a comment, for a person to check and move into the province's tree.
+``compare`` sets what was found against the current config.
 
-Secrets stay references: the community is read from ``env:NAME`` or ``file:PATH`` to ask the
-devices, and only the reference is written.
+Secrets stay references: the community or v3 passwords are read from ``env:NAME`` or
+``file:PATH`` to ask the devices, and only the reference is written.
 
 >>> guess_role("Cisco IOS Software, C2960 Software (C2960-LANBASEK9-M)")
 <Role.SWITCH: 'switch'>
