@@ -18,6 +18,7 @@ import time
 BENCHMARKS: dict[str, list[str]] = {
     "config_load": [],
     "onboarding": [],
+    "discover": [],  # root: a /22 in a network namespace, ~20 s
     "icmp": [],
     "snmp": [],
     "render": [],

@@ -17,10 +17,14 @@ Modules:
   netwatch reads (netwatch/probes/snmp_oids.py), max_repetitions 25 as netwatch.
 
 Each is copied to a temporary file with ``auth: {community: …}`` set to the agent's community
-(0.21 keeps auth inside the module). Varbinds are the exporter's own count,
-``snmp_scrape_pdus_returned`` of each scrape (0.21 counts each returned variable binding inside
-the walked subtrees, plus the GET's, as one "PDU"); the GETBULK overshoot past a column's end is
-decoded but not counted, as for netwatch.
+(0.21 keeps auth inside the module; its ``version: 3`` and ``auth:`` with ``security_level``,
+``username``, ``password``, ``auth_protocol``, ``priv_protocol``, ``priv_password`` are what
+later releases moved to ``auths:``). With bench/snmp.py's ``--v3-column``, the ``netwatch``
+module runs a third time as ``snmp_exporter netwatch v3``: SNMPv3 authPriv
+SHA-256/AES-128 as the agent's user ``sha256_aes``, the user netwatch's v3 row polls as.
+Varbinds are the exporter's own count, ``snmp_scrape_pdus_returned`` of each scrape (0.21
+counts each returned variable binding inside the walked subtrees, plus the GET's, as one
+"PDU"); the GETBULK overshoot past a column's end is decoded but not counted, as for netwatch.
 """
 
 from __future__ import annotations
@@ -45,7 +49,12 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[1]
 BINARY = "prometheus-snmp-exporter"
-STOCK_CONFIG = ROOT.parent / "shared" / "bench" / "snmp_exporter" / "if_mib.yml"
+_STOCK = Path("shared", "bench", "snmp_exporter", "if_mib.yml")
+# ../shared beside the checkout; from a git worktree one level deeper (wt/NAME), ../../shared.
+STOCK_CONFIG = next(
+    (p / _STOCK for p in (ROOT.parent, ROOT.parent.parent) if (p / _STOCK).is_file()),
+    ROOT.parent / _STOCK,
+)
 NETWATCH_CONFIG = Path(__file__).with_name("snmp_exporter_netwatch.yml")
 # (row label, module name, config file)
 MODULES: tuple[tuple[str, str, Path], ...] = (
@@ -102,14 +111,36 @@ def available() -> str | None:
     return None
 
 
-def write_config(source: Path, module: str, community: str, dest: Path) -> None:
-    """Copy ``module`` of ``source`` to ``dest`` with the agent's v2c community."""
+@dataclass(frozen=True)
+class V3Auth:
+    """An authPriv SHA-256/AES-128 user, as snmp_exporter 0.21 writes it in a module."""
+
+    username: str
+    password: str
+    priv_password: str
+
+    def module_keys(self) -> dict[str, Any]:
+        auth = {
+            "security_level": "authPriv", "username": self.username, "password": self.password,
+            "auth_protocol": "SHA256", "priv_protocol": "AES", "priv_password": self.priv_password,
+        }  # fmt: skip
+        return {"version": 3, "auth": auth}
+
+
+V3_LABEL = "snmp_exporter netwatch v3"
+
+
+def write_config(
+    source: Path, module: str, community: str, dest: Path, v3: V3Auth | None = None
+) -> None:
+    """Copy ``module`` of ``source`` to ``dest`` with the agent's v2c community (or ``v3``)."""
     import yaml  # imported here only: it stays out of netwatch's RSS figures
 
     config: dict[str, Any] = yaml.safe_load(source.read_text())
     if module not in config:
         raise RuntimeError(f"{source} has no module {module!r}")
-    config = {module: {**config[module], "auth": {"community": community}}}
+    auth = v3.module_keys() if v3 is not None else {"auth": {"community": community}}
+    config = {module: {**config[module], **auth}}
     dest.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
@@ -161,14 +192,21 @@ def stop(exporter: Exporter) -> None:
 
 
 @contextlib.contextmanager
-def running(community: str, workdir: Path) -> Iterator[list[Exporter]]:
-    """Both modules' exporters, configured for ``community``; stopped afterwards."""
+def running(community: str, workdir: Path, v3: V3Auth | None = None) -> Iterator[list[Exporter]]:
+    """Both modules' exporters, configured for ``community``, and with ``v3`` a third one
+    (the ``netwatch`` module over SNMPv3); stopped afterwards."""
     exporters: list[Exporter] = []
     try:
         for label, module, source in MODULES:
             config = workdir / f"snmp_exporter_{module}.yml"
             write_config(source, module, community, config)
             exporters.append(start(label, module, config, workdir))
+        if v3 is not None:
+            config = workdir / "snmp_exporter_netwatch_v3.yml"
+            write_config(NETWATCH_CONFIG, "netwatch", community, config, v3)
+            v3_dir = workdir / "v3"  # its own log file
+            v3_dir.mkdir(exist_ok=True)
+            exporters.append(start(V3_LABEL, "netwatch", config, v3_dir))
         yield exporters
     finally:
         for exporter in exporters:

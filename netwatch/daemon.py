@@ -192,7 +192,9 @@ class Daemon:
         if config.traps is None:
             return None
         try:
-            traps = await Traps.open(config.traps, config.devices, pipeline.on_trap)
+            traps = await Traps.open(
+                config.traps, config.devices, pipeline.on_trap, Path(config.agent.data_dir)
+            )
         except OSError as exc:
             raise NetwatchError(
                 f"cannot receive traps on {config.traps.listen}: {exc.strerror or exc} (a port "

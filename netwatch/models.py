@@ -282,10 +282,22 @@ class AgentSettings:
 @dataclass(frozen=True, slots=True)
 class TrapSettings:
     """The ``traps`` section: where SNMP traps and informs are received, which communities
-    are accepted (see ``netwatch.traps``)."""
+    (SNMPv1/v2c) and SNMPv3 users are accepted (see ``netwatch.traps``)."""
 
     listen: str = "0.0.0.0:162"
     communities: tuple[Secret, ...] = ()
+    users: tuple[TrapUser, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TrapUser:
+    """An SNMPv3 user whose traps and informs are accepted (``traps.users``)."""
+
+    name: str
+    auth_protocol: str | None = None
+    auth_password: Secret | None = None
+    priv_protocol: str | None = None
+    priv_password: Secret | None = None
 
 
 # --------------------------------------------------------------------------- samples

@@ -7,8 +7,10 @@ a failing poll sooner (see ``Daemon._on_trap``). A trap alone never raises an al
 still decide.
 
 What is accepted: an SNMPv1 trap or an SNMPv2c trap or inform, with one of the communities of
-the ``traps`` section, from the address of a configured device (a host name is resolved when
-the config is loaded or reloaded). Informs are acknowledged. Everything else is counted in
+the ``traps`` section, or an SNMPv3 trap or inform from one of its ``users`` (the USM checks,
+engine ids and reports are :mod:`netwatch.traps_v3`'s), from the address of a configured
+device (a host name is resolved when the config is loaded or reloaded). Informs are
+acknowledged. Everything else is counted in
 ``netwatch_snmp_traps_dropped_total{reason}`` and dropped, with at most one log line per
 reason a minute. The datagram handler never lets an exception out, reads a datagram of at most
 :data:`MAX_DATAGRAM` bytes, and takes at most :data:`RATE` notifications a second from one
@@ -34,15 +36,17 @@ import socket
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final, cast
 
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from netwatch.configuration.values import parse_listen
-from netwatch.models import Device, TrapSettings
+from netwatch.models import Device, TrapSettings, TrapUser
 from netwatch.probes import snmp_traps
 from netwatch.probes.snmp_v2c import MalformedMessage
+from netwatch.traps_v3 import Accepted, V3Receiver, load_engine_id
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +60,7 @@ RESOLVE_TIMEOUT: Final = 5.0  # seconds for the host names of all devices, at lo
 # Why a datagram was dropped (the ``reason`` label).
 REASONS: Final = (
     "too_big", "unknown_source", "rate", "malformed", "version", "community", "not_notification",
-    "error",
+    "error", "auth", "unknown_user", "level", "time_window", "unknown_engine",
 )  # fmt: skip
 
 
@@ -68,7 +72,7 @@ class TrapRecord:
     kind: str
     oid: str
     pdu: str  # trap or inform
-    version: str  # 1 or 2c
+    version: str  # 1, 2c or 3
     source: str
     uptime_seconds: float | None
     detail: str  # the first varbinds, shortened
@@ -147,8 +151,10 @@ class TrapReceiver(asyncio.DatagramProtocol):
         *,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        v3: V3Receiver | None = None,
     ) -> None:
         self._communities = communities
+        self.v3 = v3  # SNMPv3 is dropped (``version``) without it
         self._sources = sources
         self.log = trap_log
         self._on_trap = on_trap
@@ -195,6 +201,9 @@ class TrapReceiver(asyncio.DatagramProtocol):
         if not bucket.take(now):
             self._drop("rate", source, f"more than {RATE:g} a second")
             return
+        if self.v3 is not None and snmp_traps.message_version(data) == "3":
+            self._handle_v3(self.v3, data, addr, source, devices)
+            return
         try:
             notification = snmp_traps.decode_notification(data)
         except MalformedMessage as exc:
@@ -210,7 +219,29 @@ class TrapReceiver(asyncio.DatagramProtocol):
             self._drop("community", source, "community not accepted")  # never say which one
             return
         if notification.pdu == "inform":
-            self._acknowledge(data, notification, addr)
+            self._send(snmp_traps.inform_response(data, notification), addr)
+        self._accept(notification, source, devices)
+
+    def _handle_v3(
+        self,
+        v3: V3Receiver,
+        data: bytes,
+        addr: tuple[Any, ...],
+        source: str,
+        devices: tuple[str, ...],
+    ) -> None:
+        result = v3.handle(data)
+        if result.reply is not None:
+            self._send(result.reply, addr)
+        if isinstance(result, Accepted):
+            self._accept(result.notification, source, devices)
+        elif result.reason:  # an engine id discovery is answered, not counted
+            self._drop(result.reason, source, f"SNMPv3: {result.why}")
+
+    def _accept(
+        self, notification: snmp_traps.Notification, source: str, devices: tuple[str, ...]
+    ) -> None:
+        if notification.pdu == "inform":
             seen = self._informs.setdefault(source, collections.deque(maxlen=RECENT))
             if notification.request_id in seen:  # a retransmission: our response was lost
                 return
@@ -230,13 +261,11 @@ class TrapReceiver(asyncio.DatagramProtocol):
             log.info("trap %s (%s) from device %s (%s)", record.kind, record.oid, device, source)
             self._on_trap(device)
 
-    def _acknowledge(
-        self, data: bytes, notification: snmp_traps.Notification, addr: tuple[Any, ...]
-    ) -> None:
+    def _send(self, reply: bytes, addr: tuple[Any, ...]) -> None:
         if self.transport is None:
             return
         try:
-            self.transport.sendto(snmp_traps.inform_response(data, notification), addr)
+            self.transport.sendto(reply, addr)
         except OSError as exc:
             log.debug("traps: response to an inform from %s not sent: %s", addr[0], exc)
 
@@ -322,20 +351,33 @@ class Traps:
     >>> traps.close()  # doctest: +SKIP
     """
 
-    def __init__(self, settings: TrapSettings, on_trap: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        settings: TrapSettings,
+        on_trap: Callable[[str], None],
+        engine: tuple[bytes, int] | None = None,
+    ) -> None:
         self.settings = settings
         self.log = TrapLog()
         self.sources: dict[str, tuple[str, ...]] = {}
-        self.receiver = TrapReceiver(self._communities, self.sources.get, self.log, on_trap)
+        self._users: dict[bytes, TrapUser] = {}
+        v3 = V3Receiver(lambda: self._users, *engine) if engine is not None else None
+        self.receiver = TrapReceiver(self._communities, self.sources.get, self.log, on_trap, v3=v3)
         self._transport: asyncio.DatagramTransport | None = None
 
     @classmethod
     async def open(
-        cls, settings: TrapSettings, devices: Iterable[Device], on_trap: Callable[[str], None]
+        cls,
+        settings: TrapSettings,
+        devices: Iterable[Device],
+        on_trap: Callable[[str], None],
+        data_dir: Path | None = None,
     ) -> Traps:
         """Resolve the devices' addresses and listen on ``settings.listen``; an address that
-        cannot be bound raises ``OSError`` (the caller says what to change)."""
-        traps = cls(settings, on_trap)
+        cannot be bound raises ``OSError`` (the caller says what to change). netwatch's SNMPv3
+        engine id is kept in ``data_dir`` (random per start without one)."""
+        engine = await asyncio.to_thread(load_engine_id, data_dir)
+        traps = cls(settings, on_trap, engine)
         await traps.update(settings, devices)
         host, port = parse_listen(settings.listen, any_port=True)
         loop = asyncio.get_running_loop()
@@ -351,7 +393,11 @@ class Traps:
             sock.close()
             raise
         traps._transport = transport
-        log.info("traps: listening on %s (SNMPv1 and v2c)", settings.listen)
+        log.info(
+            "traps: listening on %s (SNMPv1, v2c%s)",
+            settings.listen,
+            f", v3 for {len(settings.users)} user(s)" if settings.users else "",
+        )
         return traps
 
     @property
@@ -370,6 +416,11 @@ class Traps:
         devices = list(devices)
         sources = await resolve_sources(devices)
         self.settings = dataclasses.replace(settings, listen=self.settings.listen)
+        self._users.clear()
+        self._users.update((u.name.encode(), u) for u in settings.users)
+        v3 = self.receiver.v3
+        if v3 is not None:
+            await asyncio.to_thread(v3.warm)  # the 1 MiB password hashes, off the event loop
         self.sources.clear()
         self.sources.update(sources)
         self.receiver.forget_sources(sources)

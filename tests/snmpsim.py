@@ -21,13 +21,14 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from netwatch.models import Secret, SnmpSettings
+from tests.netns import Netns
 from tests.snmpd import free_udp_port, tool_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -194,3 +195,43 @@ def real_snmpsim() -> Iterator[Simulator]:
         os.chmod(tmp, 0o755)  # copied with its mode: nobody (snmpsim) must read it
         real_devices_copy(Path(tmp))
         yield from running(Path(tmp))
+
+
+def start_agents_in(
+    ns: Netns, agents: Mapping[str, Path], workdir: Path, *, port: int, community: str
+) -> None:
+    """One snmpsim inside ``ns`` answering at each ``address:port`` from that address's data
+    directory (one engine per address: ``--v3-engine-id auto --data-dir D --agent-udpv4-endpoint
+    A``); waits (≤ 30 s) until each answers ``community``. The namespace stops it on close.
+
+    ``port`` is not 161: snmpsim, dropped to nobody, does not answer there."""
+    exe = binary()
+    if exe is None or shutil.which("snmpget") is None:
+        pytest.skip("snmpsim (.venv-snmpsim, see tests/snmpsim.py) or net-snmp tools missing")
+    os.chmod(workdir, 0o755)
+    cache = workdir / "cache"
+    cache.mkdir(exist_ok=True)
+    shutil.chown(cache, "nobody", "nogroup")
+    argv = [exe, f"--cache-dir={cache}", "--log-level=error",
+            "--process-user=nobody", "--process-group=nogroup"]  # fmt: skip
+    for address, data in agents.items():
+        copy = workdir / f"data-{address}"
+        shutil.copytree(data, copy)
+        argv += ["--v3-engine-id", "auto", f"--data-dir={copy}",
+                 "--agent-udpv4-endpoint", f"{address}:{port}"]  # fmt: skip
+    log_path = workdir / "snmpsim.log"
+    with log_path.open("wb") as log:
+        ns.popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    waiting = list(agents)
+    while waiting and time.monotonic() < deadline:
+        get = ns.run(
+            ["snmpget", "-v2c", "-c", community, "-t", "0.5", "-r", "0",
+             f"{waiting[0]}:{port}", "1.3.6.1.2.1.1.5.0"], check=False, timeout=10,
+        )  # fmt: skip
+        if get.returncode == 0:
+            waiting.pop(0)
+        else:
+            time.sleep(0.3)
+    if waiting:
+        raise RuntimeError(f"snmpsim did not answer at {waiting}:\n{log_path.read_text()[-2000:]}")

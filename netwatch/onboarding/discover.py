@@ -3,12 +3,14 @@
 Every address of the networks is pinged once, at most ``rate`` new pings a second (a burst of
 thousands would make other pingers on the WAN see false loss, and trip IDSs); those that answer
 are asked by SNMP (one community or v3 user for all) for sysName, sysDescr and sysObjectID and
-for their LLDP neighbours. The proposal is one site holding every device found, with a role
-guessed from sysDescr, ``snmp: {}`` where SNMP answered, and the LLDP neighbours as a comment,
-for a person to move into the province's tree.
+for their LLDP and CDP neighbours. Where those neighbours link devices that were found, the
+proposal is a tree of sites, each gated by a router (``proposal``); else one site holding every
+device found. Each device has a role guessed from sysDescr, ``snmp: {}`` where SNMP answered,
+and the neighbours as a comment, for a person to check and move into the province's tree.
+``compare`` sets what was found against the current config.
 
-Secrets stay references: the community is read from ``env:NAME`` or ``file:PATH`` to ask the
-devices, and only the reference is written.
+Secrets stay references: the community or v3 passwords are read from ``env:NAME`` or
+``file:PATH`` to ask the devices, and only the reference is written.
 
 >>> guess_role("Cisco IOS Software, C2960 Software (C2960-LANBASEK9-M)")
 <Role.SWITCH: 'switch'>
@@ -49,6 +51,20 @@ LLDP_COLUMNS: Mapping[str, tuple[int, ...]] = {
     "sys_name": (1, 0, 8802, 1, 1, 2, 1, 4, 1, 1, 9),
     "port_id": (1, 0, 8802, 1, 1, 2, 1, 4, 1, 1, 7),
 }
+# lldpRemManAddrTable: the neighbour's management address is in the index (timeMark,
+# localPort, remIndex, subtype, length, octets...); lldpRemManAddrIfSubtype is walked for it.
+LLDP_MAN_ADDR: Mapping[str, tuple[int, ...]] = {
+    "if_subtype": (1, 0, 8802, 1, 1, 2, 1, 4, 2, 1, 3),
+}
+# CISCO-CDP-MIB cdpCacheTable (index ifIndex.deviceIndex): the neighbour's device id, port,
+# and address (cdpCacheAddress: 4 octets when cdpCacheAddressType is ip(1), as it nearly
+# always is; other lengths are other protocols, and left out).
+CDP_TABLE = (1, 3, 6, 1, 4, 1, 9, 9, 23, 1, 2, 1, 1)
+CDP_COLUMNS: Mapping[str, tuple[int, ...]] = {
+    "address": (*CDP_TABLE, 4),
+    "device_id": (*CDP_TABLE, 6),
+    "port": (*CDP_TABLE, 7),
+}
 # sysDescr words, most specific first. Vendors put the product line there, rarely a role.
 _ROLE_WORDS: tuple[tuple[Role, tuple[str, ...]], ...] = (
     (
@@ -72,8 +88,21 @@ class Found:
     address: str
     rtt: float
     system: SystemInfo | None = None
-    neighbours: tuple[str, ...] = ()  # LLDP: "name (port)"
+    neighbours: tuple[Neighbour, ...] = ()
     snmp_failure: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbour:
+    """A neighbour the device's LLDP (or CDP) table names."""
+
+    name: str
+    port: str = ""
+    address: str = ""  # its management address, when the table gives one (IPv4 only)
+    protocol: str = "LLDP"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.port})" if self.port else self.name
 
 
 @dataclass
@@ -83,6 +112,7 @@ class Sweep:
     swept: int
     found: list[Found] = field(default_factory=list)
     seconds: float = 0.0
+    interrupted: bool = False  # stopped by Ctrl-C: swept is how far it got
 
 
 def guess_role(descr: str) -> Role:
@@ -136,6 +166,9 @@ def read_reference(reference: str, environ: Mapping[str, str]) -> Secret:
     return Secret(reference, value)
 
 
+Progress = Callable[[int, int, int, int], None]  # swept, total, answered ping, answered SNMP
+
+
 async def sweep(
     hosts: Sequence[str],
     *,
@@ -143,39 +176,92 @@ async def sweep(
     wait: float,
     snmp: SnmpSettings | None,
     clock: Callable[[], float] = time.monotonic,
+    stop: asyncio.Event | None = None,
+    progress: Progress | None = None,
+    every: float = 5.0,
 ) -> Sweep:
     """Ping every host once (waiting ``wait`` seconds for the reply), paced at ``rate`` a
-    second; ask those that answer by SNMP."""
+    second; ask those that answer by SNMP. ``progress`` is told every ``every`` seconds how
+    far it is. When ``stop`` is set (Ctrl-C), no more is sent and what was found so far is
+    returned, ``interrupted``: pings in flight are dropped, SNMP answers not yet in too."""
     started = clock()
+    stop = stop or asyncio.Event()
     prober = IcmpProber(detect_icmp_mode())
     settings = IcmpSettings(count=1, timeout=wait, spacing=0.0)
     limit = asyncio.Semaphore(PING_IN_FLIGHT)
     answered: list[tuple[int, str, float]] = []
+    result = Sweep(0)
+    pinged = [0]
 
     async def ping(index: int, host: str) -> None:
         async with limit:
             sample = await prober.ping(host, host, settings)
+        pinged[0] += 1
         if sample.ok and sample.data is not None:
             answered.append((index, host, sample.data.rtt_avg))
 
-    tasks = []
+    async def report() -> None:
+        while True:
+            await asyncio.sleep(every)
+            if progress is not None:
+                by_snmp = sum(1 for item in result.found if item.system is not None)
+                progress(pinged[0], len(hosts), len(answered), by_snmp)
+
+    reporter = asyncio.create_task(report())
+    tasks: list[asyncio.Task[None]] = []
     try:
         for index, host in enumerate(hosts):
             delay = started + index / rate - clock()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            if delay > 0 and await _stopped(stop, delay):
+                break
+            if stop.is_set():
+                break
             tasks.append(asyncio.create_task(ping(index, host)))
-        await asyncio.gather(*tasks)
+        await _all_or_stop(tasks, stop)
+        answered.sort()
+        result.found = [Found(host, rtt) for _, host, rtt in answered]
+        result.swept = pinged[0]
+        if snmp is not None and result.found and not stop.is_set():
+            await _ask_snmp(result.found, snmp, stop)
     finally:
+        reporter.cancel()
         await prober.close()
-    answered.sort()
-    found = [Found(host, rtt) for _, host, rtt in answered]
-    if snmp is not None and found:
-        found = await _ask_snmp(found, snmp)
-    return Sweep(len(hosts), found, clock() - started)
+    result.interrupted = stop.is_set()
+    result.seconds = clock() - started
+    return result
 
 
-async def _ask_snmp(found: list[Found], settings: SnmpSettings) -> list[Found]:
+async def _all_or_stop(tasks: list[asyncio.Task[None]], stop: asyncio.Event) -> None:
+    """Wait for all ``tasks``, or until ``stop`` is set: those not done are then cancelled.
+    A task's exception (a bug: failures are data) is raised."""
+    try:
+        if tasks and not stop.is_set():
+            stopping = asyncio.create_task(stop.wait())
+            everything = asyncio.create_task(asyncio.wait(tasks))
+            await asyncio.wait((everything, stopping), return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            everything.cancel()
+            await asyncio.gather(stopping, everything, return_exceptions=True)
+    finally:
+        for task in tasks:
+            task.cancel()
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, Exception):
+            raise outcome
+
+
+async def _stopped(stop: asyncio.Event, delay: float) -> bool:
+    """Wait ``delay`` seconds, or less if ``stop`` is set; whether it was."""
+    try:
+        await asyncio.wait_for(stop.wait(), delay)
+    except TimeoutError:
+        return False
+    return True
+
+
+async def _ask_snmp(found: list[Found], settings: SnmpSettings, stop: asyncio.Event) -> None:
+    """Fills ``found`` in place, each device as its answers come, so that a stop keeps them."""
     poller = await SnmpPoller.create()
     limit = asyncio.Semaphore(SNMP_IN_FLIGHT)
     system_only = dataclasses.replace(settings, collect=("system",))
@@ -188,56 +274,252 @@ async def _ask_snmp(found: list[Found], settings: SnmpSettings) -> list[Found]:
             failure, lldp = await poller.walk_text(
                 item.address, item.address, settings, LLDP_COLUMNS
             )
+            addresses: dict[tuple[int, ...], str] = {}
+            if failure is None and lldp.get("sys_name"):
+                _, man = await poller.walk_text(item.address, item.address, settings, LLDP_MAN_ADDR)
+                addresses = lldp_addresses(man.get("if_subtype", {}))
+            cdp_failure, cdp = await poller.walk_octets(
+                item.address, item.address, settings, CDP_COLUMNS
+            )
         names, ports = lldp.get("sys_name", {}), lldp.get("port_id", {})
         neighbours = tuple(
-            f"{name} ({ports[index]})" if ports.get(index) else name
+            Neighbour(name, ports.get(index, ""), addresses.get(index, ""))
             for index, name in sorted(names.items())
             if name
-        )
+        ) + cdp_neighbours(cdp)
+        if cdp_failure is not None:
+            log.debug("discover %s: no CDP table: %s", item.address, cdp_failure)
         if failure is not None:
             log.debug("discover %s: no LLDP table: %s", item.address, failure)
         return Found(item.address, item.rtt, sample.data.system, neighbours)
 
+    async def fill(position: int) -> None:
+        found[position] = await ask(found[position])
+
     try:
-        return list(await asyncio.gather(*(ask(item) for item in found)))
+        await _all_or_stop([asyncio.create_task(fill(i)) for i in range(len(found))], stop)
     finally:
         poller.close()
 
 
-def proposal(
-    result: Sweep, *, site_name: str, level: str, reference: str | None, version: str
-) -> ImportResult:
-    """The devices found as one site of a config (``render_files`` writes it)."""
-    site = ImportedSite(slug(site_name) or "discovered", site_name, level, 0)
-    ids = Ids("device")
-    cells = SnmpCells(version, community=_split(reference)) if reference else None
+def lldp_addresses(column: Mapping[tuple[int, ...], str]) -> dict[tuple[int, ...], str]:
+    """lldpRemManAddrTable indexes -> the neighbour's IPv4 address, by lldpRemTable index.
+
+    >>> lldp_addresses({(0, 1, 1, 1, 4, 10, 0, 0, 1): "2"})
+    {(0, 1, 1): '10.0.0.1'}
+    """
+    out: dict[tuple[int, ...], str] = {}
+    for index in column:
+        if len(index) == 9 and index[3] == 1 and index[4] == 4:
+            out.setdefault(index[:3], ".".join(map(str, index[5:])))
+    return out
+
+
+def cdp_neighbours(table: Mapping[str, Mapping[tuple[int, ...], bytes]]) -> tuple[Neighbour, ...]:
+    """cdpCacheTable columns (raw octets) -> the neighbours, in index order.
+
+    >>> cdp_neighbours({"device_id": {(3, 1): b"sw-02.example"}, "port": {(3, 1): b"Gi0/2"},
+    ...                 "address": {(3, 1): bytes([10, 0, 0, 0])}})
+    (Neighbour(name='sw-02.example', port='Gi0/2', address='10.0.0.0', protocol='CDP'),)
+    """
+    names, ports = table.get("device_id", {}), table.get("port", {})
+    addresses = table.get("address", {})
+    out = []
+    for index, raw in sorted(names.items()):
+        name = raw.decode("utf-8", "replace").strip("\x00 ")
+        if not name:
+            continue
+        octets = addresses.get(index, b"")
+        ip = ".".join(map(str, octets)) if len(octets) == 4 else ""  # ip(1): 4 octets
+        port = ports.get(index, b"").decode("utf-8", "replace").strip("\x00 ")
+        out.append(Neighbour(name, port, ip, "CDP"))
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """A device of the current config, as a discovery compares it."""
+
+    id: str
+    name: str
+    address: str
+
+
+def compare(known: Sequence[Known], result: Sweep, swept: Sequence[str]) -> list[str]:
+    """What the discovery found against the current config, one line each: new devices,
+    devices whose address changed (found elsewhere under their name), and devices whose
+    address was swept but did not answer. A device is matched by address, else by its sysName
+    against the config's id or name (case and domain ignored).
+
+    >>> known = [Known("rtr", "", "10.0.0.1"), Known("sw", "SW", "10.0.0.2"),
+    ...          Known("ap", "", "10.0.0.3"), Known("far", "", "10.9.0.1")]
+    >>> sw = SystemInfo("sw.x", "", "", None)
+    >>> found = [Found("10.0.0.1", 0.001), Found("10.0.0.4", 0.001, sw)]
+    >>> for line in compare(known, Sweep(4, found), ["10.0.0.1", "10.0.0.2", "10.0.0.3"]):
+    ...     print(line)
+    address changed: sw 10.0.0.2 -> 10.0.0.4 (sysName sw.x)
+    not seen: ap 10.0.0.3
+    """
+    by_address = {_address(k.address): k for k in known}
+    by_name: dict[str, Known] = {}
+    for k in known:
+        for key in (k.id, k.name, slug(k.name)):
+            if key:
+                by_name.setdefault(_short(key), k)
+    matched: set[str] = set()
+    new: list[str] = []
+    changed: list[str] = []
+    found_addresses = {item.address for item in result.found}
     for item in result.found:
-        system = item.system
-        name = system.sys_name if system else ""
-        base = slug(name) or "host-" + slug(item.address)
-        notes = [f"ping {item.rtt * 1000:.1f} ms"]
-        if system is not None:
-            notes.append(" ".join(system.sys_descr.split())[:80])
-            notes.append(f"sysObjectID {system.sys_object_id}")
-        if item.neighbours:
-            notes.append("LLDP: " + ", ".join(item.neighbours))
-        site.devices.append(
-            ImportedDevice(
-                ids.make(base),
-                name,
-                item.address,
-                guess_role(system.sys_descr) if system else Role.OTHER,
-                cells if system is not None else None,
-                0,
-                comment="; ".join(notes),
+        if item.address in by_address:
+            matched.add(by_address[item.address].id)
+            continue
+        name = item.system.sys_name if item.system else ""
+        was = by_name.get(_short(name)) if name else None
+        if was is not None and _address(was.address) not in found_addresses:
+            matched.add(was.id)
+            changed.append(
+                f"address changed: {was.id} {was.address} -> {item.address} (sysName {name})"
             )
-        )
-    if site.devices:
-        routers = [d for d in site.devices if d.role is Role.ROUTER]
-        site.gateway = (routers or site.devices)[0].id
-    return ImportResult((level,), [site], [])
+        else:
+            new.append(f"new: {item.address}" + (f" ({name})" if name else ""))
+    swept_set = set(swept)
+    missing = [
+        f"not seen: {k.id} {k.address}"
+        for k in known
+        if k.id not in matched and _address(k.address) in swept_set
+    ]
+    return changed + missing + new
 
 
-def _split(reference: str) -> tuple[str, str]:
+def _address(text: str) -> str:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return text
+
+
+def proposal(
+    result: Sweep,
+    *,
+    site_name: str,
+    level: str,
+    cells: SnmpCells | None,
+    levels: Sequence[str] = (),
+    root: str | None = None,
+) -> ImportResult:
+    """The devices found as a config (``render_files`` writes it).
+
+    When LLDP (or CDP) links join devices that were found, they are a tree: the root router
+    (``root``, or the router with the most links) is the gateway of a ``level`` site; every
+    router or firewall reached from it through the links is the gateway of a site one level
+    down (``levels``, the last repeated), holding the devices reached through it. Devices no
+    link reaches stay in the top site. Without links: one site holding every device found.
+    """
+    ids = Ids("device")
+    devices = {item.address: _device(item, ids, cells) for item in result.found}
+    links = _links(result.found)
+    top = ImportedSite(slug(site_name) or "discovered", site_name, level, 0)
+    if not links:
+        top.devices.extend(devices.values())
+        if top.devices:
+            routers = [d for d in top.devices if d.role is Role.ROUTER]
+            top.gateway = (routers or top.devices)[0].id
+        return ImportResult((level,), [top], [])
+    names = (level, *(levels or ("commune",)))
+    gateways = [a for a, d in devices.items() if d.role in (Role.ROUTER, Role.FIREWALL)]
+    if root is None or root not in devices:
+        pool = gateways or list(links)
+        root = max(pool, key=lambda a: (len(links.get(a, ())), -_order(a)))
+    depth = {root: 0}
+    top.gateway = devices[root].id
+    top.devices.append(devices[root])
+    site_of = {root: top}
+    queue = [root]
+    while queue:
+        here = queue.pop(0)
+        for there in sorted(links.get(here, ()), key=_order):
+            if there in site_of:
+                continue
+            device = devices[there]
+            if device.role in (Role.ROUTER, Role.FIREWALL):
+                deeper = depth[here] + 1
+                name = device.name or device.id
+                child = ImportedSite(
+                    ids.make("site-" + (slug(name) or device.id)),
+                    name,
+                    names[min(deeper, len(names) - 1)],
+                    0,
+                    gateway=device.id,
+                )
+                site_of[here].children.append(child)
+                site_of[there] = child
+                depth[there] = deeper
+            else:
+                site_of[there] = site_of[here]
+                depth[there] = depth[here]
+            site_of[there].devices.append(device)
+            queue.append(there)
+    for address, device in devices.items():
+        if address not in site_of:
+            device.comment = "no LLDP/CDP link to the others; " + device.comment
+            top.devices.append(device)
+    used = sorted({site.level for site in site_of.values()}, key=names.index)
+    return ImportResult(tuple(used), [top], [])
+
+
+def _device(item: Found, ids: Ids, cells: SnmpCells | None) -> ImportedDevice:
+    system = item.system
+    name = system.sys_name if system else ""
+    notes = [f"ping {item.rtt * 1000:.1f} ms"]
+    if system is not None:
+        notes.append(" ".join(system.sys_descr.split())[:80])
+        notes.append(f"sysObjectID {system.sys_object_id}")
+    elif item.snmp_failure:
+        notes.append(f"SNMP: {item.snmp_failure}")
+    for protocol in ("LLDP", "CDP"):
+        seen = [str(n) for n in item.neighbours if n.protocol == protocol]
+        if seen:
+            notes.append(f"{protocol}: " + ", ".join(seen))
+    return ImportedDevice(
+        ids.make(slug(name) or "host-" + slug(item.address)),
+        name,
+        item.address,
+        guess_role(system.sys_descr) if system else Role.OTHER,
+        cells if system is not None else None,
+        0,
+        comment="; ".join(notes),
+    )
+
+
+def _links(found: Sequence[Found]) -> dict[str, set[str]]:
+    """Address -> the addresses of found devices its neighbour tables name (both ways); by
+    management address, else by name (sysName, case and domain ignored)."""
+    by_name: dict[str, str] = {}
+    for item in found:
+        if item.system is not None and item.system.sys_name:
+            by_name.setdefault(_short(item.system.sys_name), item.address)
+    addresses = {item.address for item in found}
+    links: dict[str, set[str]] = {}
+    for item in found:
+        for neighbour in item.neighbours:
+            there = neighbour.address if neighbour.address in addresses else ""
+            there = there or by_name.get(_short(neighbour.name), "")
+            if there and there != item.address:
+                links.setdefault(item.address, set()).add(there)
+                links.setdefault(there, set()).add(item.address)
+    return links
+
+
+def _short(name: str) -> str:
+    return name.strip().lower().split(".")[0]
+
+
+def _order(address: str) -> int:
+    return int(ipaddress.ip_address(address))
+
+
+def split_reference(reference: str) -> tuple[str, str]:
+    """``env:NAME`` -> ``("env", "NAME")``, as a proposal writes it."""
     kind, _, where = reference.partition(":")
     return kind, where

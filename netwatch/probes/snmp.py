@@ -389,6 +389,29 @@ class SnmpPoller:
             for name, column in found.items()
         }
 
+    async def walk_octets(
+        self,
+        device: str,
+        address: str,
+        settings: SnmpSettings,
+        columns: Mapping[str, tuple[int, ...]],
+    ) -> tuple[Failure | None, dict[str, dict[tuple[int, ...], bytes]]]:
+        """As ``walk_text``, the OCTET STRING values as they are (e.g. CDP's 4-byte IPv4
+        addresses, which text decoding would mangle); other values are left out."""
+        if self._closed:
+            raise RuntimeError("SnmpPoller is closed")
+        try:
+            target = await self._target(address, settings)
+            found = await self._walk(device, target, settings, ",".join(columns), columns)
+        except _RequestFailed as exc:
+            return _failure_from(device, exc.error, settings), {}
+        except OSError as exc:
+            return _failure_from(device, exc, settings), {}
+        return None, {
+            name: {i: bytes(v) for i, v in column.items() if isinstance(v, bytes)}
+            for name, column in found.items()
+        }
+
     async def prepare(self, targets: Iterable[tuple[str, str, SnmpSettings]]) -> None:
         """Nothing to register ahead any more (it was for pysnmp's engine); kept because the
         daemon and the worker pool call it. SNMPv3 agents are discovered at their first poll.

@@ -191,7 +191,7 @@ SCHEMAS: JSON = {
             "kind": _STR,
             "oid": _STR,
             "pdu": {"type": "string", "enum": ["trap", "inform"]},
-            "version": {"type": "string", "enum": ["1", "2c"]},
+            "version": {"type": "string", "enum": ["1", "2c", "3"]},
             "source": _STR,
             "uptime_seconds": _NUM,
             "detail": _STR,

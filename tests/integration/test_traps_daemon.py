@@ -176,3 +176,72 @@ subprocess.run(["snmptrap", "-v", "2c", "-c", sys.argv[1], f"udp:127.0.0.1:{s.ge
                 "", "1.3.6.1.6.3.1.1.5.3"], check=True, capture_output=True, timeout=10)
 sys.stdout.buffer.write(s.recv(65535))
 """
+
+
+CONFIG_V3 = """
+agent: {{listen: "127.0.0.1:{port}", data_dir: {data}, language: en}}
+defaults:
+  icmp: {{interval: 1h, count: 1, timeout: 500ms}}
+traps:
+  listen: "127.0.0.1:{trap_port}"
+  users:
+    - {{name: ops, auth_protocol: sha256, auth_password: {{env: NW_V3_AUTH}},
+       priv_protocol: aes, priv_password: {{file: {priv_file}}}}}
+sites:
+  - id: can-tho
+    level: province
+    devices:
+      - {{id: core-rtr, address: 127.0.0.1, role: router}}
+"""
+V3_AUTH = "v3-daemon-auth-s3cret"
+V3_PRIV = "v3-daemon-priv-s3cret"
+
+
+def test_a_v3_trap_and_inform_make_the_daemon_poll_and_a_wrong_password_does_not(
+    tmp_path: Path,
+) -> None:
+    """An authPriv SHA-256/AES trap polls core-rtr at once; an inform is acknowledged (with
+    the engine id kept in data_dir); a wrong password is counted as ``auth``; no password in
+    the log or the metrics."""
+    port, trap_port = free_port(), free_udp_port()
+    priv_file = tmp_path / "v3-priv"
+    priv_file.write_text(V3_PRIV + "\n")
+    text = CONFIG_V3.format(
+        port=port, data=tmp_path / "data", trap_port=trap_port, priv_file=priv_file
+    )
+    tools = tool_env(tmp_path)
+    target = f"udp:127.0.0.1:{trap_port}"
+
+    def send(tool: str, auth: str, *extra: str) -> int:
+        return subprocess.run(
+            [tool, "-v", "3", "-u", "ops", "-l", "authPriv", "-a", "SHA-256", "-A", auth,
+             "-x", "AES", "-X", V3_PRIV, *extra, target, "", "1.3.6.1.6.3.1.1.5.3"],
+            env=tools, check=False, capture_output=True, timeout=20,
+        ).returncode  # fmt: skip
+
+    with RunningDaemon(write_config(tmp_path, text), port, env={"NW_V3_AUTH": V3_AUTH}) as d:
+        d.wait_ready()
+        time.sleep(0.5)
+        before = icmp_polls(d.get("/metrics"))
+        sent = time.monotonic()
+        assert send("snmptrap", V3_AUTH, "-e", "0x80001f8804736e6d7074") == 0
+        d.wait_for_log("trap link_down (1.3.6.1.6.3.1.1.5.3) from device core-rtr", timeout=5)
+        while icmp_polls(d.get("/metrics")) < before + 1:
+            assert time.monotonic() < sent + 3.0, "no poll after the v3 trap"
+            time.sleep(0.05)
+        assert send("snmpinform", V3_AUTH, "-r", "1", "-t", "2") == 0
+        assert send("snmpinform", "wrong-password-9", "-r", "0", "-t", "1") != 0
+        d.wait_for_log("SNMPv3: wrong digest", timeout=5)
+        metrics = d.get("/metrics")
+        assert metric_value(metrics, "netwatch_snmp_traps_total", kind="link_down") == 2
+        assert metric_value(metrics, "netwatch_snmp_traps_dropped_total", reason="auth") == 1
+        detail = json.loads(d.get("/api/v1/devices/core-rtr"))
+        assert [(t["pdu"], t["version"]) for t in detail["traps"]] == [
+            ("inform", "3"),
+            ("trap", "3"),
+        ]
+        for secret in (V3_AUTH, V3_PRIV, "wrong-password-9"):
+            assert secret not in d.log
+            assert secret not in metrics
+        assert d.stop()[0] == 0
+    assert len((tmp_path / "data" / "snmp-engine").read_text().split()[0]) == 34

@@ -20,7 +20,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "netwatch"
 LAYERS: list[set[str]] = [
     {"netwatch", "errors", "models", "i18n", "logs", "limits", "systemd", "instants", "settings"},
     {"configuration", "config", "inventory"},
-    {"probes", "state", "topology", "polling", "scheduler", "traps"},
+    {"probes", "state", "topology", "polling", "scheduler", "traps", "traps_v3"},
     {"alerting", "history"},
     {"pipeline"},
     {"exporters", "web"},

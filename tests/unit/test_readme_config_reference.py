@@ -100,7 +100,9 @@ notify:
          user: nw, password: {env: TOKEN}, timeout: 30s, ca_file: tls/cert.pem}
   telegram: {bot_token: {env: TOKEN}, api_base: "https://api.telegram.org", timeout: 10s}
   alertmanager: {urls: ["http://127.0.0.1:9093"], resend_interval: 1m, timeout: 10s}
-traps: {listen: "127.0.0.1:1162", communities: [{env: TOKEN}]}
+traps: {listen: "127.0.0.1:1162", communities: [{env: TOKEN}],
+        users: [{name: ops, auth_protocol: sha256, auth_password: {env: TOKEN},
+                 priv_protocol: aes, priv_password: {env: TOKEN}}]}
 include: [district.yaml]
 sites:
   - id: hq

@@ -10,7 +10,15 @@ from netwatch.config import load_config
 from netwatch.errors import NetwatchError
 from netwatch.models import Role
 from netwatch.onboarding import discover
-from netwatch.onboarding.discover import Found, Sweep, guess_role, hosts_of, proposal
+from netwatch.onboarding.cells import SnmpCells
+from netwatch.onboarding.discover import (
+    Found,
+    Neighbour,
+    Sweep,
+    guess_role,
+    hosts_of,
+    proposal,
+)
 from netwatch.onboarding.render import MAIN_FILE, render_files
 from netwatch.probes.snmp import SystemInfo
 
@@ -67,12 +75,11 @@ def test_proposal_is_a_valid_config(tmp_path: object) -> None:
     system = SystemInfo("core", "Cisco IOS XE Software, ISR4331", "1.3.6.1.4.1.9", None)
     found = [
         Found("10.0.0.9", 0.002),
-        Found("10.0.0.1", 0.001, system, ("sw-1 (Gi0/1)",)),
+        Found("10.0.0.1", 0.001, system, (Neighbour("sw-1", "Gi0/1"),)),
         Found("10.0.0.2", 0.001, system),
     ]
-    result = proposal(
-        Sweep(3, found), site_name="Xã A", level="commune", reference="env:C", version="2c"
-    )
+    cells = SnmpCells("2c", community=("env", "C"))
+    result = proposal(Sweep(3, found), site_name="Xã A", level="commune", cells=cells)
     (site,) = result.roots
     assert [(d.id, d.role.value, d.snmp is not None) for d in site.devices] == [
         ("host-10-0-0-9", "other", False),
@@ -89,3 +96,45 @@ def test_proposal_is_a_valid_config(tmp_path: object) -> None:
     path = tmp_path / "p.yaml"  # type: ignore[operator]
     path.write_text(text, encoding="utf-8")
     assert len(load_config(path, environ={"C": "x"}).devices) == 3
+
+
+def _router(name: str) -> SystemInfo:
+    return SystemInfo(name, "RouterOS RB750", "1.3.6.1.4.1.14988.1", None)
+
+
+def test_a_chain_of_routers_is_a_tree_of_sites() -> None:
+    """p - a - b (routers, linked by name or management address), a switch behind b: three
+    sites, each gated by its router, the last level repeated below the last one given; with
+    --root at b, the tree hangs the other way."""
+    switch = SystemInfo("b-sw", "Aruba 2930F Switch", "1.3.6.1.4.1.11", None)
+    found = [
+        Found("10.0.0.1", 0.001, _router("p"), (Neighbour("a.example.vn"),)),
+        Found("10.0.1.1", 0.001, _router("a"), (Neighbour("x", address="10.0.2.1"),)),
+        Found("10.0.2.1", 0.001, _router("b"), (Neighbour("b-sw", "ether2", protocol="CDP"),)),
+        Found("10.0.2.2", 0.001, switch),
+        Found("10.0.9.9", 0.001),
+    ]
+    cells = SnmpCells("2c", community=("env", "C"))
+    result = proposal(
+        Sweep(5, found), site_name="P", level="province", cells=cells, levels=("commune",)
+    )
+    assert result.levels == ("province", "commune")
+    (top,) = result.roots
+    assert (top.gateway, [d.id for d in top.devices]) == ("a", ["a", "host-10-0-9-9"])
+    # "a" has the most links (2) so it is the root; p and b are communes under it
+    assert [(s.name, s.level, s.gateway) for s in top.children] == [
+        ("p", "commune", "p"),
+        ("b", "commune", "b"),
+    ]
+    assert [d.id for d in top.children[1].devices] == ["b", "b-sw"]
+    assert "no LLDP/CDP link" in top.devices[1].comment
+    rooted = proposal(
+        Sweep(5, found), site_name="P", level="province", cells=cells, levels=("commune",),
+        root="10.0.0.1",
+    )  # fmt: skip
+    (top,) = rooted.roots
+    assert top.gateway == "p"
+    (a,) = top.children
+    (b,) = a.children
+    assert (a.gateway, a.level, b.gateway, b.level) == ("a", "commune", "b", "commune")
+    assert "CDP: b-sw (ether2)" in b.devices[0].comment
