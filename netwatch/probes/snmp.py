@@ -366,15 +366,14 @@ class SnmpPoller:
             log.debug("snmp %s: %s", device, failure)
         return Sample(device, "snmp", at, time.monotonic() - started, failure, data)
 
-    async def walk_text(
+    async def _walk_once(
         self,
         device: str,
         address: str,
         settings: SnmpSettings,
         columns: Mapping[str, tuple[int, ...]],
-    ) -> tuple[Failure | None, dict[str, dict[tuple[int, ...], str]]]:
-        """Walk table columns (name -> numeric OID) once, values as text: for a one-off look
-        such as ``netwatch discover`` reading LLDP neighbours. A failure is returned."""
+    ) -> tuple[Failure | None, dict[str, Column]]:
+        """One walk of ``columns`` for a one-off look; a failure is returned, not raised."""
         if self._closed:
             raise RuntimeError("SnmpPoller is closed")
         try:
@@ -384,7 +383,19 @@ class SnmpPoller:
             return _failure_from(device, exc.error, settings), {}
         except OSError as exc:
             return _failure_from(device, exc, settings), {}
-        return None, {
+        return None, found
+
+    async def walk_text(
+        self,
+        device: str,
+        address: str,
+        settings: SnmpSettings,
+        columns: Mapping[str, tuple[int, ...]],
+    ) -> tuple[Failure | None, dict[str, dict[tuple[int, ...], str]]]:
+        """Walk table columns (name -> numeric OID) once, values as text: for a one-off look
+        such as ``netwatch discover`` reading LLDP neighbours. A failure is returned."""
+        failure, found = await self._walk_once(device, address, settings, columns)
+        return failure, {
             name: {index: _text(value) for index, value in column.items()}
             for name, column in found.items()
         }
@@ -398,16 +409,8 @@ class SnmpPoller:
     ) -> tuple[Failure | None, dict[str, dict[tuple[int, ...], bytes]]]:
         """As ``walk_text``, the OCTET STRING values as they are (e.g. CDP's 4-byte IPv4
         addresses, which text decoding would mangle); other values are left out."""
-        if self._closed:
-            raise RuntimeError("SnmpPoller is closed")
-        try:
-            target = await self._target(address, settings)
-            found = await self._walk(device, target, settings, ",".join(columns), columns)
-        except _RequestFailed as exc:
-            return _failure_from(device, exc.error, settings), {}
-        except OSError as exc:
-            return _failure_from(device, exc, settings), {}
-        return None, {
+        failure, found = await self._walk_once(device, address, settings, columns)
+        return failure, {
             name: {i: bytes(v) for i, v in column.items() if isinstance(v, bytes)}
             for name, column in found.items()
         }
