@@ -36,8 +36,16 @@ from netwatch.errors import NetwatchError
 from netwatch.history.report import site_availability
 from netwatch.history.store import HistoryStore
 from netwatch.inventory import Inventory
-from netwatch.models import Device, Role, Sample, Status, Transition, service_subject
-from netwatch.polling import CheckSpec
+from netwatch.models import (
+    CheckKind,
+    CheckSpec,
+    Device,
+    Role,
+    Sample,
+    Status,
+    Transition,
+    service_subject,
+)
 from netwatch.probes.snmp import SnmpData
 from netwatch.probes.snmp_reboots import RebootDetector
 from netwatch.scheduler import Outcome, PollFunc
@@ -71,7 +79,7 @@ class PollProbes(Protocol):
 class PollScheduler(Protocol):
     """When checks run (``scheduler.Scheduler``)."""
 
-    def add(self, key: str, kind: str, interval: float, func: PollFunc) -> None: ...
+    def add(self, key: str, kind: CheckKind, interval: float, func: PollFunc) -> None: ...
 
     def remove(self, key: str) -> None: ...
 
@@ -256,7 +264,7 @@ class Pipeline:
         after = state.check(device.id, check.name)
         if change is not None:
             self._on_change(change)
-        if check.kind == "snmp" and sample.ok and isinstance(sample.data, SnmpData):
+        if check.kind is CheckKind.SNMP and sample.ok and isinstance(sample.data, SnmpData):
             reboot = self.reboots.observe(device.id, sample.at, sample.data.system)
             if reboot is not None:
                 log.warning("device %s rebooted (%s went back to %.0f s)", device.id,

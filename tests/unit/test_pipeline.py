@@ -11,9 +11,18 @@ from netwatch.alerting.engine import AlertEngine, EngineOutput
 from netwatch.alerting.model import Alert, Delivery
 from netwatch.alerting.state_files import StateFiles
 from netwatch.inventory import build_inventory
-from netwatch.models import Device, Failure, FailureKind, Sample, Status, Transition
+from netwatch.models import (
+    CheckKind,
+    CheckSpec,
+    Device,
+    Failure,
+    FailureKind,
+    Sample,
+    Status,
+    Transition,
+)
 from netwatch.pipeline import Pipeline, PollProbes, Watched
-from netwatch.polling import CheckSpec, checks_of
+from netwatch.polling import checks_of
 from netwatch.probes.health import HealthData, UpsStatus
 from netwatch.probes.snmp import SnmpData
 from netwatch.scheduler import PollFunc
@@ -55,7 +64,7 @@ class Scheduler:
         self.removed: list[str] = []
         self.pulled: list[tuple[str, float]] = []
 
-    def add(self, key: str, kind: str, interval: float, func: PollFunc) -> None:
+    def add(self, key: str, kind: CheckKind, interval: float, func: PollFunc) -> None:
         self.added.append(key)
 
     def remove(self, key: str) -> None:
@@ -207,7 +216,7 @@ async def test_a_ups_s_battery_and_mains_go_to_the_history_as_its_site_s_power(
     now = [100.0]
     p, _ = make_pipeline(tmp_path, config, probes, Scheduler(), recorded)
     p.clock = lambda: now[0]
-    check = next(c for c in checks_of(config.devices[0]) if c.kind == "snmp")
+    check = next(c for c in checks_of(config.devices[0]) if c.kind is CheckKind.SNMP)
 
     def ups(on_battery: bool | None) -> SnmpData:
         return SnmpData(None, None, None, health=HealthData("default", ups=UpsStatus(on_battery)))
