@@ -193,7 +193,7 @@ class Daemon:
             return None
         try:
             traps = await Traps.open(
-                config.traps, config.devices, pipeline.on_trap, Path(config.agent.data_dir)
+                config.traps, config.devices, pipeline.traps.on_trap, Path(config.agent.data_dir)
             )
         except OSError as exc:
             raise NetwatchError(
