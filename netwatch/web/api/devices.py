@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from netwatch.web import views
+from netwatch.web import device_views as views
 from netwatch.web.api.context import Context
 from netwatch.web.api.request import (
     MAX_LIST,
