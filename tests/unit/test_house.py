@@ -27,14 +27,12 @@ KNOWN: set[str] = {
     "alerting/outbox.py",
     "alerting/outbox.py:Outbox",
     "alerting/outbox.py:Outbox.__init__",
-    "alerting/messages.py:render",
     "cli.py",
     "cli.py:_add_onboarding",
     "cli.py:_discover",
     "configuration/files.py",
     "configuration/source.py",
     "demo/province.py:build_province",
-    "exporters/collector.py:write_metrics",
     "exporters/snmp.py:SnmpFamilies.__init__",
     "history/report.py",
     "history/report.py:build_report",
@@ -52,9 +50,6 @@ KNOWN: set[str] = {
     "probes/snmp.py:SnmpPoller._walk",
     "probes/snmp_v3.py",
     "traps_v3.py:V3Receiver._handle",
-    "web/sections.py",
-    "web/sections.py:alerts_main",
-    "web/views.py",
 }
 
 
