@@ -36,7 +36,6 @@ KNOWN: set[str] = {
     "history/store.py:HistoryStore._loop",
     "onboarding/discover.py",
     "onboarding/discover.py:proposal",
-    "onboarding/rows.py:_Reader.read",
     "pipeline.py:Pipeline",
     "probes/icmp_socket.py",
     "probes/icmp_socket.py:EchoSocket._on_readable",
