@@ -30,7 +30,6 @@ KNOWN: set[str] = {
     "cli.py",
     "cli.py:_add_onboarding",
     "cli.py:_discover",
-    "demo/province.py:build_province",
     "exporters/snmp.py:SnmpFamilies.__init__",
     "history/store.py:HistoryStore._commit",
     "history/store.py:HistoryStore._loop",
