@@ -39,25 +39,21 @@ from netwatch.models import AuthProtocol, PrivProtocol, SnmpSettings
 from netwatch.onboarding import export_csv, import_table, read_table, render_files
 from netwatch.onboarding.cells import SnmpCells
 from netwatch.onboarding.discover import (
-    DISCOVER_HEADER,
     MAX_HOSTS,
-    Known,
     Sweep,
-    compare,
     hosts_of,
-    proposal,
     read_reference,
     split_reference,
     sweep,
 )
 from netwatch.onboarding.export import FORMATS
+from netwatch.onboarding.proposal import DISCOVER_HEADER, compared, proposal
 from netwatch.onboarding.render import MAIN_FILE
 from netwatch.once import run_once, unknown_devices
 from netwatch.settings.config import Config
 
 AUTH_PROTOCOLS = get_args(AuthProtocol)
 PRIV_PROTOCOLS = get_args(PrivProtocol)
-KINDS = ("new", "address changed", "not seen")  # what discover -c reports
 
 DEFAULT_CONFIG = "/etc/netwatch/netwatch.yaml"
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
@@ -409,7 +405,7 @@ def _discover(args: argparse.Namespace) -> int:
     )
     header = DISCOVER_HEADER
     if args.config:
-        lines = _compared(args.config, result, hosts)
+        lines = compared(args.config, result, hosts)
         for line in lines:
             print(line, file=sys.stderr)
         header += "".join(f"# {line}\n" for line in lines)
@@ -434,18 +430,6 @@ def _discover(args: argparse.Namespace) -> int:
         )
         return EXIT_FAILURE
     return done
-
-
-def _compared(path: str, result: Sweep, hosts: list[str]) -> list[str]:
-    """The discovery against the config at ``path`` (its secrets are not read)."""
-    config = load_config(path, secrets=False)
-    known = [Known(d.id, d.name, d.address) for d in config.devices]
-    # After Ctrl-C, an address not reached is not "not seen": only those swept count.
-    swept = hosts if not result.interrupted else []
-    lines = compare(known, result, swept)
-    counts = {kind: sum(1 for line in lines if line.startswith(kind)) for kind in KINDS}
-    summary = ", ".join(f"{n} {kind}" for kind, n in counts.items())
-    return [f"compared with {path}: {summary}", *("  " + line for line in lines)]
 
 
 async def _sweep(hosts: list[str], args: argparse.Namespace, snmp: SnmpSettings | None) -> Sweep:

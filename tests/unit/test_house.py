@@ -33,8 +33,6 @@ KNOWN: set[str] = {
     "exporters/snmp.py:SnmpFamilies.__init__",
     "history/store.py:HistoryStore._commit",
     "history/store.py:HistoryStore._loop",
-    "onboarding/discover.py",
-    "onboarding/discover.py:proposal",
     "pipeline.py:Pipeline",
     "probes/icmp_socket.py",
     "probes/icmp_socket.py:EchoSocket._on_readable",
