@@ -296,9 +296,3 @@ def cdp_neighbours(table: Mapping[str, Mapping[tuple[int, ...], bytes]]) -> tupl
         port = ports.get(index, b"").decode("utf-8", "replace").strip("\x00 ")
         out.append(Neighbour(name, port, ip, "CDP"))
     return tuple(out)
-
-
-def split_reference(reference: str) -> tuple[str, str]:
-    """``env:NAME`` -> ``("env", "NAME")``, as a proposal writes it."""
-    kind, _, where = reference.partition(":")
-    return kind, where
