@@ -38,7 +38,7 @@ from netwatch.history.store import HistoryStore
 from netwatch.inventory import Inventory
 from netwatch.models import Device, Role, Sample, Status, Transition, service_subject
 from netwatch.polling import CheckSpec
-from netwatch.probes.snmp import SnmpData
+from netwatch.probes.snmp_data import SnmpData
 from netwatch.probes.snmp_reboots import RebootDetector
 from netwatch.scheduler import Outcome, PollFunc
 from netwatch.state import REACHABILITY_CHECKS, Change, CheckState, StateTracker

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from netwatch.exporters.health import HealthFamilies
 from netwatch.exporters.text import MetricsText, escape
 from netwatch.models import Device, InterfaceFilter
-from netwatch.probes.snmp import HostResources, Interface, SnmpData, interface_matcher
+from netwatch.probes.snmp_data import HostResources, Interface, SnmpData, interface_matcher
 from netwatch.state import CheckState
 
 SYS_DESCR_MAX = 256  # some agents put a whole banner in sysDescr; a label need not hold it

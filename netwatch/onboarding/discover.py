@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from netwatch.errors import NetwatchError
 from netwatch.models import IcmpSettings, Role, Secret, SnmpSettings
 from netwatch.probes.icmp import IcmpProber, detect_icmp_mode
-from netwatch.probes.snmp import SnmpPoller, SystemInfo
+from netwatch.probes.snmp import SnmpPoller
+from netwatch.probes.snmp_data import SystemInfo
 
 from .cells import SnmpCells
 from .rows import ImportedDevice, ImportedSite, ImportResult

@@ -22,7 +22,7 @@ from netwatch.alerting.model import Alert
 from netwatch.i18n import zone
 from netwatch.models import Device, IcmpStats, Site, Status
 from netwatch.probes.service_model import ServiceData
-from netwatch.probes.snmp import SnmpData
+from netwatch.probes.snmp_data import SnmpData
 from netwatch.settings.alerting import MaintenanceWindow, Silence
 from netwatch.state import CheckState
 from netwatch.web.backend import Backend

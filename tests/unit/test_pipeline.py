@@ -15,7 +15,7 @@ from netwatch.models import Device, Failure, FailureKind, Sample, Status, Transi
 from netwatch.pipeline import Pipeline, PollProbes, Watched
 from netwatch.polling import CheckSpec, checks_of
 from netwatch.probes.health import HealthData, UpsStatus
-from netwatch.probes.snmp import SnmpData
+from netwatch.probes.snmp_data import SnmpData
 from netwatch.scheduler import PollFunc
 from netwatch.settings.config import Config
 from netwatch.state import StateTracker

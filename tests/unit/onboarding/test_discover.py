@@ -20,7 +20,7 @@ from netwatch.onboarding.discover import (
     proposal,
 )
 from netwatch.onboarding.render import MAIN_FILE, render_files
-from netwatch.probes.snmp import SystemInfo
+from netwatch.probes.snmp_data import SystemInfo
 
 
 def test_doctests() -> None:
