@@ -230,8 +230,9 @@ class Daemon:
             power_cut=power.power_cut,
         )
         files = StateFiles(Path(config.agent.data_dir), engine, config_windows=config.maintenance,
-                           clock=self.clock, retry_every=TICK)  # fmt: skip
+                           clock=self.clock, retry_every=TICK, power=power)  # fmt: skip
         await files.restore()
+        power.forget({s.id for s in config.sites})  # outages of sites the config no longer has
         return engine, files
 
     async def _serve(self, config: Config, parts: Parts) -> None:

@@ -3,7 +3,9 @@
 - ``store``: :class:`HistoryStore`, the file and its writer thread (the only writer).
 - ``schema``: tables and migrations; ``retention``: daily summaries, purge, vacuum.
 - ``availability``: pure maths over status timelines; ``reader``: period queries.
-- ``report``: rows by device, site or level; ``formats``: table, csv, json, html.
+- ``report``: rows by device, site or level, read through ``source`` (a store, a file or a
+  connection, with one clear line when it cannot be read), merged sites counting their former
+  units (``merged``); ``formats``: table, csv, json, html.
 """
 
 from netwatch.history.availability import Stats
