@@ -40,7 +40,7 @@ from netwatch.models import (
     SnmpSettings,
     Status,
 )
-from netwatch.probes.snmp import HostResources, Interface, SnmpData, Storage, SystemInfo
+from netwatch.probes.snmp_data import HostResources, Interface, SnmpData, Storage, SystemInfo
 from netwatch.settings.config import Config
 from netwatch.state import CheckState, DeviceState, StateTracker
 

@@ -77,7 +77,8 @@ from bench.snmp_exporter import Tally, best  # noqa: E402
 from netwatch.exporters.snmp import SnmpRow, write_snmp  # noqa: E402
 from netwatch.exporters.text import MetricsText, label_pairs  # noqa: E402
 from netwatch.models import Device, FailureKind, Role, Sample, Secret, SnmpSettings  # noqa: E402
-from netwatch.probes.snmp import SnmpData, SnmpPoller  # noqa: E402
+from netwatch.probes.snmp import SnmpPoller  # noqa: E402
+from netwatch.probes.snmp_data import SnmpData  # noqa: E402
 from netwatch.state import CheckState  # noqa: E402
 from tests.snmpd import (  # noqa: E402
     AUTH_PASSWORD,

@@ -46,7 +46,7 @@ from netwatch.models import (
     Transition,
     service_subject,
 )
-from netwatch.probes.snmp import SnmpData
+from netwatch.probes.snmp_data import SnmpData
 from netwatch.probes.snmp_reboots import RebootDetector
 from netwatch.scheduler import Outcome, PollFunc
 from netwatch.state import REACHABILITY_CHECKS, Change, CheckState, StateTracker

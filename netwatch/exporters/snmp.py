@@ -26,9 +26,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from netwatch.exporters.health import HealthFamilies
-from netwatch.exporters.text import MetricsText, escape
+from netwatch.exporters.text import Family, MetricsText, escape
 from netwatch.models import Device, InterfaceFilter
-from netwatch.probes.snmp import HostResources, Interface, SnmpData, interface_matcher
+from netwatch.probes.snmp_data import HostResources, Interface, SnmpData, interface_matcher
 from netwatch.state import CheckState
 
 SYS_DESCR_MAX = 256  # some agents put a whole banner in sysDescr; a label need not hold it
@@ -112,69 +112,55 @@ class SnmpFamilies:
 
     def __init__(self, out: MetricsText, interfaces: InterfaceLabels) -> None:
         self._interface_labels = interfaces
-        self.up = out.family("netwatch_snmp_up", "gauge", "1 if the last SNMP poll answered.")
-        self.failures = out.family(
-            "netwatch_snmp_failures", "counter", "Failed SNMP polls by reason."
+
+        def gauge(name: str, help_text: str) -> Family:
+            return out.family(name, "gauge", help_text)
+
+        def counter(name: str, help_text: str) -> Family:
+            return out.family(name, "counter", help_text)
+
+        self.up = gauge("netwatch_snmp_up", "1 if the last SNMP poll answered.")
+        self.failures = counter("netwatch_snmp_failures", "Failed SNMP polls by reason.")
+        self.duration = gauge(
+            "netwatch_snmp_poll_duration_seconds", "Duration of the last SNMP poll."
         )
-        self.duration = out.family(
-            "netwatch_snmp_poll_duration_seconds", "gauge", "Duration of the last SNMP poll."
-        )
-        self.info = out.family(
-            "netwatch_device_info", "gauge", "1, with the device's SNMP system description."
-        )
-        self.uptime = out.family(
-            "netwatch_device_uptime_seconds", "gauge", "sysUpTime (wraps after 497 days)."
-        )
-        self.reboots = out.family(
-            "netwatch_device_reboots", "counter", "Reboots seen since netwatch started."
-        )
-        self.if_rows = out.family(
+        self.info = gauge("netwatch_device_info", "1, with the device's SNMP system description.")
+        self.uptime = gauge("netwatch_device_uptime_seconds", "sysUpTime (wraps after 497 days).")
+        self.reboots = counter("netwatch_device_reboots", "Reboots seen since netwatch started.")
+        self.if_rows = gauge(
             "netwatch_snmp_interface_rows",
-            "gauge",
             "Rows of ifTable/ifXTable the agent showed, before the filter (0: none in its view).",
         )
-        self.if_up = out.family("netwatch_interface_up", "gauge", "1 if ifOperStatus is up.")
-        self.if_admin = out.family(
-            "netwatch_interface_admin_up", "gauge", "1 if ifAdminStatus is up."
-        )
-        self.if_speed = out.family(
+        self.if_up = gauge("netwatch_interface_up", "1 if ifOperStatus is up.")
+        self.if_admin = gauge("netwatch_interface_admin_up", "1 if ifAdminStatus is up.")
+        self.if_speed = gauge(
             "netwatch_interface_speed_bytes",
-            "gauge",
             "ifHighSpeed (or ifSpeed) in bytes per second (Prometheus base unit; x8 for bit/s).",
         )
-        self.rx_bytes = out.family(
-            "netwatch_interface_receive_bytes", "counter", "ifHCInOctets (or ifInOctets), raw."
+        self.rx_bytes = counter(
+            "netwatch_interface_receive_bytes", "ifHCInOctets (or ifInOctets), raw."
         )
-        self.tx_bytes = out.family(
-            "netwatch_interface_transmit_bytes", "counter", "ifHCOutOctets (or ifOutOctets), raw."
+        self.tx_bytes = counter(
+            "netwatch_interface_transmit_bytes", "ifHCOutOctets (or ifOutOctets), raw."
         )
-        self.rx_packets = out.family(
-            "netwatch_interface_receive_packets", "counter", "Unicast packets received, raw."
+        self.rx_packets = counter(
+            "netwatch_interface_receive_packets", "Unicast packets received, raw."
         )
-        self.tx_packets = out.family(
-            "netwatch_interface_transmit_packets", "counter", "Unicast packets sent, raw."
+        self.tx_packets = counter(
+            "netwatch_interface_transmit_packets", "Unicast packets sent, raw."
         )
-        self.errors = out.family("netwatch_interface_errors", "counter", "ifIn/OutErrors, raw.")
-        self.discards = out.family(
-            "netwatch_interface_discards", "counter", "ifIn/OutDiscards, raw."
-        )
-        self.cpu = out.family(
+        self.errors = counter("netwatch_interface_errors", "ifIn/OutErrors, raw.")
+        self.discards = counter("netwatch_interface_discards", "ifIn/OutDiscards, raw.")
+        self.cpu = gauge(
             "netwatch_host_cpu_load_ratio",
-            "gauge",
             "hrProcessorLoad as a ratio, per processor and averaged.",
         )
-        self.memory = out.family(
-            "netwatch_host_memory_bytes", "gauge", "Physical memory (hrStorageRam)."
+        self.memory = gauge("netwatch_host_memory_bytes", "Physical memory (hrStorageRam).")
+        self.storage = gauge(
+            "netwatch_host_storage_bytes", "Fixed disks (hrStorageFixedDisk) by description."
         )
-        self.storage = out.family(
-            "netwatch_host_storage_bytes",
-            "gauge",
-            "Fixed disks (hrStorageFixedDisk) by description.",
-        )
-        self.processes = out.family(
-            "netwatch_host_processes", "gauge", "hrSystemProcesses: processes running."
-        )
-        self.load = out.family("netwatch_host_load_average", "gauge", "UCD-SNMP load averages.")
+        self.processes = gauge("netwatch_host_processes", "hrSystemProcesses: processes running.")
+        self.load = gauge("netwatch_host_load_average", "UCD-SNMP load averages.")
         self.health = HealthFamilies(out, self.cpu, self.memory)
 
     def add(self, row: SnmpRow, now: float) -> None:

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from netwatch.errors import NetwatchError
 from netwatch.models import IcmpSettings, Secret, SnmpSettings
 from netwatch.probes.icmp import IcmpProber, detect_icmp_mode
-from netwatch.probes.snmp import SnmpPoller, SystemInfo
+from netwatch.probes.snmp import SnmpPoller
+from netwatch.probes.snmp_data import SystemInfo
 
 log = logging.getLogger(__name__)
 

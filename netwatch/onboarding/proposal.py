@@ -72,7 +72,7 @@ def compare(known: Sequence[Known], result: Sweep, swept: Sequence[str]) -> list
     address was swept but did not answer. A device is matched by address, else by its sysName
     against the config's id or name (case and domain ignored).
 
-    >>> from netwatch.probes.snmp import SystemInfo
+    >>> from netwatch.probes.snmp_data import SystemInfo
     >>> known = [Known("rtr", "", "10.0.0.1"), Known("sw", "SW", "10.0.0.2"),
     ...          Known("ap", "", "10.0.0.3"), Known("far", "", "10.9.0.1")]
     >>> sw = SystemInfo("sw.x", "", "", None)

@@ -25,8 +25,6 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from pysnmp.proto import rfc1905
-
 from netwatch.configuration.profiles import Oid, Profile, Source
 from netwatch.probes import snmp_v2c as v2c
 
@@ -104,11 +102,7 @@ class HealthData:
 
 
 def absent(value: Any) -> bool:
-    if isinstance(value, v2c.Special):
-        return True
-    return value is None or isinstance(
-        value, (rfc1905.NoSuchObject, rfc1905.NoSuchInstance, rfc1905.EndOfMibView)
-    )
+    return value is None or isinstance(value, v2c.Special)
 
 
 def number(value: Any) -> float | None:

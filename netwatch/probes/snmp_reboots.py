@@ -11,7 +11,7 @@ only the agent's: when it is present it is trusted first, so restarting snmpd is
 
 Pure: no I/O; the caller passes the poll time of each successful sample.
 
->>> from netwatch.probes.snmp import SystemInfo
+>>> from netwatch.probes.snmp_data import SystemInfo
 >>> d = RebootDetector()
 >>> d.observe("r1", 1000.0, SystemInfo("r1", "", "", sys_uptime_seconds=86400.0)) is None
 True
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Final
 
-from netwatch.probes.snmp import SystemInfo
+from netwatch.probes.snmp_data import SystemInfo
 
 log = logging.getLogger(__name__)
 

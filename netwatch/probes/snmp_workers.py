@@ -47,7 +47,8 @@ from typing import Any, Final
 from netwatch.configuration.profiles import ProfileSet
 from netwatch.logs import current_setup, setup_logging
 from netwatch.models import Failure, FailureKind, Sample, SnmpSettings
-from netwatch.probes.snmp import SnmpData, SnmpPoller
+from netwatch.probes.snmp import SnmpPoller
+from netwatch.probes.snmp_data import SnmpData
 
 log = logging.getLogger(__name__)
 

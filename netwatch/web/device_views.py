@@ -19,7 +19,7 @@ from typing import Any
 
 from netwatch.models import Device, IcmpStats, Status
 from netwatch.probes.service_model import ServiceData
-from netwatch.probes.snmp import SnmpData
+from netwatch.probes.snmp_data import SnmpData
 from netwatch.state import CheckState
 from netwatch.web.backend import Backend
 from netwatch.web.recent import Recent

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from netwatch.models import IcmpStats, Sample
-from netwatch.probes.snmp import Interface, SnmpData
+from netwatch.probes.snmp_data import Interface, SnmpData
 from netwatch.state import StateTracker
 
 MINUTES = 240  # four hours of one point per minute

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from netwatch.configuration.profiles import load_profiles
-from netwatch.probes.snmp import SnmpData
+from netwatch.probes.snmp_data import SnmpData
 from netwatch.probes.snmp_workers import SnmpWorkers
 from tests.snmpsim import DATA, Simulator, running
 

@@ -21,7 +21,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from netwatch.exporters.snmp import SnmpRow, write_snmp
 from netwatch.exporters.text import MetricsText, label_pairs
 from netwatch.models import Device, Role
-from netwatch.probes.snmp import SnmpData, SnmpPoller
+from netwatch.probes.snmp import SnmpPoller
+from netwatch.probes.snmp_data import SnmpData
 from netwatch.state import StateTracker
 from tests.integration.test_snmp_export import promtool_check
 from tests.snmpsim import REAL_DEVICES, Simulator, real_snmpsim
@@ -59,13 +60,13 @@ class Polled:
 async def _poll_all(sim: Simulator) -> dict[str, Polled]:
     poller = await SnmpPoller.create()
     counted = {"n": 0}
-    request = poller._request
+    request = poller._clients.request
 
     async def counting(*args: Any, **kw: Any) -> Any:
         counted["n"] += 1
         return await request(*args, **kw)
 
-    poller._request = counting  # type: ignore[method-assign]
+    poller._clients.request = counting  # type: ignore[method-assign]
     result: dict[str, Polled] = {}
     try:
         for name in NAMES:

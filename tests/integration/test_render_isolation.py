@@ -20,7 +20,7 @@ from jsonschema import Draft202012Validator
 
 from netwatch.exporters.collector import RenderCache, View, render_text
 from netwatch.models import IcmpStats, Sample
-from netwatch.probes.snmp import SnmpData
+from netwatch.probes.snmp_data import SnmpData
 from netwatch.web.app import Hooks, make_app
 from netwatch.web.openapi import document
 from tests.unit.web.province import Province, build

@@ -19,7 +19,9 @@ import pytest
 from netwatch.exporters.snmp import SnmpRow, write_snmp
 from netwatch.exporters.text import MetricsText, label_pairs
 from netwatch.models import Device, Role, Secret, SnmpSettings, Status
-from netwatch.probes.snmp import Interface, SnmpPoller, TablePlan
+from netwatch.probes.snmp import SnmpPoller
+from netwatch.probes.snmp_data import Interface
+from netwatch.probes.snmp_walk import TablePlan
 from netwatch.state import CheckState
 from tests.snmpd import (
     AUTH_PASSWORD,
@@ -232,7 +234,9 @@ async def test_getnext_plan_reads_what_getbulk_reads(
     """The last resort (GETNEXT, one column per request) works on the wire, v2c and v3: the
     same interfaces and values as snmpbulkwalk, one request per value plus one per column."""
     settings = v2c(restricted) if version == "2c" else v3(restricted)
-    poller._plans[("slow", "interfaces")] = TablePlan(1, bulk=False)  # as learnt from an agent
+    poller._walker._plans[("slow", "interfaces")] = TablePlan(
+        1, bulk=False
+    )  # as learnt from an agent
     before = restricted.values("snmpbulkwalk", IFX_ENTRY)
     sample = await poller.poll("slow", restricted.host, settings)
     after = restricted.values("snmpbulkwalk", IFX_ENTRY)

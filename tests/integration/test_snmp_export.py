@@ -17,7 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from netwatch.exporters.snmp import SnmpRow, write_snmp
 from netwatch.exporters.text import MetricsText, label_pairs
 from netwatch.models import Device, Role, Secret, SnmpSettings
-from netwatch.probes.snmp import SnmpData, SnmpPoller
+from netwatch.probes.snmp import SnmpPoller
+from netwatch.probes.snmp_data import SnmpData
 from netwatch.probes.snmp_reboots import RebootDetector
 from netwatch.state import StateTracker
 from tests.snmpd import COMMUNITY, SnmpAgent, snmpd

@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 
 from netwatch.models import FailureKind, Sample, Secret, SnmpSettings
-from netwatch.probes.snmp import SnmpData, SnmpPoller
+from netwatch.probes.snmp import SnmpPoller
+from netwatch.probes.snmp_data import SnmpData
 from netwatch.probes.snmp_workers import SnmpWorkers
 from tests.daemon import free_port, metric_value, netwatch_argv, write_config
 from tests.hostile_snmp import MODES, serve, udp_ports
@@ -144,11 +145,11 @@ async def test_a_good_device_keeps_answering_through_a_flood(
     flood is dropped after its header (counted in ``dropped``)."""
     first = await poller.poll("good", snmpd.host, good_settings(snmpd))
     assert first.ok, first.failure
-    port = poller._v2c._sockets[socket.AF_INET][0].getsockname()[1]
+    port = poller._clients._v2c._sockets[socket.AF_INET][0].getsockname()[1]
     good, failed = await good_polls_during_flood(poller.poll, snmpd, port)
     assert good >= 3
     assert failed == 0, f"{failed} of {good} good polls failed during the flood"
-    assert poller._v2c.dropped > FLOOD_RATE
+    assert poller._clients._v2c.dropped > FLOOD_RATE
 
 
 @pytest.mark.peer

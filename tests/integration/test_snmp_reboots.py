@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from netwatch.models import Sample, Secret, SnmpSettings
-from netwatch.probes.snmp import SnmpData, SnmpPoller, SystemInfo
+from netwatch.probes.snmp import SnmpPoller
+from netwatch.probes.snmp_data import SnmpData, SystemInfo
 from netwatch.probes.snmp_reboots import (
     TIMETICKS_WRAP_SECONDS,
     RebootDetector,

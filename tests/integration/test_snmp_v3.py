@@ -172,13 +172,13 @@ async def test_restarted_agent_is_resynchronised(poller: SnmpPoller, workdirs: l
     try:
         settings = v3(agent.port, "sha256_aes", "sha256", "aes", timeout=1, retries=1)
         assert (await poller.poll("dev", agent.host, settings)).ok
-        before = poller._v3.engine((agent.host, agent.port))
+        before = poller._clients._v3.engine((agent.host, agent.port))
         assert before is not None
         boots = before.boots
         agent = restart(agent, fixed)
         sample = await poller.poll("dev", agent.host, settings)
         assert sample.ok, sample.failure
-        after = poller._v3.engine((agent.host, agent.port))
+        after = poller._clients._v3.engine((agent.host, agent.port))
         assert after is not None
         assert after.boots == boots + 1
         reports = agent.values("snmpget", NOT_IN_TIME_WINDOWS)[NOT_IN_TIME_WINDOWS]
@@ -203,8 +203,8 @@ async def test_cloned_agents_with_one_engine_id_keep_their_own_clocks(
                 settings = v3(agent.port, "md5_des", "md5", "des", collect=("system",))
                 sample = await poller.poll(f"dev{agent.port}", agent.host, settings)
                 assert sample.ok, sample.failure
-        ea = poller._v3.engine((a.host, a.port))
-        eb = poller._v3.engine((b.host, b.port))
+        ea = poller._clients._v3.engine((a.host, a.port))
+        eb = poller._clients._v3.engine((b.host, b.port))
         assert ea is not None
         assert eb is not None
         assert ea.engine_id == eb.engine_id

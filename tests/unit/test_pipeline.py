@@ -29,7 +29,7 @@ from netwatch.models import (
 from netwatch.pipeline import TRAP_RETRY, Pipeline, PollProbes, TrapWatch, Watched
 from netwatch.polling import checks_of
 from netwatch.probes.health import HealthData, UpsStatus
-from netwatch.probes.snmp import SnmpData
+from netwatch.probes.snmp_data import SnmpData
 from netwatch.scheduler import PollFunc
 from netwatch.settings.config import Config
 from netwatch.state import StateTracker

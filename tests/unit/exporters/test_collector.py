@@ -26,7 +26,7 @@ from netwatch.models import (
     Status,
 )
 from netwatch.probes.service_model import CertInfo, ServiceData
-from netwatch.probes.snmp import HostResources, Interface, SnmpData, Storage, SystemInfo
+from netwatch.probes.snmp_data import HostResources, Interface, SnmpData, Storage, SystemInfo
 from netwatch.settings.config import Config
 from netwatch.state import CheckState, DeviceState, StateTracker
 

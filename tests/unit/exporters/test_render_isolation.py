@@ -16,7 +16,7 @@ import pytest
 from netwatch.exporters.collector import RenderCache, View, render_text
 from netwatch.inventory import build_inventory
 from netwatch.models import Sample
-from netwatch.probes.snmp import SnmpData
+from netwatch.probes.snmp_data import SnmpData
 from netwatch.state import CheckState
 from tests.unit.exporters.test_collector import NOW, Series, parse, port, province
 

@@ -18,7 +18,7 @@ from netwatch.models import (
     SnmpSettings,
     Status,
 )
-from netwatch.probes.snmp import (
+from netwatch.probes.snmp_data import (
     HostResources,
     Interface,
     SnmpData,

@@ -16,7 +16,7 @@ from netwatch.onboarding.cells import SnmpCells
 from netwatch.onboarding.discover import Found, Neighbour, Sweep, hosts_of
 from netwatch.onboarding.proposal import guess_role, proposal
 from netwatch.onboarding.render import MAIN_FILE, render_files
-from netwatch.probes.snmp import SystemInfo
+from netwatch.probes.snmp_data import SystemInfo
 
 
 @pytest.mark.parametrize("module", [discover, proposal_module])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from netwatch.probes.snmp import SystemInfo
+from netwatch.probes.snmp_data import SystemInfo
 from netwatch.probes.snmp_reboots import (
     TIMETICKS_WRAP_SECONDS,
     RebootDetector,

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 import pytest
 
 from netwatch.probes import snmp_v2c as v2c
-from netwatch.probes.snmp import _raise_rcvbuf
+from netwatch.probes.snmp_clients import raise_rcvbuf
 
 NAME = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 # tag, lowest, highest
@@ -216,7 +216,7 @@ def test_decoding_work_grows_at_most_linearly_with_size(shape: str) -> None:
 
 def client_socket(family: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_DGRAM)
-    _raise_rcvbuf(sock)  # room for every datagram the tests queue
+    raise_rcvbuf(sock)  # room for every datagram the tests queue
     sock.setblocking(False)
     sock.bind(("127.0.0.1", 0))
     return sock

@@ -17,7 +17,8 @@ import pytest
 from netwatch.models import FailureKind, Secret, SnmpSettings
 from netwatch.probes import snmp_oids as oids
 from netwatch.probes import snmp_v2c as v2c
-from netwatch.probes.snmp import GET_NEXT, SnmpPoller
+from netwatch.probes.snmp import SnmpPoller
+from netwatch.probes.snmp_clients import GET_NEXT
 
 Oid = tuple[int, ...]
 SETTINGS = SnmpSettings(community=Secret("test", "public"), collect=("interfaces",))
@@ -125,7 +126,7 @@ async def poller() -> AsyncIterator[SnmpPoller]:
 
 
 def use(poller: SnmpPoller, **agents: FakeAgent) -> None:
-    poller._v2c = FakeTransport(  # type: ignore[assignment]
+    poller._clients._v2c = FakeTransport(  # type: ignore[assignment]
         {address.replace("_", "."): agent for address, agent in agents.items()}
     )
 

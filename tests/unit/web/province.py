@@ -15,7 +15,7 @@ from netwatch.config import load_config
 from netwatch.history.store import HistoryStore
 from netwatch.inventory import Inventory, build_inventory
 from netwatch.models import Failure, FailureKind, IcmpStats, Sample
-from netwatch.probes.snmp import HostResources, Interface, SnmpData, Storage, SystemInfo
+from netwatch.probes.snmp_data import HostResources, Interface, SnmpData, Storage, SystemInfo
 from netwatch.settings.alerting import AlertSettings
 from netwatch.state import StateTracker
 from netwatch.web.recent import Recent

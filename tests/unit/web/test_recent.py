@@ -7,7 +7,7 @@ import math
 import pytest
 
 from netwatch.models import Device, IcmpStats, Role, Sample
-from netwatch.probes.snmp import Interface, SnmpData
+from netwatch.probes.snmp_data import Interface, SnmpData
 from netwatch.state import StateTracker
 from netwatch.web.recent import Recent
 
