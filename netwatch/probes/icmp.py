@@ -26,7 +26,8 @@ from typing import Literal
 
 from netwatch.errors import ProbeSetupError
 from netwatch.models import CheckSpec, Failure, FailureKind, IcmpSettings, IcmpStats, Sample
-from netwatch.probes.icmp_socket import EchoSocket, Mode
+from netwatch.probes.icmp_kernel import Mode
+from netwatch.probes.icmp_socket import EchoSocket
 
 __all__ = ["IcmpProber", "detect_icmp_mode"]
 

@@ -1,10 +1,9 @@
 """ICMP echo on one shared socket per address family: packets, pacing, and reply matching.
 
 Why not icmplib's sockets: ``ICMPSocket.send`` resolves the destination with a blocking
-``getaddrinfo`` and sets TTL and traffic class (three syscalls) on every request, its
-``receive`` blocks, and its packet builder and parser are private methods of a socket that opens
-itself in ``__init__``. So the 8-byte echo header is built and parsed here with ``struct``; the
-layout is the one in RFC 792 / RFC 4443.
+``getaddrinfo`` and sets TTL and traffic class (three syscalls) on every request, and its
+``receive`` blocks. So this module keeps one non-blocking socket per address family, opened and
+tuned by :mod:`netwatch.probes.icmp_kernel`, with packets from :mod:`netwatch.probes.icmp_packet`.
 
 Where the CPU goes, measured (``bench/icmp.py``): on a small VM every wake-up of an idle event
 loop costs 50-250 µs of CPU (cold caches), several times the work of one echo. So the design
@@ -38,145 +37,52 @@ indistinguishable from the target's; against that, only the random payload token
 against forgers that never see the requests. Errors (destination unreachable, time exceeded) are
 not checked against the target: routers on the way send them.
 
-What a flood costs. Echo replies with another identifier (other pingers of the host, most
-floods) are dropped in the kernel by a BPF filter on raw sockets (:func:`ident_filter`; dgram
-sockets get only their own identifier's anyway): no wake-up, no read. Those that carry ours
-cost a read and a few comparisons each (about 3 µs of CPU per packet, nearly all of it the
-``recvmsg`` call), checked cheapest first; only a match from the right address reads the clock.
+What a flood costs. Echo replies with another identifier are dropped in the kernel
+(:mod:`netwatch.probes.icmp_kernel`): no wake-up, no read. Those that carry ours cost a read and
+a few comparisons each (about 3 µs of CPU per packet, nearly all of it the ``recvmsg`` call),
+checked cheapest first; only a match from the right address reads the clock.
 
 Replies from loopback come from the address pinged (a request to 127.1.2.3 is answered by
 127.1.2.3), and the prober pings IPv4-mapped IPv6 addresses (``::ffff:10.0.0.1``) over IPv4,
 so the source of a genuine reply is always the address the request went to.
 
->>> pkt = build_echo(socket.AF_INET, 0x1234, 7, b"netwatch")
->>> parse_reply(socket.AF_INET, pkt, ip_header=False) is None  # a request, not a reply
-True
+>>> tick(2.5, 1.0)  # the first grid tick at or after a time
+3.0
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import errno
 import logging
 import math
 import socket
-import struct
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 from netwatch.models import ICMP_GRID, Failure, FailureKind
+from netwatch.probes.icmp_kernel import (
+    ANCBUF,
+    SO_TIMESTAMPNS,
+    SOL_SOCKET,
+    TIMESPEC,
+    Mode,
+    open_socket,
+    tune,
+)
+from netwatch.probes.icmp_packet import (
+    ECHO_REPLY,
+    ERROR_TYPES,
+    HEADER,
+    EchoRequests,
+    parse_reply,
+)
 
 log = logging.getLogger(__name__)
 
-Mode = Literal["raw", "dgram"]
-
-ECHO_REQUEST: dict[int, int] = {socket.AF_INET: 8, socket.AF_INET6: 128}
-ECHO_REPLY: dict[int, int] = {socket.AF_INET: 0, socket.AF_INET6: 129}
-# ICMP errors that quote our request: destination unreachable and time exceeded.
-ERROR_TYPES: dict[int, dict[int, str]] = {
-    socket.AF_INET: {3: "destination unreachable", 11: "time exceeded"},
-    socket.AF_INET6: {1: "destination unreachable", 3: "time exceeded"},
-}
-
-_HEADER = struct.Struct("!BBHHH")  # type, code, checksum, identifier, sequence
-_ID_SEQ = struct.Struct("!HH")
-_BUFFER = 8 * 1024 * 1024
-_SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
-_SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
-_SOL_SOCKET = socket.SOL_SOCKET
-_SOL_RAW = 255
-_ICMP_FILTER = 1  # linux/icmp.h: bitmask of ICMPv4 types the raw socket does NOT receive
-_ICMP6_FILTER = 1  # linux/icmpv6.h: 256-bit mask of ICMPv6 types to block
-_SO_ATTACH_FILTER = getattr(socket, "SO_ATTACH_FILTER", 26)
-_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # also the cmsg type (SCM_TIMESTAMPNS)
-_TIMESPEC = struct.Struct("@qq")
-_ANCBUF = socket.CMSG_SPACE(_TIMESPEC.size)
 _DRAIN_MAX = 4096  # datagrams read per wake-up, so one busy socket cannot starve the loop
 REJECT_LOG_INTERVAL = 60.0  # seconds between log lines about replies from the wrong address
-
-
-def checksum(data: bytes) -> int:
-    """The Internet checksum (RFC 1071) of ``data``."""
-    if len(data) % 2:
-        data += b"\x00"
-    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
-def ident_filter(family: int, ident: int) -> bytes:
-    """A classic BPF program (``struct sock_filter[]``) for a raw ICMP socket: drop echo
-    replies whose identifier is not ``ident``, pass everything else.
-
-    Every raw ICMP socket of the host receives every echo reply (another pinger's, a flood):
-    dropped in the kernel, they cost this process no wake-up and no read. Raw IPv4 sockets see
-    the IP header first (its length is in its first byte), raw IPv6 sockets the ICMPv6 header.
-    """
-    program = [
-        # X = where ICMP starts: ldxb 4*([0]&0xf) (IPv4), ldx #0 (IPv6)
-        (0xB1, 0, 0, 0) if family == socket.AF_INET else (0x01, 0, 0, 0),
-        (0x50, 0, 0, 0),  # ldb [x+0]: the type
-        (0x15, 0, 2, ECHO_REPLY[family]),  # an echo reply? else accept
-        (0x48, 0, 0, 4),  # ldh [x+4]: the identifier
-        (0x15, 0, 1, ident),  # ours? accept : drop
-        (0x06, 0, 0, 0xFFFFFFFF),  # accept the whole packet
-        (0x06, 0, 0, 0),  # drop
-    ]
-    return b"".join(struct.pack("HBBI", *insn) for insn in program)
-
-
-def build_echo(family: int, ident: int, seq: int, payload: bytes) -> bytes:
-    """An echo request. The checksum matters only for raw IPv4; Linux fills it in for ICMPv6
-    and for unprivileged (dgram) sockets."""
-    kind = ECHO_REQUEST[family]
-    header = _HEADER.pack(kind, 0, 0, ident, seq)
-    csum = checksum(header + payload) if family == socket.AF_INET else 0
-    return _HEADER.pack(kind, 0, csum, ident, seq) + payload
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """A parsed ICMP message that concerns an echo request: a reply, or an error quoting one."""
-
-    ident: int
-    seq: int
-    payload: bytes  # the echo payload; empty for errors
-    error: str | None = None  # e.g. "destination unreachable (code 1)"
-
-
-def parse_reply(family: int, packet: bytes, *, ip_header: bool) -> Reply | None:
-    """Parse what a socket read; ``None`` for anything that is not about an echo request.
-
-    ``ip_header`` is true for raw IPv4 sockets, which deliver the IP header too.
-    """
-    if ip_header:
-        if len(packet) < 20:
-            return None
-        packet = packet[(packet[0] & 0x0F) * 4 :]
-    if len(packet) < 8:
-        return None
-    kind, code, _csum, ident, seq = _HEADER.unpack_from(packet)
-    if kind == ECHO_REPLY[family]:
-        return Reply(ident, seq, packet[8:])
-    name = ERROR_TYPES[family].get(kind)
-    if name is None:
-        return None
-    # The error quotes the original IP header and at least 8 bytes of our request.
-    inner = packet[8:]
-    if family == socket.AF_INET:
-        if len(inner) < 20:
-            return None
-        inner = inner[(inner[0] & 0x0F) * 4 :]
-    else:
-        inner = inner[40:]  # fixed IPv6 header; we never send extension headers
-    if len(inner) < 8 or inner[0] != ECHO_REQUEST[family]:
-        return None
-    ident, seq = _ID_SEQ.unpack_from(inner, 4)
-    return Reply(ident, seq, b"", f"{name} (code {code})")
 
 
 # What became of one echo request: an RTT in seconds, a Failure, or None (no reply in time).
@@ -307,13 +213,11 @@ class EchoSocket:
         self._rejected = 0
         self._rejected_logged = 0  # how many of them the last log line covered
         self._reject_log_at = -math.inf  # the clock() before which no further line is logged
-        proto = socket.IPPROTO_ICMP if family == socket.AF_INET else socket.IPPROTO_ICMPV6
-        kind = socket.SOCK_RAW if mode == "raw" else socket.SOCK_DGRAM
         # ``sock`` is for tests (a fake); normally the socket is opened here.
-        self._sock = sock if sock is not None else socket.socket(family, kind, proto)
+        self._sock = sock if sock is not None else open_socket(family, mode)
         try:
             self._sock.setblocking(False)
-            self._tune()
+            tune(self._sock, family, mode, ident)
             self._loop.add_reader(self._sock.fileno(), self._on_readable)
         except BaseException:
             self._sock.close()
@@ -323,62 +227,10 @@ class EchoSocket:
         # The kernel rewrites the identifier of dgram sockets to the socket's port (and only
         # delivers replies carrying it), so there we match by sequence only.
         self._check_ident = mode == "raw"
-        # Requests differ only in their sequence number: keep the checksum of the rest, so a
-        # request costs one pack (RFC 1624 incremental update; only raw IPv4 needs it).
-        self._request_type = ECHO_REQUEST[family]
+        self._packet = EchoRequests(family, ident, payload, checksummed=self._ip_header).packet
         self._reply_type = ECHO_REPLY[family]
         self._error_types = frozenset(ERROR_TYPES[family])
         self._reply_size = 8 + len(payload)
-        self._partial_sum = -1
-        if family == socket.AF_INET and mode == "raw":
-            unsummed = _HEADER.pack(self._request_type, 0, 0, ident, 0) + payload
-            self._partial_sum = ~checksum(unsummed) & 0xFFFF  # the one's-complement sum
-
-    def _tune(self) -> None:
-        # Bursts of replies must not overflow the default ~208 KiB buffer (DESIGN.md, pitfalls).
-        for force, plain in (
-            (_SO_RCVBUFFORCE, socket.SO_RCVBUF),
-            (_SO_SNDBUFFORCE, socket.SO_SNDBUF),
-        ):
-            try:
-                self._sock.setsockopt(socket.SOL_SOCKET, force, _BUFFER)
-            except OSError:
-                try:
-                    self._sock.setsockopt(socket.SOL_SOCKET, plain, _BUFFER)
-                except OSError as exc:
-                    log.debug("cannot raise ICMP socket buffer: %s", exc)
-        try:
-            self._sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
-        except OSError as exc:  # then RTTs are measured when replies are read
-            log.debug("cannot enable receive timestamps: %s", exc)
-        if self.mode != "raw":
-            return
-        # A raw socket gets every ICMP message of the host, including the echo requests we send
-        # to loopback; let the kernel drop all but replies and the errors that quote requests.
-        try:
-            if self.family == socket.AF_INET:
-                wanted = (1 << 0) | (1 << 3) | (1 << 11)
-                self._sock.setsockopt(
-                    _SOL_RAW, _ICMP_FILTER, struct.pack("I", ~wanted & 0xFFFFFFFF)
-                )
-            else:
-                words = [0xFFFFFFFF] * 8
-                for t in (1, 3, 129):
-                    words[t >> 5] &= ~(1 << (t & 31))
-                self._sock.setsockopt(
-                    socket.IPPROTO_ICMPV6, _ICMP6_FILTER, struct.pack("8I", *words)
-                )
-        except OSError as exc:  # only a speed-up; the parser filters anyway
-            log.debug("cannot set ICMP type filter: %s", exc)
-        # And drop other pingers' echo replies in the kernel too (dgram sockets need not: the
-        # kernel delivers them only the replies carrying their identifier).
-        program = ident_filter(self.family, self.ident)
-        code = ctypes.create_string_buffer(program, len(program))  # the kernel copies it
-        fprog = struct.pack("HP", len(program) // 8, ctypes.addressof(code))  # sock_fprog
-        try:
-            self._sock.setsockopt(_SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
-        except OSError as exc:  # only a speed-up; replies are matched by identifier anyway
-            log.debug("cannot attach the ICMP identifier filter: %s", exc)
 
     @property
     def in_flight(self) -> int:
@@ -459,14 +311,6 @@ class EchoSocket:
         else:
             self._finish(ping)
 
-    def _packet(self, seq: int) -> bytes:
-        if self._partial_sum < 0:
-            return _HEADER.pack(self._request_type, 0, 0, self.ident, seq) + self.payload
-        total = self._partial_sum + seq
-        total = (total & 0xFFFF) + (total >> 16)
-        csum = ~total & 0xFFFF
-        return _HEADER.pack(self._request_type, 0, csum, self.ident, seq) + self.payload
-
     def _allocate_seq(self) -> int:
         # Unique among requests in flight on this socket; wraps at 2**16.
         for _ in range(65536):
@@ -530,11 +374,11 @@ class EchoSocket:
         ip_header, reply_size, reply_type = self._ip_header, self._reply_size, self._reply_type
         check_ident, ident, payload = self._check_ident, self.ident, self.payload
         error_types = self._error_types
-        unpack_header, unpack_stamp = _HEADER.unpack_from, _TIMESPEC.unpack_from
+        unpack_header, unpack_stamp = HEADER.unpack_from, TIMESPEC.unpack_from
         offset = 0
         for _ in range(_DRAIN_MAX):
             try:
-                packet, ancdata, _flags, source = recvmsg(4096, _ANCBUF)
+                packet, ancdata, _flags, source = recvmsg(4096, ANCBUF)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
@@ -553,19 +397,15 @@ class EchoSocket:
                 if entry is None or not packet.endswith(payload):
                     continue  # a late reply (its ping is over), or another pinger's
                 ping, index, sent_wall, sent_at = entry
-                if source[0] != ping.sockaddr[0]:
-                    # Our identifier, sequence and token, from an address we did not ping:
-                    # forged by someone who saw the request, or a device that answers from
-                    # another of its addresses. Either way it proves nothing about the target.
+                if source[0] != ping.sockaddr[0]:  # proves nothing about the target
                     self._reject(source[0], ping.address)
                     continue
-                read_at = clock()
-                rtt = read_at - sent_at
+                rtt = clock() - sent_at
                 # Replies are read in batches; the kernel's stamp says when each arrived. A
                 # wall-clock step would make it negative or too long: then the read time counts.
                 if ancdata:
                     level, kind, data = ancdata[0]
-                    if level == _SOL_SOCKET and kind == _SO_TIMESTAMPNS:
+                    if level == SOL_SOCKET and kind == SO_TIMESTAMPNS:
                         sec, nsec = unpack_stamp(data)
                         stamped = sec + nsec * 1e-9 - sent_wall
                         if 0.0 <= stamped <= rtt:
@@ -573,33 +413,43 @@ class EchoSocket:
                 if rtt > ping.timeout:
                     continue  # too late: the request stays lost
                 outcome: Outcome = rtt
+            # Only errors that may quote a request are parsed, not other pingers' echo replies.
+            elif len(packet) > offset and packet[offset] in error_types:
+                matched = self._match_error(packet, source[0])
+                if matched is None:
+                    continue
+                seq, ping, index, outcome = matched
             else:
-                # Only the errors that may quote a request are parsed: echo replies of another
-                # size (another pinger's) stop here.
-                if len(packet) <= offset or packet[offset] not in error_types:
-                    continue
-                reply = parse_reply(self.family, packet, ip_header=ip_header)
-                if reply is None or reply.error is None:
-                    continue
-                if check_ident and reply.ident != ident:
-                    continue
-                seq = reply.seq
-                entry = pending.get(seq)
-                if entry is None:
-                    continue
-                # Not checked against the target: errors come from routers on the way.
-                ping, index, _, _ = entry
-                outcome = Failure(FailureKind.UNREACHABLE, f"{reply.error} reported by {source[0]}")
+                continue
             del pending[seq]
             ping.outcomes[index] = outcome
             ping.waiting -= 1
             if not ping.waiting and ping.next >= ping.count:
                 self._finish(ping)
 
+    def _match_error(self, packet: bytes, source: str) -> tuple[int, _Ping, int, Failure] | None:
+        """The request in flight an ICMP error quotes (sequence, ping, index) and its failure;
+        ``None`` if it quotes none of ours. Not checked against the target: errors come from
+        routers on the way."""
+        reply = parse_reply(self.family, packet, ip_header=self._ip_header)
+        if reply is None or reply.error is None:
+            return None
+        if self._check_ident and reply.ident != self.ident:
+            return None
+        entry = self._pending.get(reply.seq)
+        if entry is None:
+            return None
+        failure = Failure(FailureKind.UNREACHABLE, f"{reply.error} reported by {source}")
+        return reply.seq, entry[0], entry[1], failure
+
     def _reject(self, source: str, target: str) -> None:
         """Count a reply to one of our requests that came from another address than the one
         the request went to; say so in the log at most once a minute (a flood of them must not
-        become a flood of lines)."""
+        become a flood of lines).
+
+        Our identifier, sequence and token, from an address we did not ping: forged by someone
+        who saw the request, or a device that answers from another of its addresses. Either way
+        it proves nothing about the target."""
         self._rejected += 1
         now = self._clock()
         if now < self._reject_log_at:

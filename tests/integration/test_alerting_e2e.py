@@ -34,6 +34,7 @@ import yaml
 
 from tests.daemon import RunningDaemon, free_port, metric_value, netwatch_argv
 from tests.netns import Netns
+from tests.province import Dev, Place, below, config_sites
 
 pytestmark = pytest.mark.netns
 
@@ -57,9 +58,24 @@ LOSSY_SECONDS = 90  # ~90 rounds of 3 echoes at 30 % loss: a false alert would s
 FLAP_CYCLES = 6  # down then up again, FLAP_HALF seconds each
 FLAP_HALF = 6.0  # long enough to be confirmed down (~4 s) and up again (~2 s)
 
+
+def _place(
+    sid: str,
+    name: str,
+    level: str,
+    parent: str | None,
+    contact: str,
+    devices: list[tuple[str, str, str]],
+) -> Place:
+    """One site of the table below; its router is named after it, as an officer would write it."""
+    router = f"Router {name.split(' — ')[0]}"
+    devs = tuple(Dev(d, a, r, name=router if i == 0 else "") for i, (d, a, r) in enumerate(devices))
+    return Place(sid, name, level, parent, devs, (contact,))
+
+
 # Each site: (id, name, level, parent, contact, [(device id, address, role), ...]).
 # The first router of a site is its gateway; the district gateways depend on the core router.
-SITES: list[tuple[str, str, str, str | None, str, list[tuple[str, str, str]]]] = [
+PLACES = [_place(*site) for site in [
     ("can-tho", "TP Cần Thơ — Trung tâm dữ liệu", "province", None, "tt-du-lieu",
      [("core-rtr", "127.10.0.1", "router"), ("eoffice", "127.10.0.20", "server"),
       ("mail-srv", "127.10.0.21", "server")]),
@@ -77,22 +93,17 @@ SITES: list[tuple[str, str, str, str | None, str, list[tuple[str, str, str]]]] =
      [("lb-rtr", "127.30.1.1", "router"), ("lb-pc", "127.30.1.101", "workstation")]),
     ("hung-phu", "Phường Hưng Phú", "commune", "cai-rang", "xa-hung-phu",
      [("hp-rtr", "127.30.2.1", "router"), ("hp-pc", "127.30.2.101", "workstation")]),
-]  # fmt: skip
-ADDRESS = {d: a for *_, devices in SITES for d, a, _ in devices}
-SITE_OF = {d: s[0] for s in SITES for d, _, _ in s[5]}
-CONTACT = {s[0]: s[4] for s in SITES}
-SITE_NAME = {s[0]: s[1] for s in SITES}
-# Each site's router is named after the site, as an officer would write it.
-NAME = {s[5][0][0]: f"Router {s[1].split(' — ')[0]}" for s in SITES}
+]]  # fmt: skip
+ADDRESS = {d.id: d.address for p in PLACES for d in p.devices}
+SITE_OF = {d.id: p.id for p in PLACES for d in p.devices}
+CONTACT = {p.id: p.contacts[0] for p in PLACES}
+SITE_NAME = {p.id: p.name for p in PLACES}
+NAME = {d.id: d.name for p in PLACES for d in p.devices if d.name}
 
 
 def behind(site_id: str) -> list[str]:
     """The addresses of every device of ``site_id`` and of the sites below it."""
-    below = {site_id}
-    for sid, _, _, parent, _, _ in SITES:  # parents are listed before their children
-        if parent in below:
-            below.add(sid)
-    return [ADDRESS[d] for s in SITES if s[0] in below for d, _, _ in s[5]]
+    return [d.address for p in below(PLACES, site_id) for d in p.devices]
 
 
 @dataclass
@@ -138,28 +149,14 @@ def province_config(tmp: Path, port: int, hook_port: int, opts: Options) -> Path
         }  # fmt: skip
     if opts.maintenance:
         doc["maintenance"] = opts.maintenance
-    nodes: dict[str, dict[str, Any]] = {}
-    roots: list[dict[str, Any]] = []
-    for sid, name, level, parent, contact, devices in SITES:
+    for contact in CONTACT.values():
         contact_doc: dict[str, Any] = {
             "webhook": {"url": f"http://127.0.0.1:{hook_port}/{contact}"}
         }
         if contact in opts.email_for:
             contact_doc["email"] = [opts.email_for[contact]]
         doc["contacts"][contact] = contact_doc
-        node: dict[str, Any] = {
-            "id": sid, "name": name, "level": level, "contacts": [contact],
-            "devices": [
-                {"id": d, "address": a, "role": r, **({"name": NAME[d]} if d in NAME else {})}
-                for d, a, r in devices
-            ],
-        }  # fmt: skip
-        nodes[sid] = node
-        if parent is None:
-            roots.append(node)
-        else:
-            nodes[parent].setdefault("sites", []).append(node)
-    doc["sites"] = roots
+    doc["sites"] = config_sites(PLACES)
     path = tmp / "netwatch.yaml"
     path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
@@ -351,7 +348,7 @@ def statuses_seen(p: Province, since: float) -> dict[str, set[str]]:
 
 def commune_subjects(district: str) -> list[str]:
     """``device:ID`` and ``site:ID`` of every commune under ``district`` (as /metrics has them)."""
-    communes = [s[0] for s in SITES if s[3] == district]
+    communes = [p.id for p in PLACES if p.parent == district]
     return [f"site:{c}" for c in communes] + [
         f"device:{d}" for d in SITE_OF if SITE_OF[d] in communes
     ]

@@ -18,7 +18,8 @@ import pytest
 
 from netwatch.models import FailureKind, IcmpSettings, longest_ping
 from netwatch.probes.icmp import IcmpProber, detect_icmp_mode
-from netwatch.probes.icmp_socket import EchoSocket, checksum
+from netwatch.probes.icmp_packet import checksum
+from netwatch.probes.icmp_socket import EchoSocket
 from tests.netns import TABLE, Netns
 
 CHILD = Path(__file__).with_name("icmp_child.py")

@@ -23,7 +23,7 @@ from netwatch.models import IcmpStats, Sample
 from netwatch.probes.snmp_data import SnmpData
 from netwatch.web.app import Hooks, make_app
 from netwatch.web.openapi import document
-from tests.unit.web.province import Province, build
+from tests.unit.web.backend import Province, build
 
 Client = TestClient[web.Request, web.Application]
 BAD = ("core-rtr", "ab-rtr", "nk-rtr")

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from netwatch.models import Device, Role, Site, Status
 from netwatch.topology import Topology, evaluate
-from tests.unit.alerting.province import BEHIND_HUYEN, build, province
+from tests.unit.alerting.harness import BEHIND_HUYEN, build, province
 
 UP, DOWN = Status.UP, Status.DOWN
 

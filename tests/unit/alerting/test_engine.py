@@ -10,7 +10,7 @@ from netwatch.alerting.incidents import incidents_from_json, incidents_to_json
 from netwatch.alerting.messages import render
 from netwatch.models import Device, Role, Status, Transition
 from netwatch.settings.alerting import AlertSettings, MaintenanceWindow, Silence
-from tests.unit.alerting.province import BEHIND_HUYEN, TZ, Harness, alerts, build, province, sent
+from tests.unit.alerting.harness import BEHIND_HUYEN, TZ, Harness, alerts, build, province, sent
 
 UP, DOWN, UNREACHABLE = Status.UP, Status.DOWN, Status.UNREACHABLE
 HUYEN_CONTACT = ["it-huyen/email", "it-huyen/telegram", "-/log"]

@@ -9,7 +9,7 @@ from netwatch.alerting.messages import render
 from netwatch.alerting.power import PowerWatch
 from netwatch.models import Device, Role, Status
 from netwatch.probes.health import UpsStatus
-from tests.unit.alerting.province import TZ, Harness, build, province
+from tests.unit.alerting.harness import TZ, Harness, build, province
 
 ON_BATTERY = UpsStatus(on_battery=True, runtime_seconds=25 * 60, charge_ratio=0.9)
 ON_MAINS = UpsStatus(on_battery=False, runtime_seconds=3600, charge_ratio=1.0)

@@ -18,13 +18,8 @@ from netwatch.models import ICMP_GRID, Failure, FailureKind, IcmpSettings, IcmpS
 from netwatch.probes import icmp as icmp_module
 from netwatch.probes import icmp_socket
 from netwatch.probes.icmp import IcmpProber, detect_icmp_mode
-from netwatch.probes.icmp_socket import (
-    REJECT_LOG_INTERVAL,
-    EchoSocket,
-    build_echo,
-    checksum,
-    parse_reply,
-)
+from netwatch.probes.icmp_packet import build_echo, checksum, parse_reply
+from netwatch.probes.icmp_socket import REJECT_LOG_INTERVAL, EchoSocket
 
 V4, V6 = socket.AF_INET, socket.AF_INET6
 PAYLOAD = b"netwatch-test-01"

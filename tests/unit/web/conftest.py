@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from netwatch.models import Secret
 from netwatch.web.routes import add_routes
-from tests.unit.web.province import TOKEN, Province, build
+from tests.unit.web.backend import TOKEN, Province, build
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from netwatch.web.api.request import depth as nesting
+from tests.unit.web.backend import TOKEN, Province, build
 from tests.unit.web.conftest import AUTH, make_app
-from tests.unit.web.province import TOKEN, Province, build
 
 Client = TestClient[web.Request, web.Application]
 

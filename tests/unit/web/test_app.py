@@ -12,7 +12,7 @@ from netwatch.models import Secret
 from netwatch.web.app import Hooks, make_app
 from netwatch.web.backend import StartedDaemon
 from netwatch.web.routes import RECENT
-from tests.unit.web.province import TOKEN, Province
+from tests.unit.web.backend import TOKEN, Province
 
 
 async def test_make_app_with_a_backend_keeps_metrics_and_adds_the_status_page(

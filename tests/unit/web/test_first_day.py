@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 from netwatch.i18n import STATE_COLOURS, t
 from netwatch.models import Failure, FailureKind, Sample, Status, Transition
 from netwatch.probes.service_model import ServiceData
-from tests.unit.web.province import START, Province
+from tests.unit.web.backend import START, Province
 
 Client = TestClient[web.Request, web.Application]
 CSS = Path(__file__).parents[3] / "netwatch" / "web" / "static" / "netwatch.css"

@@ -12,8 +12,8 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from netwatch.web.openapi import document
+from tests.unit.web.backend import Province
 from tests.unit.web.conftest import AUTH
-from tests.unit.web.province import Province
 
 Client = TestClient[web.Request, web.Application]
 

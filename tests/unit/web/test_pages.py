@@ -7,7 +7,7 @@ import re
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from tests.unit.web.province import Province
+from tests.unit.web.backend import Province
 
 Client = TestClient[web.Request, web.Application]
 

@@ -15,7 +15,7 @@ from netwatch.errors import NetwatchError
 from netwatch.models import Secret
 from netwatch.web.routes import add_routes
 from netwatch.web.security import server_ssl_context
-from tests.unit.web.province import TOKEN, Province
+from tests.unit.web.backend import TOKEN, Province
 
 PASSWORD = "pw-Đà-Nẵng-42"
 

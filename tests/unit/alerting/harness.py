@@ -1,5 +1,5 @@
-"""A hand-built small province for the topology and alerting tests, and a harness around the
-engine with a fake clock and fake poll bookkeeping.
+"""A harness around the alert engine with a fake clock and fake poll bookkeeping, and the small
+province the topology and alerting tests run it on (built by :mod:`tests.province`).
 
 tinh (province, DC): core-rtr, srv-mail, srv-portal
 └── huyen (district, gateway huyen-rtr -> core-rtr)
@@ -16,19 +16,11 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from netwatch.alerting.engine import AlertEngine, EngineOutput
-from netwatch.models import (
-    AgentSettings,
-    Contact,
-    Device,
-    Failure,
-    FailureKind,
-    Role,
-    Site,
-    Status,
-)
+from netwatch.models import AgentSettings, Contact, Device, Failure, FailureKind, Site, Status
 from netwatch.settings.alerting import AlertSettings, MaintenanceWindow
 from netwatch.settings.config import Config
 from netwatch.state import Change
+from tests.province import Dev, Place, models
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 # Wednesday 2026-03-04 10:00 local: far from the 08:00 digest.
@@ -71,43 +63,46 @@ def build(sites: list[Site], devices: list[Device]) -> FakeInventory:
     return FakeInventory(config, {s.id: s for s in sites}, {d.id: d for d in devices})
 
 
+def _commune(xa: str) -> Place:
+    rtr = f"{xa}-rtr"
+    pcs = (f"{xa}-pc-1", f"{xa}-pc-2")
+    devices = (
+        Dev(rtr, "10.2.0.1", "router", depends_on=("huyen-rtr",)),
+        *(Dev(pc, "10.2.0.9", "workstation", depends_on=(rtr,)) for pc in pcs),
+    )
+    contacts = ("it-xa3",) if xa == "xa-3" else ("it-huyen",)  # xa-1, xa-2 inherit
+    return Place(xa, f"Xã {xa}", "commune", "huyen", devices, contacts, rtr)
+
+
+PLACES = [
+    Place(
+        "tinh",
+        "Tỉnh — Trung tâm dữ liệu",
+        "province",
+        None,
+        (
+            Dev("core-rtr", "10.0.0.1", "router"),
+            Dev("srv-mail", "10.0.1.10", "server", depends_on=("core-rtr",)),
+            Dev("srv-portal", "10.0.1.11", "server", depends_on=("core-rtr",)),
+        ),
+        ("dc-admin",),
+    ),
+    Place(
+        "huyen",
+        "Huyện Phong Điền",
+        "district",
+        "tinh",
+        (Dev("huyen-rtr", "10.1.0.1", "router", depends_on=("core-rtr",)),),
+        ("it-huyen",),
+        "huyen-rtr",
+    ),
+    *(_commune(xa) for xa in COMMUNES),
+]
+
+
 def province() -> FakeInventory:
-    devices = [
-        Device("core-rtr", "10.0.0.1", Role.ROUTER, "tinh"),
-        Device("srv-mail", "10.0.1.10", Role.SERVER, "tinh", depends_on=("core-rtr",)),
-        Device("srv-portal", "10.0.1.11", Role.SERVER, "tinh", depends_on=("core-rtr",)),
-        Device("huyen-rtr", "10.1.0.1", Role.ROUTER, "huyen", depends_on=("core-rtr",)),
-    ]
-    sites = [
-        Site(
-            "tinh",
-            "Tỉnh — Trung tâm dữ liệu",
-            "province",
-            None,
-            ("dc-admin",),
-            None,
-            ("core-rtr", "srv-mail", "srv-portal"),
-            ("huyen",),
-        ),
-        Site(
-            "huyen",
-            "Huyện Phong Điền",
-            "district",
-            "tinh",
-            ("it-huyen",),
-            "huyen-rtr",
-            ("huyen-rtr",),
-            COMMUNES,
-        ),
-    ]
-    for xa in COMMUNES:
-        rtr = f"{xa}-rtr"
-        pcs = (f"{xa}-pc-1", f"{xa}-pc-2")
-        devices.append(Device(rtr, "10.2.0.1", Role.ROUTER, xa, depends_on=("huyen-rtr",)))
-        devices += [Device(pc, "10.2.0.9", Role.WORKSTATION, xa, depends_on=(rtr,)) for pc in pcs]
-        contacts = ("it-xa3",) if xa == "xa-3" else ("it-huyen",)  # xa-1, xa-2 inherit
-        sites.append(Site(xa, f"Xã {xa}", "commune", "huyen", contacts, rtr, (rtr, *pcs), ()))
-    return build(sites, devices)
+    """The province of the module docstring."""
+    return build(*models(PLACES))
 
 
 BEHIND_HUYEN = tuple(d for xa in COMMUNES for d in (f"{xa}-rtr", f"{xa}-pc-1", f"{xa}-pc-2"))

@@ -1,5 +1,6 @@
-"""A small province as a web ``Backend`` made of real objects: the config loaded from YAML, the
-inventory, a StateTracker fed samples, a real AlertEngine and a real HistoryStore, one fake clock.
+"""A small province as a web ``Backend`` made of real objects: the config (its sites built by
+:mod:`tests.province`) loaded from YAML, the inventory, a StateTracker fed samples, a real
+AlertEngine and a real HistoryStore, one fake clock.
 
 The story it sets up: the district gateway ``nk-rtr`` is down, so its commune ``an-binh`` is
 unreachable; the province core and the ``<script>`` site are up; ``ab-pc-01`` was never polled.
@@ -9,6 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from netwatch.alerting.engine import AlertEngine
 from netwatch.config import load_config
@@ -19,44 +23,78 @@ from netwatch.probes.snmp_data import HostResources, Interface, SnmpData, Storag
 from netwatch.settings.alerting import AlertSettings
 from netwatch.state import StateTracker
 from netwatch.web.recent import Recent
+from tests.province import Dev, Place, config_sites
 
 TOKEN = "tok-3f9a-very-secret"
 START = 1_793_500_000.0  # 2026-11-01T09:26:40+07:00
 
-CONFIG = """
-agent: {listen: "127.0.0.1:9430", data_dir: DATA, timezone: Asia/Ho_Chi_Minh TOKEN_LINE}
-defaults:
-  icmp: {interval: 30s, count: 4, timeout: 1s}
-  down_after: 2
-  up_after: 1
-sites:
-  - id: can-tho
-    name: "TP Cần Thơ — Trung tâm dữ liệu"
-    level: province
-    gateway: core-rtr
-    devices:
-      - {id: core-rtr, address: 127.0.0.1, role: router, snmp: {community: {env: NW_COMMUNITY}},
-         services: [{name: portal, http: "http://127.0.0.1:9/"}]}
-    sites:
-      - id: ninh-kieu
-        name: "Quận Ninh Kiều"
-        level: district
-        gateway: nk-rtr
-        devices: [{id: nk-rtr, address: 127.0.20.1, role: router}]
-        sites:
-          - id: an-binh
-            name: "Phường An Bình"
-            level: commune
-            gateway: ab-rtr
-            devices:
-              - {id: ab-rtr, address: 127.0.21.1, role: router}
-              - {id: ab-pc-01, address: 127.0.21.101, role: workstation}
-      - id: xss
-        name: "<script>alert(1)</script>"
-        level: district
-        gateway: xss-rtr
-        devices: [{id: xss-rtr, name: "<b>bold</b> & co", address: 127.0.30.1, role: router}]
-"""
+PLACES = [
+    Place(
+        "can-tho",
+        "TP Cần Thơ — Trung tâm dữ liệu",
+        "province",
+        None,
+        (
+            Dev(
+                "core-rtr",
+                "127.0.0.1",
+                "router",
+                config={
+                    "snmp": {"community": {"env": "NW_COMMUNITY"}},
+                    "services": [{"name": "portal", "http": "http://127.0.0.1:9/"}],
+                },
+            ),
+        ),
+        gateway="core-rtr",
+    ),
+    Place(
+        "ninh-kieu",
+        "Quận Ninh Kiều",
+        "district",
+        "can-tho",
+        (Dev("nk-rtr", "127.0.20.1", "router"),),
+        gateway="nk-rtr",
+    ),
+    Place(
+        "an-binh",
+        "Phường An Bình",
+        "commune",
+        "ninh-kieu",
+        (
+            Dev("ab-rtr", "127.0.21.1", "router"),
+            Dev("ab-pc-01", "127.0.21.101", "workstation"),
+        ),
+        gateway="ab-rtr",
+    ),
+    Place(
+        "xss",
+        "<script>alert(1)</script>",
+        "district",
+        "can-tho",
+        (Dev("xss-rtr", "127.0.30.1", "router", name="<b>bold</b> & co"),),
+        gateway="xss-rtr",
+    ),
+]
+
+
+def config_doc(data_dir: Path, *, token: bool) -> dict[str, Any]:
+    """The province's netwatch config: ICMP every 30 s, down after 2 failed rounds."""
+    agent: dict[str, Any] = {
+        "listen": "127.0.0.1:9430",
+        "data_dir": str(data_dir),
+        "timezone": "Asia/Ho_Chi_Minh",
+    }
+    if token:
+        agent["api_token"] = {"env": "NW_TOKEN"}
+    return {
+        "agent": agent,
+        "defaults": {
+            "icmp": {"interval": "30s", "count": 4, "timeout": "1s"},
+            "down_after": 2,
+            "up_after": 1,
+        },
+        "sites": config_sites(PLACES),
+    }
 
 
 class Clock:
@@ -160,9 +198,8 @@ class Province:
 
 def build(tmp_path: Path, *, token: bool = True, history: bool = True) -> Province:
     """The province, with its story played (see the module docstring)."""
-    text = CONFIG.replace("DATA", str(tmp_path / "data")).replace(
-        " TOKEN_LINE", ", api_token: {env: NW_TOKEN}" if token else ""
-    )
+    doc = config_doc(tmp_path / "data", token=token)
+    text = yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
     path = tmp_path / "netwatch.yaml"
     path.write_text(text, encoding="utf-8")
     config = load_config(path, environ={"NW_TOKEN": TOKEN, "NW_COMMUNITY": "community-secret"})
