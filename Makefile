@@ -38,8 +38,8 @@ test-unit: $(STAMP)
 	scripts/run-pytest $(BIN)/python tests/unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check netwatch tests bench
-	$(BIN)/ruff format --check netwatch tests bench
+	$(BIN)/ruff check netwatch tests bench dashboards
+	$(BIN)/ruff format --check netwatch tests bench dashboards
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
