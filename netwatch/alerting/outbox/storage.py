@@ -48,7 +48,7 @@ class Storage:
         self.error: str | None = None  # why the last write failed, while it does
         self.errors = 0  # failed reads and writes since start
         self.failing = False  # the last write or read failed
-        self._db_thread = db
+        self._thread = db
         self._metrics = metrics
         self._write_lock = asyncio.Lock()
         self._stored_pending = 0  # pending rows in the file at the last successful look
@@ -94,7 +94,7 @@ class Storage:
                 )  # fmt: skip
         self._closed = True
         try:
-            await self._db_thread.aclose()
+            await self._thread.aclose()
         except sqlite3.Error as exc:
             log.warning("outbox: closing %s: %s", self.path, exc)
 
@@ -106,7 +106,7 @@ class Storage:
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
         if self._closed:
             raise NotifyError(f"outbox {self.path} is closed", retryable=False)
-        return await self._db_thread.call(fn, *args)
+        return await self._thread.call(fn, *args)
 
     # ------------------------------------------------------------------ writing
 
@@ -161,7 +161,7 @@ class Storage:
             # The thread's own future, not a task around it: its callbacks run before any
             # later database call's caller resumes, so no reader sees the file written and
             # memory not yet brought in line.
-            done = self._db_thread.call(journal.write_back, ops, held, sent, rows)
+            done = self._thread.call(journal.write_back, ops, held, sent, rows)
             done.add_done_callback(functools.partial(self._written, ops, held, sent))
             added, _ = await asyncio.shield(done)
             return added
