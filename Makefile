@@ -54,6 +54,7 @@ bench: $(STAMP) peers bench-peers
 	$(BIN)/python -m bench
 
 # The province-scale run (30 min, root, namespaced). Smaller: make bench-scale ARGS="--icmp 2000 --snmp 200 --minutes 5"
+# Over SNMPv3 authPriv: make bench-scale ARGS=--v3
 bench-scale: $(STAMP) peers
 	$(BIN)/python -m bench.scale $(ARGS)
 

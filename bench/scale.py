@@ -2,11 +2,13 @@
 
     python -m bench.scale                                   # the goal: 20,000 / 2,000 / 30 min
     python -m bench.scale --icmp 2000 --snmp 200 --minutes 5   # a few minutes
+    python -m bench.scale --v3                                  # the same over SNMPv3 authPriv
 
 Builds its world in a network namespace it creates (root only; nothing leaves it): ``lo`` plus
 dummy interfaces so each SNMP agent has about 48 interfaces, one net-snmp ``snmpd`` answering on
 every 127.x address of the namespace (it replies from the address asked), a province config of
-``--icmp`` devices of which ``--snmp`` are polled by SNMP, a webhook receiver, and the real
+``--icmp`` devices of which ``--snmp`` are polled by SNMP (v2c, or with ``--v3`` SNMPv3 authPriv
+SHA-256/AES-128 through netwatch's own USM), a webhook receiver, and the real
 ``netwatch run``. A scraper reads ``/sd`` and scrapes every shard each ``--scrape-interval``
 like Prometheus does: each target on its own loop at its own offset within the interval
 (``--scrape-together``: all at the same instant, the worst case). After the warm-up it measures;
@@ -41,6 +43,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 LISTEN = "127.0.0.1:19430"
+V3_USER = "nwbench"
+# The passwords are the bench's own, for an agent inside its own namespace: not secrets.
+V3_AUTH_PASSWORD, V3_PRIV_PASSWORD = "bench-auth-pass", "bench-priv-pass"
+V2C_SETTINGS = ["         version: 2c, community: {env: NW_BENCH_COMMUNITY},"]
+V3_SETTINGS = [
+    f"         version: 3, user: {V3_USER}, auth_protocol: sha256,",
+    "         auth_password: {env: NW_BENCH_AUTH}, priv_protocol: aes,",
+    "         priv_password: {env: NW_BENCH_PRIV},",
+]
 HZ = os.sysconf("SC_CLK_TCK")
 COMMUNES_PER_DISTRICT = 20
 BASE = (127 << 24) | (16 << 16)  # device k answers at 127.16.0.0 + k (+1 to skip .0)
@@ -66,8 +77,8 @@ def province_config(args: argparse.Namespace, data: Path, hook_port: int) -> str
         f"        log_format: text, log_level: {args.log_level}}}",
         "defaults:",
         "  icmp: {interval: 30s, count: 3, timeout: 1s}",
-        "  snmp: {interval: 60s, timeout: 2s, retries: 1, version: 2c,",
-        "         community: {env: NW_BENCH_COMMUNITY},",
+        "  snmp: {interval: 60s, timeout: 2s, retries: 1,",
+        *(V3_SETTINGS if args.v3 else V2C_SETTINGS),
         f"         interfaces: {{include: {include}}}}}",
         "  down_after: 3",
         "  retry_interval: 10s",
@@ -137,21 +148,33 @@ class Receiver:
 
 
 def start_snmpd(work: Path, interfaces: int) -> subprocess.Popen[bytes]:
+    """One snmpd for every device (it answers from the address asked), over v2c and, as the
+    SHA-256/AES-128 user ``V3_USER``, v3 authPriv. With one agent every device has the same
+    engine ID, so netwatch localizes the user's keys once rather than once per device: that
+    is a one-off cost per device at start, not per poll, and the poll path is the same."""
     for i in range(1, interfaces):
         # A bridge is the lightest interface this kernel has without the dummy module.
         subprocess.run(["ip", "link", "add", f"nwd{i}", "type", "bridge"], check=True)
         subprocess.run(["ip", "link", "set", f"nwd{i}", "up"], check=True)
     conf = work / "snmpd.conf"
-    conf.write_text("agentaddress udp:0.0.0.0:161\nrocommunity public default\n")
-    env = {**os.environ, "MIBS": "", "MIBDIRS": str(work)}
+    conf.write_text(
+        "agentaddress udp:0.0.0.0:161\nrocommunity public default\n"
+        f'createUser {V3_USER} SHA-256 "{V3_AUTH_PASSWORD}" AES "{V3_PRIV_PASSWORD}"\n'
+        f"rouser {V3_USER} priv\n"
+    )
+    persist = work / "snmp-persist"
+    persist.mkdir(exist_ok=True)
+    env = {**os.environ, "MIBS": "", "MIBDIRS": str(work), "SNMP_PERSISTENT_DIR": str(persist)}
     proc = subprocess.Popen(
         ["snmpd", "-f", "-Lf", "/dev/null", "-C", "-c", str(conf), "-p", str(work / "snmpd.pid")],
         env=env,
     )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
+        v3 = ["-v3", "-u", V3_USER, "-l", "authPriv", "-a", "SHA-256", "-A", V3_AUTH_PASSWORD,
+              "-x", "AES", "-X", V3_PRIV_PASSWORD]  # fmt: skip
         probe = subprocess.run(
-            ["snmpget", "-v2c", "-cpublic", "-t1", "-r0", address(1), "1.3.6.1.2.1.1.3.0"],
+            ["snmpget", *v3, "-t1", "-r0", address(1), "1.3.6.1.2.1.1.3.0"],
             capture_output=True,
             env=env,
         )
@@ -355,13 +378,15 @@ def inside(args: argparse.Namespace) -> int:
     receiver = Receiver()
     config = work / "netwatch.yaml"
     config.write_text(province_config(args, work / "data", receiver.port), encoding="utf-8")
-    env = {**os.environ, "NW_BENCH_COMMUNITY": "public"}
+    env = {**os.environ, "NW_BENCH_COMMUNITY": "public", "NW_BENCH_AUTH": V3_AUTH_PASSWORD,
+           "NW_BENCH_PRIV": V3_PRIV_PASSWORD}  # fmt: skip
     log = (work / "netwatch.log").open("w")
     nw = subprocess.Popen(
         [sys.executable, "-m", "netwatch", "-c", str(config), "run"], stderr=log, env=env
     )
     print(
-        f"netwatch pid {nw.pid}: {args.icmp} ICMP devices, {args.snmp} by SNMP, "
+        f"netwatch pid {nw.pid}: {args.icmp} ICMP devices, {args.snmp} by SNMP "
+        f"{'v3 authPriv SHA-256/AES-128' if args.v3 else 'v2c'}, "
         f"{args.interfaces} interfaces each; log {work / 'netwatch.log'}",
         flush=True,
     )
@@ -465,6 +490,7 @@ def measure(
     main_growth = (main_tail[-1] - main_tail[0]) if len(main_tail) > 1 else float("nan")
     rows = [
         ("devices (ICMP / SNMP)", f"{args.icmp:,} / {args.snmp:,}"),
+        ("SNMP version", "v3 authPriv SHA-256/AES-128" if args.v3 else "v2c"),
         ("measured for", f"{(time.monotonic() - t_cpu0) / 60:.1f} min after warm-up"),
         (
             "poll lag p50 / p99",
@@ -550,6 +576,9 @@ def main() -> int:
     parser.add_argument("--icmp", type=int, default=20_000, help="devices pinged")
     parser.add_argument("--snmp", type=int, default=2_000, help="of those, polled by SNMP")
     parser.add_argument("--interfaces", type=int, default=48, help="interfaces per SNMP agent")
+    parser.add_argument(
+        "--v3", action="store_true", help="poll by SNMPv3 authPriv SHA-256/AES-128, not v2c"
+    )
     parser.add_argument("--districts", type=int, default=10)
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--warmup", type=float, default=120.0, help="seconds not measured")

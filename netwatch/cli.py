@@ -1,5 +1,8 @@
 """The ``netwatch`` command. The only module that prints to the terminal or exits.
 
+The options of ``import``, ``export`` and ``discover`` are declared beside the code they drive
+(``onboarding.options``), as are ``demo``'s (``demo.run``); the other commands' are here.
+
 Exit codes: 0 success; 1 a runtime failure (e.g. an unknown ``--device``, a failed test
 notification, no history database); 2 an invalid configuration or command line.
 
@@ -19,7 +22,6 @@ import time
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import get_args
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -35,29 +37,14 @@ from netwatch.history.formats import render
 from netwatch.history.report import build_report, report_period
 from netwatch.inventory import build_inventory
 from netwatch.logs import setup_logging
-from netwatch.models import AuthProtocol, PrivProtocol, SnmpSettings
+from netwatch.models import SnmpSettings
 from netwatch.onboarding import export_csv, import_table, read_table, render_files
-from netwatch.onboarding.cells import SnmpCells
-from netwatch.onboarding.discover import (
-    DISCOVER_HEADER,
-    MAX_HOSTS,
-    Known,
-    Sweep,
-    compare,
-    hosts_of,
-    proposal,
-    read_reference,
-    split_reference,
-    sweep,
-)
-from netwatch.onboarding.export import FORMATS
+from netwatch.onboarding.discover import Sweep, sweep
+from netwatch.onboarding.options import add_onboarding_parsers, discover_hosts, discover_snmp
+from netwatch.onboarding.proposal import DISCOVER_HEADER, compared, proposal
 from netwatch.onboarding.render import MAIN_FILE
 from netwatch.once import run_once, unknown_devices
 from netwatch.settings.config import Config
-
-AUTH_PROTOCOLS = get_args(AuthProtocol)
-PRIV_PROTOCOLS = get_args(PrivProtocol)
-KINDS = ("new", "address changed", "not seen")  # what discover -c reports
 
 DEFAULT_CONFIG = "/etc/netwatch/netwatch.yaml"
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
@@ -120,102 +107,9 @@ def _parser() -> argparse.ArgumentParser:
         help="send a test message through every channel of a contact",
     )
     notify.add_argument("--contact", required=True, metavar="NAME")
-    _add_onboarding(sub, common)
+    add_onboarding_parsers(sub, common)
     add_demo_parser(sub)
     return parser
-
-
-def _add_onboarding(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
-) -> None:
-    imp = sub.add_parser(
-        "import",
-        help="a province's device list (CSV or XLSX) as a netwatch config",
-        description="One row per device: its place (province/district/commune columns, or one "
-        "site path column), name, address, role and optional SNMP settings. Headers in "
-        "Vietnamese or English. Bad rows are all reported with their row number (exit 2).",
-    )
-    imp.add_argument("file", metavar="FILE", help=".csv, .xlsx (needs netwatch[xlsx])")
-    imp.add_argument(
-        "-o",
-        "--output",
-        metavar="FILE|DIR/",
-        help="write here instead of stdout; a directory (existing, or ending in /) gets "
-        "netwatch.yaml and one file per district",
-    )
-    imp.add_argument(
-        "--map",
-        action="append",
-        default=[],
-        metavar="COLUMN=FIELD",
-        help="read COLUMN as FIELD (or COLUMN=- to ignore it); repeatable",
-    )
-    imp.add_argument(
-        "--levels",
-        metavar="L1,L2,...",
-        help="the levels, top first (default: the level columns found, e.g. province,commune)",
-    )
-    imp.add_argument("--sheet", metavar="NAME", help="XLSX: this sheet (default: the first)")
-    exp = sub.add_parser(
-        "export",
-        parents=[common],
-        help="the config's devices as a spreadsheet that import reads back",
-    )
-    exp.add_argument("--format", choices=FORMATS, default="csv", dest="fmt")
-    exp.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
-    disc = sub.add_parser(
-        "discover",
-        help="ping networks, ask what answers by SNMP, propose a config",
-        description="Each address is pinged once, at most --rate a second; those that answer "
-        "are asked by SNMP (--community, or --v3-user) for sysName, sysDescr, sysObjectID and "
-        "LLDP/CDP neighbours. The proposal (YAML) is the tree those links describe, or one site. "
-        "Ctrl-C stops the sweep and still prints what was found.",
-    )
-    disc.add_argument("networks", nargs="+", metavar="CIDR", help="e.g. 10.20.1.0/24")
-    disc.add_argument("--rate", type=float, default=50.0, help="pings a second (default 50)")
-    disc.add_argument("--max-hosts", type=int, default=MAX_HOSTS, metavar="N")
-    disc.add_argument(
-        "--progress",
-        type=float,
-        default=5.0,
-        metavar="SECONDS",
-        help="how far the sweep is, on stderr, this often (default 5)",
-    )
-    disc.add_argument("--timeout", type=float, default=1.0, help="ping and SNMP wait, seconds")
-    disc.add_argument("--community", metavar="env:NAME|file:PATH", help="SNMP v2c community")
-    v3 = disc.add_argument_group(
-        "SNMPv3 (instead of --community; passwords only from the environment or a file)"
-    )
-    v3.add_argument("--v3-user", metavar="NAME", help="SNMPv3 user (USM)")
-    v3.add_argument("--auth-protocol", choices=AUTH_PROTOCOLS, default="sha256")
-    v3.add_argument("--auth-password-env", metavar="VAR", help="its password is in $VAR")
-    v3.add_argument("--auth-password-file", metavar="PATH", help="its password is in PATH")
-    v3.add_argument("--priv-protocol", choices=PRIV_PROTOCOLS, help="privacy (default none)")
-    v3.add_argument("--priv-password-env", metavar="VAR")
-    v3.add_argument("--priv-password-file", metavar="PATH")
-    v3.add_argument("--v3-context", default="", metavar="NAME", help="SNMPv3 context name")
-    disc.add_argument("--snmp-port", type=int, default=161, metavar="PORT")
-    disc.add_argument(
-        "-c",
-        "--config",
-        metavar="FILE",
-        help="compare with this config: new devices, changed addresses, devices not seen",
-    )
-    disc.add_argument("--site", default="Discovered", metavar="NAME", help="the site's name")
-    disc.add_argument("--level", default="province", help="the top site's level (default province)")
-    disc.add_argument(
-        "--levels",
-        default="commune",
-        metavar="L2,L3,...",
-        help="the levels below it, for the sites of routers reached through LLDP/CDP links "
-        "(default commune)",
-    )
-    disc.add_argument(
-        "--root",
-        metavar="ADDRESS",
-        help="the top site's gateway (default: the router with the most LLDP/CDP links)",
-    )
-    disc.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
 
 
 def _add_common(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
@@ -374,18 +268,8 @@ def _import(args: argparse.Namespace) -> int:
 
 def _discover(args: argparse.Namespace) -> int:
     try:
-        if not 0 < args.rate <= 1000:
-            raise ValueError("--rate must be between 0 and 1000 pings a second")
-        if not args.progress > 0:
-            raise ValueError("--progress must be a positive number of seconds")
-        if not 0 < args.timeout <= 30:
-            raise ValueError("--timeout must be between 0 and 30 seconds")
-        hosts = hosts_of(args.networks, args.max_hosts)
-    except ValueError as exc:
-        print(f"netwatch discover: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    try:
-        snmp, cells = _discover_snmp(args)
+        hosts = discover_hosts(args)
+        snmp, cells = discover_snmp(args)
     except ValueError as exc:
         print(f"netwatch discover: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -409,7 +293,7 @@ def _discover(args: argparse.Namespace) -> int:
     )
     header = DISCOVER_HEADER
     if args.config:
-        lines = _compared(args.config, result, hosts)
+        lines = compared(args.config, result, hosts)
         for line in lines:
             print(line, file=sys.stderr)
         header += "".join(f"# {line}\n" for line in lines)
@@ -434,18 +318,6 @@ def _discover(args: argparse.Namespace) -> int:
         )
         return EXIT_FAILURE
     return done
-
-
-def _compared(path: str, result: Sweep, hosts: list[str]) -> list[str]:
-    """The discovery against the config at ``path`` (its secrets are not read)."""
-    config = load_config(path, secrets=False)
-    known = [Known(d.id, d.name, d.address) for d in config.devices]
-    # After Ctrl-C, an address not reached is not "not seen": only those swept count.
-    swept = hosts if not result.interrupted else []
-    lines = compare(known, result, swept)
-    counts = {kind: sum(1 for line in lines if line.startswith(kind)) for kind in KINDS}
-    summary = ", ".join(f"{n} {kind}" for kind, n in counts.items())
-    return [f"compared with {path}: {summary}", *("  " + line for line in lines)]
 
 
 async def _sweep(hosts: list[str], args: argparse.Namespace, snmp: SnmpSettings | None) -> Sweep:
@@ -473,54 +345,6 @@ async def _sweep(hosts: list[str], args: argparse.Namespace, snmp: SnmpSettings 
         )
     finally:
         loop.remove_signal_handler(signal.SIGINT)
-
-
-def _discover_snmp(args: argparse.Namespace) -> tuple[SnmpSettings | None, SnmpCells | None]:
-    """The SNMP settings to ask with (secrets read now) and the cells the proposal writes
-    (references only). Raises ``ValueError`` for options that do not go together."""
-    if args.community and args.v3_user:
-        raise ValueError("give --community or --v3-user, not both")
-    if args.community:
-        community = read_reference(args.community, os.environ)
-        settings = SnmpSettings(
-            community=community, port=args.snmp_port, timeout=args.timeout, retries=0
-        )
-        return settings, SnmpCells("2c", community=split_reference(args.community))
-    if not args.v3_user:
-        return None, None
-
-    def password(what: str, env: str | None, file: str | None) -> str | None:
-        if env and file:
-            raise ValueError(f"give --{what}-password-env or --{what}-password-file, not both")
-        return f"env:{env}" if env else f"file:{file}" if file else None
-
-    auth = password("auth", args.auth_password_env, args.auth_password_file)
-    priv = password("priv", args.priv_password_env, args.priv_password_file)
-    if auth is None:
-        raise ValueError("--v3-user needs --auth-password-env VAR or --auth-password-file PATH")
-    if (priv is None) != (args.priv_protocol is None):
-        raise ValueError("--priv-protocol and a priv password go together")
-    settings = SnmpSettings(
-        version="3",
-        user=args.v3_user,
-        auth_protocol=args.auth_protocol,
-        auth_password=read_reference(auth, os.environ),
-        priv_protocol=args.priv_protocol,
-        priv_password=read_reference(priv, os.environ) if priv else None,
-        context=args.v3_context,
-        port=args.snmp_port,
-        timeout=args.timeout,
-        retries=0,
-    )
-    cells = SnmpCells(
-        "3",
-        user=args.v3_user,
-        auth_protocol=args.auth_protocol,
-        auth_password=split_reference(auth),
-        priv_protocol=args.priv_protocol or "",
-        priv_password=split_reference(priv) if priv else None,
-    )
-    return settings, cells
 
 
 def _export(path: str, config: Config, output: str | None) -> int:

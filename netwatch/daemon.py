@@ -193,7 +193,7 @@ class Daemon:
             return None
         try:
             traps = await Traps.open(
-                config.traps, config.devices, pipeline.on_trap, Path(config.agent.data_dir)
+                config.traps, config.devices, pipeline.traps.on_trap, Path(config.agent.data_dir)
             )
         except OSError as exc:
             raise NetwatchError(
@@ -230,8 +230,9 @@ class Daemon:
             power_cut=power.power_cut,
         )
         files = StateFiles(Path(config.agent.data_dir), engine, config_windows=config.maintenance,
-                           clock=self.clock, retry_every=TICK)  # fmt: skip
+                           clock=self.clock, retry_every=TICK, power=power)  # fmt: skip
         await files.restore()
+        power.forget({s.id for s in config.sites})  # outages of sites the config no longer has
         return engine, files
 
     async def _serve(self, config: Config, parts: Parts) -> None:

@@ -53,6 +53,17 @@ class FailureKind(StrEnum):
     ERROR = "error"  # anything else; the detail says what
 
 
+class CheckKind(StrEnum):
+    """Which probe runs a check (``polling.Probes`` maps each kind to its probe). The values
+    are the config's words and the metrics' ``check``/``kind`` label values."""
+
+    ICMP = "icmp"
+    SNMP = "snmp"
+    HTTP = "http"
+    TCP = "tcp"
+    DNS = "dns"
+
+
 # --------------------------------------------------------------------------- secrets
 
 
@@ -192,8 +203,11 @@ class ServiceCheck:
     cert_warn_days: int = 14
 
     @property
-    def kind(self) -> str:
-        return {HttpSpec: "http", TcpSpec: "tcp", DnsSpec: "dns"}[type(self.spec)]
+    def kind(self) -> CheckKind:
+        return _SERVICE_KINDS[type(self.spec)]
+
+
+_SERVICE_KINDS = {HttpSpec: CheckKind.HTTP, TcpSpec: CheckKind.TCP, DnsSpec: CheckKind.DNS}
 
 
 # --------------------------------------------------------------------------- inventory
@@ -220,6 +234,30 @@ class Device:
     retry_interval: float = 10.0
     # The checks that decide "up": the device is up while any of these of its checks is up.
     up_checks: tuple[str, ...] = UP_CHECKS
+
+
+@dataclass(frozen=True, slots=True)
+class CheckSpec:
+    """One scheduled check of one device: what a probe's ``poll`` is given (``polling.Probe``).
+    ``kind`` picks the probe; a kind that is not a :class:`CheckKind` cannot be built.
+
+    >>> CheckSpec(Device("r1", "127.0.0.1", Role.ROUTER, "xa"), "icmp", CheckKind.ICMP, 30.0).key
+    'r1/icmp'
+    """
+
+    device: Device
+    name: str
+    kind: CheckKind
+    interval: float
+    service: ServiceCheck | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind, CheckKind):  # a plain "icmp" would dispatch too: refuse it
+            raise TypeError(f"check {self.key}: kind {self.kind!r} is not a CheckKind")
+
+    @property
+    def key(self) -> str:
+        return f"{self.device.id}/{self.name}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from netwatch.configuration.profiles import load_profiles
 from netwatch.exporters.collector import RenderCache, View, render_text
 from netwatch.inventory import build_inventory
-from netwatch.models import Device, Status
-from netwatch.polling import CheckSpec, Probes
+from netwatch.models import CheckSpec, Device, Status
+from netwatch.polling import Probes
 from netwatch.settings.config import Config
 from netwatch.state import StateTracker
 from netwatch.topology import Effective, evaluate

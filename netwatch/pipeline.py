@@ -36,8 +36,16 @@ from netwatch.errors import NetwatchError
 from netwatch.history.report import site_availability
 from netwatch.history.store import HistoryStore
 from netwatch.inventory import Inventory
-from netwatch.models import Device, Role, Sample, Status, Transition, service_subject
-from netwatch.polling import CheckSpec
+from netwatch.models import (
+    CheckKind,
+    CheckSpec,
+    Device,
+    Role,
+    Sample,
+    Status,
+    Transition,
+    service_subject,
+)
 from netwatch.probes.snmp import SnmpData
 from netwatch.probes.snmp_reboots import RebootDetector
 from netwatch.scheduler import Outcome, PollFunc
@@ -71,7 +79,7 @@ class PollProbes(Protocol):
 class PollScheduler(Protocol):
     """When checks run (``scheduler.Scheduler``)."""
 
-    def add(self, key: str, kind: str, interval: float, func: PollFunc) -> None: ...
+    def add(self, key: str, kind: CheckKind, interval: float, func: PollFunc) -> None: ...
 
     def remove(self, key: str) -> None: ...
 
@@ -119,6 +127,47 @@ class Watched:
         return max((c.last.at for c in state.checks.values() if c.last), default=0.0)
 
 
+class TrapWatch:
+    """What a trap from a device changes in its polling: it is polled at once and again
+    ``TRAP_FOLLOW_UP`` seconds later, and for ``TRAP_WATCH`` seconds its failing polls are
+    retried every ``TRAP_RETRY`` seconds instead of its ``retry_interval``.
+
+    >>> watch = TrapWatch(pipeline.poll_now)  # doctest: +SKIP
+    >>> watch.on_trap("an-binh-rtr")  # doctest: +SKIP
+    """
+
+    def __init__(self, poll_now: Callable[[str], None]) -> None:
+        self._poll_now = poll_now
+        self._until: dict[str, float] = {}  # device -> monotonic time its watch ends
+        self._follow_ups: set[str] = set()  # devices with a follow-up poll planned
+
+    def on_trap(self, device_id: str) -> None:
+        """A device sent a trap: look at it now, and again shortly (see ``TRAP_FOLLOW_UP``)."""
+        self._until[device_id] = time.monotonic() + TRAP_WATCH
+        self._poll_now(device_id)
+        if device_id not in self._follow_ups:  # one planned per device, however many traps
+            self._follow_ups.add(device_id)
+            asyncio.get_running_loop().call_later(TRAP_FOLLOW_UP, self._follow_up, device_id)
+
+    def _follow_up(self, device_id: str) -> None:
+        self._follow_ups.discard(device_id)
+        self._poll_now(device_id)
+
+    def retry_in(self, device: Device) -> float:
+        """How soon a failing poll of ``device`` is retried: sooner after one of its traps."""
+        until = self._until.get(device.id)
+        if until is None:
+            return device.retry_interval
+        if time.monotonic() >= until:
+            del self._until[device.id]
+            return device.retry_interval
+        return min(device.retry_interval, TRAP_RETRY)
+
+    def forget(self, device_ids: Iterable[str]) -> None:
+        for device_id in device_ids:
+            self._until.pop(device_id, None)
+
+
 class Pipeline:
     """Runs polls and carries their outcome to the state, the engine, the history and the
     outbox; reschedules what a reload changed."""
@@ -151,8 +200,7 @@ class Pipeline:
         self._own_changes: dict[str, Change] = {}  # device -> its last own status change
         self._recorded_at: dict[str, float] = {}  # subject -> time of its last history record
         self._power_recorded: dict[str, bool] = {}  # site -> on battery, as last recorded
-        self._trap_watch: dict[str, float] = {}  # device -> monotonic time its watch ends
-        self._follow_ups: set[str] = set()  # devices with a follow-up poll planned
+        self.traps = TrapWatch(self.poll_now)  # the daemon's trap receiver calls on_trap
 
     # ------------------------------------------------------------------ scheduling
 
@@ -181,28 +229,6 @@ class Pipeline:
                 if check.name in REACHABILITY_CHECKS:
                     self.scheduler.pull_forward(check.key, 0.0)
 
-    def on_trap(self, device_id: str) -> None:
-        """A device sent a trap: look at it now, and again shortly (see ``TRAP_FOLLOW_UP``)."""
-        self._trap_watch[device_id] = time.monotonic() + TRAP_WATCH
-        self.poll_now(device_id)
-        if device_id not in self._follow_ups:  # one planned per device, however many traps
-            self._follow_ups.add(device_id)
-            asyncio.get_running_loop().call_later(TRAP_FOLLOW_UP, self._follow_up, device_id)
-
-    def _follow_up(self, device_id: str) -> None:
-        self._follow_ups.discard(device_id)
-        self.poll_now(device_id)
-
-    def _retry_in(self, device: Device) -> float:
-        """How soon a failing poll of ``device`` is retried: sooner after one of its traps."""
-        until = self._trap_watch.get(device.id)
-        if until is None:
-            return device.retry_interval
-        if time.monotonic() >= until:
-            del self._trap_watch[device.id]
-            return device.retry_interval
-        return min(device.retry_interval, TRAP_RETRY)
-
     def apply(self, new: Inventory) -> None:
         """A reload's inventory: unschedule and forget removed devices, reschedule changed
         ones, schedule added ones; the engine takes the new inventory."""
@@ -217,7 +243,7 @@ class Pipeline:
         state.forget(removed)
         for device_id in removed:
             self._own_changes.pop(device_id, None)
-            self._trap_watch.pop(device_id, None)
+        self.traps.forget(removed)
         self.reboots.forget(
             [*removed, *(d for d in changed if old.devices[d].address != new.devices[d].address)]
         )
@@ -256,7 +282,7 @@ class Pipeline:
         after = state.check(device.id, check.name)
         if change is not None:
             self._on_change(change)
-        if check.kind == "snmp" and sample.ok and isinstance(sample.data, SnmpData):
+        if check.kind is CheckKind.SNMP and sample.ok and isinstance(sample.data, SnmpData):
             reboot = self.reboots.observe(device.id, sample.at, sample.data.system)
             if reboot is not None:
                 log.warning("device %s rebooted (%s went back to %.0f s)", device.id,
@@ -269,7 +295,8 @@ class Pipeline:
             self._on_service_change(device, check, sample, after, before)
         if not sample.ok and after.failures == 1 and check.name in device.up_checks:
             self._ask_other_checks(device, check.name)
-        return Outcome(ok=sample.ok, retry_in=self._retry_in(device) if after.suspect else None)
+        retry_in = self.traps.retry_in(device) if after.suspect else None
+        return Outcome(ok=sample.ok, retry_in=retry_in)
 
     async def _power_sample(self, device: Device, data: SnmpData) -> None:
         """A UPS's state: its site's contacts hear once when it goes on battery (power.py)."""

@@ -1,10 +1,13 @@
 """Which checks a device has, and which probe runs each one.
 
-A check is named ``icmp``, ``snmp`` or ``service:<name>``. ``Probes`` owns one instance of each
-probe for the whole process (one ICMP socket per family, one SNMP engine, one HTTP session) and
-dispatches a check to it by kind. SNMP polls run either in this process (``SnmpPoller``) or in
-worker processes (``SnmpWorkers``, the daemon's default on a machine with two CPUs or more): the
-same ``poll()``, the same ``Sample``.
+A check is named ``icmp``, ``snmp`` or ``service:<name>``; its :class:`~netwatch.models.CheckKind`
+picks its probe. Every probe answers one method, :meth:`Probe.poll` (a ``CheckSpec`` in, a
+``Sample`` out): ``IcmpProber``, ``SiteLimitedSnmp`` and ``ServiceProber`` (``http``, ``tcp``,
+``dns``). ``Probes`` owns one instance of each for the whole process (one ICMP socket per family,
+one SNMP engine, one HTTP session) and dispatches a check through a mapping from kind to probe.
+SNMP polls run either in this process (``SnmpPoller``) or in worker processes (``SnmpWorkers``,
+the daemon's default on a machine with two CPUs or more): the same ``poll()``, the same
+``Sample``; ``SiteLimitedSnmp`` lets a few of them at a time reach one site.
 
 A probe reports network failures as data and raises only for a bug (or a library exception it
 does not map yet). ``Probes.poll`` turns such an exception into a failed ``Sample`` too
@@ -21,12 +24,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from typing import Protocol
 
 from netwatch.configuration.profiles import ProfileSet
 from netwatch.errors import ProbeSetupError
-from netwatch.models import Device, Failure, FailureKind, Sample, ServiceCheck
+from netwatch.models import CheckKind, CheckSpec, Device, Failure, FailureKind, Sample
 from netwatch.probes.icmp import IcmpProber, detect_icmp_mode
 from netwatch.probes.service import ServiceProber
 from netwatch.probes.snmp import SnmpPoller
@@ -37,33 +40,44 @@ log = logging.getLogger(__name__)
 SNMP_PER_SITE = 4  # SNMP polls in flight per site at most
 
 
-@dataclass(frozen=True, slots=True)
-class CheckSpec:
-    """One scheduled check of one device."""
+class Probe(Protocol):
+    """What every probe answers: one poll of one check; a network failure is in the sample."""
 
-    device: Device
-    name: str
-    kind: str  # icmp | snmp | http | tcp | dns
-    interval: float
-    service: ServiceCheck | None = None
-
-    @property
-    def key(self) -> str:
-        return f"{self.device.id}/{self.name}"
+    async def poll(self, check: CheckSpec) -> Sample[object]: ...
 
 
 def checks_of(device: Device, *, icmp: bool = True) -> list[CheckSpec]:
     """The device's checks; ``icmp=False`` leaves ICMP out (this machine cannot ping)."""
     specs = []
     if device.icmp is not None and icmp:
-        specs.append(CheckSpec(device, "icmp", "icmp", device.icmp.interval))
+        specs.append(CheckSpec(device, "icmp", CheckKind.ICMP, device.icmp.interval))
     if device.snmp is not None:
-        specs.append(CheckSpec(device, "snmp", "snmp", device.snmp.interval))
+        specs.append(CheckSpec(device, "snmp", CheckKind.SNMP, device.snmp.interval))
     for service in device.services:
         specs.append(
             CheckSpec(device, f"service:{service.name}", service.kind, service.interval, service)
         )
     return specs
+
+
+class SiteLimitedSnmp:
+    """SNMP as a :class:`Probe`: ``SnmpPoller.poll`` (or the workers'), at most ``per_site``
+    polls in flight per site, since a commune line is thin: a few SNMP walks at a time per site,
+    not dozens."""
+
+    def __init__(self, snmp: SnmpPoller | SnmpWorkers, per_site: int = SNMP_PER_SITE) -> None:
+        self.snmp = snmp
+        self._per_site = per_site
+        self._site_limits: dict[str, asyncio.Semaphore] = {}
+
+    async def poll(self, check: CheckSpec) -> Sample[object]:
+        device = check.device
+        assert device.snmp is not None
+        limit = self._site_limits.get(device.site)
+        if limit is None:
+            limit = self._site_limits[device.site] = asyncio.Semaphore(self._per_site)
+        async with limit:
+            return await self.snmp.poll(device.id, device.address, device.snmp)
 
 
 class Probes:
@@ -80,8 +94,15 @@ class Probes:
         self.icmp = icmp
         self.snmp = snmp
         self.services = services
-        self._snmp_per_site = snmp_per_site
-        self._site_limits: dict[str, asyncio.Semaphore] = {}
+        by_kind: dict[CheckKind, Probe] = {
+            CheckKind.SNMP: SiteLimitedSnmp(snmp, snmp_per_site),
+            CheckKind.HTTP: services,
+            CheckKind.TCP: services,
+            CheckKind.DNS: services,
+        }
+        if icmp is not None:
+            by_kind[CheckKind.ICMP] = icmp
+        self.by_kind: Mapping[CheckKind, Probe] = by_kind
         self._raising: set[str] = set()  # keys of the checks whose probe raised last time
 
     @classmethod
@@ -106,7 +127,7 @@ class Probes:
         """Run the check's probe; never raises but ``CancelledError`` (see the module docstring)."""
         started, clock = time.time(), time.monotonic()
         try:
-            sample = await self._poll(check)
+            sample = await self.by_kind[check.kind].poll(check)
         except Exception as exc:
             return self._internal_failure(check, exc, started, time.monotonic() - clock)
         if check.key in self._raising:
@@ -133,23 +154,6 @@ class Probes:
         # The detail names the type only: a message could carry anything, and alerts show it.
         failure = Failure(FailureKind.ERROR, f"internal error in the {check.kind} probe: {name}")
         return Sample(check.device.id, check.name, started, duration, failure)
-
-    async def _poll(self, check: CheckSpec) -> Sample[object]:
-        device = check.device
-        if check.kind == "icmp":
-            assert device.icmp is not None
-            assert self.icmp is not None
-            return await self.icmp.ping(device.id, device.address, device.icmp)
-        if check.kind == "snmp":
-            assert device.snmp is not None
-            # A commune line is thin: a few SNMP walks at a time per site, not dozens.
-            limit = self._site_limits.get(device.site)
-            if limit is None:
-                limit = self._site_limits[device.site] = asyncio.Semaphore(self._snmp_per_site)
-            async with limit:
-                return await self.snmp.poll(device.id, device.address, device.snmp)
-        assert check.service is not None
-        return await self.services.check(device.id, check.service)
 
     async def prepare(self, devices: Iterable[Device]) -> None:
         """Register the SNMP devices with the SNMP engine(s) in one go (see SnmpPoller.prepare)."""

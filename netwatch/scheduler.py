@@ -18,7 +18,7 @@ running: its answer is on the way, and a pulled run would only be skipped by APS
 
 >>> from prometheus_client import CollectorRegistry
 >>> s = Scheduler(CollectorRegistry(), max_in_flight=10)  # doctest: +SKIP
->>> s.add("r1/icmp", "icmp", 30.0, poll_r1)               # doctest: +SKIP
+>>> s.add("r1/icmp", CheckKind.ICMP, 30.0, poll_r1)      # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ from apscheduler.events import (
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from netwatch.models import CheckKind
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +112,7 @@ class Scheduler:
     ) -> None:
         self._rng = rng or random.Random()
         self._limit = asyncio.Semaphore(max_in_flight)
-        self._kinds: dict[str, str] = {}  # job key -> check kind, for labels
+        self._kinds: dict[str, CheckKind] = {}  # job key -> check kind, for labels
         self._intervals: dict[str, float] = {}
         self._planned: dict[str, float] = {}  # job key -> planned start (epoch seconds)
         self._running: set[str] = set()  # job keys whose poll has started and not ended
@@ -154,7 +156,7 @@ class Scheduler:
 
     # ------------------------------------------------------------------ jobs
 
-    def add(self, key: str, kind: str, interval: float, func: PollFunc) -> None:
+    def add(self, key: str, kind: CheckKind, interval: float, func: PollFunc) -> None:
         """Schedule ``func`` every ``interval`` seconds, first at a random point within it."""
         first = on_grid(time.time() + self._rng.uniform(0, interval))
         self._kinds[key] = kind
@@ -198,7 +200,7 @@ class Scheduler:
 
     # ------------------------------------------------------------------ running
 
-    async def _run(self, key: str, kind: str, func: PollFunc) -> None:
+    async def _run(self, key: str, kind: CheckKind, func: PollFunc) -> None:
         self._running.add(key)
         try:
             await self._run_one(key, kind, func)
@@ -208,7 +210,7 @@ class Scheduler:
         finally:
             self._running.discard(key)
 
-    async def _run_one(self, key: str, kind: str, func: PollFunc) -> None:
+    async def _run_one(self, key: str, kind: CheckKind, func: PollFunc) -> None:
         async with self._limit:
             started = time.time()
             self._last_run = time.monotonic()

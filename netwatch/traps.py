@@ -3,7 +3,7 @@
 netwatch learns of a failure at its next poll, then confirms it over ``down_after`` rounds.
 A device that sends a trap (a link down, a reboot, its UPS on battery) says something changed
 now: the receiver hands its id to the daemon, which polls it at once and, for a while, retries
-a failing poll sooner (see ``Daemon._on_trap``). A trap alone never raises an alert: the polls
+a failing poll sooner (see ``pipeline.TrapWatch``). A trap alone never raises an alert: the polls
 still decide.
 
 What is accepted: an SNMPv1 trap or an SNMPv2c trap or inform, with one of the communities of

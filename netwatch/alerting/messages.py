@@ -151,12 +151,7 @@ def render(
         prefix = f"[{t('reminder', lang, n=alert.repeat)}] {prefix}"
 
     if alert.kind == "test":
-        when = format_time(time.time() if now is None else now, tz, lang)
-        lines = [headline, t("test_note", lang, channel=channel or "?"),
-                 t("line_sent_at", lang, time=when)]  # fmt: skip
-        if url:
-            lines.append(t("line_link", lang, url=url))
-        return Message(subject=headline, text="\n".join(lines))
+        return _test(headline, lang, tz, url, channel, now)
 
     if alert.kind == "power":
         return _power(alert, lang, tz, url)
@@ -171,32 +166,58 @@ def render(
         subject = f"{prefix}{headline}: {what} — {alert.site_name or alert.site}"
         head = [f"{prefix}{headline}: {what}", t("line_site", lang, site=alert.site_name)]
 
-    tail: list[str] = []
-    if alert.is_firing:
-        tail.append(t("line_since", lang, time=format_time(alert.started_at, tz, lang)))
-        if alert.affected_sites or alert.affected_devices:
-            tail.append(t("affected", lang, sites=len(alert.affected_sites),
-                          devices=len(alert.affected_devices)))  # fmt: skip
-        if alert.kind == "flapping":
-            tail.append(t("flapping_note", lang))
-        if detail := detail_text(alert.kind, alert.detail, lang):
-            tail.append(t("line_detail", lang, detail=_clip(detail, MAX_DETAIL)))
-        if alert.escalated:
-            tail.append(t("escalated_note", lang))
-    elif alert.ended:
-        tail.append(t(f"{alert.ended}_note", lang))
-    else:
-        end = alert.resolved_at if alert.resolved_at is not None else alert.started_at
-        lasted = format_duration(end - alert.started_at, lang)
-        tail.append(t("line_duration", lang, duration=lasted))
-        start = format_time(alert.started_at, tz, lang)
-        # "from 14:05 on 20/11 to 15:10": the date once when both ends fall on the same day
-        same = same_day(alert.started_at, end, tz)
-        second = format_clock(end, tz) if same else format_time(end, tz, lang)
-        tail.append(t("line_period", lang, start=start, end=second))
+    tail = _firing_tail(alert, lang, tz) if alert.is_firing else _resolved_tail(alert, lang, tz)
     if url:
         tail.append(t("line_link", lang, url=url))
+    return Message(subject=_clip(subject, 200), text=_fit(alert, lang, head, tail))
 
+
+def _test(
+    headline: str, lang: str, tz: str | tzinfo, url: str, channel: str, now: float | None
+) -> Message:
+    """A test message: which channel it went through and when it was sent."""
+    when = format_time(time.time() if now is None else now, tz, lang)
+    lines = [headline, t("test_note", lang, channel=channel or "?"),
+             t("line_sent_at", lang, time=when)]  # fmt: skip
+    if url:
+        lines.append(t("line_link", lang, url=url))
+    return Message(subject=headline, text="\n".join(lines))
+
+
+def _firing_tail(alert: Alert, lang: str, tz: str | tzinfo) -> list[str]:
+    """Since when, what it cuts off, why, and whether it was escalated."""
+    tail = [t("line_since", lang, time=format_time(alert.started_at, tz, lang))]
+    if alert.affected_sites or alert.affected_devices:
+        tail.append(t("affected", lang, sites=len(alert.affected_sites),
+                      devices=len(alert.affected_devices)))  # fmt: skip
+    if alert.kind == "flapping":
+        tail.append(t("flapping_note", lang))
+    if detail := detail_text(alert.kind, alert.detail, lang):
+        tail.append(t("line_detail", lang, detail=_clip(detail, MAX_DETAIL)))
+    if alert.escalated:
+        tail.append(t("escalated_note", lang))
+    return tail
+
+
+def _resolved_tail(alert: Alert, lang: str, tz: str | tzinfo) -> list[str]:
+    """How it ended (removed, still down), or how long it lasted and from when to when."""
+    if alert.ended:
+        return [t(f"{alert.ended}_note", lang)]
+    end = alert.resolved_at if alert.resolved_at is not None else alert.started_at
+    lasted = format_duration(end - alert.started_at, lang)
+    start = format_time(alert.started_at, tz, lang)
+    # "from 14:05 on 20/11 to 15:10": the date once when both ends fall on the same day
+    same = same_day(alert.started_at, end, tz)
+    second = format_clock(end, tz) if same else format_time(end, tz, lang)
+    return [
+        t("line_duration", lang, duration=lasted),
+        t("line_period", lang, start=start, end=second),
+    ]
+
+
+def _fit(alert: Alert, lang: str, head: list[str], tail: list[str]) -> str:
+    """The body under ``MAX_TEXT``: a firing digest's items between head and tail, as many
+    as fit (up to ``MAX_ITEMS``, then "and N more")."""
     shown = MAX_ITEMS if alert.kind == "digest" and alert.is_firing else 0
     while True:
         items = [_digest_item(alert, k, lang) for k in range(min(shown, len(alert.items)))]
@@ -206,4 +227,4 @@ def render(
         if len(text) <= MAX_TEXT or shown == 0:
             break
         shown -= 1  # drop digest items first: the count and the link matter more
-    return Message(subject=_clip(subject, 200), text=text[:MAX_TEXT])
+    return text[:MAX_TEXT]

@@ -1,6 +1,7 @@
 """The alerting state a restart must not forget, kept in ``agent.data_dir`` beside the engine:
-the open incidents with their acks (``incidents.json``) and the silences and maintenance windows
-added over the API (``operator.json``; the config's windows come from the config).
+the open incidents with their acks (``incidents.json``), the silences and maintenance windows
+added over the API (``operator.json``; the config's windows come from the config) and the sites
+on UPS battery (``power.json``, from ``power.PowerWatch``).
 
 Read once at start into the engine; written after each tick that delivered messages or saw an
 operator's change, after the outbox took the deliveries (a crash in between repeats a message,
@@ -25,12 +26,14 @@ from pathlib import Path
 from netwatch.alerting.engine import AlertEngine
 from netwatch.alerting.incidents import Incident, incidents_from_json, incidents_to_json
 from netwatch.alerting.maintenance import operator_from_json, operator_to_json
+from netwatch.alerting.power import PowerWatch
 from netwatch.settings.alerting import MaintenanceWindow, Silence
 
 log = logging.getLogger(__name__)
 
 INCIDENTS_FILE = "incidents.json"  # the alert engine's open incidents, kept across restarts
 OPERATOR_FILE = "operator.json"  # silences and maintenance windows added over the API, likewise
+POWER_FILE = "power.json"  # the sites on UPS battery, likewise
 STATE_LOG_EVERY = 60.0  # seconds: at most one "still not saved" line per this while the disk fails
 
 
@@ -49,10 +52,14 @@ class StateFiles:
         config_windows: tuple[MaintenanceWindow, ...] = (),
         clock: Callable[[], float] = time.time,
         retry_every: float = 1.0,
+        power: PowerWatch | None = None,
     ) -> None:
         self.incidents_path = data_dir / INCIDENTS_FILE
         self.operator_path = data_dir / OPERATOR_FILE
+        self.power_path = data_dir / POWER_FILE
         self._engine = engine
+        self._power = power if power is not None else PowerWatch()
+        self._saved_power = self._power.revision
         self._config_windows = config_windows
         self._clock = clock
         self._retry_every = retry_every  # only for the log line: the caller's tick
@@ -70,7 +77,9 @@ class StateFiles:
             engine.silence(silence)
         for window in windows:
             engine.add_window(window)
+        await asyncio.to_thread(read_power, self.power_path, self._power)
         self._saved_revision = engine.revision
+        self._saved_power = self._power.revision
 
     def set_config_windows(self, windows: tuple[MaintenanceWindow, ...]) -> None:
         """The old config's windows go, the new config's come; those added over the API stay."""
@@ -81,16 +90,20 @@ class StateFiles:
         self._config_windows = windows
 
     async def after_tick(self, *, delivered: bool) -> None:
-        """Save when messages went out, the operator changed something, or the last save
-        failed (try again)."""
-        if delivered or self._engine.revision != self._saved_revision or self.error is not None:
+        """Save when messages went out, the operator changed something, a site went on
+        battery or back on mains, or the last save failed (try again)."""
+        changed = (self._engine.revision, self._power.revision) != (
+            self._saved_revision,
+            self._saved_power,
+        )
+        if delivered or changed or self.error is not None:
             await self.save()
 
     async def save(self) -> None:
-        """Write both files; on failure keep the old ones and remember why (retried by
+        """Write the files; on failure keep the old ones and remember why (retried by
         ``after_tick``), logging at most once per ``STATE_LOG_EVERY``."""
         engine = self._engine
-        revision = engine.revision
+        revision, power_revision = engine.revision, self._power.revision
         now = self._clock()
         from_config = {w.id for w in self._config_windows}
         incidents = incidents_to_json(engine.open_incidents())
@@ -99,12 +112,17 @@ class StateFiles:
             [w for w in engine.windows() if w.id not in from_config and not w.over(now)],
         )
         errors: list[str] = []
-        for path, text in ((self.incidents_path, incidents), (self.operator_path, operator)):
+        files = (
+            (self.incidents_path, incidents),
+            (self.operator_path, operator),
+            (self.power_path, self._power.to_json()),
+        )
+        for path, text in files:
             error = await asyncio.to_thread(write_atomically, path, text, log_errors=False)
             if error is not None:
                 errors.append(f"{path}: {error.strerror or error}")
         if not errors:
-            self._saved_revision = revision
+            self._saved_revision, self._saved_power = revision, power_revision
             if self.error is not None:
                 log.warning(
                     "incidents and operator changes saved again to %s", self.incidents_path.parent
@@ -152,6 +170,21 @@ def read_operator(path: Path) -> tuple[list[Silence], list[MaintenanceWindow]]:
     for error in errors:
         log.warning("%s: skipped %s", path, error)
     return silences, windows
+
+
+def read_power(path: Path, power: PowerWatch) -> None:
+    """Give ``power`` the sites the previous run saw on battery; entries that cannot be read
+    are logged and skipped. No file, or one that cannot be read: none (logged)."""
+    errors: list[str] = []
+    try:
+        power.adopt(path.read_text(encoding="utf-8"), errors)
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as exc:
+        log.warning("sites on UPS battery of the previous run not read from %s: %s", path, exc)
+        return
+    for error in errors:
+        log.warning("%s: skipped %s", path, error)
 
 
 def write_atomically(path: Path, text: str, *, log_errors: bool = True) -> OSError | None:

@@ -20,41 +20,23 @@ import glob
 import ipaddress
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 import yaml
 from yaml.nodes import MappingNode, Node, SequenceNode
 
 from netwatch.errors import ConfigError, Problem
-from netwatch.models import (
-    UP_CHECKS,
-    AgentSettings,
-    Contact,
-    IcmpSettings,
-    Role,
-    ServiceCheck,
-    SnmpSettings,
-    TrapSettings,
-)
+from netwatch.models import AgentSettings, Contact, Role, TrapSettings
 from netwatch.settings.alerting import AlertSettings
 from netwatch.settings.notify import NotifySettings
 
 from .agent import parse_agent, parse_contact
 from .alerting import WindowDraft, parse_alerting, parse_maintenance
+from .compose import compose_file, read_problem
+from .drafts import DeviceDraft, SiteDraft
 from .limits import Budget, LimitExceeded
 from .notify import Notify, parse_notify
-from .settings import INHERITABLE, Layer, Stacked, parse_layer
-from .source import (
-    Checker,
-    Loc,
-    Problems,
-    Secrets,
-    compose_file,
-    index,
-    join,
-    limit_problem,
-    syntax_problem,
-)
+from .settings import INHERITABLE, Layer, parse_layer
+from .source import Checker, Loc, Problems, Secrets, index, join
 from .traps import parse_traps
 from .values import check_address, check_id, parse_local_date
 
@@ -78,65 +60,6 @@ DEVICE_KEYS = (
     "id", "name", "address", "role", "services", "depends_on", "shared_address", *INHERITABLE,
 )  # fmt: skip
 ROLES = tuple(role.value for role in Role)
-
-
-@dataclass(eq=False)
-class DeviceDraft:
-    """A device as read, before the tree walk resolves what it inherits."""
-
-    id: str
-    node: Node
-    path: str
-    check: Checker
-    site: SiteDraft
-    address: str
-    role: Role
-    name: str
-    layer: Layer
-    services_node: Node | None
-    depends: list[tuple[str, Node]] | None  # explicit depends_on
-    depends_node: Node | None
-    shared_address: bool = False  # another device may have the same address
-    # Filled in by the tree walk.
-    icmp: IcmpSettings | None = None
-    snmp: SnmpSettings | None = None
-    services: tuple[ServiceCheck, ...] = ()
-    up_checks: tuple[str, ...] = UP_CHECKS
-    values: Stacked | None = None
-    upstream: str | None = None  # the gateway it depends on when depends_on is not given
-    walked: bool = False
-
-    @property
-    def depends_on(self) -> tuple[str, ...]:
-        if self.depends is not None:
-            return tuple(dict.fromkeys(dep for dep, _ in self.depends))
-        return () if self.upstream is None else (self.upstream,)
-
-
-@dataclass(eq=False)
-class SiteDraft:
-    """A site as read; ``children`` grows when included sites name it as ``parent``."""
-
-    id: str
-    node: Node
-    path: str
-    check: Checker
-    name: str
-    level: tuple[str, Node] | None
-    contacts: list[tuple[str, Node]] | None
-    gateway: tuple[str, Node] | None
-    layer: Layer
-    parent_ref: tuple[str, Node] | None
-    devices: list[DeviceDraft] = field(default_factory=list)
-    children: list[SiteDraft] = field(default_factory=list)
-    parent: SiteDraft | None = None
-    # Filled in by the tree walk.
-    resolved_contacts: tuple[str, ...] = ()
-    resolved_gateway: DeviceDraft | None = None
-    resolved_level: str = ""
-    # The units merged into this site, and when (checked by the tree walk).
-    formerly: list[tuple[str, Node]] | None = None
-    merged_at: float | None = None
 
 
 class FileReader:
@@ -181,7 +104,7 @@ class FileReader:
                 [Problem(path, 1, 1, "", f"cannot read the configuration: {reason}")]
             ) from exc
         except (UnicodeDecodeError, yaml.YAMLError, LimitExceeded) as exc:
-            raise ConfigError([_read_problem(path, exc)]) from exc
+            raise ConfigError([read_problem(path, exc)]) from exc
         self.files.append(path)
         self.loaded.add(os.path.realpath(path))
         if root is None or (isinstance(root, MappingNode) and not root.value):
@@ -268,7 +191,7 @@ class FileReader:
             return
         except (UnicodeDecodeError, yaml.YAMLError, LimitExceeded) as exc:
             self.files.append(file)
-            self.problems.record(_read_problem(file, exc))
+            self.problems.record(read_problem(file, exc))
             return
         self.files.append(file)
         sub = Checker(file, self.problems, self.secrets)
@@ -473,14 +396,6 @@ class FileReader:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _read_problem(path: str, exc: UnicodeDecodeError | yaml.YAMLError | LimitExceeded) -> Problem:
-    if isinstance(exc, LimitExceeded):
-        return limit_problem(path, exc)
-    if isinstance(exc, UnicodeDecodeError):
-        return Problem(path, 1, 1, "", "the file is not UTF-8 text")
-    return syntax_problem(path, exc)
 
 
 def _address_key(address: str) -> str:

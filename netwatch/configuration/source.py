@@ -6,6 +6,7 @@ their start mark; nothing is turned into a plain dict, so every value can be tra
 a mistake it records a :class:`~netwatch.errors.Problem` and returns ``None`` so the caller can
 skip just what depends on that value and carry on.
 
+>>> import yaml
 >>> problems = Problems()
 >>> node = yaml.compose("port: eighty\\n")
 >>> check = Checker("a.yaml", problems, Secrets({}))
@@ -23,14 +24,13 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from netwatch.errors import Problem, SecretError
 from netwatch.models import Secret
 
-from .limits import MAX_SECRET_BYTES, Budget, LimitExceeded, scan
+from .limits import MAX_SECRET_BYTES
 from .values import (
     DURATION_RANGE,
     MAX_COUNT,
@@ -40,9 +40,6 @@ from .values import (
     shown,
 )
 
-# libyaml does the parsing in C: about ten times faster than the pure-Python composer, which
-# matters for a province of several thousand devices.
-_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CONSTRUCTOR = SafeConstructor()
 
 _TAG = "tag:yaml.org,2002:"
@@ -81,71 +78,6 @@ class Problems:
         if problem not in self._seen:
             self._seen.add(problem)
             self.items.append(problem)
-
-
-def compose_file(path: str, budget: Budget) -> Node | None:
-    """The root node of a YAML file (``None`` when empty), within the limits of ``budget``.
-
-    Raises ``OSError``, ``UnicodeDecodeError``, ``yaml.MarkedYAMLError`` or ``LimitExceeded``
-    (before anything is composed: see ``limits``).
-    """
-    with open(path, "rb") as stream:
-        data = budget.read(stream)
-    text = data.decode("utf-8")
-    try:
-        scan(text, budget, _LOADER)
-        root: Node | None = yaml.compose(text, Loader=_LOADER)
-    except yaml.MarkedYAMLError as exc:
-        tab = _indentation_tab(text, exc.problem_mark)
-        if tab is not None:
-            raise TabInIndentation(tab) from exc
-        raise
-    return root
-
-
-TAB_MESSAGE = "tab character in indentation; YAML needs spaces"
-
-
-class TabInIndentation(yaml.MarkedYAMLError):
-    """A syntax error caused by a tab in a line's indentation, which YAML forbids; libyaml
-    words it as "found character that cannot start any token"."""
-
-    def __init__(self, mark: yaml.Mark) -> None:
-        super().__init__(problem=TAB_MESSAGE, problem_mark=mark)
-
-
-def _indentation_tab(text: str, mark: yaml.Mark | None) -> yaml.Mark | None:
-    """Where the tab is in the indentation of the line the parser stopped at, if there is one."""
-    if mark is None:
-        return None
-    lines = text.split("\n")
-    if mark.line >= len(lines):
-        return None
-    line = lines[mark.line]
-    indent = line[: len(line) - len(line.lstrip(" \t"))]
-    column = indent.find("\t")
-    if column < 0:
-        return None
-    return yaml.Mark("", 0, mark.line, column, None, 0)
-
-
-def limit_problem(path: str, exc: LimitExceeded) -> Problem:
-    """A broken limit (size, nesting, aliases) as a Problem at its position."""
-    return Problem(path, exc.line, exc.column, exc.path, exc.message)
-
-
-def syntax_problem(path: str, exc: yaml.YAMLError) -> Problem:
-    """A YAML syntax error as a Problem at the position the parser reports."""
-    if isinstance(exc, TabInIndentation) and exc.problem_mark is not None:
-        mark = exc.problem_mark
-        return Problem(path, mark.line + 1, mark.column + 1, "", TAB_MESSAGE)
-    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
-        mark = exc.problem_mark
-        detail = exc.problem or "invalid YAML"
-        if exc.context:
-            detail = f"{exc.context}: {detail}"
-        return Problem(path, mark.line + 1, mark.column + 1, "", f"YAML syntax error: {detail}")
-    return Problem(path, 1, 1, "", f"YAML syntax error: {exc}")
 
 
 def join(path: str, key: str) -> str:

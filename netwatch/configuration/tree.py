@@ -25,7 +25,8 @@ from netwatch.settings.config import Config
 from netwatch.settings.notify import NotifySettings
 
 from .alerting import resolve_windows
-from .files import DeviceDraft, FileReader, SiteDraft
+from .drafts import DeviceDraft, SiteDraft
+from .files import FileReader
 from .notify import contact_problems
 from .services import parse_services
 from .settings import Layer, Stacked, build_icmp, build_snmp

@@ -156,62 +156,60 @@ def build_province() -> Province:
         DemoDevice("mot-cua", MOT_CUA.title, "127.10.1.22", "server", snmp=True, app=MOT_CUA),
         DemoDevice("hop-truc-tuyen", "Hội nghị truyền hình", "127.10.1.30", "server", snmp=True),
     )
+    districts = tuple(_district(k, *district) for k, district in enumerate(_DISTRICTS, start=1))
     contacts = {"trung-tam-du-lieu": "trungtamdulieu@haugiang.example.gov.vn"}
-    districts = []
-    for k, (district_id, district_name, communes) in enumerate(_DISTRICTS, start=1):
-        net = f"127.{20 + k}"
-        contact = f"it-{district_id}"
-        contacts[contact] = f"cntt.{district_id.replace('-', '')}@haugiang.example.gov.vn"
-        devices = (
-            DemoDevice(f"{district_id}-rtr", "Router UBND", f"{net}.0.1", "router", snmp=True),
-            DemoDevice(f"{district_id}-sw", "Switch UBND", f"{net}.0.2", "switch", snmp=True),
-            DemoDevice(
-                f"{district_id}-srv", "Máy chủ ứng dụng", f"{net}.0.10", "server", snmp=True
-            ),
-        )
-        sites = tuple(
-            DemoSite(
-                commune_id,
-                commune_name,
-                "commune",
-                (
-                    DemoDevice(
-                        f"{commune_id}-rtr", "Router UBND xã", f"{net}.{j}.1", "router", snmp=True
-                    ),
-                    *(
-                        DemoDevice(
-                            f"{commune_id}-pc-{n:02d}",
-                            f"Máy một cửa {n:02d}",
-                            f"{net}.{j}.{100 + n}",
-                            "workstation",
-                        )
-                        for n in range(1, WORKSTATIONS_PER_COMMUNE + 1)
-                    ),
-                ),
-            )
-            for j, (commune_id, commune_name) in enumerate(communes, start=1)
-        )
-        districts.append(
-            DemoSite(
-                district_id,
-                district_name,
-                "district",
-                devices,
-                sites,
-                subnet=f"{net}.0.0/16",
-                contact=contact,
-            )
+    for district_id, _, _ in _DISTRICTS:
+        contacts[f"it-{district_id}"] = (
+            f"cntt.{district_id.replace('-', '')}@haugiang.example.gov.vn"
         )
     root = DemoSite(
         "hau-giang",
         "Tỉnh Hậu Giang (demo) — Trung tâm dữ liệu tỉnh",
         "province",
         data_centre,
-        tuple(districts),
+        districts,
         subnet="127.10.0.0/16",
         contact="trung-tam-du-lieu",
     )
     return Province(root, contacts, cut_district="chau-thanh", failing_device="qlvb")
+
+
+def _district(
+    k: int, district_id: str, district_name: str, communes: tuple[tuple[str, str], ...]
+) -> DemoSite:
+    """The ``k``-th district (from 1): its office on 127.(20+k).0.x, commune ``j`` on
+    127.(20+k).j.x, the whole district behind one line (its ``/16``)."""
+    net = f"127.{20 + k}"
+    devices = (
+        DemoDevice(f"{district_id}-rtr", "Router UBND", f"{net}.0.1", "router", snmp=True),
+        DemoDevice(f"{district_id}-sw", "Switch UBND", f"{net}.0.2", "switch", snmp=True),
+        DemoDevice(f"{district_id}-srv", "Máy chủ ứng dụng", f"{net}.0.10", "server", snmp=True),
+    )
+    sites = tuple(
+        _commune(f"{net}.{j}", commune_id, commune_name)
+        for j, (commune_id, commune_name) in enumerate(communes, start=1)
+    )
+    return DemoSite(
+        district_id,
+        district_name,
+        "district",
+        devices,
+        sites,
+        subnet=f"{net}.0.0/16",
+        contact=f"it-{district_id}",
+    )
+
+
+def _commune(net: str, commune_id: str, commune_name: str) -> DemoSite:
+    """A commune office on ``net``.x: its router at .1, its workstations from .101."""
+    workstations = (
+        DemoDevice(
+            f"{commune_id}-pc-{n:02d}", f"Máy một cửa {n:02d}", f"{net}.{100 + n}", "workstation"
+        )
+        for n in range(1, WORKSTATIONS_PER_COMMUNE + 1)
+    )
+    router = DemoDevice(f"{commune_id}-rtr", "Router UBND xã", f"{net}.1", "router", snmp=True)
+    return DemoSite(commune_id, commune_name, "commune", (router, *workstations))
 
 
 def render_config(

@@ -28,7 +28,7 @@ from netwatch.alerting.model import Alert
 from netwatch.exporters.services import ServiceFamilies, ServiceRow
 from netwatch.exporters.sites import write_alerts, write_sites
 from netwatch.exporters.snmp import InterfaceLabels, SnmpFamilies, SnmpRow
-from netwatch.exporters.text import InvalidValue, MetricsText, label_pairs
+from netwatch.exporters.text import Family, InvalidValue, MetricsText, label_pairs
 from netwatch.inventory import AGENT_SHARD, Inventory
 from netwatch.models import Device, IcmpStats, Status
 from netwatch.state import CheckState, StateTracker
@@ -182,9 +182,14 @@ def render_text(view: View, shard: str | None = None, *, cache: RenderCache) -> 
 
 
 class _DeviceFamilies:
-    """The device and ICMP families of one scrape, filled device by device."""
+    """The device and ICMP families of one scrape, filled device by device; what the scrape
+    reads once (the time, the flapping devices) and the view's lookups kept beside them."""
 
-    def __init__(self, out: MetricsText) -> None:
+    def __init__(self, out: MetricsText, view: View, now: float) -> None:
+        self.status_of = view.status_of
+        self.flapping_now = view.flapping()
+        self.since_of = view.since
+        self.now = now
         self.up = out.family("netwatch_device_up", "gauge", "1 if the device is up, else 0.")
         self.status = out.family(
             "netwatch_device_status", "gauge", "1 for the device's current status."
@@ -215,16 +220,10 @@ class _DeviceFamilies:
             "netwatch_icmp_packets_received", "counter", "Echo replies received."
         )
 
-    def add(
-        self,
-        device: Device,
-        labels: str,
-        current: Status,
-        flapping: bool,
-        icmp: CheckState | None,
-        now: float,
-        since: float | None = None,
-    ) -> None:
+    def add(self, device: Device, labels: str, icmp: CheckState | None) -> None:
+        current = self.status_of(device.id)
+        flapping = device.id in self.flapping_now
+        since = self.since_of("device", device.id) if self.since_of is not None else None
         self.up.add(labels, 1.0 if current is Status.UP else 0.0)
         status = self.status
         for s in STATUSES:
@@ -238,7 +237,7 @@ class _DeviceFamilies:
         self.received.add(labels, icmp.packets_received)
         last = icmp.last
         # Values older than two intervals are stale: better no series than a wrong one.
-        if last is None or now - last.at > 2 * device.icmp.interval + device.icmp.timeout:
+        if last is None or self.now - last.at > 2 * device.icmp.interval + device.icmp.timeout:
             return
         stats = last.data
         if not isinstance(stats, IcmpStats):
@@ -273,30 +272,11 @@ def write_metrics(
     devices, sites = rendered.scope(shard)
     now = view.clock()
     agent = shard is None or shard == AGENT_SHARD
-
     if agent:
-        build = out.family(
-            "netwatch_build_info", "gauge", "netwatch version and Python it runs on."
-        )
-        build.add(label_pairs(["version", "python"], [__version__, platform.python_version()]), 1.0)
+        _write_build_info(out)
+    families = _DeviceFamilies(out, view, now)
+    snmp, services, traps, render_errors = _families_after_devices(out, rendered)
 
-    families = _DeviceFamilies(out)
-    snmp = SnmpFamilies(out, rendered.interfaces)
-    services = ServiceFamilies(out)
-    traps = out.family(
-        "netwatch_snmp_traps",
-        "counter",
-        "SNMP traps and informs accepted from the device since netwatch started, by kind.",
-    )
-    render_errors = out.family(
-        "netwatch_render_errors",
-        "counter",
-        "Scrapes that left out all of a device's series: one of its values could not be "
-        "rendered (the log says which).",
-    )
-
-    flapping_now = view.flapping()
-    since_of = view.since
     states = view.state.devices
     errors = cache.errors
     failing = errors.failing
@@ -308,15 +288,7 @@ def write_metrics(
                 raise InvalidValue(rendered.problems.get(device.id, "no labels"))
             state = states.get(device.id)
             checks = state.checks if state else {}
-            families.add(
-                device,
-                labels,
-                view.status_of(device.id),
-                device.id in flapping_now,
-                checks.get("icmp"),
-                now,
-                since_of("device", device.id) if since_of is not None else None,
-            )
+            families.add(device, labels, checks.get("icmp"))
             if device.snmp is not None:
                 snmp.add(SnmpRow(device, labels, checks.get("snmp"), view.reboots(device.id)), now)
             for service in device.services:
@@ -333,11 +305,43 @@ def write_metrics(
             errors.recovered(device.id)
 
     if errors.counts:
-        in_scope = {d.id for d in devices}
-        for device_id, count in errors.snapshot():
-            if device_id in in_scope:
-                render_errors.add(rendered.error_labels(device_id), count)
+        _write_render_errors(render_errors, rendered, errors, devices)
     if view.site_status is not None:
         write_sites(out, inv, sites, view.site_status, view.availability, view.since)
         if agent:
             write_alerts(out, view.alerts())
+
+
+def _write_build_info(out: MetricsText) -> None:
+    build = out.family("netwatch_build_info", "gauge", "netwatch version and Python it runs on.")
+    build.add(label_pairs(["version", "python"], [__version__, platform.python_version()]), 1.0)
+
+
+def _families_after_devices(
+    out: MetricsText, rendered: Rendered
+) -> tuple[SnmpFamilies, ServiceFamilies, Family, Family]:
+    """The SNMP, service, trap and render error families, declared in the order of the text."""
+    snmp = SnmpFamilies(out, rendered.interfaces)
+    services = ServiceFamilies(out)
+    traps = out.family(
+        "netwatch_snmp_traps",
+        "counter",
+        "SNMP traps and informs accepted from the device since netwatch started, by kind.",
+    )
+    render_errors = out.family(
+        "netwatch_render_errors",
+        "counter",
+        "Scrapes that left out all of a device's series: one of its values could not be "
+        "rendered (the log says which).",
+    )
+    return snmp, services, traps, render_errors
+
+
+def _write_render_errors(
+    family: Family, rendered: Rendered, errors: RenderErrors, devices: Sequence[Device]
+) -> None:
+    """Each device of this scrape's scope that some scrape left out, with how many did."""
+    in_scope = {d.id for d in devices}
+    for device_id, count in errors.snapshot():
+        if device_id in in_scope:
+            family.add(rendered.error_labels(device_id), count)

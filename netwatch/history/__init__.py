@@ -4,7 +4,9 @@
   ``writer``: what that thread does (batches, runs, heartbeats, retries, maintenance).
 - ``schema``: tables and migrations; ``retention``: daily summaries, purge, vacuum.
 - ``availability``: pure maths over status timelines; ``reader``: period queries.
-- ``report``: rows by device, site or level; ``formats``: table, csv, json, html.
+- ``report``: rows by device, site or level, read through ``source`` (a store, a file or a
+  connection, with one clear line when it cannot be read), merged sites counting their former
+  units (``merged``); ``formats``: table, csv, json, html.
 """
 
 from netwatch.history.availability import Stats

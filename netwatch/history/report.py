@@ -40,18 +40,16 @@ Building a report blocks (SQLite): run it in a thread from async code.
 from __future__ import annotations
 
 import re
-import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from netwatch.errors import HistoryError
-from netwatch.history import reader, schema
+from netwatch.history import reader
 from netwatch.history.availability import Segment, Stats, overlay, power_seconds, summarise
-from netwatch.history.store import HistoryStore
+from netwatch.history.merged import Merge, former_units
+from netwatch.history.source import Source, stats_for
 from netwatch.instants import OutOfRange, check_instant
 from netwatch.models import DEFAULT_TIMEZONE, Device, Role, Site, Status, service_subject
 
@@ -212,64 +210,6 @@ class Report:
         }
 
 
-Source = HistoryStore | str | Path | sqlite3.Connection
-
-
-def _reader_connection(source: Source) -> tuple[sqlite3.Connection, bool]:
-    if isinstance(source, sqlite3.Connection):
-        return source, False
-    path = source.path if isinstance(source, HistoryStore) else Path(source)
-    _check_readable(path)
-    try:
-        return schema.connect(path, readonly=True), True
-    except sqlite3.Error as exc:
-        raise HistoryError(f"cannot read history database {path}: {exc}") from exc
-
-
-def _check_readable(path: Path) -> None:
-    """One clear line for a planner whose account cannot read the history (its file, or the
-    directory it is in), or who points at a wrong data_dir; SQLite would only say "unable to
-    open database file"."""
-    try:
-        with path.open("rb"):
-            pass
-    except FileNotFoundError:
-        raise HistoryError(
-            f"cannot read {path}: no such file (is agent.data_dir right? has netwatch run?)"
-        ) from None
-    except PermissionError:
-        raise HistoryError(
-            f"cannot read {path}: permission denied; run as the netwatch user or add "
-            "yourself to its group"
-        ) from None
-    except IsADirectoryError:
-        raise HistoryError(f"cannot read {path}: it is a directory, not a database") from None
-    except OSError as exc:
-        raise HistoryError(f"cannot read {path}: {exc.strerror}") from exc
-
-
-def _stats_for(
-    source: Source, start: float, end: float, keep: Callable[[reader.Key], bool]
-) -> dict[reader.Key, reader.SubjectResult]:
-    conn, owned = _reader_connection(source)
-    try:
-        return reader.period_stats(conn, start, end, keep_segments=keep)
-    except sqlite3.Error as exc:
-        if owned:  # e.g. its write-ahead log is not readable by this account
-            for part in ("", "-wal", "-shm"):
-                wal = Path(f"{_path_of(source)}{part}")
-                if part == "" or wal.exists():
-                    _check_readable(wal)
-        raise HistoryError(f"cannot read the history database: {exc}") from exc
-    finally:
-        if owned:
-            conn.close()
-
-
-def _path_of(source: Source) -> Path:
-    return source.path if isinstance(source, HistoryStore) else Path(str(source))
-
-
 def _subtrees(sites: Mapping[str, Site]) -> dict[str, list[str]]:
     """Each site's id with every descendant's, parents first."""
     children: dict[str, list[str]] = {sid: [] for sid in sites}
@@ -302,6 +242,39 @@ def build_report(
     under way at ``now`` (this month) ends at ``now``: time that has not come yet is not
     "unknown", and the outage timeline spans the days that have been. A period wholly past or
     wholly to come is left as asked."""
+    end = _period_end(sites, start, end, by, level, now)
+    t0, t1 = start.timestamp(), end.timestamp()
+    chosen, groups, want = _subjects(sites, devices, by, level)
+    # The power timelines too: a device's or site's downtime while its UPS was on battery.
+    history = _History(stats_for(source, t0, t1, lambda k: k in want or k[0] == "power"), t0, t1)
+    if by == "service":
+        rows = [row for d in chosen for row in _service_rows(history, sites, d)]
+    elif by == "device":
+        rows = [_device_row(history, sites, d) for d in chosen]
+    else:
+        former = former_units(source, sites, want, t0, t1)
+        workstations: dict[str, list[str]] = {}
+        for d in devices.values():
+            if d.role is Role.WORKSTATION:
+                workstations.setdefault(d.site, []).append(d.id)
+        rows = [
+            _site_row(history, sites[sid], sid, members, workstations, former)
+            for sid, members in groups.items()
+        ]
+    rows.sort(key=_worst_first)
+    return Report(start, end, by, level, tz, tuple(rows))
+
+
+def _period_end(
+    sites: Mapping[str, Site],
+    start: datetime,
+    end: datetime,
+    by: str,
+    level: str | None,
+    now: float | None,
+) -> datetime:
+    """``end``, or ``now`` when the period is under way; ``ValueError`` for a ``by``, a
+    ``level`` or a period that makes no report."""
     levels = sorted({s.level for s in sites.values()})
     if by not in ("device", "site", "service", *levels):
         raise ValueError(f"--by {by}: use device, site, service or a level ({', '.join(levels)})")
@@ -310,10 +283,15 @@ def build_report(
     if end <= start:
         raise ValueError("the end of the period must be after its start")
     if now is not None and start.timestamp() < now < end.timestamp():
-        end = datetime.fromtimestamp(now, end.tzinfo)
-    t0, t1 = start.timestamp(), end.timestamp()
-    period = t1 - t0
+        return datetime.fromtimestamp(now, end.tzinfo)
+    return end
 
+
+def _subjects(
+    sites: Mapping[str, Site], devices: Mapping[str, Device], by: str, level: str | None
+) -> tuple[list[Device], dict[str, list[str]], set[reader.Key]]:
+    """The devices of a device or service report, the sites of each row of a site or level
+    report, and the history subjects either needs."""
     if by in ("device", "service"):
         chosen = [
             d
@@ -325,113 +303,123 @@ def build_report(
         else:  # the devices too: their upstream cuts and maintenance explain the services'
             want = {("service", service_subject(d.id, c.name)) for d in chosen for c in d.services}
             want |= {("device", d.id) for d in chosen if d.services}
+        return chosen, {}, want
+    subtree = _subtrees(sites)
+    if by == "site":
+        groups = {sid: [sid] for sid, s in sites.items() if level is None or s.level == level}
     else:
-        subtree = _subtrees(sites)
-        if by == "site":
-            groups = {sid: [sid] for sid, s in sites.items() if level is None or s.level == level}
-        else:
-            groups = {
-                sid: [m for m in subtree[sid] if level is None or sites[m].level == level]
-                for sid, s in sites.items()
-                if s.level == by
-            }
-        want = {("site", m) for members in groups.values() for m in members}
-    # The power timelines too: a device's or site's downtime while its UPS was on battery.
-    results = _stats_for(source, t0, t1, lambda k: k in want or k[0] == "power")
-    former = {} if by == "device" else _former_units(source, sites, want, t0, t1)
+        groups = {
+            sid: [m for m in subtree[sid] if level is None or sites[m].level == level]
+            for sid, s in sites.items()
+            if s.level == by
+        }
+    return [], groups, {("site", m) for members in groups.values() for m in members}
 
-    def stats_of(key: reader.Key) -> tuple[Stats, list[Segment]]:
-        res = results.get(key)
+
+@dataclass(frozen=True, slots=True)
+class _History:
+    """The period's history by subject; a subject without any is unknown all along."""
+
+    results: dict[reader.Key, reader.SubjectResult]
+    t0: float
+    t1: float
+
+    def of(self, key: reader.Key) -> tuple[Stats, list[Segment]]:
+        res = self.results.get(key)
         if res is None:
-            return Stats(unknown=period), [Segment(t0, t1, Status.UNKNOWN)]
+            return Stats(unknown=self.t1 - self.t0), [Segment(self.t0, self.t1, Status.UNKNOWN)]
         return res.stats, res.segments
 
-    def power_of(site_id: str, segs: list[Segment]) -> float:
-        res = results.get(("power", site_id))
+    def power(self, site_id: str, segs: list[Segment]) -> float:
+        """Of the not-up time in ``segs``, the seconds while the site's UPS ran on battery."""
+        res = self.results.get(("power", site_id))
         return power_seconds(segs, res.segments) if res is not None else 0.0
 
-    rows: list[Row] = []
-    if by == "service":
-        for d in chosen:
-            site = sites.get(d.site)
-            device_segs = stats_of(("device", d.id))[1]
-            for check in d.services:
-                subject = service_subject(d.id, check.name)
-                st, segs = stats_of(("service", subject))
-                if _covers(segs, period) and _covers(device_segs, period):
-                    segs = overlay(segs, device_segs)
-                    st = summarise(segs)
-                rows.append(
-                    Row(
-                        kind="service",
-                        id=subject,
-                        name=check.name,
-                        level=site.level if site else "",
-                        stats=st,
-                        site=d.site,
-                        site_name=site.name if site else None,
-                        device=d.id,
-                        device_name=d.name or d.id,
-                        segments=_not_up(segs),
-                    )
-                )
-    elif by == "device":
-        for d in chosen:
-            st, segs = stats_of(("device", d.id))
-            site = sites.get(d.site)
-            rows.append(
-                Row(
-                    kind="device",
-                    id=d.id,
-                    name=d.name or d.id,
-                    level=site.level if site else "",
-                    stats=st,
-                    site=d.site,
-                    site_name=site.name if site else None,
-                    segments=_not_up(segs),
-                    power=power_of(d.site, segs),
-                )
+
+def _service_rows(history: _History, sites: Mapping[str, Site], d: Device) -> list[Row]:
+    site = sites.get(d.site)
+    device_segs = history.of(("device", d.id))[1]
+    period = history.t1 - history.t0
+    rows = []
+    for check in d.services:
+        subject = service_subject(d.id, check.name)
+        st, segs = history.of(("service", subject))
+        if _covers(segs, period) and _covers(device_segs, period):
+            segs = overlay(segs, device_segs)
+            st = summarise(segs)
+        rows.append(
+            Row(
+                kind="service",
+                id=subject,
+                name=check.name,
+                level=site.level if site else "",
+                stats=st,
+                site=d.site,
+                site_name=site.name if site else None,
+                device=d.id,
+                device_name=d.name or d.id,
+                segments=_not_up(segs),
             )
-    else:
-        workstations: dict[str, list[str]] = {}
-        for d in devices.values():
-            if d.role is Role.WORKSTATION:
-                workstations.setdefault(d.site, []).append(d.id)
-        for sid, members in groups.items():
-            total = Stats()
-            parts: list[Segment] = []
-            ws_up = ws_known = power = 0.0
-            merges: list[_Merge] = []
-            for m in members:
-                if m in former:  # its units before the merge, itself after
-                    merges.append(former[m])
-                    st, ss = former[m].stats, former[m].segments
-                else:
-                    st, ss = stats_of(("site", m))
-                total += st
-                parts.extend(ss)
-                power += power_of(m, ss)
-                for w in workstations.get(m, ()):
-                    ws = stats_of(("device", w))[0]
-                    ws_up += ws.up
-                    ws_known += ws.monitored
-            rows.append(
-                Row(
-                    kind="site",
-                    id=sid,
-                    name=sites[sid].name or sid,
-                    level=sites[sid].level,
-                    stats=total,
-                    workstations_working=ws_up / ws_known if ws_known > 0 else None,
-                    sites=len(members),
-                    segments=_not_up(parts),
-                    formerly=tuple(unit for merge in merges for unit in merge.units),
-                    merged_at=max((mg.until for mg in merges if t0 < mg.until < t1), default=None),
-                    power=power,
-                )
-            )
-    rows.sort(key=_worst_first)
-    return Report(start, end, by, level, tz, tuple(rows))
+        )
+    return rows
+
+
+def _device_row(history: _History, sites: Mapping[str, Site], d: Device) -> Row:
+    st, segs = history.of(("device", d.id))
+    site = sites.get(d.site)
+    return Row(
+        kind="device",
+        id=d.id,
+        name=d.name or d.id,
+        level=site.level if site else "",
+        stats=st,
+        site=d.site,
+        site_name=site.name if site else None,
+        segments=_not_up(segs),
+        power=history.power(d.site, segs),
+    )
+
+
+def _site_row(
+    history: _History,
+    site: Site,
+    sid: str,
+    members: list[str],
+    workstations: Mapping[str, list[str]],
+    former: Mapping[str, Merge],
+) -> Row:
+    """One row over the sites in ``members``: their time added up (site-seconds)."""
+    total = Stats()
+    parts: list[Segment] = []
+    ws_up = ws_known = power = 0.0
+    merges: list[Merge] = []
+    for m in members:
+        if m in former:  # its units before the merge, itself after
+            merges.append(former[m])
+            st, ss = former[m].stats, former[m].segments
+        else:
+            st, ss = history.of(("site", m))
+        total += st
+        parts.extend(ss)
+        power += history.power(m, ss)
+        for w in workstations.get(m, ()):
+            ws = history.of(("device", w))[0]
+            ws_up += ws.up
+            ws_known += ws.monitored
+    t0, t1 = history.t0, history.t1
+    return Row(
+        kind="site",
+        id=sid,
+        name=site.name or sid,
+        level=site.level,
+        stats=total,
+        workstations_working=ws_up / ws_known if ws_known > 0 else None,
+        sites=len(members),
+        segments=_not_up(parts),
+        formerly=tuple(unit for merge in merges for unit in merge.units),
+        merged_at=max((mg.until for mg in merges if t0 < mg.until < t1), default=None),
+        power=power,
+    )
 
 
 def _covers(segs: list[Segment], period: float) -> bool:
@@ -463,8 +451,8 @@ def site_availability(
     ``netwatch_site_availability_ratio{window="30d"}`` gauge). Blocking: compute it in a thread
     every few minutes and let the collector read the cached value."""
     start = now - window_seconds
-    results = _stats_for(source, start, now, lambda _: False)
-    former = _former_units(source, sites, set(), start, now)
+    results = stats_for(source, start, now, lambda _: False)
+    former = former_units(source, sites, set(), start, now)
     out: dict[str, float] = {}
     for sid in sites:
         res = results.get(("site", sid))
@@ -474,59 +462,4 @@ def site_availability(
             a = res.stats.availability if res is not None else None
         if a is not None:
             out[sid] = a
-    return out
-
-
-# --------------------------------------------------------------------------- merged sites
-
-
-@dataclass(slots=True)
-class _Merge:
-    """A merged site over a period: its former units up to the merge, then itself."""
-
-    until: float  # the merge instant (Site.merged_at)
-    units: tuple[str, ...] = ()  # the former units with history before the merge in the period
-    stats: Stats = field(default_factory=Stats)
-    segments: list[Segment] = field(default_factory=list)
-
-
-def _former_units(
-    source: Source, sites: Mapping[str, Site], want: set[reader.Key], t0: float, t1: float
-) -> dict[str, _Merge]:
-    """Each site with ``formerly`` and ``merged_at``, as the sum of its former units' history
-    over ``[t0, merged_at)`` and its own over ``[merged_at, t1)``, clipped to the period.
-
-    The cut matters both ways: a unit removed by a reload is never closed in the history, so
-    its last status would run on; and a new site's first record takes its devices' state, from
-    before the site existed. A site that kept the id of one of its units lists that id too.
-    """
-    merged = {sid: site for sid, site in sites.items() if site.formerly and site.merged_at}
-    out: dict[str, _Merge] = {}
-    before: dict[float, list[str]] = {}
-    after: dict[float, list[str]] = {}
-    for sid, site in merged.items():
-        assert site.merged_at is not None
-        out[sid] = _Merge(site.merged_at)
-        cut = min(max(site.merged_at, t0), t1)
-        if cut > t0:
-            before.setdefault(cut, []).append(sid)
-        if cut < t1:
-            after.setdefault(cut, []).append(sid)
-    for cut, sids in before.items():
-        keep = {("site", u) for sid in sids if ("site", sid) in want for u in sites[sid].formerly}
-        results = _stats_for(source, t0, cut, keep.__contains__)
-        for sid in sids:
-            merge = out[sid]
-            merge.units = tuple(u for u in sites[sid].formerly if ("site", u) in results)
-            for unit in merge.units:
-                merge.stats += results[("site", unit)].stats
-                merge.segments.extend(results[("site", unit)].segments)
-    for cut, sids in after.items():
-        keep = {("site", sid) for sid in sids} & want
-        results = _stats_for(source, cut, t1, keep.__contains__)
-        for sid in sids:
-            res = results.get(("site", sid))
-            merge = out[sid]
-            merge.stats += res.stats if res is not None else Stats(unknown=t1 - cut)
-            merge.segments.extend(res.segments if res is not None else [])
     return out

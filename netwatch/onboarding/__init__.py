@@ -12,7 +12,10 @@ The work is split in small steps, each a module:
 - ``columns``: which column is which field (Vietnamese or English headers, ``--map``);
 - ``rows``: the rows checked and turned into a site tree, every problem with its row number;
 - ``render``: the tree written as YAML (one file, or one per district);
-- ``export``: a loaded configuration written back as rows.
+- ``export``: a loaded configuration written back as rows;
+- ``discover``: ``netwatch discover``'s sweep, what answers a ping and what SNMP says of it;
+- ``proposal``: what a sweep found as a site tree to write, and set against the configuration;
+- ``options``: the three commands' command-line options, which the CLI parses.
 """
 
 from .export import export_csv

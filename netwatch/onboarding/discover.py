@@ -1,21 +1,13 @@
-"""``netwatch discover CIDR...``: what answers on a network, proposed as a config to edit.
+"""``netwatch discover CIDR...``: the sweep, what answers on a network and what it says.
 
 Every address of the networks is pinged once, at most ``rate`` new pings a second (a burst of
 thousands would make other pingers on the WAN see false loss, and trip IDSs); those that answer
 are asked by SNMP (one community or v3 user for all) for sysName, sysDescr and sysObjectID and
-for their LLDP and CDP neighbours. Where those neighbours link devices that were found, the
-proposal is a tree of sites, each gated by a router (``proposal``); else one site holding every
-device found. Each device has a role guessed from sysDescr, ``snmp: {}`` where SNMP answered,
-and the neighbours as a comment, for a person to check and move into the province's tree.
-``compare`` sets what was found against the current config.
+for their LLDP and CDP neighbours. The outcome is a ``Sweep`` of ``Found`` devices; the module
+``proposal`` turns it into a config to edit and sets it against the current one.
 
 Secrets stay references: the community or v3 passwords are read from ``env:NAME`` or
-``file:PATH`` to ask the devices, and only the reference is written.
-
->>> guess_role("Cisco IOS Software, C2960 Software (C2960-LANBASEK9-M)")
-<Role.SWITCH: 'switch'>
->>> guess_role("Linux web01 6.1.0-18-amd64 #1 SMP Debian")
-<Role.SERVER: 'server'>
+``file:PATH`` to ask the devices (``read_reference``), and only the reference is written.
 """
 
 from __future__ import annotations
@@ -29,20 +21,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from netwatch.errors import NetwatchError
-from netwatch.models import IcmpSettings, Role, Secret, SnmpSettings
+from netwatch.models import IcmpSettings, Secret, SnmpSettings
 from netwatch.probes.icmp import IcmpProber, detect_icmp_mode
 from netwatch.probes.snmp import SnmpPoller, SystemInfo
 
-from .cells import SnmpCells
-from .rows import ImportedDevice, ImportedSite, ImportResult
-from .text import Ids, slug
-
 log = logging.getLogger(__name__)
 
-DISCOVER_HEADER = (
-    "# Proposed by `netwatch discover`: move these devices into the province's tree, check\n"
-    "# the guessed roles, then: netwatch check-config -c FILE\n"
-)
 MAX_HOSTS = 4096  # a /20: more needs --max-hosts, so a typo (/8) does not sweep a WAN
 PING_IN_FLIGHT = 256
 SNMP_IN_FLIGHT = 32
@@ -65,20 +49,6 @@ CDP_COLUMNS: Mapping[str, tuple[int, ...]] = {
     "device_id": (*CDP_TABLE, 6),
     "port": (*CDP_TABLE, 7),
 }
-# sysDescr words, most specific first. Vendors put the product line there, rarely a role.
-_ROLE_WORDS: tuple[tuple[Role, tuple[str, ...]], ...] = (
-    (
-        Role.FIREWALL,
-        ("fortigate", "fortios", "pfsense", "opnsense", "adaptive security", "srx", "firewall"),
-    ),
-    (
-        Role.SWITCH,
-        ("switch", "catalyst", "c2960", "c3750", "procurve", "aruba", "comware", "nx-os"),
-    ),
-    (Role.ROUTER, ("router", "routeros", "mikrotik", "junos", "ios xe", "ios-xe", "isr", "vyos")),
-    (Role.SERVER, ("linux", "windows server", "vmware", "esxi", "freebsd", "ubuntu", "debian")),
-    (Role.WORKSTATION, ("windows",)),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,14 +83,6 @@ class Sweep:
     found: list[Found] = field(default_factory=list)
     seconds: float = 0.0
     interrupted: bool = False  # stopped by Ctrl-C: swept is how far it got
-
-
-def guess_role(descr: str) -> Role:
-    text = descr.lower()
-    for role, words in _ROLE_WORDS:
-        if any(word in text for word in words):
-            return role
-    return Role.OTHER
 
 
 def hosts_of(networks: Sequence[str], max_hosts: int) -> list[str]:
@@ -334,192 +296,3 @@ def cdp_neighbours(table: Mapping[str, Mapping[tuple[int, ...], bytes]]) -> tupl
         port = ports.get(index, b"").decode("utf-8", "replace").strip("\x00 ")
         out.append(Neighbour(name, port, ip, "CDP"))
     return tuple(out)
-
-
-@dataclass(frozen=True, slots=True)
-class Known:
-    """A device of the current config, as a discovery compares it."""
-
-    id: str
-    name: str
-    address: str
-
-
-def compare(known: Sequence[Known], result: Sweep, swept: Sequence[str]) -> list[str]:
-    """What the discovery found against the current config, one line each: new devices,
-    devices whose address changed (found elsewhere under their name), and devices whose
-    address was swept but did not answer. A device is matched by address, else by its sysName
-    against the config's id or name (case and domain ignored).
-
-    >>> known = [Known("rtr", "", "10.0.0.1"), Known("sw", "SW", "10.0.0.2"),
-    ...          Known("ap", "", "10.0.0.3"), Known("far", "", "10.9.0.1")]
-    >>> sw = SystemInfo("sw.x", "", "", None)
-    >>> found = [Found("10.0.0.1", 0.001), Found("10.0.0.4", 0.001, sw)]
-    >>> for line in compare(known, Sweep(4, found), ["10.0.0.1", "10.0.0.2", "10.0.0.3"]):
-    ...     print(line)
-    address changed: sw 10.0.0.2 -> 10.0.0.4 (sysName sw.x)
-    not seen: ap 10.0.0.3
-    """
-    by_address = {_address(k.address): k for k in known}
-    by_name: dict[str, Known] = {}
-    for k in known:
-        for key in (k.id, k.name, slug(k.name)):
-            if key:
-                by_name.setdefault(_short(key), k)
-    matched: set[str] = set()
-    new: list[str] = []
-    changed: list[str] = []
-    found_addresses = {item.address for item in result.found}
-    for item in result.found:
-        if item.address in by_address:
-            matched.add(by_address[item.address].id)
-            continue
-        name = item.system.sys_name if item.system else ""
-        was = by_name.get(_short(name)) if name else None
-        if was is not None and _address(was.address) not in found_addresses:
-            matched.add(was.id)
-            changed.append(
-                f"address changed: {was.id} {was.address} -> {item.address} (sysName {name})"
-            )
-        else:
-            new.append(f"new: {item.address}" + (f" ({name})" if name else ""))
-    swept_set = set(swept)
-    missing = [
-        f"not seen: {k.id} {k.address}"
-        for k in known
-        if k.id not in matched and _address(k.address) in swept_set
-    ]
-    return changed + missing + new
-
-
-def _address(text: str) -> str:
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        return text
-
-
-def proposal(
-    result: Sweep,
-    *,
-    site_name: str,
-    level: str,
-    cells: SnmpCells | None,
-    levels: Sequence[str] = (),
-    root: str | None = None,
-) -> ImportResult:
-    """The devices found as a config (``render_files`` writes it).
-
-    When LLDP (or CDP) links join devices that were found, they are a tree: the root router
-    (``root``, or the router with the most links) is the gateway of a ``level`` site; every
-    router or firewall reached from it through the links is the gateway of a site one level
-    down (``levels``, the last repeated), holding the devices reached through it. Devices no
-    link reaches stay in the top site. Without links: one site holding every device found.
-    """
-    ids = Ids("device")
-    devices = {item.address: _device(item, ids, cells) for item in result.found}
-    links = _links(result.found)
-    top = ImportedSite(slug(site_name) or "discovered", site_name, level, 0)
-    if not links:
-        top.devices.extend(devices.values())
-        if top.devices:
-            routers = [d for d in top.devices if d.role is Role.ROUTER]
-            top.gateway = (routers or top.devices)[0].id
-        return ImportResult((level,), [top], [])
-    names = (level, *(levels or ("commune",)))
-    gateways = [a for a, d in devices.items() if d.role in (Role.ROUTER, Role.FIREWALL)]
-    if root is None or root not in devices:
-        pool = gateways or list(links)
-        root = max(pool, key=lambda a: (len(links.get(a, ())), -_order(a)))
-    depth = {root: 0}
-    top.gateway = devices[root].id
-    top.devices.append(devices[root])
-    site_of = {root: top}
-    queue = [root]
-    while queue:
-        here = queue.pop(0)
-        for there in sorted(links.get(here, ()), key=_order):
-            if there in site_of:
-                continue
-            device = devices[there]
-            if device.role in (Role.ROUTER, Role.FIREWALL):
-                deeper = depth[here] + 1
-                name = device.name or device.id
-                child = ImportedSite(
-                    ids.make("site-" + (slug(name) or device.id)),
-                    name,
-                    names[min(deeper, len(names) - 1)],
-                    0,
-                    gateway=device.id,
-                )
-                site_of[here].children.append(child)
-                site_of[there] = child
-                depth[there] = deeper
-            else:
-                site_of[there] = site_of[here]
-                depth[there] = depth[here]
-            site_of[there].devices.append(device)
-            queue.append(there)
-    for address, device in devices.items():
-        if address not in site_of:
-            device.comment = "no LLDP/CDP link to the others; " + device.comment
-            top.devices.append(device)
-    used = sorted({site.level for site in site_of.values()}, key=names.index)
-    return ImportResult(tuple(used), [top], [])
-
-
-def _device(item: Found, ids: Ids, cells: SnmpCells | None) -> ImportedDevice:
-    system = item.system
-    name = system.sys_name if system else ""
-    notes = [f"ping {item.rtt * 1000:.1f} ms"]
-    if system is not None:
-        notes.append(" ".join(system.sys_descr.split())[:80])
-        notes.append(f"sysObjectID {system.sys_object_id}")
-    elif item.snmp_failure:
-        notes.append(f"SNMP: {item.snmp_failure}")
-    for protocol in ("LLDP", "CDP"):
-        seen = [str(n) for n in item.neighbours if n.protocol == protocol]
-        if seen:
-            notes.append(f"{protocol}: " + ", ".join(seen))
-    return ImportedDevice(
-        ids.make(slug(name) or "host-" + slug(item.address)),
-        name,
-        item.address,
-        guess_role(system.sys_descr) if system else Role.OTHER,
-        cells if system is not None else None,
-        0,
-        comment="; ".join(notes),
-    )
-
-
-def _links(found: Sequence[Found]) -> dict[str, set[str]]:
-    """Address -> the addresses of found devices its neighbour tables name (both ways); by
-    management address, else by name (sysName, case and domain ignored)."""
-    by_name: dict[str, str] = {}
-    for item in found:
-        if item.system is not None and item.system.sys_name:
-            by_name.setdefault(_short(item.system.sys_name), item.address)
-    addresses = {item.address for item in found}
-    links: dict[str, set[str]] = {}
-    for item in found:
-        for neighbour in item.neighbours:
-            there = neighbour.address if neighbour.address in addresses else ""
-            there = there or by_name.get(_short(neighbour.name), "")
-            if there and there != item.address:
-                links.setdefault(item.address, set()).add(there)
-                links.setdefault(there, set()).add(item.address)
-    return links
-
-
-def _short(name: str) -> str:
-    return name.strip().lower().split(".")[0]
-
-
-def _order(address: str) -> int:
-    return int(ipaddress.ip_address(address))
-
-
-def split_reference(reference: str) -> tuple[str, str]:
-    """``env:NAME`` -> ``("env", "NAME")``, as a proposal writes it."""
-    kind, _, where = reference.partition(":")
-    return kind, where

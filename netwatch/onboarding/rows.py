@@ -137,28 +137,7 @@ class _Reader:
         self.problems.append(Problem(self.table.file, row, max(index, 1), header, message))
 
     def read(self) -> ImportResult:
-        columns = find_columns(
-            self.table.file, self.table.rows, self.levels or THREE_TIERS, self.maps
-        )
-        if columns is None:
-            raise ConfigError(
-                [
-                    Problem(
-                        self.table.file,
-                        1,
-                        1,
-                        "",
-                        "no header row found in the first rows: name the columns, e.g. "
-                        "Tỉnh, Xã/Phường, Tên thiết bị, Địa chỉ IP, Vai trò "
-                        "(or province, commune, name, address, role)",
-                    )
-                ]
-            )
-        self.columns = columns
-        self.problems.extend(columns.problems)
-        if columns.ignored:
-            shown = ", ".join(repr(c) for c in columns.ignored)
-            self.warnings.append(f"columns not used: {shown} (--map 'COLUMN=FIELD' to use one)")
+        columns = self._columns()
         present = tuple(
             level
             for level in self.levels or THREE_TIERS
@@ -184,21 +163,8 @@ class _Reader:
         if self.problems:
             raise ConfigError(self.problems)
         self._read_rows(levels, by_path)
-        if by_path and self.levels is None:
-            depth = max((len(key) for key in self.sites), default=1)
-            if depth > len(THREE_TIERS):
-                self.problems.append(
-                    Problem(
-                        self.table.file,
-                        columns.header_row,
-                        columns.fields["site"] + 1,
-                        columns.header("site"),
-                        f"site paths go {depth} levels deep; name the levels with --levels",
-                    )
-                )
-            levels = {1: THREE_TIERS[:1], 2: TWO_TIERS}.get(depth, THREE_TIERS)
-        elif by_path:
-            levels = self.levels or THREE_TIERS
+        if by_path:
+            levels = self._path_levels()
         roots = self._build(levels)
         if not roots and not self.problems:
             self.problems.append(
@@ -207,6 +173,51 @@ class _Reader:
         if self.problems:
             raise ConfigError(self.problems)
         return ImportResult(levels, roots, self.warnings)
+
+    def _columns(self) -> Columns:
+        """The header row found and read (its problems and unused columns noted); raises
+        ``ConfigError`` when there is none."""
+        columns = find_columns(
+            self.table.file, self.table.rows, self.levels or THREE_TIERS, self.maps
+        )
+        if columns is None:
+            raise ConfigError(
+                [
+                    Problem(
+                        self.table.file,
+                        1,
+                        1,
+                        "",
+                        "no header row found in the first rows: name the columns, e.g. "
+                        "Tỉnh, Xã/Phường, Tên thiết bị, Địa chỉ IP, Vai trò "
+                        "(or province, commune, name, address, role)",
+                    )
+                ]
+            )
+        self.columns = columns
+        self.problems.extend(columns.problems)
+        if columns.ignored:
+            shown = ", ".join(repr(c) for c in columns.ignored)
+            self.warnings.append(f"columns not used: {shown} (--map 'COLUMN=FIELD' to use one)")
+        return columns
+
+    def _path_levels(self) -> tuple[str, ...]:
+        """The levels of a table whose places are site paths: ``--levels``, else as many of
+        the three tiers as the deepest path has parts (deeper than three is a problem)."""
+        if self.levels is not None:
+            return self.levels or THREE_TIERS
+        depth = max((len(key) for key in self.sites), default=1)
+        if depth > len(THREE_TIERS):
+            self.problems.append(
+                Problem(
+                    self.table.file,
+                    self.columns.header_row,
+                    self.columns.fields["site"] + 1,
+                    self.columns.header("site"),
+                    f"site paths go {depth} levels deep; name the levels with --levels",
+                )
+            )
+        return {1: THREE_TIERS[:1], 2: TWO_TIERS}.get(depth, THREE_TIERS)
 
     def _required_columns(self, columns: Columns) -> None:
         """An address column, and a name column unless ids are given."""

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Literal
 
 from netwatch.errors import ProbeSetupError
-from netwatch.models import Failure, FailureKind, IcmpSettings, IcmpStats, Sample
+from netwatch.models import CheckSpec, Failure, FailureKind, IcmpSettings, IcmpStats, Sample
 from netwatch.probes.icmp_socket import EchoSocket, Mode
 
 __all__ = ["IcmpProber", "detect_icmp_mode"]
@@ -101,6 +101,12 @@ class IcmpProber:
         (forged, or a device answering from another of its addresses); see
         :mod:`netwatch.probes.icmp_socket`."""
         return self._rejected_closed + sum(s.rejected for s in self._sockets.values())
+
+    async def poll(self, check: CheckSpec) -> Sample[IcmpStats]:
+        """The check's device pinged with its ICMP settings (the ``polling.Probe`` method)."""
+        device = check.device
+        assert device.icmp is not None
+        return await self.ping(device.id, device.address, device.icmp)
 
     async def ping(self, device: str, address: str, settings: IcmpSettings) -> Sample[IcmpStats]:
         """Send ``settings.count`` echo requests ``settings.spacing`` apart (each on the tick of

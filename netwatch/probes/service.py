@@ -14,7 +14,7 @@ import time
 import aiohttp
 
 from netwatch import __version__
-from netwatch.models import DnsSpec, Failure, HttpSpec, Sample, ServiceCheck, TcpSpec
+from netwatch.models import CheckSpec, DnsSpec, Failure, HttpSpec, Sample, ServiceCheck, TcpSpec
 from netwatch.probes.dns_check import dns_failure, run_dns
 from netwatch.probes.http_check import CertRecordingConnector, http_failure, run_http
 from netwatch.probes.service_errors import timeout_failure
@@ -92,6 +92,11 @@ class ServiceProber:
 
     async def close(self) -> None:
         await self.session.close()
+
+    async def poll(self, check: CheckSpec) -> Sample[ServiceData]:
+        """The check's service checked (the ``polling.Probe`` method)."""
+        assert check.service is not None
+        return await self.check(check.device.id, check.service)
 
     async def check(self, device: str, service: ServiceCheck) -> Sample[ServiceData]:
         """Run one check; network failures come back as ``Sample.failure``, never raised."""

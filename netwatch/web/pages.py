@@ -25,18 +25,13 @@ from aiohttp import web
 from netwatch.errors import HistoryError
 from netwatch.history import report
 from netwatch.i18n import zone
-from netwatch.web import views
+from netwatch.web import device_views, views
 from netwatch.web.backend import Backend
+from netwatch.web.device_sections import device_main
 from netwatch.web.layout import Page
 from netwatch.web.recent import Recent
 from netwatch.web.render import e
-from netwatch.web.sections import (
-    alerts_main,
-    availability_main,
-    device_main,
-    index_main,
-    site_main,
-)
+from netwatch.web.sections import alerts_main, availability_main, index_main, site_main
 from netwatch.web.transitions import device_transitions
 
 PageHandler = Callable[[Page, Backend, Recent], Awaitable[web.Response]]
@@ -67,7 +62,7 @@ async def device(p: Page, backend: Backend, recent: Recent) -> web.Response:
     if dev is None:
         return not_found(p)
     recent.sync(backend.state)
-    d = views.device_detail(backend, dev, recent)
+    d = device_views.device_detail(backend, dev, recent)
     d["transitions"] = await device_transitions(backend, dev.id, p.tz)
     api = f"/api/v1/devices/{dev.id}"
     return p.respond(d["name"], "device", device_main(p, d), api=api)

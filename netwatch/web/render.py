@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from netwatch.i18n import format_duration, format_time, state_text
+from netwatch.i18n import failure_text, format_duration, format_time, state_text
 from netwatch.i18n import level_text as i18n_level_text
 from netwatch.web.recent import MINUTES
 
@@ -101,6 +101,20 @@ def table(head: Sequence[str], rows: Iterable[Iterable[str]], *, body_id: str = 
     tbody = f'<tbody id="{e(body_id)}">' if body_id else "<tbody>"
     head_html = f"<thead><tr>{ths}</tr></thead>"
     return f'<div class="scroll"><table class="stack">{head_html}{tbody}{trs}</tbody></table></div>'
+
+
+def crumbs(path: Sequence[dict[str, Any]]) -> str:
+    """The links to the sites above a page (``views.site_path``), the province first."""
+    links = " \u203a ".join(f'<a href="/sites/{e(s["id"])}">{e(s["name"])}</a>' for s in path)
+    return f'<nav class="crumbs">{links}</nav>'
+
+
+def failure_reason(failure: dict[str, Any] | None, lang: Lang) -> str:
+    """A failure's reason in ``lang``; the probe's own words on hover."""
+    if failure is None:
+        return NONE
+    text = failure_text(f"{failure['kind']}: {failure['detail']}", lang)
+    return f'<span title="{e(failure["detail"])}">{e(text)}</span>'
 
 
 def script_json(data: Any) -> str:

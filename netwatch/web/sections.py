@@ -1,4 +1,6 @@
-"""The main content of each status page, as HTML strings built from the ``views`` dicts.
+"""The main content of the status pages, as HTML strings built from the ``views`` dicts: the
+site tree, a site, the alerts and the availability report (the device page is in
+``device_sections``).
 
 Every value from the config, a device or a user goes through ``e()`` (``html.escape``);
 ``static/netwatch.js`` re-renders the live parts (same classes and ids) from the API.
@@ -12,22 +14,20 @@ from urllib.parse import urlencode
 
 from netwatch.alerting.messages import detail_text
 from netwatch.history import formats, report
-from netwatch.i18n import failure_text, language, t
+from netwatch.i18n import language, t
 from netwatch.models import Status
-from netwatch.web import views
+from netwatch.web import device_views, views
 from netwatch.web.backend import Backend
 from netwatch.web.layout import KIND_TEXT, Page
 from netwatch.web.render import (
-    NONE,
     badge,
-    bits,
+    crumbs,
     duration,
     e,
+    failure_reason,
     level_text,
     ms,
     percent,
-    size,
-    sparkline,
     status_text,
     table,
 )
@@ -108,19 +108,14 @@ def device_head(p: Page) -> list[str]:
     ]
 
 
-def _crumbs(path: list[dict[str, Any]]) -> str:
-    links = " \u203a ".join(f'<a href="/sites/{e(s["id"])}">{e(s["name"])}</a>' for s in path)
-    return f'<nav class="crumbs">{links}</nav>'
-
-
 def site_main(p: Page, backend: Backend, site_id: str) -> str:
     site = backend.inventory.sites[site_id]
-    rows = views.device_list(backend, site=site_id, status=None, q=None)
+    rows = device_views.device_list(backend, site=site_id, status=None, q=None)
     failing = views.failing_services(backend, site_id)
     own = any(x["site"] == site_id for x in failing)
     status = views.display_state(backend.engine.site_status(site_id).value, own)
     return (
-        _crumbs(views.site_path(backend, site_id))
+        crumbs(views.site_path(backend, site_id))
         + f'<h1>{e(site.name or site.id)} <span id="site-status">{badge(status, p.lang)}</span>'
         f"</h1><p>{e(level_text(site.level, p.lang, site.name))} · {e(site.id)}</p>"
         + _failing(p, failing)
@@ -137,7 +132,7 @@ def _failing(p: Page, items: list[dict[str, Any]]) -> str:
             e(x["service"]),
             f'<a href="/devices/{e(x["device"])}">{e(x["device_name"])}</a>',
             badge(views.DEGRADED, p.lang),
-            _failure(p, x["failure"]),
+            failure_reason(x["failure"], p.lang),
             e(p.when(x["since"])),
         ]
         for x in items
@@ -146,175 +141,6 @@ def _failing(p: Page, items: list[dict[str, Any]]) -> str:
     return (
         f'<section id="failing-services"><h2>{e(p.t("web_failing_services"))}</h2>'
         f"{table(head, rows)}</section>"
-    )
-
-
-def _failure(p: Page, failure: dict[str, Any] | None) -> str:
-    """A failure's reason in the page's language; the probe's own words on hover."""
-    if failure is None:
-        return NONE
-    text = failure_text(f"{failure['kind']}: {failure['detail']}", p.lang)
-    return f'<span title="{e(failure["detail"])}">{e(text)}</span>'
-
-
-def _checks(p: Page, checks: list[dict[str, Any]]) -> str:
-    rows = []
-    for c in checks:
-        result = e(p.t("web_ok")) if c["ok"] else _failure(p, c["failure"])
-        rows.append(
-            [
-                e(c["name"]),
-                badge(views.check_state(c["name"], c["status"]), p.lang),
-                e(p.when(c["last_at"])),
-                result,
-                e(ms(c["duration_seconds"])),
-            ]
-        )
-    head = [p.t(k) for k in ("web_check", "web_status", "web_last", "web_result", "web_duration")]
-    return table(head, rows, body_id="checks")
-
-
-def _rtt_range(icmp: dict[str, Any]) -> str:
-    if icmp["rtt_avg_seconds"] is None:
-        return NONE
-    low, high = ms(icmp["rtt_min_seconds"]), ms(icmp["rtt_max_seconds"])
-    return f"{ms(icmp['rtt_avg_seconds'])} ({low} \u2013 {high})"
-
-
-def _icmp(p: Page, d: dict[str, Any]) -> str:
-    icmp = d["icmp"]
-    if icmp is None:
-        stats = f"<p>{e(p.t('web_no_data'))}</p>"
-    else:
-        stats = (
-            '<dl class="stats">'
-            f"<dt>{e(p.t('web_rtt'))}</dt><dd>{e(_rtt_range(icmp))}</dd>"
-            f"<dt>{e(p.t('web_loss'))}</dt><dd>{e(percent(icmp['loss_ratio']))} "
-            f"({icmp['received']}/{icmp['sent']})</dd>"
-            f"<dt>{e(p.t('web_jitter'))}</dt><dd>{e(ms(icmp['jitter_seconds']))}</dd>"
-            f"<dt>{e(p.t('web_last'))}</dt><dd>{e(p.when(icmp['at']))}</dd></dl>"
-        )
-    chart = sparkline(d["icmp_recent"])
-    return (
-        f'<section><h2>{e(p.t("web_icmp"))}</h2><div id="icmp">{stats}</div>'
-        f'<figure><div id="spark">{chart}</div>'
-        f"<figcaption>{e(p.t('web_rtt_chart'))}</figcaption></figure></section>"
-    )
-
-
-def _interfaces(p: Page, items: list[dict[str, Any]]) -> str:
-    if not items:
-        return ""
-    rows = [
-        [
-            e(i["name"]) + (f" <small>{e(i['alias'])}</small>" if i["alias"] else ""),
-            badge("up" if i["oper_up"] else "down", p.lang),
-            e(bits(i["speed_bps"])),
-            e(bits(i["receive_bps"])),
-            e(bits(i["transmit_bps"])),
-            e(i["errors"] if i["errors"] is not None else NONE),
-        ]
-        for i in items
-    ]
-    head = [
-        p.t(k)
-        for k in ("web_interfaces", "web_status", "web_speed", "web_in", "web_out", "web_errors")
-    ]
-    body = table(head, rows, body_id="interfaces")
-    return f"<section><h2>{e(p.t('web_interfaces'))}</h2>{body}</section>"
-
-
-def _host(p: Page, d: dict[str, Any]) -> str:
-    host, system = d["host"], d["system"]
-    if host is None and system is None:
-        return ""
-    items: list[tuple[str, str]] = []
-    if system is not None:
-        items.append((p.t("web_uptime"), duration(system["uptime_seconds"], p.lang)))
-    if host is not None:
-        items.append((p.t("web_cpu"), percent(host["cpu_load_ratio"])))
-        mem = host["memory"]
-        if mem:
-            used = mem["used_bytes"] / mem["size_bytes"] if mem["size_bytes"] else None
-            items.append(
-                (
-                    p.t("web_memory"),
-                    f"{size(mem['used_bytes'])} / {size(mem['size_bytes'])} ({percent(used)})",
-                )
-            )
-        for disk in host["disks"]:
-            used = disk["used_bytes"] / disk["size_bytes"] if disk["size_bytes"] else None
-            items.append(
-                (
-                    f"{p.t('web_disk')} {disk['name']}",
-                    f"{size(disk['used_bytes'])} / {size(disk['size_bytes'])} ({percent(used)})",
-                )
-            )
-    dl = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in items)
-    return f'<section><h2>{e(p.t("web_host"))}</h2><dl class="stats" id="host">{dl}</dl></section>'
-
-
-def _services(p: Page, items: list[dict[str, Any]]) -> str:
-    if not items:
-        return ""
-    rows = [
-        [
-            e(x["name"]),
-            badge(views.check_state(f"service:{x['name']}", x["status"]), p.lang),
-            e(x["status_code"] if x["status_code"] is not None else NONE),
-            e(ms(x["duration_seconds"])),
-            e(p.when(x["cert_expires_at"])),
-        ]
-        for x in items
-    ]
-    head = [p.t("web_services"), p.t("web_status"), "HTTP", p.t("web_duration"), "TLS"]
-    return f"<section><h2>{e(p.t('web_services'))}</h2>{table(head, rows)}</section>"
-
-
-def _transitions(p: Page, items: list[dict[str, Any]]) -> str:
-    rows = [[e(p.when(x["at"])), badge(x["status"], p.lang), e(x["cause"] or "")] for x in items]
-    head = [p.t("web_time"), p.t("web_status"), p.t("web_cause")]
-    return (
-        f"<section><h2>{e(p.t('web_transitions'))}</h2>"
-        f"{table(head, rows, body_id='transitions')}</section>"
-    )
-
-
-def _traps(p: Page, items: list[dict[str, Any]]) -> str:
-    if not items:
-        return ""
-    rows = [
-        [
-            e(p.when(x["at"])),
-            e(x["kind"]) + f" <small>{e(x['oid'])}</small>",
-            e(f"{x['pdu']} v{x['version']}"),
-            e(x["detail"]),
-        ]
-        for x in items
-    ]
-    head = [p.t("web_time"), p.t("web_trap_kind"), "PDU", p.t("web_trap_detail")]
-    return f"<section><h2>{e(p.t('web_traps'))}</h2>{table(head, rows, body_id='traps')}</section>"
-
-
-def device_main(p: Page, d: dict[str, Any]) -> str:
-    cause = (
-        f'<p class="cause">{e(p.t("web_cause"))}: '
-        f'<a href="/devices/{e(d["cause"])}">{e(d["cause"])}</a></p>'
-        if d["cause"]
-        else ""
-    )
-    return (
-        _crumbs(d["site_path"])
-        + f'<h1>{e(d["name"])} <span id="device-status">{badge(d["status"], p.lang)}</span></h1>'
-        f'<p class="meta">{e(d["address"])} · {e(d["role"])} · {e(p.t("web_since"))} '
-        f"{e(p.when(d['since']))}</p>{cause}"
-        f"<section><h2>{e(p.t('web_checks'))}</h2>{_checks(p, d['checks'])}</section>"
-        + _icmp(p, d)
-        + _interfaces(p, d["interfaces"])
-        + _host(p, d)
-        + _services(p, d["services"])
-        + _traps(p, d.get("traps", []))
-        + _transitions(p, d["transitions"])
     )
 
 
@@ -350,23 +176,6 @@ def alerts_main(p: Page, backend: Backend) -> str:
     now = backend.clock()
     silences = [views.silence_json(s, p.tz) for s in backend.engine.silences() if s.until > now]
     windows = [views.window_json(w, now) for w in backend.engine.windows()]
-    rows = [
-        [
-            f'<span class="sev sev-{e(a["severity"])}">'
-            f"{e(p.t('severity_' + a['severity']))}</span>",
-            (
-                f'<span class="digest">{e(p.t("web_digest_item"))}</span>'
-                if a["digest_only"]
-                else e(t(KIND_TEXT.get(a["kind"], "down"), p.lang))
-            ),
-            f'<a href="/devices/{e(a["subject"])}">{e(a["device_name"] or a["subject"])}</a>'
-            f"<br><small>{e(a['site_name'])}</small>",
-            e(detail_text(a["kind"], a["detail"], p.lang)),
-            e(p.when(a["started_at"])),
-            _alert_actions(p, a),
-        ]
-        for a in alerts
-    ]
     head = [
         p.t(k)
         for k in (
@@ -379,7 +188,48 @@ def alerts_main(p: Page, backend: Backend) -> str:
         )
     ]
     empty = "" if alerts else f'<p id="no-alerts">{e(p.t("web_no_alerts"))}</p>'
-    sil_rows = [
+    return (
+        f"<h1>{e(p.t('web_alerts_title'))}</h1>"
+        + _token_form(p)
+        + table(head, [_alert_row(p, a) for a in alerts], body_id="alerts")
+        + empty
+        + _silences(p, silences)
+        + _windows(p, windows)
+    )
+
+
+def _token_form(p: Page) -> str:
+    """Where a person gives the API token and their name (kept in the browser's session)."""
+    return (
+        '<form class="token" id="token-form">'
+        f'<label>{e(p.t("web_token"))} <input type="password" id="token" autocomplete="off" '
+        'maxlength="500"></label>'
+        f'<label>{e(p.t("web_your_name"))} <input type="text" id="who" maxlength="100"></label>'
+        f'<button type="button" id="token-save">{e(p.t("web_token_save"))}</button>'
+        f'<button type="button" id="token-clear">{e(p.t("web_token_clear"))}</button>'
+        '<span id="message" role="status"></span></form>'
+    )
+
+
+def _alert_row(p: Page, a: dict[str, Any]) -> list[str]:
+    return [
+        f'<span class="sev sev-{e(a["severity"])}">{e(p.t("severity_" + a["severity"]))}</span>',
+        (
+            f'<span class="digest">{e(p.t("web_digest_item"))}</span>'
+            if a["digest_only"]
+            else e(t(KIND_TEXT.get(a["kind"], "down"), p.lang))
+        ),
+        f'<a href="/devices/{e(a["subject"])}">{e(a["device_name"] or a["subject"])}</a>'
+        f"<br><small>{e(a['site_name'])}</small>",
+        e(detail_text(a["kind"], a["detail"], p.lang)),
+        e(p.when(a["started_at"])),
+        _alert_actions(p, a),
+    ]
+
+
+def _silences(p: Page, silences: list[dict[str, Any]]) -> str:
+    """The silences still in force, each with a button that lifts it."""
+    rows = [
         [
             e(", ".join([*s["devices"], *s["sites"]])),
             e(p.when(s["until"])),
@@ -390,7 +240,17 @@ def alerts_main(p: Page, backend: Backend) -> str:
         ]
         for s in silences
     ]
-    win_rows = [
+    head = [p.t("web_target"), p.t("web_until"), p.t("web_your_name"), p.t("web_reason"), ""]
+    return (
+        f"<section><h2>{e(p.t('web_silences'))}</h2>"
+        + table(head, rows, body_id="silences")
+        + "</section>"
+    )
+
+
+def _windows(p: Page, windows: list[dict[str, Any]]) -> str:
+    """The maintenance windows of the config, the active ones marked."""
+    rows = [
         [
             e(w["target"]),
             e(w["start"]),
@@ -401,37 +261,15 @@ def alerts_main(p: Page, backend: Backend) -> str:
         ]
         for w in windows
     ]
-    return (
-        f"<h1>{e(p.t('web_alerts_title'))}</h1>"
-        '<form class="token" id="token-form">'
-        f'<label>{e(p.t("web_token"))} <input type="password" id="token" autocomplete="off" '
-        'maxlength="500"></label>'
-        f'<label>{e(p.t("web_your_name"))} <input type="text" id="who" maxlength="100"></label>'
-        f'<button type="button" id="token-save">{e(p.t("web_token_save"))}</button>'
-        f'<button type="button" id="token-clear">{e(p.t("web_token_clear"))}</button>'
-        '<span id="message" role="status"></span></form>'
-        + table(head, rows, body_id="alerts")
-        + empty
-        + f"<section><h2>{e(p.t('web_silences'))}</h2>"
-        + table(
-            [p.t("web_target"), p.t("web_until"), p.t("web_your_name"), p.t("web_reason"), ""],
-            sil_rows,
-            body_id="silences",
-        )
-        + f"</section><section><h2>{e(p.t('web_maintenance'))}</h2>"
-        + table(
-            [
-                p.t("web_target"),
-                p.t("web_started"),
-                p.t("web_duration"),
-                "",
-                p.t("web_reason"),
-                p.t("web_status"),
-            ],
-            win_rows,
-        )
-        + "</section>"
-    )
+    head = [
+        p.t("web_target"),
+        p.t("web_started"),
+        p.t("web_duration"),
+        "",
+        p.t("web_reason"),
+        p.t("web_status"),
+    ]
+    return f"<section><h2>{e(p.t('web_maintenance'))}</h2>" + table(head, rows) + "</section>"
 
 
 # --------------------------------------------------------------------------- availability

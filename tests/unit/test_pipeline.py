@@ -3,17 +3,31 @@ tracker, alert engine and state files: what one poll's outcome and one tick's ou
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterable
 from pathlib import Path
 
+import pytest
+
+import netwatch.pipeline as pipeline_module
 from netwatch.alerting.engine import AlertEngine, EngineOutput
 from netwatch.alerting.model import Alert, Delivery
 from netwatch.alerting.state_files import StateFiles
 from netwatch.inventory import build_inventory
-from netwatch.models import Device, Failure, FailureKind, Sample, Status, Transition
-from netwatch.pipeline import Pipeline, PollProbes, Watched
-from netwatch.polling import CheckSpec, checks_of
+from netwatch.models import (
+    CheckKind,
+    CheckSpec,
+    Device,
+    Failure,
+    FailureKind,
+    Role,
+    Sample,
+    Status,
+    Transition,
+)
+from netwatch.pipeline import TRAP_RETRY, Pipeline, PollProbes, TrapWatch, Watched
+from netwatch.polling import checks_of
 from netwatch.probes.health import HealthData, UpsStatus
 from netwatch.probes.snmp import SnmpData
 from netwatch.scheduler import PollFunc
@@ -55,7 +69,7 @@ class Scheduler:
         self.removed: list[str] = []
         self.pulled: list[tuple[str, float]] = []
 
-    def add(self, key: str, kind: str, interval: float, func: PollFunc) -> None:
+    def add(self, key: str, kind: CheckKind, interval: float, func: PollFunc) -> None:
         self.added.append(key)
 
     def remove(self, key: str) -> None:
@@ -207,7 +221,7 @@ async def test_a_ups_s_battery_and_mains_go_to_the_history_as_its_site_s_power(
     now = [100.0]
     p, _ = make_pipeline(tmp_path, config, probes, Scheduler(), recorded)
     p.clock = lambda: now[0]
-    check = next(c for c in checks_of(config.devices[0]) if c.kind == "snmp")
+    check = next(c for c in checks_of(config.devices[0]) if c.kind is CheckKind.SNMP)
 
     def ups(on_battery: bool | None) -> SnmpData:
         return SnmpData(None, None, None, health=HealthData("default", ups=UpsStatus(on_battery)))
@@ -222,3 +236,27 @@ async def test_a_ups_s_battery_and_mains_go_to_the_history_as_its_site_s_power(
         ("power", "xa", Status.UP, Status.DOWN, 280.0),
         ("power", "xa", Status.DOWN, Status.UP, 400.0),
     ]
+
+
+async def test_a_trap_polls_at_once_then_once_more_and_retries_sooner(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A trap: the device polled at once and one follow-up later (however many traps came),
+    its failing polls retried every TRAP_RETRY s while the watch lasts; then, or once the
+    device is forgotten, its own retry_interval again."""
+    monkeypatch.setattr(pipeline_module, "TRAP_FOLLOW_UP", 0.05)
+    asked: list[str] = []
+    watch = TrapWatch(asked.append)
+    device = Device("sw", "127.0.0.9", Role.SWITCH, "xa", retry_interval=10.0)
+    assert watch.retry_in(device) == 10.0
+    watch.on_trap("sw")
+    watch.on_trap("sw")
+    assert asked == ["sw", "sw"]
+    assert watch.retry_in(device) == TRAP_RETRY
+    await asyncio.sleep(0.2)
+    assert asked == ["sw", "sw", "sw"]  # one follow-up for both traps
+    watch.forget(["sw"])
+    assert watch.retry_in(device) == 10.0
+    monkeypatch.setattr(pipeline_module, "TRAP_WATCH", 0.0)
+    watch.on_trap("sw")
+    assert watch.retry_in(device) == 10.0  # the watch is over already

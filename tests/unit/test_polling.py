@@ -1,6 +1,8 @@
-"""Probes.poll: a probe that raises (a bug, an unmapped library exception) gives a failed
-sample naming the exception type, logged once per check, so the device goes down instead of
-staying at its last state; ``netwatch once`` still prints every device's metrics."""
+"""Probes.poll: each check goes to the probe of its kind (a kind is a ``CheckKind``, never a
+loose string); SNMP polls are limited per site; a probe that raises (a bug, an unmapped library
+exception) gives a failed sample naming the exception type, logged once per check, so the device
+goes down instead of staying at its last state; ``netwatch once`` still prints every device's
+metrics."""
 
 from __future__ import annotations
 
@@ -12,8 +14,23 @@ from pathlib import Path
 import pytest
 
 from netwatch import cli
-from netwatch.models import Device, FailureKind, IcmpSettings, IcmpStats, Sample, Status
-from netwatch.polling import CheckSpec, Probes, checks_of
+from netwatch.models import (
+    CheckKind,
+    CheckSpec,
+    Device,
+    DnsSpec,
+    FailureKind,
+    HttpSpec,
+    IcmpSettings,
+    IcmpStats,
+    Role,
+    Sample,
+    ServiceCheck,
+    SnmpSettings,
+    Status,
+    TcpSpec,
+)
+from netwatch.polling import Probes, SiteLimitedSnmp, checks_of
 from netwatch.probes.icmp import IcmpProber
 from tests.unit.test_config import load
 from tests.unit.test_pipeline import Scheduler, make_pipeline
@@ -37,7 +54,8 @@ class Pinger:
     def __init__(self) -> None:
         self.broken: set[str] = set()
 
-    async def ping(self, device: str, address: str, settings: IcmpSettings) -> Sample[object]:
+    async def poll(self, check: CheckSpec) -> Sample[object]:
+        device = check.device.id
         if device in self.broken:
             raise KeyError("a bug in the prober")
         return Sample(device, "icmp", 0.0, 0.01, None, IcmpStats(3, (0.001, 0.001, 0.001)))
@@ -51,6 +69,98 @@ def icmp_check(device_id: str) -> CheckSpec:
     device = Device(device_id, "127.0.0.9", role="switch", site="xa")  # type: ignore[arg-type]
     (check,) = checks_of(device)
     return check
+
+
+class Recorder:
+    """A fake probe of any kind: answers ``poll(check)`` and records which checks it got."""
+
+    def __init__(self) -> None:
+        self.got: list[str] = []
+
+    async def poll(self, check: CheckSpec) -> Sample[object]:
+        self.got.append(check.name)
+        return Sample(check.device.id, check.name, 0.0, 0.0)
+
+
+class FakeSnmp:
+    """``SnmpPoller.poll``'s signature; holds every poll until ``gate`` opens, counting how many
+    are in flight per site (the device id's prefix)."""
+
+    def __init__(self) -> None:
+        self.got: list[str] = []
+        self.gate = asyncio.Event()
+        self.in_flight: dict[str, int] = {}
+        self.most: dict[str, int] = {}
+
+    async def poll(self, device: str, address: str, settings: SnmpSettings) -> Sample[object]:
+        site = device.split("-")[0]
+        self.got.append(device)
+        self.in_flight[site] = self.in_flight.get(site, 0) + 1
+        self.most[site] = max(self.most.get(site, 0), self.in_flight[site])
+        try:
+            await self.gate.wait()
+        finally:
+            self.in_flight[site] -= 1
+        return Sample(device, "snmp", 0.0, 0.0)
+
+
+SERVICES = (
+    ServiceCheck("portal", HttpSpec("http://127.0.0.1:1/")),
+    ServiceCheck("mail", TcpSpec("127.0.0.1", 25)),
+    ServiceCheck("names", DnsSpec("a.example", "127.0.0.1")),
+)
+
+
+def everything(device_id: str = "xa-srv", site: str = "xa") -> Device:
+    """A device with a check of every kind."""
+    return Device(device_id, "127.0.0.9", Role.SERVER, site, snmp=SnmpSettings(),
+                  services=SERVICES)  # fmt: skip
+
+
+async def test_each_check_goes_to_the_probe_of_its_kind() -> None:
+    """ICMP to the ICMP probe, SNMP through the per-site limit to ``SnmpPoller.poll``, http,
+    tcp and dns to the service probe; every kind has a probe."""
+    icmp, services, snmp = Recorder(), Recorder(), FakeSnmp()
+    snmp.gate.set()
+    p = Probes(icmp, snmp, services)  # type: ignore[arg-type]  # fakes of the three probes
+    checks = checks_of(everything())
+    assert [c.kind for c in checks] == list(CheckKind)
+    assert set(p.by_kind) == set(CheckKind)
+    for check in checks:
+        assert (await p.poll(check)).ok, check.name
+    assert icmp.got == ["icmp"]
+    assert snmp.got == ["xa-srv"]
+    assert services.got == ["service:portal", "service:mail", "service:names"]
+
+
+def test_an_unknown_kind_cannot_be_built() -> None:
+    """No kind outside ``CheckKind``: neither an unknown word nor a plain string of a known one
+    (it would dispatch by string equality and hide a typo elsewhere)."""
+    with pytest.raises(ValueError, match="ftp"):
+        CheckKind("ftp")
+    device = everything()
+    for kind in ("ftp", "icmp"):
+        with pytest.raises(TypeError, match="not a CheckKind"):
+            CheckSpec(device, "x", kind, 30.0)  # type: ignore[arg-type]
+    assert {k.value for k in CheckKind} == {"icmp", "snmp", "http", "tcp", "dns"}  # config words
+
+
+async def test_snmp_polls_are_limited_per_site() -> None:
+    """At most ``per_site`` SNMP polls in flight at one site; another site is not held up."""
+    snmp = FakeSnmp()
+    probe = SiteLimitedSnmp(snmp, per_site=2)  # type: ignore[arg-type]  # a fake poller
+    checks = [c for n in range(5) for c in checks_of(everything(f"xa-{n}")) if c.name == "snmp"]
+    checks += [c for n in range(2) for c in checks_of(everything(f"yb-{n}", "yb"))
+               if c.name == "snmp"]  # fmt: skip
+    async with asyncio.timeout(5):
+        polls = [asyncio.create_task(probe.poll(c)) for c in checks]
+        await asyncio.sleep(0.05)  # time for every poll to start, were it let through
+        assert snmp.in_flight == {"xa": 2, "yb": 2}
+        assert len(snmp.got) == 4
+        snmp.gate.set()
+        await asyncio.gather(*polls)
+    assert snmp.most == {"xa": 2, "yb": 2}
+    assert len(snmp.got) == 7
 
 
 async def test_a_raising_probe_gives_a_failed_sample_logged_once(
@@ -88,7 +198,7 @@ async def test_cancellation_still_goes_through() -> None:
     """Shutdown cancels polls: a CancelledError is not turned into a sample."""
 
     class Stuck(Pinger):
-        async def ping(self, device: str, address: str, settings: IcmpSettings) -> Sample[object]:
+        async def poll(self, check: CheckSpec) -> Sample[object]:
             raise asyncio.CancelledError
 
     with pytest.raises(asyncio.CancelledError):

@@ -13,7 +13,7 @@ import pytest
 from apscheduler.schedulers.base import BaseScheduler
 from prometheus_client import CollectorRegistry
 
-from netwatch.models import ICMP_GRID, IcmpSettings
+from netwatch.models import ICMP_GRID, CheckKind, IcmpSettings
 from netwatch.scheduler import GRID, LEAD, Outcome, Scheduler, on_grid
 
 
@@ -52,8 +52,8 @@ async def test_jobs_run_and_results_are_counted() -> None:
         runs.append("bad")
         return Outcome(ok=False)
 
-    s.add("a/icmp", "icmp", 0.2, good)
-    s.add("b/icmp", "icmp", 0.2, failing)
+    s.add("a/icmp", CheckKind.ICMP, 0.2, good)
+    s.add("b/icmp", CheckKind.ICMP, 0.2, failing)
     await run_until(s, lambda: runs.count("good") >= 2 and runs.count("bad") >= 2, 5)
     assert value(registry, "netwatch_polls_total", check="icmp", result="ok") >= 2
     assert value(registry, "netwatch_polls_total", check="icmp", result="failed") >= 2
@@ -74,7 +74,7 @@ async def test_an_overrunning_poll_is_skipped_not_stacked() -> None:
         running -= 1
         return Outcome(ok=True)
 
-    s.add("slow/icmp", "icmp", 0.1, slow)
+    s.add("slow/icmp", CheckKind.ICMP, 0.1, slow)
     await run_until(
         s, lambda: value(registry, "netwatch_polls_total", check="icmp", result="skipped") >= 1, 2
     )
@@ -92,7 +92,7 @@ async def test_a_crashing_poll_is_counted_as_error_and_the_job_keeps_running() -
         calls += 1
         raise RuntimeError("bug")
 
-    s.add("x/icmp", "icmp", 0.1, broken)
+    s.add("x/icmp", CheckKind.ICMP, 0.1, broken)
     await run_until(s, lambda: calls >= 2, 3)
     assert calls >= 2
     assert value(registry, "netwatch_polls_total", check="icmp", result="error") >= 2
@@ -115,7 +115,7 @@ async def test_retry_in_pulls_the_next_run_forward() -> None:
         return Outcome(ok=False, retry_in=0.1)
 
     # Interval 30 s: a second run within 3 s can only come from the retry.
-    s.add("r/icmp", "icmp", 30.0, failing)
+    s.add("r/icmp", CheckKind.ICMP, 30.0, failing)
     await run_until(s, lambda: runs >= 2, 3)
     assert runs >= 2
 
@@ -131,7 +131,7 @@ async def test_a_retry_is_counted_from_the_start_of_the_failed_poll() -> None:
         await asyncio.sleep(1.0)  # a timeout
         return Outcome(ok=False, retry_in=1.0)
 
-    s.add("r/snmp", "snmp", 30.0, slow_failure)
+    s.add("r/snmp", CheckKind.SNMP, 30.0, slow_failure)
     await run_until(s, lambda: len(starts) >= 2, 5)
     assert len(starts) >= 2
     # Start to start 1 s (+ the 0.2 s grid); counted from the end it would be 2 s or more.
@@ -153,7 +153,7 @@ async def test_pulling_a_running_check_forward_neither_skips_nor_stacks_it() -> 
         await asyncio.sleep(0.4)
         return Outcome(ok=True)
 
-    s.add("snmp/snmp", "snmp", 30.0, slow)  # the next regular run is 30 s away
+    s.add("snmp/snmp", CheckKind.SNMP, 30.0, slow)  # the next regular run is 30 s away
     s.start()
     try:
         async with asyncio.timeout(5):
@@ -209,7 +209,7 @@ async def test_wakeups_fall_on_the_event_loops_grid(monkeypatch: pytest.MonkeyPa
         return Outcome(ok=True, retry_in=0.05 if len(starts) == 2 else None)
 
     for n in range(3):
-        s.add(f"d{n}/icmp", "icmp", 0.6, poll)
+        s.add(f"d{n}/icmp", CheckKind.ICMP, 0.6, poll)
     await run_until(s, lambda: len(starts) >= 6, 3)
     assert len(starts) >= 6
     assert timers

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from netwatch.web import views
+from netwatch.web import device_views
 from netwatch.web.api.context import Context
 from netwatch.web.api.request import (
     MAX_LIST,
@@ -25,7 +25,7 @@ async def list_devices(request: web.Request, api: Context) -> web.Response:
     q = param(request, "q")
     limit = int_param(request, "limit", 1000, 1, MAX_LIST)
     offset = int_param(request, "offset", 0, 0, 10_000_000)
-    rows = views.device_list(api.backend, site=site, status=status, q=q)
+    rows = device_views.device_list(api.backend, site=site, status=status, q=q)
     return web.json_response(
         {"total": len(rows), "offset": offset, "devices": rows[offset : offset + limit]}
     )
@@ -38,7 +38,7 @@ async def get_device(request: web.Request, api: Context) -> web.Response:
     if dev is None:
         raise BadRequest(f"unknown device {device_id[:MAX_PARAM]!r}", 404)
     api.recent.sync(backend.state)
-    out = views.device_detail(backend, dev, api.recent)
+    out = device_views.device_detail(backend, dev, api.recent)
     out["transitions"] = await device_transitions(backend, dev.id, api.tz())
     return web.json_response(out)
 

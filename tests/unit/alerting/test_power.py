@@ -81,3 +81,32 @@ def test_gateway_down_on_mains_is_not_a_power_cut() -> None:
     details = [d.alert.detail for d in out.deliveries if d.alert.subject == "xa-3-rtr"]
     assert details
     assert not any("mất điện" in d for d in details)
+
+
+def test_the_open_outages_survive_a_restart_and_bad_entries_are_named() -> None:
+    """What ``power.json`` keeps: a restarted agent neither says "on battery" again nor loses
+    the back-on-mains message (same alert id as the first message, for Alertmanager)."""
+    h, watch, ups = with_ups()
+    first = watch.observe(ups, ON_BATTERY, h.now, h.inventory.sites, h.inventory.config, {})
+    assert watch.revision == 1
+    restarted, errors = PowerWatch(), list[str]()
+    restarted.adopt(watch.to_json(), errors)
+    assert errors == []
+    assert restarted.power_cut("xa-3")
+    assert observe(h, restarted, ups, ON_BATTERY) == []
+    inv = h.inventory
+    back = restarted.observe(ups, ON_MAINS, h.now + 60, inv.sites, inv.config, {})
+    assert [d.alert.id for d in back] == [d.alert.id for d in first]
+    assert back[0].alert.started_at == first[0].alert.started_at
+    bad = PowerWatch()
+    bad.adopt(
+        '{"a": {"started_at": 1e300, "device": "u", "alert_id": "x"}, "b": "nope",'
+        ' "c": {"started_at": true, "device": "u", "alert_id": "x"},'
+        ' "d": {"started_at": 1.8e9, "device": 7, "alert_id": "x"},'
+        f' "e": {{"started_at": {10**400}, "device": "u", "alert_id": "x"}},'
+        ' "ok": {"started_at": 1.8e9, "device": "u", "alert_id": "x"}}',
+        errors,
+    )
+    assert [e.split("'")[1] for e in errors] == ["a", "b", "c", "d", "e"]
+    assert bad.power_cut("ok")
+    assert not bad.power_cut("a")

@@ -14,6 +14,7 @@ import pytest
 from netwatch.alerting.engine import AlertEngine
 from netwatch.alerting.incidents import Incident, IncidentKey, incidents_to_json
 from netwatch.alerting.maintenance import operator_to_json
+from netwatch.alerting.power import PowerWatch
 from netwatch.alerting.state_files import (
     StateFiles,
     read_incidents,
@@ -222,3 +223,28 @@ async def test_restore_gives_the_engine_what_the_last_run_saved(tmp_path: Path) 
     files2.operator_path.unlink()
     await files2.after_tick(delivered=False)  # restoring is not a change to save
     assert not files2.operator_path.exists()
+
+
+async def test_sites_on_battery_are_saved_and_restored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``power.json``: written after a site goes on battery, read back at the next start; an
+    unreadable file is logged and the agent starts with no site on battery."""
+    engine, _ = engine_and_files(tmp_path)
+    power = PowerWatch()
+    power.adopt('{"xa-1": {"started_at": 1.8e9, "device": "ups-1", "alert_id": "p1"}}', [])
+    files = StateFiles(tmp_path, engine, power=power)
+    await files.after_tick(delivered=False)
+    assert not (tmp_path / "power.json").exists()  # nothing changed: nothing written
+    power.revision += 1  # as observe() does when an outage opens
+    await files.after_tick(delivered=False)
+    assert json.loads((tmp_path / "power.json").read_text())["xa-1"]["alert_id"] == "p1"
+    again = PowerWatch()
+    await StateFiles(tmp_path, engine, power=again).restore()
+    assert again.power_cut("xa-1")
+    (tmp_path / "power.json").write_text("[1, 2", encoding="utf-8")
+    empty = PowerWatch()
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        await StateFiles(tmp_path, engine, power=empty).restore()
+    assert not empty.power_cut("xa-1")
+    assert "sites on UPS battery of the previous run not read" in caplog.text

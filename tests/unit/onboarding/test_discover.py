@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+from types import ModuleType
 
 import pytest
 
@@ -10,22 +11,18 @@ from netwatch.config import load_config
 from netwatch.errors import NetwatchError
 from netwatch.models import Role
 from netwatch.onboarding import discover
+from netwatch.onboarding import proposal as proposal_module
 from netwatch.onboarding.cells import SnmpCells
-from netwatch.onboarding.discover import (
-    Found,
-    Neighbour,
-    Sweep,
-    guess_role,
-    hosts_of,
-    proposal,
-)
+from netwatch.onboarding.discover import Found, Neighbour, Sweep, hosts_of
+from netwatch.onboarding.proposal import guess_role, proposal
 from netwatch.onboarding.render import MAIN_FILE, render_files
 from netwatch.probes.snmp import SystemInfo
 
 
-def test_doctests() -> None:
-    """The examples in the module's docstring hold."""
-    failed, tried = doctest.testmod(discover)
+@pytest.mark.parametrize("module", [discover, proposal_module])
+def test_doctests(module: ModuleType) -> None:
+    """The examples in the modules' docstrings hold."""
+    failed, tried = doctest.testmod(module)
     assert (failed, tried > 0) == (0, True)
 
 
