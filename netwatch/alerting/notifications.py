@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry
 from netwatch.alerting.model import Delivery
 from netwatch.alerting.notifiers import Notifier, build_notifiers
 from netwatch.alerting.notifiers.alertmanager import AlertmanagerNotifier
-from netwatch.alerting.outbox import Outbox
+from netwatch.alerting.outbox.outbox import Outbox
 from netwatch.errors import NetwatchError, NotifyError
 from netwatch.settings.config import Config
 from netwatch.settings.notify import Channel

@@ -1,6 +1,7 @@
 """Uptime history: the SQLite store, availability maths and planners' reports.
 
-- ``store``: :class:`HistoryStore`, the file and its writer thread (the only writer).
+- ``store``: :class:`HistoryStore`, the file and its writer thread (the only writer);
+  ``writer``: what that thread does (batches, runs, heartbeats, retries, maintenance).
 - ``schema``: tables and migrations; ``retention``: daily summaries, purge, vacuum.
 - ``availability``: pure maths over status timelines; ``reader``: period queries.
 - ``report``: rows by device, site or level, read through ``source`` (a store, a file or a

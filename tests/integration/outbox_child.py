@@ -14,7 +14,8 @@ from prometheus_client import CollectorRegistry
 
 from netwatch.alerting.model import Alert, Delivery
 from netwatch.alerting.notifiers.smtp import SmtpNotifier
-from netwatch.alerting.outbox import Backoff, Outbox
+from netwatch.alerting.outbox.outbox import Outbox
+from netwatch.alerting.outbox.sending import Backoff
 from netwatch.models import Contact
 from netwatch.settings.notify import NotifySettings, SmtpSettings
 

@@ -17,7 +17,8 @@ from aiosmtpd.controller import Controller
 from prometheus_client import CollectorRegistry
 
 from netwatch.alerting.model import Alert, Delivery
-from netwatch.alerting.outbox import Backoff, Outbox
+from netwatch.alerting.outbox.outbox import Outbox
+from netwatch.alerting.outbox.sending import Backoff
 from netwatch.errors import NotifyError
 from netwatch.models import Contact
 from netwatch.settings.notify import Channel

@@ -24,11 +24,6 @@ MAX_FUNCTION_LINES = 60
 MAX_METHODS = 20
 # "module", "module:function" or "module:Class" (module relative to netwatch/, with .py).
 KNOWN: set[str] = {
-    "alerting/outbox.py",
-    "alerting/outbox.py:Outbox",
-    "alerting/outbox.py:Outbox.__init__",
-    "history/store.py:HistoryStore._commit",
-    "history/store.py:HistoryStore._loop",
     "probes/snmp_v3.py",
     "traps_v3.py:V3Receiver._handle",
 }

@@ -18,7 +18,18 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "netwatch"
 LAYERS: list[set[str]] = [
-    {"netwatch", "errors", "models", "i18n", "logs", "limits", "systemd", "instants", "settings"},
+    {
+        "netwatch",
+        "errors",
+        "models",
+        "i18n",
+        "logs",
+        "limits",
+        "systemd",
+        "instants",
+        "settings",
+        "sqlite_thread",
+    },
     {"configuration", "config", "inventory"},
     {"probes", "state", "topology", "polling", "scheduler", "traps", "traps_v3"},
     {"alerting", "history"},

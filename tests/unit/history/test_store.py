@@ -196,3 +196,24 @@ def test_records_past_the_memory_bound_are_dropped_with_one_error_line(
     messages = [r.getMessage() for r in caplog.records]
     assert len([m for m in messages if "the oldest are dropped" in m]) == 1
     assert any("5 records could not be written" in m for m in messages)
+
+
+def test_an_unwritable_store_retries_at_its_pace_and_recovers_without_new_records(
+    tmp_path: Path,
+) -> None:
+    """The parent is a file: the writer retries every 0.05 s (not in a busy loop, not only
+    when records come) and is healthy again once the directory can be made."""
+    parent = tmp_path / "data"
+    parent.write_text("not a directory")
+    store = HistoryStore.open(parent / "history.sqlite", retry_seconds=0.05)
+    assert not store.healthy
+    time.sleep(0.5)
+    assert 3 <= store.errors <= 15
+    parent.unlink()
+    parent.mkdir()
+    deadline = time.monotonic() + 5
+    while not store.healthy and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert store.healthy
+    assert store.last_error is None
+    store.close()
