@@ -3,7 +3,9 @@
 net-snmp's ``maxGetbulkResponses N`` caps the values in a GETBULK reply; with fewer than the
 columns asked it answers with no values at all. netwatch must still read every interface (the
 same ones, with the same values, as snmpbulkwalk), remember the narrower request for the next
-poll, and log once when an agent's view has no interface table.
+poll, and log once when an agent's view has no interface table. When the agent's cap changes
+(snmpd restarted on the same port with another directive), a narrowed plan widens back after
+an hour (on a fake clock), or falls back at once if the agent still caps.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from netwatch.exporters.text import MetricsText, label_pairs
 from netwatch.models import Device, Role, Secret, SnmpSettings, Status
 from netwatch.probes.snmp import SnmpPoller
 from netwatch.probes.snmp_data import Interface
-from netwatch.probes.snmp_walk import TablePlan
+from netwatch.probes.snmp_walk import REPROBE_AFTER, TablePlan, TableWalker
 from netwatch.state import CheckState
 from tests.snmpd import (
     AUTH_PASSWORD,
@@ -267,3 +269,79 @@ async def test_no_interface_table_in_view_is_logged_once(
     assert len(lines) == 1
     assert "blind-sw" in lines[0].getMessage()
     assert lines[0].levelno == logging.WARNING
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_plan_widens_back_when_snmpd_lifts_its_cap_and_falls_back_when_it_caps_again(
+    poller: SnmpPoller, caplog: pytest.LogCaptureFixture
+) -> None:
+    """snmpd capped at 3 values narrows the plan; restarted on the same port without the cap,
+    the first poll an hour later reads all 13 columns in one request (logged at info) and the
+    same values as snmpbulkwalk; restarted capped again, the next try an hour later costs one
+    request and goes straight back to 3 columns, with every interface still read."""
+    clock = FakeClock()
+    poller._walker = TableWalker(poller._clients, clock=clock)
+    caplog.set_level(logging.INFO, logger="netwatch.probes.snmp")
+    with tempfile.TemporaryDirectory(prefix="netwatch-snmpd-") as tmp:
+        workdir = Path(tmp)
+        agent = start_snmpd(workdir, [USER], ["maxGetbulkResponses 3"])
+        try:
+            settings = v2c(agent)
+            for _ in range(2):
+                sample = await poller.poll("fw", agent.host, settings)
+                assert sample.ok, sample.failure
+            narrow = poller.table_plan("fw", "interfaces")
+            assert narrow is not None
+            assert (narrow.columns, narrow.bulk) == (3, True)
+
+            stop_snmpd(agent)  # new firmware: no cap
+            agent = start_snmpd(workdir, [USER], [], port=agent.port)
+            clock.now += REPROBE_AFTER
+            caplog.clear()
+            before = agent.values("snmpbulkwalk", IFX_ENTRY)
+            sample = await poller.poll("fw", agent.host, settings)
+            after = agent.values("snmpbulkwalk", IFX_ENTRY)
+            assert sample.ok, sample.failure
+            assert sample.data is not None
+            assert sample.data.interfaces is not None
+            assert_same_as_walk(agent, sample.data.interfaces, before, after)
+            wide = poller.table_plan("fw", "interfaces")
+            assert wide is not None
+            assert (wide.columns, wide.bulk, wide.requests) == (13, True, 1)
+            widened = [r for r in caplog.records if "in full; using them again" in r.getMessage()]
+            assert [r.levelno for r in widened if "interfaces table" in r.getMessage()] == [
+                logging.INFO
+            ]
+            assert all(r.getMessage().startswith("snmp fw:") for r in widened)
+
+            stop_snmpd(agent)  # capped again: the plan narrows again as on the first poll
+            agent = start_snmpd(workdir, [USER], ["maxGetbulkResponses 3"], port=agent.port)
+            sample = await poller.poll("fw", agent.host, settings)
+            assert sample.ok, sample.failure
+            again = poller.table_plan("fw", "interfaces")
+            assert again is not None
+            assert (again.columns, again.bulk) == (3, True)
+
+            clock.now += REPROBE_AFTER
+            caplog.clear()
+            before = agent.values("snmpbulkwalk", IFX_ENTRY)
+            sample = await poller.poll("fw", agent.host, settings)
+            after = agent.values("snmpbulkwalk", IFX_ENTRY)
+            assert sample.ok, sample.failure
+            assert sample.data is not None
+            assert sample.data.interfaces is not None
+            assert_same_as_walk(agent, sample.data.interfaces, before, after)
+            tried = poller.table_plan("fw", "interfaces")
+            assert tried is not None
+            assert (tried.columns, tried.bulk) == (3, True)
+            assert tried.requests == narrow.requests + 1  # the one capped try of 13 columns
+            assert [r for r in caplog.records if r.levelno >= logging.INFO] == []
+        finally:
+            stop_snmpd(agent)

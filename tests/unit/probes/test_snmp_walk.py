@@ -19,6 +19,7 @@ from netwatch.probes import snmp_oids as oids
 from netwatch.probes import snmp_v2c as v2c
 from netwatch.probes.snmp import SnmpPoller
 from netwatch.probes.snmp_clients import GET_NEXT
+from netwatch.probes.snmp_walk import REPROBE_AFTER, TablePlan, TableWalker, _widened
 
 Oid = tuple[int, ...]
 SETTINGS = SnmpSettings(community=Secret("test", "public"), collect=("interfaces",))
@@ -45,13 +46,15 @@ class FakeAgent:
     """An agent answering from ``mib``; ``cap`` values per GETBULK at most (net-snmp's
     ``maxGetbulkResponses``: whole repetitions only), or ``truncate`` to cut every GETBULK
     reply to that many values (a packet-size limit), or tooBig for a GETBULK that asks more
-    than ``too_big`` values; ``next_empty`` breaks GETNEXT too."""
+    than ``too_big`` values; ``next_empty`` breaks GETNEXT too; no answer at all (a timeout)
+    to a GETBULK of more than ``silent_above`` columns."""
 
     mib: dict[Oid, object]
     cap: int | None = None
     truncate: int | None = None
     too_big: int | None = None
     next_empty: bool = False
+    silent_above: int | None = None
     requests: list[tuple[int, int]] = field(default_factory=list)  # (pdu type, names)
 
     def __post_init__(self) -> None:
@@ -71,6 +74,8 @@ class FakeAgent:
         if pdu == GET_NEXT:
             return [] if self.next_empty else [self.next_of(n) for n in names]
         assert pdu == v2c.GET_BULK
+        if self.silent_above is not None and len(names) > self.silent_above:
+            raise TimeoutError
         if self.too_big is not None and len(names) * reps > self.too_big:
             raise TooBig
         if self.cap is not None:
@@ -283,3 +288,186 @@ async def test_too_big_halves_repetitions_then_columns(poller: SnmpPoller) -> No
     assert_interfaces(sample.data, 4)
     assert agent.requests[0] == (v2c.GET_BULK, 6)
     assert all(names <= 6 for _pdu, names in agent.requests)
+
+
+# --------------------------------------------------------------------------- widening again
+
+
+class FakeClock:
+    """A monotonic clock that moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(poller: SnmpPoller) -> FakeClock:
+    """The poller's table walker on a fake clock."""
+    fake = FakeClock()
+    poller._walker = TableWalker(poller._clients, clock=fake)
+    return fake
+
+
+async def poll_ok(poller: SnmpPoller, rows: int) -> None:
+    sample = await poller.poll("r1", "127.0.0.1", SETTINGS)
+    assert sample.ok, sample.failure
+    assert_interfaces(sample.data, rows)
+
+
+def widened_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if "in full; using them again" in r.getMessage()]
+
+
+@pytest.mark.parametrize(
+    ("capped", "narrow"),
+    [
+        (FakeAgent(if_mib(4), cap=10), (6, True, None)),
+        (FakeAgent(if_mib(4), cap=0), (1, False, None)),
+        (FakeAgent(if_mib(4), too_big=8), (6, True, 1)),
+    ],
+    ids=["cap", "getnext", "tooBig"],
+)
+async def test_narrowed_plan_widens_back_after_an_hour_once_the_agent_takes_it(
+    poller: SnmpPoller,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+    capped: FakeAgent,
+    narrow: tuple[int, bool, int | None],
+) -> None:
+    """Narrowed, then the agent's cap is lifted: polls within the hour keep the narrow plan;
+    the first after it asks all 13 columns, reads everything, keeps 13 columns and logs so at
+    info with the device id."""
+    caplog.set_level(logging.INFO, logger="netwatch.probes.snmp")
+    agent = FakeAgent(if_mib(4), cap=capped.cap, too_big=capped.too_big)
+    use(poller, **{"127_0_0_1": agent})
+    await poll_ok(poller, 4)
+    plan = poller.table_plan("r1", "interfaces")
+    assert plan is not None
+    assert (plan.columns, plan.bulk, plan.repetitions) == narrow
+    assert plan.narrowed_at == clock.now
+    agent.cap = agent.too_big = None  # new firmware, or maxGetbulkResponses raised
+
+    clock.now += REPROBE_AFTER - 1
+    agent.requests.clear()
+    await poll_ok(poller, 4)
+    assert agent.requests[0][1] == narrow[0]
+    assert widened_lines(caplog) == []
+
+    clock.now += 1
+    agent.requests.clear()
+    await poll_ok(poller, 4)
+    assert agent.requests == [(v2c.GET_BULK, 13)]  # 5 rows asked: the 4 and the table's end
+    plan = poller.table_plan("r1", "interfaces")
+    assert plan is not None
+    assert (plan.columns, plan.bulk, plan.repetitions, plan.narrowed_at) == (13, True, None, None)
+    lines = widened_lines(caplog)
+    assert len(lines) == 1
+    assert lines[0].levelno == logging.INFO
+    assert lines[0].getMessage().startswith("snmp r1:")
+
+    clock.now += 10 * REPROBE_AFTER  # wide for good: nothing to try again
+    agent.requests.clear()
+    await poll_ok(poller, 4)
+    assert agent.requests == [(v2c.GET_BULK, 13)]
+    assert len(widened_lines(caplog)) == 1
+
+
+@pytest.mark.parametrize(
+    ("agent", "extra"),
+    [
+        (FakeAgent(if_mib(4), cap=10), 1),
+        (FakeAgent(if_mib(4), cap=0), 1),
+        (FakeAgent(if_mib(4), too_big=8), 1),
+        (FakeAgent(if_mib(4), truncate=5), 0),  # the short reply's 5 values are kept
+    ],
+    ids=["cap", "getnext", "tooBig", "truncate"],
+)
+async def test_still_capped_costs_one_request_an_hour_and_falls_back_at_once(
+    poller: SnmpPoller,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+    agent: FakeAgent,
+    extra: int,
+) -> None:
+    """The agent still caps: the try of the full width costs one request more than a narrow
+    poll (none when the short reply had values: they are kept), the walk goes straight back to
+    the narrow plan (no step-by-step narrowing, no info line), reads everything, and the next
+    try waits another hour."""
+    caplog.set_level(logging.INFO, logger="netwatch.probes.snmp")
+    use(poller, **{"127_0_0_1": agent})
+    await poll_ok(poller, 4)
+    await poll_ok(poller, 4)
+    narrow = poller.table_plan("r1", "interfaces")
+    assert narrow is not None
+    caplog.clear()
+
+    for _hour in range(3):
+        clock.now += REPROBE_AFTER
+        agent.requests.clear()
+        await poll_ok(poller, 4)
+        assert agent.requests[0][1] == 13
+        assert len(agent.requests) == narrow.requests + extra
+        plan = poller.table_plan("r1", "interfaces")
+        assert plan is not None
+        assert (plan.columns, plan.bulk, plan.repetitions) == (
+            narrow.columns, narrow.bulk, narrow.repetitions,
+        )  # fmt: skip
+        assert plan.narrowed_at == clock.now
+        assert [r for r in caplog.records if r.levelno >= logging.INFO] == []
+
+        clock.now += REPROBE_AFTER - 1
+        agent.requests.clear()
+        await poll_ok(poller, 4)
+        assert len(agent.requests) == narrow.requests  # within the hour: no try
+
+
+async def test_silence_to_the_full_width_falls_back_in_the_same_walk(
+    poller: SnmpPoller, clock: FakeClock
+) -> None:
+    """An agent that times out on the wide request (a reply too big for the path, say): the
+    poll still succeeds, with the narrow plan, and the full width waits another hour."""
+    agent = FakeAgent(if_mib(4), cap=10)
+    use(poller, **{"127_0_0_1": agent})
+    await poll_ok(poller, 4)
+    agent.silent_above = 6
+    clock.now += REPROBE_AFTER
+    agent.requests.clear()
+    await poll_ok(poller, 4)
+    assert agent.requests[0] == (v2c.GET_BULK, 13)
+    assert agent.requests[1] == (v2c.GET_BULK, 6)
+    plan = poller.table_plan("r1", "interfaces")
+    assert plan is not None
+    assert (plan.columns, plan.narrowed_at) == (6, clock.now)
+
+
+async def test_a_walk_that_fails_during_the_try_keeps_the_narrow_plan(
+    poller: SnmpPoller, clock: FakeClock
+) -> None:
+    """The device dies in the middle of the try: the poll fails, and the plan is the narrow
+    one, not the full width that was never proven."""
+    agent = FakeAgent(if_mib(4), cap=10)
+    use(poller, **{"127_0_0_1": agent})
+    await poll_ok(poller, 4)
+    agent.silent_above = 0  # silent to everything
+    clock.now += REPROBE_AFTER
+    sample = await poller.poll("r1", "127.0.0.1", SETTINGS)
+    assert not sample.ok
+    plan = poller.table_plan("r1", "interfaces")
+    assert plan is not None
+    assert (plan.columns, plan.bulk, plan.narrowed_at) == (6, True, clock.now)
+
+
+def test_plan_set_by_hand_waits_an_hour_from_its_first_walk() -> None:
+    """A narrowed plan with no time (set by hand) is not tried wide at once."""
+    plan = TablePlan(1, bulk=False)
+    assert _widened(plan, 13, 50.0) is None
+    assert plan.narrowed_at == 50.0
+    assert _widened(plan, 13, 50.0 + REPROBE_AFTER - 1) is None
+    narrow = _widened(plan, 13, 50.0 + REPROBE_AFTER)
+    assert narrow is not None
+    assert (narrow.columns, narrow.bulk) == (1, False)
+    assert (plan.columns, plan.bulk, plan.repetitions) == (13, True, None)
+    assert _widened(TablePlan(13), 13, 1e9) is None  # a full plan has nothing to try
