@@ -258,10 +258,11 @@ class Daemon:
             guard.max_connections,
             guard.header_timeout,
         )
-        icmp = parts.probes.icmp
+        icmp, snmp = parts.probes.icmp, parts.probes.snmp
         self.registry.register(
             AgentStats(
                 icmp_rejected=(lambda: icmp.rejected) if icmp is not None else None,
+                snmp_dropped=lambda: snmp.datagrams_dropped,
                 connections=lambda: (guard.open, guard.timed_out, guard.evicted, guard.refused),
             )
         )

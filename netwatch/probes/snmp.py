@@ -101,6 +101,12 @@ class SnmpPoller:
         """The kernel's receive buffer of the IPv4 socket (0 before the first poll)."""
         return self._clients.receive_buffer_bytes
 
+    @property
+    def datagrams_dropped(self) -> int:
+        """Datagrams received that answered no pending request (late, foreign, or from an
+        address not polled), since the poller was made; see ``SnmpClients.dropped``."""
+        return self._clients.dropped
+
     def table_plan(self, device: str, table: str) -> TablePlan | None:
         """How ``table`` (``interfaces``, ``interfaces-fallback``, ``host``) of ``device`` is
         walked, ``None`` before its first walk. A copy: changing it changes nothing."""

@@ -6,7 +6,8 @@ agent whether it speaks only SNMPv1; the clients open one UDP socket per address
 large receive buffer. It sends one GET, GETNEXT or GETBULK of numeric OIDs and hands back the
 reply's varbinds; anything that went wrong is raised as
 :class:`~netwatch.probes.snmp_errors.RequestFailed` for the poller to translate. It also
-counts, per polled address, the datagrams that were not SNMP at all.
+counts, per polled address, the datagrams that were not SNMP at all, and sums the datagrams
+its clients dropped because they answered no pending request.
 
 Its log lines keep the poller's logger name, ``netwatch.probes.snmp``, as before the split.
 """
@@ -76,6 +77,13 @@ class SnmpClients:
             if sock.family == socket.AF_INET and sock.fileno() >= 0:
                 return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
         return 0
+
+    @property
+    def dropped(self) -> int:
+        """Datagrams the clients dropped since they were made: replies that came late (after
+        a retry was answered, or after the request gave up), answers to no request of ours,
+        and datagrams from addresses not polled."""
+        return self._v2c.dropped + self._v1_probe.dropped + self._v3.dropped
 
     def junk(self, source: tuple[str, int]) -> int:
         """Datagrams from ``source`` that were not SNMP; counted from this first call on."""

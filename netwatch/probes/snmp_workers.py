@@ -13,7 +13,10 @@ loop: the whole poll (send, retries, decoding, tables) happens there, and the fi
 Messages are pickled frames (4-byte big-endian length, then the pickle) on the child's stdin
 (``("poll", id, device, address, settings)`` or ``("prepare", [(device, address, settings),
 ...])``)
-and stdout (``(id, sample)``). Only netwatch's own
+and stdout (``(id, sample, dropped)``: ``dropped`` is the worker's count of SNMP datagrams that
+answered no pending request, piggy-backed on every answer, so the parent can export it without
+a message of its own; a datagram dropped after a worker's last answer is counted with its next
+one). Only netwatch's own
 processes are at either end of these pipes, so unpickling is safe. The child writes its log to
 stderr, which it shares with the parent (the journal under systemd).
 
@@ -89,6 +92,7 @@ class _Link:
     pending: dict[int, asyncio.Future[Sample[SnmpData] | None]] = field(default_factory=dict)
     alive: bool = True
     reader: asyncio.Task[None] | None = None
+    dropped: int = 0  # the worker's SNMP datagrams dropped, as of its last answer
 
 
 class SnmpWorkers:
@@ -104,6 +108,14 @@ class SnmpWorkers:
         self._ids = itertools.count(1)
         self._closed = False
         self._profiles = profiles
+        self._dropped_by_exited = 0  # datagrams dropped by workers that have exited
+
+    @property
+    def datagrams_dropped(self) -> int:
+        """SNMP datagrams the workers dropped (late, foreign, from addresses not polled), as of
+        their last answers; those of exited workers included, so it never goes back."""
+        live = sum(link.dropped for link in self._links if link is not None)
+        return self._dropped_by_exited + live
 
     def worker_of(self, device: str) -> int:
         """The worker that polls ``device``: the same one for the life of the process."""
@@ -186,7 +198,7 @@ class SnmpWorkers:
         assert stdout is not None
         try:
             while True:
-                request, sample = await _read_frame(stdout)
+                request, sample, link.dropped = await _read_frame(stdout)
                 future = link.pending.get(request)
                 if future is not None and not future.done():
                     future.set_result(sample)
@@ -197,6 +209,8 @@ class SnmpWorkers:
             link.process.kill()
         finally:
             link.alive = False
+            self._dropped_by_exited += link.dropped
+            link.dropped = 0
             for future in link.pending.values():
                 if not future.done():
                     future.set_result(None)
@@ -244,7 +258,7 @@ async def _serve(requests: asyncio.StreamReader, answers: asyncio.StreamWriter) 
         except Exception:  # a bug in the poller: say so, and still answer
             log.exception("SNMP poll of %s failed", device)
             sample = _lost(device, time.time(), time.monotonic(), "internal error (see log)")
-        answers.write(_frame((request, sample)))
+        answers.write(_frame((request, sample, poller.datagrams_dropped)))
         await answers.drain()
 
     try:
