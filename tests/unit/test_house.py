@@ -31,8 +31,6 @@ KNOWN: set[str] = {
     "history/store.py:HistoryStore._loop",
     "probes/icmp_socket.py",
     "probes/icmp_socket.py:EchoSocket._on_readable",
-    "probes/snmp_v3.py",
-    "traps_v3.py:V3Receiver._handle",
 }
 
 
