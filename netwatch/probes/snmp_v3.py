@@ -35,9 +35,6 @@ from netwatch.models import FailureKind
 from netwatch.probes import snmp_usm as usm
 from netwatch.probes import snmp_v2c as v2c
 from netwatch.probes.snmp_udp import Address, UdpClient
-
-# The codecs' one error is v2c's; ``as`` names it here too, for the poller's error table.
-from netwatch.probes.snmp_v2c import MalformedMessage as MalformedMessage
 from netwatch.probes.snmp_v2c import _expect, _header, _int_at, _integer, _length, _octets_at, _tlv
 
 Oid = tuple[int, ...]
@@ -193,18 +190,19 @@ def encode_message(
 
 
 def decode_message(buf: bytes) -> V3Message:
-    """Decode an SNMPv3/USM message's envelope; :class:`MalformedMessage` otherwise."""
+    """Decode an SNMPv3/USM message's envelope; :class:`~netwatch.probes.snmp_v2c.MalformedMessage`
+    otherwise."""
     i, msg_end = _expect(buf, 0, len(buf), 0x30)
     version, i = _int_at(buf, i, msg_end)
     if version != 3:
-        raise MalformedMessage(f"not SNMPv3 (version {version})")
+        raise v2c.MalformedMessage(f"not SNMPv3 (version {version})")
     i, header_end = _expect(buf, i, msg_end, 0x30)
     msg_id, i = _int_at(buf, i, header_end)
     _max_size, i = _int_at(buf, i, header_end)
     flags_raw, _s, i = _octets_at(buf, i, header_end)
     model, i = _int_at(buf, i, header_end)
     if len(flags_raw) != 1 or model != _USM:
-        raise MalformedMessage("not a USM message")
+        raise v2c.MalformedMessage("not a USM message")
     i, sec_end = _expect(buf, header_end, msg_end, 0x04)
     j, usm_end = _expect(buf, i, sec_end, 0x30)
     engine_id, _s, j = _octets_at(buf, j, usm_end)
@@ -420,7 +418,7 @@ class V3Client(UdpClient[tuple[V3Message, bytes], None]):
                 raise UsmError(FailureKind.AUTH, f"cannot decrypt the reply ({exc})") from exc
         try:
             pdu = decode_scoped_pdu(data)
-        except MalformedMessage as exc:
+        except v2c.MalformedMessage as exc:
             if reply.flags & FLAG_PRIV:
                 raise UsmError(
                     FailureKind.AUTH, f"the decrypted reply is garbage ({_CHECK_PRIV})"
@@ -478,7 +476,7 @@ class V3Client(UdpClient[tuple[V3Message, bytes], None]):
             return
         try:
             message = decode_message(data)
-        except MalformedMessage:
+        except v2c.MalformedMessage:
             self.junk[source] += 1
             return
         pending = self._pending.get(message.msg_id)
