@@ -309,9 +309,6 @@ class Daemon:
     async def wait(self) -> None:
         await self._stopping.wait()
 
-    def request_stop(self) -> None:
-        self._stopping.set()
-
     def signal_stop(self) -> None:
         """What SIGTERM and SIGINT do: the first stops gracefully (``wait`` returns), a second
         one cuts short every wait of ``stop`` (a part still closing is cancelled)."""

@@ -35,7 +35,7 @@ from netwatch.alerting.state_files import StateFiles
 from netwatch.errors import NetwatchError
 from netwatch.history.report import site_availability
 from netwatch.history.store import HistoryStore
-from netwatch.inventory import Inventory
+from netwatch.inventory import Inventory, diff
 from netwatch.models import (
     CheckKind,
     CheckSpec,
@@ -231,12 +231,12 @@ class Pipeline:
 
     def apply(self, new: Inventory) -> None:
         """A reload's inventory: unschedule and forget removed devices, reschedule changed
-        ones, schedule added ones; the engine takes the new inventory."""
+        ones (settings or labels: ``inventory.diff``), schedule added ones; the engine takes the
+        new inventory."""
         old = self.watched.inventory
         state = self.watched.state
-        removed = [d for d in old.devices if d not in new.devices]
-        added = [d for d in new.devices if d not in old.devices]
-        changed = [d for d in new.devices if d in old.devices and old.devices[d] != new.devices[d]]
+        change = diff(old, new)
+        added, removed, changed = change.added, change.removed, change.changed
         for device_id in removed:
             for check in self.checks(old.devices[device_id]):
                 self.scheduler.remove(check.key)
@@ -264,7 +264,7 @@ class Pipeline:
             len(added),
             len(removed),
             len(changed),
-            len(new.devices) - len(added) - len(changed),
+            len(change.unchanged),
         )
 
     # ------------------------------------------------------------------ one poll

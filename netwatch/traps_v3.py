@@ -135,7 +135,7 @@ class V3Receiver:
     def handle(self, data: bytes) -> Accepted | Dropped:
         try:
             return self._handle(data)
-        except (MalformedMessage, v3.MalformedMessage) as exc:
+        except MalformedMessage as exc:
             return Dropped("malformed", str(exc)[:80])
 
     def _handle(self, data: bytes) -> Accepted | Dropped:
@@ -162,32 +162,15 @@ class V3Receiver:
             return self._refuse(
                 msg, "level", "security level not the user's", v3.UNSUPPORTED_SEC_LEVEL
             )
-        if keys.auth is not None:
-            size = len(msg.auth_params)
-            zeroed = data[: msg.auth_at] + bytes(size) + data[msg.auth_at + size :]
-            if size != keys.auth.mac_length or not usm.verify(
-                keys.auth, keys.auth_key, zeroed, msg.auth_params
-            ):
-                return self._refuse(msg, "auth", "wrong digest", v3.WRONG_DIGEST)
-            late = self._timely(msg, ours)
-            if late is not None:
-                return self._refuse(msg, "time_window", late, v3.NOT_IN_TIME_WINDOW, keys)
-        scoped = msg.data
-        if keys.priv is not None:
-            try:
-                scoped = usm.decrypt(
-                    keys.priv, keys.priv_key, msg.boots, msg.engine_time, msg.priv_params, scoped
-                )
-                context_engine, context, pdu = _scoped(scoped)
-            except (usm.DecryptionError, MalformedMessage, v3.MalformedMessage):
-                return self._refuse(msg, "auth", "cannot decrypt", v3.DECRYPTION_ERROR)
-        else:
-            context_engine, context, pdu = _scoped(scoped)
-        # The v2c decoder reads the PDU inside a v2c header (version 1, community "").
-        body = b"\x02\x01\x01\x04\x00" + pdu
-        wrapped = b"\x30" + v3._length(len(body)) + body
+        refused = self._authenticate(msg, data, keys, ours)
+        if refused is not None:
+            return refused
+        scoped = self._scoped(msg, keys)
+        if isinstance(scoped, Dropped):
+            return scoped
+        context_engine, context, pdu = scoped
         try:
-            notification = snmp_traps.decode_notification(wrapped)
+            notification = snmp_traps.decode_notification(v3.as_v2c(pdu))
         except MalformedMessage as exc:
             if "not a notification" in str(exc):
                 return Dropped("not_notification", str(exc))
@@ -205,6 +188,39 @@ class V3Receiver:
             context_engine, context, response,
         )  # fmt: skip
         return Accepted(notification, reply)
+
+    def _authenticate(
+        self, msg: v3.V3Message, data: bytes, keys: usm.UserKeys, ours: bool
+    ) -> Dropped | None:
+        """Why an authenticated message (``data``, decoded as ``msg``) is refused: a wrong
+        digest, or out of the time window; ``None`` when it passes or is not authenticated."""
+        if keys.auth is None:
+            return None
+        size = len(msg.auth_params)
+        zeroed = data[: msg.auth_at] + bytes(size) + data[msg.auth_at + size :]
+        if size != keys.auth.mac_length or not usm.verify(
+            keys.auth, keys.auth_key, zeroed, msg.auth_params
+        ):
+            return self._refuse(msg, "auth", "wrong digest", v3.WRONG_DIGEST)
+        late = self._timely(msg, ours)
+        if late is not None:
+            return self._refuse(msg, "time_window", late, v3.NOT_IN_TIME_WINDOW, keys)
+        return None
+
+    def _scoped(
+        self, msg: v3.V3Message, keys: usm.UserKeys
+    ) -> tuple[bytes, bytes, bytes] | Dropped:
+        """(contextEngineID, contextName, PDU) of the message, decrypted with ``keys.priv``
+        when the user has privacy (refused when that fails)."""
+        if keys.priv is None:
+            return v3.split_scoped_pdu(msg.data)
+        try:
+            scoped = usm.decrypt(
+                keys.priv, keys.priv_key, msg.boots, msg.engine_time, msg.priv_params, msg.data
+            )
+            return v3.split_scoped_pdu(scoped)
+        except (usm.DecryptionError, MalformedMessage):
+            return self._refuse(msg, "auth", "cannot decrypt", v3.DECRYPTION_ERROR)
 
     def _timely(self, msg: v3.V3Message, ours: bool) -> str | None:
         """Why an authenticated message is outside the time window (RFC 3414 3.2 7)."""
@@ -257,12 +273,3 @@ class V3Receiver:
 def _unsigned(value: int) -> bytes:
     value &= 0xFFFFFFFF
     return value.to_bytes((value.bit_length() + 8) // 8 or 1, "big")
-
-
-def _scoped(data: bytes) -> tuple[bytes, bytes, bytes]:
-    """(contextEngineID, contextName, the PDU's TLV) of a scoped PDU (DES padding ignored)."""
-    i, end = v3._expect(data, 0, len(data), 0x30)
-    context_engine, _s, i = v3._octets_at(data, i, end)
-    context, _s, i = v3._octets_at(data, i, end)
-    _tag, _start, stop = v3._header(data, i, end)
-    return context_engine, context, data[i:stop]

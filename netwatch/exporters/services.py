@@ -7,7 +7,6 @@ one slow answer does not flip it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from netwatch.exporters.text import MetricsText, escape
@@ -66,10 +65,3 @@ class ServiceFamilies:
             self.expiry.add(labels, data.cert.not_after)
             cert = f'subject="{escape(data.cert.subject)}",issuer="{escape(data.cert.issuer)}"'
             self.info.add(f"{labels},{cert}", 1.0)
-
-
-def write_services(out: MetricsText, rows: Iterable[ServiceRow], now: float) -> None:
-    """Write the service and TLS certificate families for ``rows``, read at ``now``."""
-    families = ServiceFamilies(out)
-    for row in rows:
-        families.add(row, now)

@@ -97,7 +97,7 @@ def failure_from(device: str, error: object, settings: SnmpSettings) -> Failure:
         return Failure(kind, f"{prefix}: {detail}")
     if isinstance(error, str):
         return Failure(FailureKind.PROTOCOL, f"{prefix}: unexpected reply ({error[:60]})")
-    if isinstance(error, (v2c.MalformedMessage, v3.MalformedMessage)):  # no secret in them
+    if isinstance(error, v2c.MalformedMessage):  # every codec's one error; no secret in it
         return Failure(FailureKind.PROTOCOL, f"{prefix}: malformed reply: {str(error)[:80]}")
     if isinstance(error, socket.gaierror):
         return Failure(FailureKind.DNS, f"{prefix}: cannot resolve address: {error.strerror}")

@@ -9,6 +9,9 @@ Why not pysnmp here: decoding a 48-interface table reply (650 values) costs pysn
 between three cores and a few percent of one. SNMPv2c messages are simple (RFC 3416: a sequence
 of version, community and one PDU of integers and a list of name/value pairs), so the codec is
 short; SNMPv3 wraps the same PDUs in its own messages (:mod:`netwatch.probes.snmp_v3`).
+The BER primitives here (``_tlv``, ``_header``, ``_int_at``...) and :class:`MalformedMessage`
+are the only ones: the v3 codec and the notification decoders use them too. The client's
+sockets and retries are :mod:`netwatch.probes.snmp_udp`'s, shared with the v3 client.
 
 Values come back as plain Python: ``int`` (INTEGER, Counter32/64, Gauge32, TimeTicks),
 ``bytes`` (OCTET STRING, IpAddress, Opaque), ``tuple`` of ints (OBJECT IDENTIFIER), or one of
@@ -22,15 +25,11 @@ True
 
 from __future__ import annotations
 
-import asyncio
-import collections
-import contextlib
-import itertools
-import random
-import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
+
+from netwatch.probes.snmp_udp import Address, UdpClient
 
 Oid = tuple[int, ...]
 
@@ -60,7 +59,8 @@ _SPECIAL: Final = {0x05: NULL, 0x80: NO_SUCH_OBJECT, 0x81: NO_SUCH_INSTANCE, 0x8
 
 
 class MalformedMessage(ValueError):
-    """The datagram is not a well-formed SNMPv2c message."""
+    """The datagram is not a well-formed SNMP message: the one error of every SNMP codec
+    (v1/v2c, v3 and the USM's envelope, notifications), so one ``except`` catches them all."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +84,10 @@ def _length(n: int) -> bytes:
 
 
 def _tlv(tag: int, body: bytes) -> bytes:
-    return bytes((tag,)) + _length(len(body)) + body
+    n = len(body)
+    if n < 0x80:  # the usual case, without a call
+        return bytes((tag, n)) + body
+    return bytes((tag,)) + _length(n) + body
 
 
 def _integer(value: int) -> bytes:
@@ -219,8 +222,26 @@ def _expect(buf: bytes, i: int, end: int, tag: int) -> tuple[int, int]:
 
 
 def _int_at(buf: bytes, i: int, end: int) -> tuple[int, int]:
+    """The INTEGER at ``i`` (within its range) and where it ends."""
+    if i + 2 <= end and buf[i] == 0x02 and 0 < buf[i + 1] <= 4:  # short: always in range
+        stop = i + 2 + buf[i + 1]
+        if stop > end:
+            raise MalformedMessage("truncated")
+        return int.from_bytes(buf[i + 2 : stop], "big", signed=True), stop
     start, stop = _expect(buf, i, end, 0x02)
     return _bounded_int(buf, start, stop, 0x02), stop
+
+
+def _octets_at(buf: bytes, i: int, end: int) -> tuple[bytes, int, int]:
+    """The OCTET STRING at ``i``, where its value starts and where it ends."""
+    if i + 2 <= end and buf[i] == 0x04 and buf[i + 1] < 0x80:  # the usual short form
+        start = i + 2
+        stop = start + buf[i + 1]
+        if stop > end:
+            raise MalformedMessage("truncated")
+        return buf[start:stop], start, stop
+    start, stop = _expect(buf, i, end, 0x04)
+    return buf[start:stop], start, stop
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,8 +273,7 @@ def decode_header(buf: bytes, versions: tuple[int, ...] = (_VERSION_2C,)) -> Hea
     version, i = _int_at(buf, i, msg_end)
     if version not in versions:
         raise MalformedMessage(f"not SNMPv2c (version {version})")
-    start, i = _expect(buf, i, msg_end, 0x04)
-    community = buf[start:i]
+    community, _start, i = _octets_at(buf, i, msg_end)
     pdu_type, i, pdu_end = _header(buf, i, msg_end)
     request_id, i = _int_at(buf, i, pdu_end)
     status, i = _int_at(buf, i, pdu_end)
@@ -301,18 +321,10 @@ def decode_message(buf: bytes) -> Message:
 
 # --------------------------------------------------------------------------- client
 
-# Datagrams read from one socket each time the event loop finds it readable. asyncio's own
-# datagram transport reads one per loop iteration: a host spraying the socket then queues
-# thousands of datagrams ahead of a good reply in the kernel's buffer, and the good reply is
-# read only after its request has timed out. Reading a batch, and rejecting strangers from
-# their header alone (a few microseconds each), keeps the queue short; the bound keeps one
-# wake-up short (about a millisecond), so timers, pings and scrapes still run during a flood.
-READ_BUDGET: Final = 256
-_MAX_DATAGRAM: Final = 65_535
 
-
-class V2cClient:
-    """Sends SNMPv2c requests from one UDP socket per address family and matches replies.
+class V2cClient(UdpClient[Message, tuple[bytes, int]]):
+    """Sends SNMPv2c requests and matches replies (by request id; the community and SNMP
+    version are kept with each request in flight).
 
     A reply is accepted only from the address and port asked, with the request's id and
     community, and only then are its varbinds decoded; any other datagram costs its header's
@@ -322,26 +334,9 @@ class V2cClient:
     :class:`MalformedMessage` at once.
     """
 
-    def __init__(
-        self,
-        make_socket: Callable[[int], socket.socket],
-        junk: collections.Counter[tuple[str, int]],
-        peers: set[tuple[str, int]],
-    ) -> None:
-        self._make_socket = make_socket
-        self._sockets: dict[int, tuple[socket.socket, asyncio.AbstractEventLoop]] = {}
-        self._pending: dict[
-            int, tuple[tuple[str, int], bytes, asyncio.Future[Message], int]
-        ] = {}  # request id -> (address, community, reply, SNMP version)
-        self._ids = itertools.count(random.randrange(1, 1 << 30))
-        self._buffer = bytearray(_MAX_DATAGRAM)
-        self.junk = junk  # shared with the poller and the v3 client
-        self.peers = peers
-        self.dropped = 0  # datagrams that answered no pending request (or not from its address)
-
     async def request(
         self,
-        address: tuple[str, int],
+        address: Address,
         family: int,
         community: bytes,
         pdu_type: int,
@@ -355,38 +350,11 @@ class V2cClient:
         """The response; ``TimeoutError`` after ``retries + 1`` tries of ``per_try`` s each,
         :class:`MalformedMessage` when the agent's reply does not decode. SNMPv1 with
         ``version=VERSION_1`` (then only a v1 reply is taken)."""
-        sock = self._socket(family)
-        request_id = next(self._ids) & 0x7FFFFFFF or 1
+        request_id = self._next_id()
         data = encode_request(request_id, community, pdu_type, oids, repetitions, version)
-        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = (address, community, future, version)
-        dest = address if family == socket.AF_INET else (*address, 0, 0)
-        try:
-            for _try in range(retries + 1):
-                # A full send buffer or a firewall's refusal: as if the datagram was lost.
-                with contextlib.suppress(OSError):
-                    sock.sendto(data, dest)
-                try:
-                    return await asyncio.wait_for(asyncio.shield(future), per_try)
-                except TimeoutError:
-                    continue
-            raise TimeoutError
-        finally:
-            self._pending.pop(request_id, None)
-            if not future.done():
-                future.cancel()
-
-    def _drain(self, sock: socket.socket) -> None:
-        """Read up to :data:`READ_BUDGET` datagrams; the loop calls again while more wait."""
-        view = memoryview(self._buffer)
-        for _ in range(READ_BUDGET):
-            try:
-                size, addr = sock.recvfrom_into(self._buffer)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:  # an ICMP error queued on the socket: nothing to read
-                continue
-            self._received(bytes(view[:size]), addr)
+        return await self._exchange(
+            request_id, address, family, (community, version), data, per_try, retries
+        )
 
     def _received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         source = (str(addr[0]), int(addr[1]))
@@ -402,7 +370,7 @@ class V2cClient:
         if pending is None:
             self.dropped += 1  # late (after a retry answered) or not ours
             return
-        address, community, future, version = pending
+        address, future, (community, version) = pending
         if (
             source != address
             or header.community != community
@@ -425,23 +393,3 @@ class V2cClient:
         future.set_result(
             Message(h.community, h.pdu_type, h.request_id, h.error_status, h.error_index, varbinds)
         )
-
-    def _socket(self, family: int) -> socket.socket:
-        opened = self._sockets.get(family)
-        if opened is not None:
-            return opened[0]
-        sock = self._make_socket(family)  # non-blocking, as the poller makes it
-        loop = asyncio.get_running_loop()
-        loop.add_reader(sock.fileno(), self._drain, sock)
-        self._sockets[family] = (sock, loop)
-        return sock
-
-    def close(self) -> None:
-        """Stop reading (the sockets belong to whoever made them); fail requests in flight."""
-        for sock, loop in self._sockets.values():
-            if not loop.is_closed() and sock.fileno() >= 0:
-                loop.remove_reader(sock.fileno())
-        self._sockets.clear()
-        for _address, _community, future, _version in self._pending.values():
-            if not future.done():
-                future.cancel()

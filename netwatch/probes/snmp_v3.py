@@ -4,7 +4,8 @@ The v3 sibling of :mod:`netwatch.probes.snmp_v2c`, with the same reason to exist
 pyasn1 cost 15 ms of CPU for a poll of a 4-interface agent and 73-95 ms for 48 ports. The
 message around the PDU is short (RFC 3412 6: version, header data, the USM's security
 parameters, and the scoped PDU, in clear or encrypted); the PDU itself is encoded and decoded
-by the v2c codec, so both versions read values the same way.
+by the v2c codec, so both versions read values the same way; the BER primitives and the one
+:class:`~netwatch.probes.snmp_v2c.MalformedMessage` are the v2c codec's too.
 
 The client (:class:`V3Client`) keeps, per target (address and port, not per engine id: two
 cloned agents may share an engine id), the agent's engine id, boots and time; it discovers
@@ -23,10 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import functools
-import itertools
-import random
 import socket
 import time
 from collections.abc import Callable, Sequence
@@ -36,6 +34,8 @@ from typing import Any, Final
 from netwatch.models import FailureKind
 from netwatch.probes import snmp_usm as usm
 from netwatch.probes import snmp_v2c as v2c
+from netwatch.probes.snmp_udp import Address, UdpClient
+from netwatch.probes.snmp_v2c import _expect, _header, _int_at, _integer, _length, _octets_at, _tlv
 
 Oid = tuple[int, ...]
 
@@ -44,7 +44,6 @@ FLAG_AUTH: Final = 0x01
 FLAG_PRIV: Final = 0x02
 FLAG_REPORTABLE: Final = 0x04
 MAX_SIZE: Final = 65_507  # msgMaxSize: the largest UDP payload over IPv4
-_MAX_DATAGRAM: Final = 65_535
 _USM: Final = 3
 
 # Report OIDs (RFC 3414 usmStats, RFC 3412 snmpMPDStats, RFC 3411 snmpUnknownContexts...).
@@ -83,10 +82,6 @@ _REPORTS: Final[dict[Oid, tuple[FailureKind, str]]] = {
 }  # fmt: skip
 
 
-class MalformedMessage(ValueError):
-    """The datagram is not a well-formed SNMPv3 message with the USM."""
-
-
 class UsmError(Exception):
     """An SNMPv3 exchange failed for a reason the agent or the USM gave (not a timeout).
 
@@ -118,24 +113,6 @@ class V3Message:
 
 
 # --------------------------------------------------------------------------- encoding
-
-
-def _length(n: int) -> bytes:
-    if n < 0x80:
-        return bytes((n,))
-    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes((0x80 | len(raw),)) + raw
-
-
-def _tlv(tag: int, body: bytes) -> bytes:
-    n = len(body)
-    if n < 0x80:  # the usual case, without a call
-        return bytes((tag, n)) + body
-    return bytes((tag,)) + _length(n) + body
-
-
-def _integer(value: int) -> bytes:
-    return _tlv(0x02, value.to_bytes(max(1, (value.bit_length() + 8) // 8), "big", signed=True))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -212,69 +189,21 @@ def encode_message(
 # --------------------------------------------------------------------------- decoding
 
 
-def _header(buf: bytes, i: int, end: int) -> tuple[int, int, int]:
-    """(tag, start of value, end of value) of the TLV at ``i``; checked against ``end``."""
-    if i + 2 > end:
-        raise MalformedMessage("truncated")
-    tag, n = buf[i], buf[i + 1]
-    i += 2
-    if n & 0x80:
-        size = n & 0x7F
-        if size == 0 or size > 4 or i + size > end:
-            raise MalformedMessage("bad length")
-        n = int.from_bytes(buf[i : i + size], "big")
-        i += size
-    if i + n > end:
-        raise MalformedMessage("truncated")
-    return tag, i, i + n
-
-
-def _expect(buf: bytes, i: int, end: int, tag: int) -> tuple[int, int]:
-    got, start, stop = _header(buf, i, end)
-    if got != tag:
-        raise MalformedMessage(f"expected tag 0x{tag:02x}, got 0x{got:02x}")
-    return start, stop
-
-
-def _int_at(buf: bytes, i: int, end: int) -> tuple[int, int]:
-    if i + 2 <= end and buf[i] == 0x02 and 0 < buf[i + 1] <= 5:  # the usual short form
-        stop = i + 2 + buf[i + 1]
-        if stop > end:
-            raise MalformedMessage("truncated")
-        return int.from_bytes(buf[i + 2 : stop], "big", signed=True), stop
-    start, stop = _expect(buf, i, end, 0x02)
-    if start == stop or stop - start > 5:
-        raise MalformedMessage("bad INTEGER")
-    return int.from_bytes(buf[start:stop], "big", signed=True), stop
-
-
-def _octets_at(buf: bytes, i: int, end: int) -> tuple[bytes, int, int]:
-    if i + 2 <= end and buf[i] == 0x04 and buf[i + 1] < 0x80:  # the usual short form
-        start = i + 2
-        stop = start + buf[i + 1]
-        if stop > end:
-            raise MalformedMessage("truncated")
-        return buf[start:stop], start, stop
-    start, stop = _expect(buf, i, end, 0x04)
-    return buf[start:stop], start, stop
-
-
 def decode_message(buf: bytes) -> V3Message:
-    """Decode an SNMPv3/USM message's envelope; :class:`MalformedMessage` otherwise."""
-    end = len(buf)
-    i, msg_end = _expect(buf, 0, end, 0x30)
+    """Decode an SNMPv3/USM message's envelope; :class:`~netwatch.probes.snmp_v2c.MalformedMessage`
+    otherwise."""
+    i, msg_end = _expect(buf, 0, len(buf), 0x30)
     version, i = _int_at(buf, i, msg_end)
     if version != 3:
-        raise MalformedMessage(f"not SNMPv3 (version {version})")
+        raise v2c.MalformedMessage(f"not SNMPv3 (version {version})")
     i, header_end = _expect(buf, i, msg_end, 0x30)
     msg_id, i = _int_at(buf, i, header_end)
     _max_size, i = _int_at(buf, i, header_end)
     flags_raw, _s, i = _octets_at(buf, i, header_end)
     model, i = _int_at(buf, i, header_end)
     if len(flags_raw) != 1 or model != _USM:
-        raise MalformedMessage("not a USM message")
-    i = header_end
-    i, sec_end = _expect(buf, i, msg_end, 0x04)
+        raise v2c.MalformedMessage("not a USM message")
+    i, sec_end = _expect(buf, header_end, msg_end, 0x04)
     j, usm_end = _expect(buf, i, sec_end, 0x30)
     engine_id, _s, j = _octets_at(buf, j, usm_end)
     boots, j = _int_at(buf, j, usm_end)
@@ -295,19 +224,25 @@ def decode_message(buf: bytes) -> V3Message:
     )  # fmt: skip
 
 
-def decode_scoped_pdu(data: bytes) -> v2c.Message:
-    """The PDU of a (decrypted) scoped PDU, decoded by the v2c codec; trailing bytes (DES
-    padding) are ignored."""
+def split_scoped_pdu(data: bytes) -> tuple[bytes, bytes, bytes]:
+    """(contextEngineID, contextName, the PDU's TLV) of a (decrypted) scoped PDU; trailing
+    bytes (DES padding) are ignored."""
     i, end = _expect(data, 0, len(data), 0x30)
-    _engine, _s, i = _octets_at(data, i, end)
-    _context, _s, i = _octets_at(data, i, end)
-    pdu = data[i:end]
-    # The v2c codec decodes messages: wrap the PDU in a v2c header (version 1, community "").
+    context_engine, _s, i = _octets_at(data, i, end)
+    context, _s, i = _octets_at(data, i, end)
+    _tag, _start, stop = _header(data, i, end)
+    return context_engine, context, data[i:stop]
+
+
+def as_v2c(pdu: bytes) -> bytes:
+    """``pdu`` in a v2c message (version 1, community ""): the v2c decoders read messages."""
     body = b"\x02\x01\x01\x04\x00" + pdu
-    try:
-        return v2c.decode_message(b"\x30" + _length(len(body)) + body)
-    except v2c.MalformedMessage as exc:
-        raise MalformedMessage(str(exc)) from exc
+    return b"\x30" + _length(len(body)) + body
+
+
+def decode_scoped_pdu(data: bytes) -> v2c.Message:
+    """The PDU of a (decrypted) scoped PDU, decoded by the v2c codec."""
+    return v2c.decode_message(as_v2c(split_scoped_pdu(data)[2]))
 
 
 # --------------------------------------------------------------------------- client
@@ -364,18 +299,11 @@ class EngineState:
             self.boots, self.engine_time, self.at = boots, engine_time, clock()
 
 
-Address = tuple[str, int]
-
-
-class V3Client:
-    """Sends SNMPv3 requests from one UDP socket per address family and matches replies.
-
-    A reply is accepted only from the address asked and with the request's msgID; its
-    authentication is checked before anything in it is believed. As in the v2c client,
-    datagrams are read in batches, those from addresses not polled are dropped unread
-    (counted in ``dropped``), and those from a polled address that are not SNMPv3 are
-    counted in ``junk``.
-    """
+class V3Client(UdpClient[tuple[V3Message, bytes], None]):
+    """Sends SNMPv3 requests and matches replies: only from the address asked, with the
+    request's msgID, and authenticated before anything in it is believed. Datagrams from
+    addresses not polled are dropped unread (``dropped``); those from a polled address that
+    are not SNMPv3 count in ``junk``."""
 
     def __init__(
         self,
@@ -386,19 +314,12 @@ class V3Client:
         keys: usm.KeyCache | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._make_socket = make_socket
-        self._sockets: dict[int, tuple[socket.socket, asyncio.AbstractEventLoop]] = {}
-        self._buffer = bytearray(_MAX_DATAGRAM)
-        self._pending: dict[int, tuple[Address, asyncio.Future[tuple[V3Message, bytes]]]] = {}
-        self._ids = itertools.count(random.randrange(1, 1 << 30))
+        super().__init__(make_socket, junk, peers)
         self._engines: dict[Address, EngineState] = {}
         self._discovering: dict[Address, asyncio.Lock] = collections.defaultdict(asyncio.Lock)
         self.keys = keys or usm.KeyCache()
         self._user_keys: dict[tuple[Credentials, bytes], usm.UserKeys] = {}
         self._clock = clock
-        self.junk = junk
-        self.peers = peers
-        self.dropped = 0  # datagrams from strangers, or that answered no pending request
 
     def engine(self, address: Address) -> EngineState | None:
         """The engine state kept for ``address`` (``None`` before its discovery)."""
@@ -435,7 +356,7 @@ class V3Client:
                 msg_id, creds.flags, state.engine_id, boots, engine_time, creds.user, keys,
                 state.engine_id, creds.context, encode_pdu(request_id, pdu_type, oids, repetitions),
             )  # fmt: skip
-            reply, raw = await self._exchange(address, family, msg_id, wire, per_try, retries)
+            reply, raw = await self._exchange(msg_id, address, family, None, wire, per_try, retries)
             pdu = self._open(reply, raw, creds, keys, state)
             if pdu.pdu_type != REPORT:
                 if pdu.pdu_type != v2c.RESPONSE or pdu.request_id != request_id:
@@ -497,7 +418,7 @@ class V3Client:
                 raise UsmError(FailureKind.AUTH, f"cannot decrypt the reply ({exc})") from exc
         try:
             pdu = decode_scoped_pdu(data)
-        except MalformedMessage as exc:
+        except v2c.MalformedMessage as exc:
             if reply.flags & FLAG_PRIV:
                 raise UsmError(
                     FailureKind.AUTH, f"the decrypted reply is garbage ({_CHECK_PRIV})"
@@ -539,43 +460,14 @@ class V3Client:
             msg_id = self._next_id()
             pdu = encode_pdu(self._next_id(), v2c.GET, ())
             wire = encode_message(msg_id, FLAG_REPORTABLE, b"", 0, 0, b"", None, b"", b"", pdu)
-            reply, _raw = await self._exchange(address, family, msg_id, wire, per_try, retries)
+            reply, _raw = await self._exchange(
+                msg_id, address, family, None, wire, per_try, retries
+            )
             if not reply.engine_id or len(reply.engine_id) > 32:
                 raise UsmError(FailureKind.PROTOCOL, "SNMPv3 engine id discovery failed")
             state = EngineState(reply.engine_id, reply.boots, reply.engine_time, self._clock())
             self._engines[address] = state
             return state
-
-    def _next_id(self) -> int:
-        return next(self._ids) & 0x7FFFFFFF or 1
-
-    async def _exchange(
-        self,
-        address: Address,
-        family: int,
-        msg_id: int,
-        wire: bytes,
-        per_try: float,
-        retries: int,
-    ) -> tuple[V3Message, bytes]:
-        sock = self._socket(family)
-        future: asyncio.Future[tuple[V3Message, bytes]] = asyncio.get_running_loop().create_future()
-        self._pending[msg_id] = (address, future)
-        dest = address if family == socket.AF_INET else (*address, 0, 0)
-        try:
-            for _try in range(retries + 1):
-                # A full send buffer or a firewall's refusal: as if the datagram was lost.
-                with contextlib.suppress(OSError):
-                    sock.sendto(wire, dest)
-                try:
-                    return await asyncio.wait_for(asyncio.shield(future), per_try)
-                except TimeoutError:
-                    continue
-            raise TimeoutError
-        finally:
-            self._pending.pop(msg_id, None)
-            if not future.done():
-                future.cancel()
 
     def _received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         source = (str(addr[0]), int(addr[1]))
@@ -584,7 +476,7 @@ class V3Client:
             return
         try:
             message = decode_message(data)
-        except MalformedMessage:
+        except v2c.MalformedMessage:
             self.junk[source] += 1
             return
         pending = self._pending.get(message.msg_id)
@@ -594,39 +486,6 @@ class V3Client:
         future = pending[1]
         if not future.done():
             future.set_result((message, data))
-
-    def _drain(self, sock: socket.socket) -> None:
-        """Read up to ``READ_BUDGET`` datagrams per wake-up, as the v2c client does (a flood
-        must not queue thousands of datagrams ahead of a good reply)."""
-        view = memoryview(self._buffer)
-        for _ in range(v2c.READ_BUDGET):
-            try:
-                size, addr = sock.recvfrom_into(self._buffer)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:  # an ICMP error queued on the socket: nothing to read
-                continue
-            self._received(bytes(view[:size]), addr)
-
-    def _socket(self, family: int) -> socket.socket:
-        opened = self._sockets.get(family)
-        if opened is not None:
-            return opened[0]
-        sock = self._make_socket(family)  # non-blocking, as the poller makes it
-        loop = asyncio.get_running_loop()
-        loop.add_reader(sock.fileno(), self._drain, sock)
-        self._sockets[family] = (sock, loop)
-        return sock
-
-    def close(self) -> None:
-        """Stop reading (the sockets belong to whoever made them); fail requests in flight."""
-        for sock, loop in self._sockets.values():
-            if not loop.is_closed() and sock.fileno() >= 0:
-                loop.remove_reader(sock.fileno())
-        self._sockets.clear()
-        for _address, future in self._pending.values():
-            if not future.done():
-                future.cancel()
 
 
 def _report_error(oid: Oid, creds: Credentials) -> UsmError:

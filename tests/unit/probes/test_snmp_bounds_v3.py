@@ -15,21 +15,21 @@ NAME = bytes.fromhex("06082b06010201010300")  # 1.3.6.1.2.1.1.3.0
 
 def scoped(value: bytes, name: bytes = NAME) -> bytes:
     """A scoped PDU (empty context) holding one response varbind ``name = value`` (BER)."""
-    varbind = v3._tlv(0x30, name + value)
-    pdu = v3._tlv(0xA2, b"\x02\x01\x07\x02\x01\x00\x02\x01\x00" + v3._tlv(0x30, varbind))
-    return v3._tlv(0x30, b"\x04\x00\x04\x00" + pdu)
+    varbind = v2c._tlv(0x30, name + value)
+    pdu = v2c._tlv(0xA2, b"\x02\x01\x07\x02\x01\x00\x02\x01\x00" + v2c._tlv(0x30, varbind))
+    return v2c._tlv(0x30, b"\x04\x00\x04\x00" + pdu)
 
 
 GOOD = [
-    v3._tlv(0x46, b"\x00" + b"\xff" * 8),  # Counter64 2^64-1
-    v3._tlv(0x02, b"\x80\x00\x00\x00"),  # Integer32 -2^31
-    v3._tlv(0x43, b"\x00\xff\xff\xff\xff"),  # TimeTicks 2^32-1
+    v2c._tlv(0x46, b"\x00" + b"\xff" * 8),  # Counter64 2^64-1
+    v2c._tlv(0x02, b"\x80\x00\x00\x00"),  # Integer32 -2^31
+    v2c._tlv(0x43, b"\x00\xff\xff\xff\xff"),  # TimeTicks 2^32-1
 ]
 BAD = [
-    v3._tlv(0x46, b"\x01" + bytes(8)),  # Counter64 2^64
-    v3._tlv(0x46, b"\x01" + bytes(2000)),  # Counter64 2^16000
-    v3._tlv(0x43, b"\x01" + bytes(4)),  # TimeTicks 2^32
-    v3._tlv(0x02, b"\x00\x80\x00\x00\x00"),  # Integer32 2^31
+    v2c._tlv(0x46, b"\x01" + bytes(8)),  # Counter64 2^64
+    v2c._tlv(0x46, b"\x01" + bytes(2000)),  # Counter64 2^16000
+    v2c._tlv(0x43, b"\x01" + bytes(4)),  # TimeTicks 2^32
+    v2c._tlv(0x02, b"\x00\x80\x00\x00\x00"),  # Integer32 2^31
 ]
 
 
@@ -44,7 +44,7 @@ def test_values_at_the_edges_pass(value: bytes) -> None:
 @pytest.mark.parametrize("value", BAD, ids=range(len(BAD)))
 def test_values_past_the_edges_are_malformed(value: bytes) -> None:
     """Each out-of-bounds number is the codec's MalformedMessage."""
-    with pytest.raises(v3.MalformedMessage):
+    with pytest.raises(v2c.MalformedMessage):
         v3.decode_scoped_pdu(scoped(value))
 
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 import pytest
 
+from netwatch.probes import snmp_udp
 from netwatch.probes import snmp_v2c as v2c
 from netwatch.probes.snmp_clients import raise_rcvbuf
 
@@ -233,7 +234,7 @@ async def test_one_wake_up_reads_at_most_the_budget() -> None:
             for _ in range(600):
                 sender.sendto(wire, sock.getsockname())
         client._drain(sock)
-        assert client.dropped == v2c.READ_BUDGET
+        assert client.dropped == snmp_udp.READ_BUDGET
         client._drain(sock)
         client._drain(sock)
         assert client.dropped == 600
@@ -289,3 +290,24 @@ async def test_replies_are_matched_by_id_and_source_before_their_varbinds_decode
     client.close()
     for sock in made:
         sock.close()
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [
+        (b"\x80\x00\x00\x00", -(2**31)),  # the short form, read without the range check
+        (b"\x00\x00\x00\x00\x07", 7),
+        (b"\x00\x80\x00\x00\x00", None),
+        (b"", None),
+    ],
+)
+def test_request_ids_are_integers_in_range(raw: bytes, value: int | None) -> None:
+    """A request-id of 1-4 bytes is read as is, a longer one only within INTEGER's range."""
+    tlv = v2c._tlv
+    pdu = tlv(v2c.RESPONSE, tlv(0x02, raw) + b"\x02\x01\x00\x02\x01\x00" + tlv(0x30, b""))
+    wire = tlv(0x30, b"\x02\x01\x01" + tlv(0x04, b"public") + pdu)
+    if value is None:
+        with pytest.raises(v2c.MalformedMessage, match="INTEGER"):
+            v2c.decode_header(wire)
+    else:
+        assert v2c.decode_header(wire).request_id == value

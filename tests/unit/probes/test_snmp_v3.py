@@ -64,7 +64,7 @@ def test_flags_without_keys_are_refused() -> None:
 )
 def test_garbage_is_malformed(wire: bytes) -> None:
     """Anything that is not a USM message is MalformedMessage, never another exception."""
-    with pytest.raises(v3.MalformedMessage):
+    with pytest.raises(v2c.MalformedMessage):
         v3.decode_message(wire)
 
 
@@ -76,3 +76,42 @@ def test_credentials_and_keys_never_show_secrets() -> None:
     assert k.auth_key.hex() not in repr(k)
     assert k.priv_key.hex() not in repr(k)
     assert creds.level == "authPriv"
+
+
+def _with_msg_id(raw: bytes) -> bytes:
+    """A noAuthNoPriv message whose msgID is the INTEGER of content ``raw``."""
+    tlv, integer = v2c._tlv, v2c._integer
+    header = tlv(0x30, tlv(0x02, raw) + integer(v3.MAX_SIZE) + tlv(0x04, b"\x04") + integer(3))
+    usm_params = tlv(0x04, b"") + integer(0) + integer(0) + tlv(0x04, b"") * 3
+    scoped = tlv(0x30, tlv(0x04, b"") * 2 + v3.encode_pdu(1, v2c.GET, [OID]))
+    return tlv(0x30, integer(3) + header + tlv(0x04, tlv(0x30, usm_params)) + scoped)
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [
+        (b"\x01", 1),
+        (b"\x80\x00\x00\x00", -(2**31)),
+        (b"\x7f\xff\xff\xff", 2**31 - 1),
+        (b"\x00\x00\x00\x00\x07", 7),  # longer than needed: read, and bounded
+        (b"\x00\x80\x00\x00\x00", None),  # 2^31: beyond RFC 3412's INTEGER (0..2^31-1)
+        (b"\xff\x7f\xff\xff\xff", None),  # -2^31-1
+        (b"", None),
+    ],
+)
+def test_header_integers_are_read_within_integer_range(raw: bytes, value: int | None) -> None:
+    """The envelope's integers are read by the v2c codec's _int_at: within INTEGER's range,
+    or the codecs' one MalformedMessage."""
+    if value is None:
+        with pytest.raises(v2c.MalformedMessage, match="INTEGER"):
+            v3.decode_message(_with_msg_id(raw))
+    else:
+        assert v3.decode_message(_with_msg_id(raw)).msg_id == value
+
+
+def test_a_bad_pdu_in_a_scoped_pdu_is_the_one_malformed_message() -> None:
+    """A scoped PDU whose PDU is cut short raises v2c's MalformedMessage (the class every
+    caller catches), not an error of the v3 codec's own."""
+    truncated = v2c._tlv(0x30, b"\x04\x00\x04\x00" + b"\xa2\x03\x02\x01")
+    with pytest.raises(v2c.MalformedMessage, match="truncated"):
+        v3.decode_scoped_pdu(truncated)

@@ -25,10 +25,10 @@ Reply = Callable[["FakeAgent", v3.V3Message, v2c.Message], bytes | None]
 
 def response(agent: FakeAgent, request: v2c.Message, **kw: object) -> bytes:
     """An authPriv response to ``request`` with sysName 'fake' (``kw`` overrides)."""
-    varbind = v3._tlv(0x30, v3._tlv(0x06, bytes.fromhex("2b06010201010500")) + b"\x04\x04fake")
-    pdu = v3._tlv(
+    varbind = v2c._tlv(0x30, v2c._tlv(0x06, bytes.fromhex("2b06010201010500")) + b"\x04\x04fake")
+    pdu = v2c._tlv(
         int(kw.get("pdu_type", v2c.RESPONSE)),  # type: ignore[call-overload]
-        v3._integer(request.request_id) + b"\x02\x01\x00\x02\x01\x00" + v3._tlv(0x30, varbind),
+        v2c._integer(request.request_id) + b"\x02\x01\x00\x02\x01\x00" + v2c._tlv(0x30, varbind),
     )
     flags = int(kw.get("flags", v3.FLAG_AUTH | v3.FLAG_PRIV))  # type: ignore[call-overload]
     return v3.encode_message(
@@ -40,8 +40,8 @@ def response(agent: FakeAgent, request: v2c.Message, **kw: object) -> bytes:
 def report(agent: FakeAgent, oid: tuple[int, ...], flags: int, **kw: int) -> bytes:
     """A report of ``oid`` (a usmStats counter = 1), authenticated when ``flags`` say."""
     name = bytes((40 * oid[0] + oid[1], *oid[2:]))  # every arc of these OIDs is < 128
-    varbinds = v3._tlv(0x30, v3._tlv(0x30, v3._tlv(0x06, name) + b"\x41\x01\x01"))
-    pdu = v3._tlv(v3.REPORT, b"\x02\x01\x00\x02\x01\x00\x02\x01\x00" + varbinds)
+    varbinds = v2c._tlv(0x30, v2c._tlv(0x30, v2c._tlv(0x06, name) + b"\x41\x01\x01"))
+    pdu = v2c._tlv(v3.REPORT, b"\x02\x01\x00\x02\x01\x00\x02\x01\x00" + varbinds)
     user = b"monitor" if flags else b""
     return v3.encode_message(
         agent.last_msg_id, flags, ENGINE, kw.get("boots", agent.boots),
@@ -234,3 +234,13 @@ async def test_a_clock_ahead_of_the_agent_is_set_back_by_its_report(client: v3.V
     assert (await get(client, address)).varbinds == [(OID, b"fake")]
     assert abs(state.engine_time - agent.time) <= 1
     assert [abs(m.engine_time - agent.time) > 150 for m in agent.requests] == [False, True, False]
+
+
+async def test_garbage_from_the_agent_is_junk(client: v3.V3Client) -> None:
+    """A datagram from the polled agent that is not SNMPv3 counts in ``junk`` (the poller's
+    ``protocol`` failure), not in ``dropped``; the request itself then times out."""
+    _agent, address = await serve(client, lambda a, m, r: b"\x30\x03\x02\x01\x09")
+    with pytest.raises(TimeoutError):
+        await get(client, address)
+    assert client.junk[address] == 1
+    assert client.dropped == 0

@@ -10,7 +10,6 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from netwatch.models import Secret
 from netwatch.web.app import Hooks, make_app
-from netwatch.web.backend import StartedDaemon
 from netwatch.web.routes import RECENT
 from tests.unit.web.backend import TOKEN, Province
 
@@ -28,7 +27,7 @@ async def test_make_app_with_a_backend_keeps_metrics_and_adds_the_status_page(
         metrics=lambda shard: b"netwatch_up 1\n" if shard is None else None,
         shards=lambda: ["_agent"],
     )
-    app = make_app(hooks, StartedDaemon(province))
+    app = make_app(hooks, province)
     assert app[RECENT].icmp("nk-rtr") == []
     async with TestClient(TestServer(app)) as c:
         assert await (await c.get("/metrics")).text() == "netwatch_up 1\n"
