@@ -512,10 +512,10 @@ def measure(
         ("SNMP polls ok / failed", f"{snmp_polls['ok']:.0f} / {snmp_polls['failed']:.0f}"),
         (
             "netwatch CPU (cores, avg)",
-            f"{all_cpu / elapsed:.2f} (main process {main_cpu / elapsed:.2f}, "
-            f"SNMP workers {(all_cpu - main_cpu) / elapsed:.2f})",
+            f"{all_cpu / elapsed:.3f} (main process {main_cpu / elapsed:.3f}, "
+            f"SNMP workers {(all_cpu - main_cpu) / elapsed:.3f})",
         ),
-        ("snmpd CPU (cores, avg)", f"{snmpd_cores:.2f}"),
+        ("snmpd CPU (cores, avg)", f"{snmpd_cores:.3f}"),
         (
             "RSS start / end / peak (all)",
             f"{tail[0]:.0f} / {tail[-1]:.0f} / {max(r for *_, r in rss):.0f} MiB"
