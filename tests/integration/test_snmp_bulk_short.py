@@ -22,7 +22,7 @@ from netwatch.exporters.snmp import SnmpRow, write_snmp
 from netwatch.exporters.text import MetricsText, label_pairs
 from netwatch.models import Device, Role, Secret, SnmpSettings, Status
 from netwatch.probes.snmp import SnmpPoller
-from netwatch.probes.snmp_data import Interface
+from netwatch.probes.snmp_data import Interface, SnmpData
 from netwatch.probes.snmp_walk import REPROBE_AFTER, TablePlan, TableWalker
 from netwatch.state import CheckState
 from tests.snmpd import (
@@ -136,6 +136,21 @@ def assert_same_as_walk(
             assert lo <= value <= hi, (iface.name, col)
 
 
+async def poll_like_walk(
+    poller: SnmpPoller, agent: SnmpAgent, device: str, settings: SnmpSettings
+) -> SnmpData:
+    """Poll ``device`` at ``agent``: it must succeed and read the interfaces snmpbulkwalk reads
+    around the poll (``assert_same_as_walk``)."""
+    before = agent.values("snmpbulkwalk", IFX_ENTRY)
+    sample = await poller.poll(device, agent.host, settings)
+    after = agent.values("snmpbulkwalk", IFX_ENTRY)
+    assert sample.ok, sample.failure
+    assert sample.data is not None
+    assert sample.data.interfaces is not None
+    assert_same_as_walk(agent, sample.data.interfaces, before, after)
+    return sample.data
+
+
 @pytest.mark.parametrize("version", ["2c", "3"])
 async def test_capped_agent_gives_every_interface_and_value(
     capped: SnmpAgent, poller: SnmpPoller, version: str, caplog: pytest.LogCaptureFixture
@@ -144,15 +159,9 @@ async def test_capped_agent_gives_every_interface_and_value(
     to the narrower request (no narrowing logged, fewer requests, same plan)."""
     settings = v2c(capped) if version == "2c" else v3(capped)
     caplog.set_level(logging.INFO, logger="netwatch.probes.snmp")
-    before = capped.values("snmpbulkwalk", IFX_ENTRY)
-    sample = await poller.poll("capped", capped.host, settings)
-    after = capped.values("snmpbulkwalk", IFX_ENTRY)
-    assert sample.ok, sample.failure
-    data = sample.data
-    assert data is not None
+    data = await poll_like_walk(poller, capped, "capped", settings)
     assert data.table_failures == {}
     assert data.interfaces is not None
-    assert_same_as_walk(capped, data.interfaces, before, after)
     assert data.interface_rows == len(data.interfaces)
     assert data.host is not None
     storage = capped.values("snmpbulkwalk", HR_STORAGE_DESCR)
@@ -165,13 +174,7 @@ async def test_capped_agent_gives_every_interface_and_value(
     assert all("capped" in r.getMessage() for r in narrowed)
 
     caplog.clear()
-    before = capped.values("snmpbulkwalk", IFX_ENTRY)
-    sample = await poller.poll("capped", capped.host, settings)
-    after = capped.values("snmpbulkwalk", IFX_ENTRY)
-    assert sample.ok, sample.failure
-    assert sample.data is not None
-    assert sample.data.interfaces is not None
-    assert_same_as_walk(capped, sample.data.interfaces, before, after)
+    await poll_like_walk(poller, capped, "capped", settings)
     second = poller.table_plan("capped", "interfaces")
     assert second is not None
     assert [r.getMessage() for r in caplog.records if NARROWED in r.getMessage()] == []
@@ -203,17 +206,12 @@ async def test_repetition_cap_needs_no_narrowing(
 ) -> None:
     """maxGetbulkRepeats gives whole rows: all 13 columns per request, every interface read."""
     caplog.set_level(logging.INFO, logger="netwatch.probes.snmp")
-    before = few_repeats.values("snmpbulkwalk", IFX_ENTRY)
-    sample = await poller.poll("reps", few_repeats.host, v2c(few_repeats))
-    after = few_repeats.values("snmpbulkwalk", IFX_ENTRY)
-    assert sample.ok, sample.failure
-    assert sample.data is not None
-    assert sample.data.interfaces is not None
-    assert_same_as_walk(few_repeats, sample.data.interfaces, before, after)
+    data = await poll_like_walk(poller, few_repeats, "reps", v2c(few_repeats))
     plan = poller.table_plan("reps", "interfaces")
     assert plan is not None
     assert (plan.columns, plan.bulk) == (13, True)
-    assert plan.requests == len(sample.data.interfaces) // 2 + 1  # 2 rows a reply, then the end
+    assert data.interfaces is not None
+    assert plan.requests == len(data.interfaces) // 2 + 1  # 2 rows a reply, then the end
     assert [r for r in caplog.records if NARROWED in r.getMessage()] == []
 
 
@@ -239,17 +237,12 @@ async def test_getnext_plan_reads_what_getbulk_reads(
     poller._walker._plans[("slow", "interfaces")] = TablePlan(
         1, bulk=False
     )  # as learnt from an agent
-    before = restricted.values("snmpbulkwalk", IFX_ENTRY)
-    sample = await poller.poll("slow", restricted.host, settings)
-    after = restricted.values("snmpbulkwalk", IFX_ENTRY)
-    assert sample.ok, sample.failure
-    assert sample.data is not None
-    assert sample.data.interfaces is not None
-    assert_same_as_walk(restricted, sample.data.interfaces, before, after)
+    data = await poll_like_walk(poller, restricted, "slow", settings)
     plan = poller.table_plan("slow", "interfaces")
     assert plan is not None
     assert plan.bulk is False
-    assert plan.requests == 13 * (len(sample.data.interfaces) + 1)
+    assert data.interfaces is not None
+    assert plan.requests == 13 * (len(data.interfaces) + 1)
 
 
 async def test_no_interface_table_in_view_is_logged_once(
@@ -305,13 +298,7 @@ async def test_plan_widens_back_when_snmpd_lifts_its_cap_and_falls_back_when_it_
             agent = start_snmpd(workdir, [USER], [], port=agent.port)
             clock.now += REPROBE_AFTER
             caplog.clear()
-            before = agent.values("snmpbulkwalk", IFX_ENTRY)
-            sample = await poller.poll("fw", agent.host, settings)
-            after = agent.values("snmpbulkwalk", IFX_ENTRY)
-            assert sample.ok, sample.failure
-            assert sample.data is not None
-            assert sample.data.interfaces is not None
-            assert_same_as_walk(agent, sample.data.interfaces, before, after)
+            await poll_like_walk(poller, agent, "fw", settings)
             wide = poller.table_plan("fw", "interfaces")
             assert wide is not None
             assert (wide.columns, wide.bulk, wide.requests) == (13, True, 1)
@@ -331,13 +318,7 @@ async def test_plan_widens_back_when_snmpd_lifts_its_cap_and_falls_back_when_it_
 
             clock.now += REPROBE_AFTER
             caplog.clear()
-            before = agent.values("snmpbulkwalk", IFX_ENTRY)
-            sample = await poller.poll("fw", agent.host, settings)
-            after = agent.values("snmpbulkwalk", IFX_ENTRY)
-            assert sample.ok, sample.failure
-            assert sample.data is not None
-            assert sample.data.interfaces is not None
-            assert_same_as_walk(agent, sample.data.interfaces, before, after)
+            await poll_like_walk(poller, agent, "fw", settings)
             tried = poller.table_plan("fw", "interfaces")
             assert tried is not None
             assert (tried.columns, tried.bulk) == (3, True)
