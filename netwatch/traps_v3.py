@@ -198,9 +198,7 @@ class V3Receiver:
             return None
         size = len(msg.auth_params)
         zeroed = data[: msg.auth_at] + bytes(size) + data[msg.auth_at + size :]
-        if size != keys.auth.mac_length or not usm.verify(
-            keys.auth, keys.auth_key, zeroed, msg.auth_params
-        ):
+        if size != keys.auth.mac_length or not keys.verify(zeroed, msg.auth_params):
             return self._refuse(msg, "auth", "wrong digest", v3.WRONG_DIGEST)
         late = self._timely(msg, ours)
         if late is not None:
@@ -215,9 +213,7 @@ class V3Receiver:
         if keys.priv is None:
             return v3.split_scoped_pdu(msg.data)
         try:
-            scoped = usm.decrypt(
-                keys.priv, keys.priv_key, msg.boots, msg.engine_time, msg.priv_params, msg.data
-            )
+            scoped = keys.decrypt(msg.boots, msg.engine_time, msg.priv_params, msg.data)
             return v3.split_scoped_pdu(scoped)
         except (usm.DecryptionError, MalformedMessage):
             return self._refuse(msg, "auth", "cannot decrypt", v3.DECRYPTION_ERROR)

@@ -30,8 +30,8 @@ import hmac
 import itertools
 import os
 import random
-from dataclasses import dataclass
-from typing import Final
+from dataclasses import dataclass, field
+from typing import Any, Final
 
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.decrepit.ciphers.modes import CFB
@@ -118,17 +118,50 @@ def extend(
 
 @dataclass(frozen=True, slots=True)
 class UserKeys:
-    """One user's localized keys for one engine; ``repr`` never shows them."""
+    """One user's localized keys for one engine; ``repr`` never shows them.
+
+    Its methods authenticate and encrypt with them, from an HMAC state and a block cipher
+    set up once per key rather than once per message.
+    """
 
     auth: AuthProtocol | None
     auth_key: bytes
     priv: PrivProtocol | None
     priv_key: bytes
+    _hmac: Any = field(default=None, init=False, compare=False)
+    _cipher: Any = field(default=None, init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.auth is not None:
+            object.__setattr__(self, "_hmac", hmac.new(self.auth_key, None, self.auth.hash_name))
+        if self.priv is not None:
+            object.__setattr__(self, "_cipher", _block_cipher(self.priv, self.priv_key))
 
     def __repr__(self) -> str:
         auth = self.auth.name if self.auth else None
         priv = self.priv.name if self.priv else None
         return f"UserKeys(auth={auth}, priv={priv})"
+
+    def mac(self, message: bytes) -> bytes:
+        """:func:`mac` of ``message`` with this user's authentication key."""
+        assert self.auth is not None, "no authentication key"
+        state: hmac.HMAC = self._hmac.copy()
+        state.update(message)
+        return state.digest()[: self.auth.mac_length]
+
+    def verify(self, message: bytes, received: bytes) -> bool:
+        """:func:`verify` with this user's authentication key."""
+        return hmac.compare_digest(self.mac(message), received)
+
+    def encrypt(self, boots: int, engine_time: int, plaintext: bytes) -> tuple[bytes, bytes]:
+        """:func:`encrypt` with this user's privacy key."""
+        assert self.priv is not None, "no privacy key"
+        return _encrypt(self.priv, self._cipher, self.priv_key, boots, engine_time, plaintext)
+
+    def decrypt(self, boots: int, engine_time: int, salt: bytes, data: bytes) -> bytes:
+        """:func:`decrypt` with this user's privacy key."""
+        assert self.priv is not None, "no privacy key"
+        return _decrypt(self.priv, self._cipher, self.priv_key, boots, engine_time, salt, data)
 
 
 class KeyCache:
@@ -245,20 +278,18 @@ _aes_salts = itertools.count(random.getrandbits(64))
 _des_salts = itertools.count(random.getrandbits(32))
 
 
+def _block_cipher(priv: PrivProtocol, key: bytes) -> Any:
+    """The block cipher of ``priv`` keyed with (the first bytes of) ``key``."""
+    if priv.cipher == "des":
+        return TripleDES(key[:8] * 3)  # single DES, as three equal keys
+    return algorithms.AES(key)
+
+
 def encrypt(
     priv: PrivProtocol, key: bytes, boots: int, engine_time: int, plaintext: bytes
 ) -> tuple[bytes, bytes]:
     """``(ciphertext, msgPrivacyParameters)`` of a scoped PDU."""
-    if priv.cipher == "des":
-        salt = boots.to_bytes(4, "big") + (next(_des_salts) & 0xFFFFFFFF).to_bytes(4, "big")
-        iv = bytes(a ^ b for a, b in zip(salt, key[8:16], strict=True))
-        padded = plaintext + bytes(-len(plaintext) % 8)
-        encryptor = Cipher(TripleDES(key[:8] * 3), modes.CBC(iv)).encryptor()
-        return encryptor.update(padded) + encryptor.finalize(), salt
-    salt = (next(_aes_salts) & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "big")
-    iv = boots.to_bytes(4, "big") + engine_time.to_bytes(4, "big") + salt
-    encryptor = Cipher(algorithms.AES(key), CFB(iv)).encryptor()
-    return encryptor.update(plaintext) + encryptor.finalize(), salt
+    return _encrypt(priv, _block_cipher(priv, key), key, boots, engine_time, plaintext)
 
 
 def decrypt(
@@ -266,16 +297,43 @@ def decrypt(
 ) -> bytes:
     """The plaintext (DES: still padded) of an encrypted scoped PDU; :class:`DecryptionError`
     when its salt or length is impossible."""
+    return _decrypt(priv, _block_cipher(priv, key), key, boots, engine_time, salt, data)
+
+
+def _encrypt(
+    priv: PrivProtocol, cipher: Any, key: bytes, boots: int, engine_time: int, plaintext: bytes
+) -> tuple[bytes, bytes]:
+    if priv.cipher == "des":
+        salt = boots.to_bytes(4, "big") + (next(_des_salts) & 0xFFFFFFFF).to_bytes(4, "big")
+        iv = bytes(a ^ b for a, b in zip(salt, key[8:16], strict=True))
+        padded = plaintext + bytes(-len(plaintext) % 8)
+        encryptor = Cipher(cipher, modes.CBC(iv)).encryptor()
+        return encryptor.update(padded) + encryptor.finalize(), salt
+    salt = (next(_aes_salts) & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "big")
+    iv = boots.to_bytes(4, "big") + engine_time.to_bytes(4, "big") + salt
+    encryptor = Cipher(cipher, CFB(iv)).encryptor()
+    return encryptor.update(plaintext) + encryptor.finalize(), salt
+
+
+def _decrypt(
+    priv: PrivProtocol,
+    cipher: Any,
+    key: bytes,
+    boots: int,
+    engine_time: int,
+    salt: bytes,
+    data: bytes,
+) -> bytes:
     if len(salt) != 8:
         raise DecryptionError("privacy parameters are not 8 bytes")
     if priv.cipher == "des":
         if len(data) % 8:
             raise DecryptionError("DES ciphertext is not a multiple of 8 bytes")
         iv = bytes(a ^ b for a, b in zip(salt, key[8:16], strict=True))
-        decryptor = Cipher(TripleDES(key[:8] * 3), modes.CBC(iv)).decryptor()
+        decryptor = Cipher(cipher, modes.CBC(iv)).decryptor()
         return decryptor.update(data) + decryptor.finalize()
     if not (0 <= boots < 1 << 32 and 0 <= engine_time < 1 << 32):
         raise DecryptionError("engine boots/time out of range")
     iv = boots.to_bytes(4, "big") + engine_time.to_bytes(4, "big") + salt
-    decryptor = Cipher(algorithms.AES(key), CFB(iv)).decryptor()
+    decryptor = Cipher(cipher, CFB(iv)).decryptor()
     return decryptor.update(data) + decryptor.finalize()

@@ -108,6 +108,15 @@ def _oid(oid: Oid) -> bytes:
     return _tlv(0x06, bytes(body))
 
 
+def encode_pdu(request_id: int, pdu_type: int, oids: Sequence[Oid], repetitions: int = 0) -> bytes:
+    """A GET (``pdu_type=GET``) or GETBULK (no non-repeaters) PDU for ``oids``: what a v1/v2c
+    message carries after its community, and a v3 scoped PDU after its context."""
+    varbinds = b"".join(_tlv(0x30, _oid(oid) + b"\x05\x00") for oid in oids)
+    third = repetitions if pdu_type == GET_BULK else 0  # non-repeaters: always 0
+    fields = _integer(request_id) + b"\x02\x01\x00" + _integer(third) + _tlv(0x30, varbinds)
+    return _tlv(pdu_type, fields)
+
+
 def encode_request(
     request_id: int,
     community: bytes,
@@ -118,11 +127,7 @@ def encode_request(
 ) -> bytes:
     """A GET (``pdu_type=GET``) or GETBULK (no non-repeaters) request for ``oids``;
     SNMPv1 with ``version=VERSION_1``."""
-    varbinds = b"".join(_tlv(0x30, _oid(oid) + b"\x05\x00") for oid in oids)
-    second, third = (0, repetitions) if pdu_type == GET_BULK else (0, 0)
-    pdu = _tlv(
-        pdu_type, _integer(request_id) + _integer(second) + _integer(third) + _tlv(0x30, varbinds)
-    )
+    pdu = encode_pdu(request_id, pdu_type, oids, repetitions)
     return _tlv(0x30, _integer(version) + _tlv(0x04, community) + pdu)
 
 
@@ -274,7 +279,12 @@ def decode_header(buf: bytes, versions: tuple[int, ...] = (_VERSION_2C,)) -> Hea
     if version not in versions:
         raise MalformedMessage(f"not SNMPv2c (version {version})")
     community, _start, i = _octets_at(buf, i, msg_end)
-    pdu_type, i, pdu_end = _header(buf, i, msg_end)
+    return _pdu_header(buf, i, msg_end, community, version)
+
+
+def _pdu_header(buf: bytes, i: int, end: int, community: bytes, version: int) -> Header:
+    """The :class:`Header` of the PDU at ``buf[i]``, which must end by ``end``."""
+    pdu_type, i, pdu_end = _header(buf, i, end)
     request_id, i = _int_at(buf, i, pdu_end)
     status, i = _int_at(buf, i, pdu_end)
     index, i = _int_at(buf, i, pdu_end)
@@ -317,6 +327,14 @@ def decode_message(buf: bytes) -> Message:
     h = decode_header(buf)
     varbinds = decode_varbinds(buf, h)
     return Message(h.community, h.pdu_type, h.request_id, h.error_status, h.error_index, varbinds)
+
+
+def decode_pdu(buf: bytes, i: int, end: int) -> Message:
+    """Decode the PDU at ``buf[i]`` (a v3 scoped PDU's), which must end by ``end``; its
+    ``community`` is empty. :class:`MalformedMessage` for anything else."""
+    h = _pdu_header(buf, i, end, b"", _VERSION_2C)
+    varbinds = decode_varbinds(buf, h)
+    return Message(b"", h.pdu_type, h.request_id, h.error_status, h.error_index, varbinds)
 
 
 # --------------------------------------------------------------------------- client

@@ -95,7 +95,7 @@ class UsmError(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class V3Message:
     """A decoded SNMPv3 message; ``data`` is the scoped PDU, or its ciphertext when
     ``flags & FLAG_PRIV``. ``auth_at`` is where the authentication parameters start."""
@@ -122,16 +122,12 @@ def _octets(value: bytes) -> bytes:
 
 
 _VERSION_3: Final = b"\x02\x01\x03"
-_MAX_SIZE: Final = _integer(MAX_SIZE)
-_MODEL_USM: Final = b"\x02\x01\x03"
-
-
-def encode_pdu(request_id: int, pdu_type: int, oids: Sequence[Oid], repetitions: int = 0) -> bytes:
-    """A GET, GETNEXT or GETBULK PDU, taken from the v2c codec's message."""
-    message = v2c.encode_request(request_id, b"", pdu_type, oids, repetitions)
-    # SEQUENCE { INTEGER 1, OCTET STRING "" , PDU }: the PDU follows 5 bytes of header fields.
-    _tag, start, _end = _header(message, 0, len(message))
-    return message[start + 5 :]
+# What follows msgID in the header: msgMaxSize, msgFlags (one byte, per flags) and the USM.
+_HEADER_TAIL: Final = tuple(
+    _integer(MAX_SIZE) + bytes((0x04, 1, flags)) + b"\x02\x01\x03" for flags in range(8)
+)
+# msgAuthenticationParameters until the MAC is computed: zeros of the MAC's length.
+_NO_MAC: Final = b"\x04\x00"
 
 
 def encode_message(
@@ -146,44 +142,35 @@ def encode_message(
     context_name: bytes,
     pdu: bytes,
 ) -> bytes:
-    """An SNMPv3 message; authenticated and encrypted as ``flags`` say (``keys`` then set)."""
+    """An SNMPv3 message; authenticated and encrypted as ``flags`` say (``keys`` then set).
+    ``pdu`` is a PDU's TLV, e.g. :func:`~netwatch.probes.snmp_v2c.encode_pdu`'s."""
     scoped = _tlv(0x30, _octets(context_engine_id) + _octets(context_name) + pdu)
-    priv_params = auth_params = b""
     auth = keys.auth if keys is not None and flags & FLAG_AUTH else None
     priv = keys.priv if keys is not None and flags & FLAG_PRIV else None
     if (flags & FLAG_AUTH and auth is None) or (flags & FLAG_PRIV and priv is None):
         raise ValueError("the message's flags ask for keys it was not given")
     if priv is not None and keys is not None:
-        ciphertext, priv_params = usm.encrypt(priv, keys.priv_key, boots, engine_time, scoped)
+        ciphertext, salt = keys.encrypt(boots, engine_time, scoped)
         data = _tlv(0x04, ciphertext)
+        priv_params = b"\x04\x08" + salt
     else:
         data = scoped
-    if auth is not None:
-        auth_params = bytes(auth.mac_length)
-    before_auth = _octets(engine_id) + _integer(boots) + _integer(engine_time) + _octets(user)
+        priv_params = b"\x04\x00"
     # Both parameters are shorter than 128 bytes: one length byte each.
-    inner = (
-        before_auth + bytes((0x04, len(auth_params))) + auth_params
-        + bytes((0x04, len(priv_params))) + priv_params
+    mac_params = bytes((0x04, auth.mac_length)) + bytes(auth.mac_length) if auth else _NO_MAC
+    security = _tlv(
+        0x30,
+        _octets(engine_id) + _integer(boots) + _integer(engine_time) + _octets(user)
+        + mac_params + priv_params,
     )  # fmt: skip
-    security = _tlv(0x30, inner)
-    wrapped = _tlv(0x04, security)
-    header = _VERSION_3 + _tlv(
-        0x30, _integer(msg_id) + _MAX_SIZE + bytes((0x04, 1, flags)) + _MODEL_USM
-    )
-    body = header + wrapped + data
-    message = _tlv(0x30, body)
+    header = _VERSION_3 + _tlv(0x30, _integer(msg_id) + _HEADER_TAIL[flags & 7])
+    message = _tlv(0x30, header + _tlv(0x04, security) + data)
     if auth is None or keys is None:
         return message
-    # Where the zeros are: after the message's TL, the header, the security parameters' TL
-    # (OCTET STRING, then SEQUENCE), the fields before them and their own TL (2 bytes).
-    at = (
-        len(message) - len(body) + len(header)
-        + len(wrapped) - len(security) + len(security) - len(inner)
-        + len(before_auth) + 2
-    )  # fmt: skip
-    digest = usm.mac(auth, keys.auth_key, message)
-    return message[:at] + digest + message[at + len(digest) :]
+    # The zeros to replace lie just before the privacy parameters and the data.
+    at = len(message) - len(data) - len(priv_params) - auth.mac_length
+    digest = keys.mac(message)
+    return message[:at] + digest + message[at + auth.mac_length :]
 
 
 # --------------------------------------------------------------------------- decoding
@@ -241,8 +228,12 @@ def as_v2c(pdu: bytes) -> bytes:
 
 
 def decode_scoped_pdu(data: bytes) -> v2c.Message:
-    """The PDU of a (decrypted) scoped PDU, decoded by the v2c codec."""
-    return v2c.decode_message(as_v2c(split_scoped_pdu(data)[2]))
+    """The PDU of a (decrypted) scoped PDU, decoded by the v2c codec; trailing bytes (DES
+    padding) are ignored."""
+    i, end = _expect(data, 0, len(data), 0x30)
+    _context_engine, _s, i = _octets_at(data, i, end)
+    _context, _s, i = _octets_at(data, i, end)
+    return v2c.decode_pdu(data, i, end)
 
 
 # --------------------------------------------------------------------------- client
@@ -352,9 +343,10 @@ class V3Client(UdpClient[tuple[V3Message, bytes], None]):
             msg_id = self._next_id()
             request_id = self._next_id()
             boots, engine_time = state.boots, state.now(self._clock)
+            pdu_out = v2c.encode_pdu(request_id, pdu_type, oids, repetitions)
             wire = encode_message(
                 msg_id, creds.flags, state.engine_id, boots, engine_time, creds.user, keys,
-                state.engine_id, creds.context, encode_pdu(request_id, pdu_type, oids, repetitions),
+                state.engine_id, creds.context, pdu_out,
             )  # fmt: skip
             reply, raw = await self._exchange(msg_id, address, family, None, wire, per_try, retries)
             pdu = self._open(reply, raw, creds, keys, state)
@@ -397,9 +389,7 @@ class V3Client(UdpClient[tuple[V3Message, bytes], None]):
                 raise UsmError(FailureKind.PROTOCOL, "authenticated reply for another engine")
             size = len(reply.auth_params)
             zeroed = raw[: reply.auth_at] + bytes(size) + raw[reply.auth_at + size :]
-            if size != keys.auth.mac_length or not usm.verify(
-                keys.auth, keys.auth_key, zeroed, reply.auth_params
-            ):
+            if size != keys.auth.mac_length or not keys.verify(zeroed, reply.auth_params):
                 raise UsmError(
                     FailureKind.AUTH,
                     f"the agent's reply failed authentication ({_CHECK_AUTH})",
@@ -410,10 +400,7 @@ class V3Client(UdpClient[tuple[V3Message, bytes], None]):
             if keys.priv is None:
                 raise UsmError(FailureKind.PROTOCOL, "encrypted reply to a request in clear")
             try:
-                data = usm.decrypt(
-                    keys.priv, keys.priv_key, reply.boots, reply.engine_time,
-                    reply.priv_params, data,
-                )  # fmt: skip
+                data = keys.decrypt(reply.boots, reply.engine_time, reply.priv_params, data)
             except usm.DecryptionError as exc:
                 raise UsmError(FailureKind.AUTH, f"cannot decrypt the reply ({exc})") from exc
         try:
@@ -458,7 +445,7 @@ class V3Client(UdpClient[tuple[V3Message, bytes], None]):
             if state is not None:
                 return state
             msg_id = self._next_id()
-            pdu = encode_pdu(self._next_id(), v2c.GET, ())
+            pdu = v2c.encode_pdu(self._next_id(), v2c.GET, ())
             wire = encode_message(msg_id, FLAG_REPORTABLE, b"", 0, 0, b"", None, b"", b"", pdu)
             reply, _raw = await self._exchange(
                 msg_id, address, family, None, wire, per_try, retries

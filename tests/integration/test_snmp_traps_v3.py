@@ -14,7 +14,7 @@ import pytest
 from netwatch import traps as traps_module
 from netwatch.models import Device, Role, Secret, TrapSettings, TrapUser
 from netwatch.probes import snmp_usm as usm
-from netwatch.probes import snmp_v3
+from netwatch.probes import snmp_v2c, snmp_v3
 from netwatch.probes.snmp_traps import LINK_DOWN as LINK_DOWN_OID
 from netwatch.probes.snmp_traps import SNMP_TRAP_OID, SYS_UPTIME
 from netwatch.probes.snmp_v2c import _integer, _oid, _tlv
@@ -180,7 +180,7 @@ async def test_netwatch_engine_id_is_stable_per_data_dir_and_boots_count_up(
 async def test_discovery_is_answered_with_netwatch_engine_id(rx: Receiver) -> None:
     """An empty-engine-id probe (RFC 3414 4) gets a Report with usmStatsUnknownEngineIDs,
     netwatch's engine id and boots; it is not counted as dropped."""
-    pdu = snmp_v3.encode_pdu(7, 0xA0, ())
+    pdu = snmp_v2c.encode_pdu(7, 0xA0, ())
     probe = snmp_v3.encode_message(42, snmp_v3.FLAG_REPORTABLE, b"", 0, 0, b"", None, b"", b"", pdu)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))

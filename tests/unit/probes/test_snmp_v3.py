@@ -24,7 +24,7 @@ def test_round_trip(auth: str | None, priv: str | None) -> None:
     """Header fields and the PDU survive encode → decode; the MAC sits where decode says."""
     k = keys(auth, priv)
     flags = v3.FLAG_REPORTABLE | (v3.FLAG_AUTH if auth else 0) | (v3.FLAG_PRIV if priv else 0)
-    pdu = v3.encode_pdu(42, v2c.GET_BULK, [OID], 10)
+    pdu = v2c.encode_pdu(42, v2c.GET_BULK, [OID], 10)
     wire = v3.encode_message(77, flags, ENGINE, 5, 1000, b"user", k, ENGINE, b"ctx", pdu)
     msg = v3.decode_message(wire)
     assert (msg.msg_id, msg.flags, msg.engine_id, msg.boots, msg.engine_time, msg.user) == (
@@ -83,7 +83,7 @@ def _with_msg_id(raw: bytes) -> bytes:
     tlv, integer = v2c._tlv, v2c._integer
     header = tlv(0x30, tlv(0x02, raw) + integer(v3.MAX_SIZE) + tlv(0x04, b"\x04") + integer(3))
     usm_params = tlv(0x04, b"") + integer(0) + integer(0) + tlv(0x04, b"") * 3
-    scoped = tlv(0x30, tlv(0x04, b"") * 2 + v3.encode_pdu(1, v2c.GET, [OID]))
+    scoped = tlv(0x30, tlv(0x04, b"") * 2 + v2c.encode_pdu(1, v2c.GET, [OID]))
     return tlv(0x30, integer(3) + header + tlv(0x04, tlv(0x30, usm_params)) + scoped)
 
 
