@@ -116,12 +116,27 @@ def extend(
     return key[:length]
 
 
+# ---------------------------------------------------------------- authentication and privacy
+
+# Salts must not repeat under one key: a 64-bit (AES) and a 32-bit (DES) counter from a
+# random start, as RFC 3826 3.1.2.1 and RFC 3414 8.1.1.1.1 suggest.
+_aes_salts = itertools.count(random.getrandbits(64))
+_des_salts = itertools.count(random.getrandbits(32))
+
+
 @dataclass(frozen=True, slots=True)
 class UserKeys:
-    """One user's localized keys for one engine; ``repr`` never shows them.
+    """One user's localized keys for one engine, and what is done with them: HMAC and
+    privacy. ``repr`` never shows the keys.
 
-    Its methods authenticate and encrypt with them, from an HMAC state and a block cipher
-    set up once per key rather than once per message.
+    The HMAC state and the block cipher are set up once per key, not once per message.
+
+    >>> keys = UserKeys(AUTH_PROTOCOLS["sha256"], bytes(32), PRIV_PROTOCOLS["aes"], bytes(16))
+    >>> len(keys.mac(b"message")), keys
+    (24, UserKeys(auth=sha256, priv=aes))
+    >>> ciphertext, salt = keys.encrypt(1, 2, b"scoped pdu")
+    >>> keys.decrypt(1, 2, salt, ciphertext)
+    b'scoped pdu'
     """
 
     auth: AuthProtocol | None
@@ -135,7 +150,11 @@ class UserKeys:
         if self.auth is not None:
             object.__setattr__(self, "_hmac", hmac.new(self.auth_key, None, self.auth.hash_name))
         if self.priv is not None:
-            object.__setattr__(self, "_cipher", _block_cipher(self.priv, self.priv_key))
+            cipher = self.priv.cipher
+            key = self.priv_key
+            # DES: single DES as three equal keys; the key's last 8 bytes are the pre-IV.
+            block = TripleDES(key[:8] * 3) if cipher == "des" else algorithms.AES(key)
+            object.__setattr__(self, "_cipher", block)
 
     def __repr__(self) -> str:
         auth = self.auth.name if self.auth else None
@@ -143,25 +162,47 @@ class UserKeys:
         return f"UserKeys(auth={auth}, priv={priv})"
 
     def mac(self, message: bytes) -> bytes:
-        """:func:`mac` of ``message`` with this user's authentication key."""
+        """The truncated HMAC of ``message`` (whose authentication parameters are zeros)."""
         assert self.auth is not None, "no authentication key"
         state: hmac.HMAC = self._hmac.copy()
         state.update(message)
         return state.digest()[: self.auth.mac_length]
 
     def verify(self, message: bytes, received: bytes) -> bool:
-        """:func:`verify` with this user's authentication key."""
+        """Whether ``received`` is the MAC of ``message`` (compared in constant time)."""
         return hmac.compare_digest(self.mac(message), received)
 
     def encrypt(self, boots: int, engine_time: int, plaintext: bytes) -> tuple[bytes, bytes]:
-        """:func:`encrypt` with this user's privacy key."""
+        """``(ciphertext, msgPrivacyParameters)`` of a scoped PDU."""
         assert self.priv is not None, "no privacy key"
-        return _encrypt(self.priv, self._cipher, self.priv_key, boots, engine_time, plaintext)
+        if self.priv.cipher == "des":
+            salt = boots.to_bytes(4, "big") + (next(_des_salts) & 0xFFFFFFFF).to_bytes(4, "big")
+            iv = bytes(a ^ b for a, b in zip(salt, self.priv_key[8:16], strict=True))
+            padded = plaintext + bytes(-len(plaintext) % 8)
+            encryptor = Cipher(self._cipher, modes.CBC(iv)).encryptor()
+            return encryptor.update(padded) + encryptor.finalize(), salt
+        salt = (next(_aes_salts) & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "big")
+        iv = boots.to_bytes(4, "big") + engine_time.to_bytes(4, "big") + salt
+        encryptor = Cipher(self._cipher, CFB(iv)).encryptor()
+        return encryptor.update(plaintext) + encryptor.finalize(), salt
 
     def decrypt(self, boots: int, engine_time: int, salt: bytes, data: bytes) -> bytes:
-        """:func:`decrypt` with this user's privacy key."""
+        """The plaintext (DES: still padded) of an encrypted scoped PDU;
+        :class:`DecryptionError` when its salt or length is impossible."""
         assert self.priv is not None, "no privacy key"
-        return _decrypt(self.priv, self._cipher, self.priv_key, boots, engine_time, salt, data)
+        if len(salt) != 8:
+            raise DecryptionError("privacy parameters are not 8 bytes")
+        if self.priv.cipher == "des":
+            if len(data) % 8:
+                raise DecryptionError("DES ciphertext is not a multiple of 8 bytes")
+            iv = bytes(a ^ b for a, b in zip(salt, self.priv_key[8:16], strict=True))
+            decryptor = Cipher(self._cipher, modes.CBC(iv)).decryptor()
+            return decryptor.update(data) + decryptor.finalize()
+        if not (0 <= boots < 1 << 32 and 0 <= engine_time < 1 << 32):
+            raise DecryptionError("engine boots/time out of range")
+        iv = boots.to_bytes(4, "big") + engine_time.to_bytes(4, "big") + salt
+        decryptor = Cipher(self._cipher, CFB(iv)).decryptor()
+        return decryptor.update(data) + decryptor.finalize()
 
 
 class KeyCache:
@@ -255,85 +296,3 @@ class KeyCache:
         if ku is None:
             ku = self._ku[ident] = password_to_key(password, auth.hash_name)
         return ku
-
-
-# --------------------------------------------------------------------------- authentication
-
-
-def mac(auth: AuthProtocol, key: bytes, message: bytes) -> bytes:
-    """The truncated HMAC of ``message`` (whose authentication parameters are zeros)."""
-    return hmac.digest(key, message, auth.hash_name)[: auth.mac_length]
-
-
-def verify(auth: AuthProtocol, key: bytes, message: bytes, received: bytes) -> bool:
-    """Whether ``received`` is the MAC of ``message`` (compared in constant time)."""
-    return hmac.compare_digest(mac(auth, key, message), received)
-
-
-# --------------------------------------------------------------------------- privacy
-
-# Salts must not repeat under one key: a 64-bit (AES) and a 32-bit (DES) counter from a
-# random start, as RFC 3826 3.1.2.1 and RFC 3414 8.1.1.1.1 suggest.
-_aes_salts = itertools.count(random.getrandbits(64))
-_des_salts = itertools.count(random.getrandbits(32))
-
-
-def _block_cipher(priv: PrivProtocol, key: bytes) -> Any:
-    """The block cipher of ``priv`` keyed with (the first bytes of) ``key``."""
-    if priv.cipher == "des":
-        return TripleDES(key[:8] * 3)  # single DES, as three equal keys
-    return algorithms.AES(key)
-
-
-def encrypt(
-    priv: PrivProtocol, key: bytes, boots: int, engine_time: int, plaintext: bytes
-) -> tuple[bytes, bytes]:
-    """``(ciphertext, msgPrivacyParameters)`` of a scoped PDU."""
-    return _encrypt(priv, _block_cipher(priv, key), key, boots, engine_time, plaintext)
-
-
-def decrypt(
-    priv: PrivProtocol, key: bytes, boots: int, engine_time: int, salt: bytes, data: bytes
-) -> bytes:
-    """The plaintext (DES: still padded) of an encrypted scoped PDU; :class:`DecryptionError`
-    when its salt or length is impossible."""
-    return _decrypt(priv, _block_cipher(priv, key), key, boots, engine_time, salt, data)
-
-
-def _encrypt(
-    priv: PrivProtocol, cipher: Any, key: bytes, boots: int, engine_time: int, plaintext: bytes
-) -> tuple[bytes, bytes]:
-    if priv.cipher == "des":
-        salt = boots.to_bytes(4, "big") + (next(_des_salts) & 0xFFFFFFFF).to_bytes(4, "big")
-        iv = bytes(a ^ b for a, b in zip(salt, key[8:16], strict=True))
-        padded = plaintext + bytes(-len(plaintext) % 8)
-        encryptor = Cipher(cipher, modes.CBC(iv)).encryptor()
-        return encryptor.update(padded) + encryptor.finalize(), salt
-    salt = (next(_aes_salts) & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "big")
-    iv = boots.to_bytes(4, "big") + engine_time.to_bytes(4, "big") + salt
-    encryptor = Cipher(cipher, CFB(iv)).encryptor()
-    return encryptor.update(plaintext) + encryptor.finalize(), salt
-
-
-def _decrypt(
-    priv: PrivProtocol,
-    cipher: Any,
-    key: bytes,
-    boots: int,
-    engine_time: int,
-    salt: bytes,
-    data: bytes,
-) -> bytes:
-    if len(salt) != 8:
-        raise DecryptionError("privacy parameters are not 8 bytes")
-    if priv.cipher == "des":
-        if len(data) % 8:
-            raise DecryptionError("DES ciphertext is not a multiple of 8 bytes")
-        iv = bytes(a ^ b for a, b in zip(salt, key[8:16], strict=True))
-        decryptor = Cipher(cipher, modes.CBC(iv)).decryptor()
-        return decryptor.update(data) + decryptor.finalize()
-    if not (0 <= boots < 1 << 32 and 0 <= engine_time < 1 << 32):
-        raise DecryptionError("engine boots/time out of range")
-    iv = boots.to_bytes(4, "big") + engine_time.to_bytes(4, "big") + salt
-    decryptor = Cipher(cipher, CFB(iv)).decryptor()
-    return decryptor.update(data) + decryptor.finalize()

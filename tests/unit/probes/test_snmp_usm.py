@@ -46,11 +46,16 @@ def test_sha2_keys_have_the_hash_length_and_match_hashlib() -> None:
 )
 def test_mac_truncations(auth: str, length: int) -> None:
     """HMAC-*-96 and RFC 7860's 128/192/256/384-bit truncations."""
+    import hmac
+
     proto = usm.AUTH_PROTOCOLS[auth]
-    digest = usm.mac(proto, b"k" * 32, b"message")
+    keys = usm.UserKeys(proto, b"k" * 32, None, b"")
+    digest = keys.mac(b"message")
     assert len(digest) == length
-    assert usm.verify(proto, b"k" * 32, b"message", digest)
-    assert not usm.verify(proto, b"k" * 32, b"messagE", digest)
+    assert digest == hmac.digest(b"k" * 32, b"message", proto.hash_name)[:length]
+    assert keys.mac(b"message") == digest  # the kept HMAC state is copied, not consumed
+    assert keys.verify(b"message", digest)
+    assert not keys.verify(b"messagE", digest)
 
 
 def test_blumenthal_and_reeder_extensions_differ_and_follow_their_drafts() -> None:
@@ -70,13 +75,13 @@ def test_blumenthal_and_reeder_extensions_differ_and_follow_their_drafts() -> No
 def test_encrypt_decrypt_round_trip(priv: str) -> None:
     """Each privacy protocol decrypts what it encrypted; the salt changes every message."""
     proto = usm.PRIV_PROTOCOLS[priv]
-    key = bytes(range(proto.key_length))
+    keys = usm.UserKeys(None, b"", proto, bytes(range(proto.key_length)))
     plain = b"\x30\x05\x04\x00\x04\x01x" * 5
-    one, salt1 = usm.encrypt(proto, key, 7, 1234, plain)
-    two, salt2 = usm.encrypt(proto, key, 7, 1234, plain)
+    one, salt1 = keys.encrypt(7, 1234, plain)
+    two, salt2 = keys.encrypt(7, 1234, plain)
     assert salt1 != salt2
     assert one != two
-    out = usm.decrypt(proto, key, 7, 1234, salt1, one)
+    out = keys.decrypt(7, 1234, salt1, one)
     assert out[: len(plain)] == plain
 
 
@@ -85,9 +90,10 @@ def test_aes_cfb_matches_rfc3826_iv_layout() -> None:
     from cryptography.hazmat.decrepit.ciphers.modes import CFB
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 
-    proto = usm.PRIV_PROTOCOLS["aes"]
     key = bytes(16)
-    data, salt = usm.encrypt(proto, key, 3, 99, b"hello world")
+    data, salt = usm.UserKeys(None, b"", usm.PRIV_PROTOCOLS["aes"], key).encrypt(
+        3, 99, b"hello world"
+    )
     iv = (3).to_bytes(4, "big") + (99).to_bytes(4, "big") + salt
     decryptor = Cipher(algorithms.AES(key), CFB(iv)).decryptor()
     assert decryptor.update(data) + decryptor.finalize() == b"hello world"
@@ -95,10 +101,12 @@ def test_aes_cfb_matches_rfc3826_iv_layout() -> None:
 
 def test_bad_ciphertexts_are_decryption_errors() -> None:
     """A DES ciphertext that is not whole blocks, or a short salt, is refused."""
+    des = usm.UserKeys(None, b"", usm.PRIV_PROTOCOLS["des"], bytes(16))
+    aes = usm.UserKeys(None, b"", usm.PRIV_PROTOCOLS["aes"], bytes(16))
     with pytest.raises(usm.DecryptionError):
-        usm.decrypt(usm.PRIV_PROTOCOLS["des"], bytes(16), 1, 1, bytes(8), b"abc")
+        des.decrypt(1, 1, bytes(8), b"abc")
     with pytest.raises(usm.DecryptionError):
-        usm.decrypt(usm.PRIV_PROTOCOLS["aes"], bytes(16), 1, 1, bytes(4), b"abc")
+        aes.decrypt(1, 1, bytes(4), b"abc")
 
 
 def test_key_cache_computes_each_password_key_once(monkeypatch: pytest.MonkeyPatch) -> None:

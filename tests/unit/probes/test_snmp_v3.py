@@ -33,7 +33,7 @@ def test_round_trip(auth: str | None, priv: str | None) -> None:
     data = msg.data
     if priv:
         assert k.priv is not None
-        data = usm.decrypt(k.priv, k.priv_key, 5, 1000, msg.priv_params, data)
+        data = k.decrypt(5, 1000, msg.priv_params, data)
     decoded = v3.decode_scoped_pdu(data)
     assert (decoded.pdu_type, decoded.request_id, decoded.error_index) == (v2c.GET_BULK, 42, 10)
     assert decoded.varbinds == [(OID, v2c.NULL)]
@@ -41,10 +41,10 @@ def test_round_trip(auth: str | None, priv: str | None) -> None:
         assert k.auth is not None
         size = len(msg.auth_params)
         zeroed = wire[: msg.auth_at] + bytes(size) + wire[msg.auth_at + size :]
-        assert usm.verify(k.auth, k.auth_key, zeroed, msg.auth_params)
+        assert k.verify(zeroed, msg.auth_params)
         tampered = bytearray(zeroed)
         tampered[-1] ^= 1
-        assert not usm.verify(k.auth, k.auth_key, bytes(tampered), msg.auth_params)
+        assert not k.verify(bytes(tampered), msg.auth_params)
 
 
 def test_flags_without_keys_are_refused() -> None:

@@ -73,9 +73,7 @@ class FakeAgent(asyncio.DatagramProtocol):
             self.transport.sendto(report(self, v3.UNKNOWN_ENGINE_ID, 0), addr)
             return
         self.requests.append(msg)
-        assert KEYS.priv is not None
-        plain = usm.decrypt(KEYS.priv, KEYS.priv_key, msg.boots, msg.engine_time,
-                            msg.priv_params, msg.data)  # fmt: skip
+        plain = KEYS.decrypt(msg.boots, msg.engine_time, msg.priv_params, msg.data)
         out = self.reply(self, msg, v3.decode_scoped_pdu(plain))
         if out is not None:
             self.transport.sendto(out, addr)
