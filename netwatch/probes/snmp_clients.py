@@ -1,7 +1,7 @@
 """The SNMP poller's transport: its clients, their UDP sockets, one request to a target.
 
 :class:`SnmpClients` owns one SNMPv2c client (:mod:`netwatch.probes.snmp_v2c`, SNMPv1 too),
-one SNMPv3 client (:mod:`netwatch.probes.snmp_v3`) and a v1 client kept apart to ask a silent
+one SNMPv3 client (:mod:`netwatch.probes.snmp_v3_client`) and a v1 client kept apart to ask a silent
 agent whether it speaks only SNMPv1; the clients open one UDP socket per address family, with a
 large receive buffer. It sends one GET, GETNEXT or GETBULK of numeric OIDs and hands back the
 reply's varbinds; anything that went wrong is raised as
@@ -27,7 +27,7 @@ from typing import Any, Final
 from netwatch.models import FailureKind, SnmpSettings
 from netwatch.probes import snmp_oids as oids
 from netwatch.probes import snmp_v2c as v2c
-from netwatch.probes import snmp_v3 as v3
+from netwatch.probes import snmp_v3_client as v3
 from netwatch.probes.snmp_errors import ErrorStatus, Refused, RequestFailed, V3Silent
 
 log = logging.getLogger("netwatch.probes.snmp")

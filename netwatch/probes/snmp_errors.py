@@ -21,7 +21,7 @@ from typing import Final
 
 from netwatch.models import Failure, FailureKind, SnmpSettings
 from netwatch.probes import snmp_v2c as v2c
-from netwatch.probes import snmp_v3 as v3
+from netwatch.probes.snmp_v3_client import UsmError
 
 _TIMEOUT_KINDS: Final = (TimeoutError,)
 
@@ -74,11 +74,11 @@ def failure_from(device: str, error: object, settings: SnmpSettings) -> Failure:
     raises.
 
     ``error`` is an exception (the codecs' :class:`~netwatch.probes.snmp_v2c.MalformedMessage`,
-    the v3 client's :class:`~netwatch.probes.snmp_v3.UsmError`, :class:`Refused`,
+    the v3 client's :class:`~netwatch.probes.snmp_v3_client.UsmError`, :class:`Refused`,
     ``TimeoutError``, ``OSError``), an :class:`ErrorStatus`, or a short text about a reply.
     """
     prefix = f"SNMP {device}"
-    if isinstance(error, (v3.UsmError, Refused)):
+    if isinstance(error, (UsmError, Refused)):
         return Failure(error.kind, f"{prefix}: {error.reason}")
     if isinstance(error, _TIMEOUT_KINDS):
         why = "agent down?" if settings.version == "3" else "wrong community or agent down?"

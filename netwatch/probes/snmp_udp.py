@@ -1,5 +1,5 @@
 """The UDP side of the SNMP clients: what :class:`~netwatch.probes.snmp_v2c.V2cClient` and
-:class:`~netwatch.probes.snmp_v3.V3Client` share.
+:class:`~netwatch.probes.snmp_v3_client.V3Client` share.
 
 One non-blocking socket per address family, read straight from the event loop's reader
 callback in batches; each request in flight is keyed by an id (the v2c request-id, the v3

@@ -8,6 +8,7 @@ from netwatch.models import FailureKind, Secret, SnmpSettings
 from netwatch.probes import snmp_v2c as v2c
 from netwatch.probes import snmp_v3 as v3
 from netwatch.probes.snmp_errors import failure_from
+from netwatch.probes.snmp_v3_client import UsmError
 
 V3 = SnmpSettings(version="3", user="monitor", auth_protocol="sha", auth_password=Secret("x", "pw"))
 NAME = bytes.fromhex("06082b06010201010300")  # 1.3.6.1.2.1.1.3.0
@@ -51,7 +52,7 @@ def test_values_past_the_edges_are_malformed(value: bytes) -> None:
 def test_usm_errors_and_malformed_messages_map_to_their_kinds() -> None:
     """A UsmError keeps its kind and reason; a malformed v2c message is PROTOCOL without the
     community."""
-    failure = failure_from("rtr-1", v3.UsmError(FailureKind.PROTOCOL, "undecodable"), V3)
+    failure = failure_from("rtr-1", UsmError(FailureKind.PROTOCOL, "undecodable"), V3)
     assert failure.kind is FailureKind.PROTOCOL
     assert failure.detail == "SNMP rtr-1: undecodable"
     settings = SnmpSettings(community=Secret("env:C", "s3cret-community"))

@@ -18,6 +18,7 @@ from netwatch.probes import (
     snmp_usm,
     snmp_v2c,
     snmp_v3,
+    snmp_v3_client,
     snmp_values,
     snmp_walk,
 )
@@ -31,6 +32,7 @@ MODULES: tuple[ModuleType, ...] = (
     snmp_usm,
     snmp_v2c,
     snmp_v3,
+    snmp_v3_client,
     snmp_values,
     snmp_walk,
 )
@@ -93,7 +95,7 @@ def test_timeouts_say_what_to_check() -> None:
 
 def test_usm_errors_keep_their_kind_and_reason() -> None:
     """What the v3 client says reaches the operator as it said it."""
-    error = snmp_v3.UsmError(FailureKind.AUTH, "unknown user monitor (check snmp.user)")
+    error = snmp_v3_client.UsmError(FailureKind.AUTH, "unknown user monitor (check snmp.user)")
     failure = failure_from("d", error, V3)
     assert failure.kind is FailureKind.AUTH
     assert failure.detail == "SNMP d: unknown user monitor (check snmp.user)"

@@ -7,6 +7,7 @@ import pytest
 from netwatch.probes import snmp_usm as usm
 from netwatch.probes import snmp_v2c as v2c
 from netwatch.probes import snmp_v3 as v3
+from netwatch.probes.snmp_v3_client import Credentials
 
 ENGINE = bytes.fromhex("80001f8880aabbccdd")
 OID = (1, 3, 6, 1, 2, 1, 1, 5, 0)
@@ -70,7 +71,7 @@ def test_garbage_is_malformed(wire: bytes) -> None:
 
 def test_credentials_and_keys_never_show_secrets() -> None:
     """repr of credentials and keys names protocols, never passwords or keys."""
-    creds = v3.Credentials(b"monitor", "sha", b"secret-auth-1", "aes", b"secret-priv-2")
+    creds = Credentials(b"monitor", "sha", b"secret-auth-1", "aes", b"secret-priv-2")
     k = keys("sha", "aes")
     assert "secret" not in repr(creds)
     assert k.auth_key.hex() not in repr(k)

@@ -15,10 +15,11 @@ from netwatch.models import FailureKind
 from netwatch.probes import snmp_usm as usm
 from netwatch.probes import snmp_v2c as v2c
 from netwatch.probes import snmp_v3 as v3
+from netwatch.probes import snmp_v3_client as v3c
 
 ENGINE = bytes.fromhex("80001f8880c0ffee00000001")
 OID = (1, 3, 6, 1, 2, 1, 1, 5, 0)
-CREDS = v3.Credentials(b"monitor", "sha256", b"auth-secret-1", "aes", b"priv-secret-2")
+CREDS = v3c.Credentials(b"monitor", "sha256", b"auth-secret-1", "aes", b"priv-secret-2")
 KEYS = usm.KeyCache().keys(b"monitor", ENGINE, "sha256", b"auth-secret-1", "aes", b"priv-secret-2")
 Reply = Callable[["FakeAgent", v3.V3Message, v2c.Message], bytes | None]
 
@@ -83,7 +84,7 @@ OPEN: list[socket.socket | asyncio.DatagramTransport] = []  # closed after each 
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[v3.V3Client]:
+async def client() -> AsyncIterator[v3c.V3Client]:
     def make(family: int) -> socket.socket:
         sock = socket.socket(family, socket.SOCK_DGRAM)
         OPEN.append(sock)
@@ -92,7 +93,7 @@ async def client() -> AsyncIterator[v3.V3Client]:
         return sock
 
     peers: set[tuple[str, int]] = set()
-    made = v3.V3Client(make, collections.Counter(), peers)
+    made = v3c.V3Client(make, collections.Counter(), peers)
     try:
         yield made
     finally:
@@ -101,7 +102,7 @@ async def client() -> AsyncIterator[v3.V3Client]:
             OPEN.pop().close()
 
 
-async def serve(client: v3.V3Client, reply: Reply) -> tuple[FakeAgent, tuple[str, int]]:
+async def serve(client: v3c.V3Client, reply: Reply) -> tuple[FakeAgent, tuple[str, int]]:
     loop = asyncio.get_running_loop()
     agent = FakeAgent(reply)
     transport, _ = await loop.create_datagram_endpoint(lambda: agent, local_addr=("127.0.0.1", 0))
@@ -111,13 +112,13 @@ async def serve(client: v3.V3Client, reply: Reply) -> tuple[FakeAgent, tuple[str
     return agent, address
 
 
-async def get(client: v3.V3Client, address: tuple[str, int]) -> v2c.Message:
+async def get(client: v3c.V3Client, address: tuple[str, int]) -> v2c.Message:
     return await client.request(
         address, socket.AF_INET, CREDS, v2c.GET, [OID], repetitions=0, per_try=0.5, retries=0
     )
 
 
-async def test_good_replies_are_read_and_discovery_happens_once(client: v3.V3Client) -> None:
+async def test_good_replies_are_read_and_discovery_happens_once(client: v3c.V3Client) -> None:
     """Ten concurrent first requests share one discovery; replies decrypt and authenticate."""
     agent, address = await serve(client, lambda a, m, r: response(a, r))
     replies = await asyncio.gather(*(get(client, address) for _ in range(10)))
@@ -128,16 +129,16 @@ async def test_good_replies_are_read_and_discovery_happens_once(client: v3.V3Cli
     assert (state.engine_id, state.boots) == (ENGINE, 5)
 
 
-async def test_an_unauthenticated_response_is_refused(client: v3.V3Client) -> None:
+async def test_an_unauthenticated_response_is_refused(client: v3c.V3Client) -> None:
     """A response in clear to an authPriv request (spoofed) is AUTH, its values unread."""
     _agent, address = await serve(client, lambda a, m, r: response(a, r, flags=0))
-    with pytest.raises(v3.UsmError) as caught:
+    with pytest.raises(v3c.UsmError) as caught:
         await get(client, address)
     assert caught.value.kind is FailureKind.AUTH
     assert "lower security level" in caught.value.reason
 
 
-async def test_a_tampered_response_fails_authentication(client: v3.V3Client) -> None:
+async def test_a_tampered_response_fails_authentication(client: v3c.V3Client) -> None:
     """One flipped byte after signing: the MAC no longer matches: AUTH, naming what to check."""
 
     def tamper(agent: FakeAgent, msg: v3.V3Message, request: v2c.Message) -> bytes:
@@ -146,14 +147,14 @@ async def test_a_tampered_response_fails_authentication(client: v3.V3Client) -> 
         return bytes(good)
 
     _agent, address = await serve(client, tamper)
-    with pytest.raises(v3.UsmError) as caught:
+    with pytest.raises(v3c.UsmError) as caught:
         await get(client, address)
     assert caught.value.kind is FailureKind.AUTH
     assert "auth_password" in caught.value.reason
     assert "auth-secret" not in caught.value.reason
 
 
-async def test_not_in_time_window_resynchronises_once(client: v3.V3Client) -> None:
+async def test_not_in_time_window_resynchronises_once(client: v3c.V3Client) -> None:
     """An authenticated notInTimeWindow report (the agent rebooted) updates boots/time and
     the request is sent once more; a second report in a row is the failure."""
 
@@ -172,25 +173,25 @@ async def test_not_in_time_window_resynchronises_once(client: v3.V3Client) -> No
     assert [m.boots for m in agent.requests] == [5, 5, 6]
 
     agent.reply = lambda a, m, r: report(a, v3.NOT_IN_TIME_WINDOW, v3.FLAG_AUTH, boots=a.boots)
-    with pytest.raises(v3.UsmError) as caught:
+    with pytest.raises(v3c.UsmError) as caught:
         await get(client, address)
     assert "not in time window" in caught.value.reason
     assert len(agent.requests) == 5  # the request and one retry after resynchronising
 
 
-async def test_an_unauthenticated_time_report_changes_nothing(client: v3.V3Client) -> None:
+async def test_an_unauthenticated_time_report_changes_nothing(client: v3c.V3Client) -> None:
     """A notInTimeWindow report in clear (anyone could send it) moves no clock."""
     agent, address = await serve(client, lambda a, m, r: response(a, r))
     await get(client, address)
     agent.reply = lambda a, m, r: report(a, v3.NOT_IN_TIME_WINDOW, 0, boots=99)
-    with pytest.raises(v3.UsmError):
+    with pytest.raises(v3c.UsmError):
         await get(client, address)
     state = client.engine(address)
     assert state is not None
     assert state.boots == 5
 
 
-async def test_an_unknown_engine_report_rediscovers_once(client: v3.V3Client) -> None:
+async def test_an_unknown_engine_report_rediscovers_once(client: v3c.V3Client) -> None:
     """usmStatsUnknownEngineIDs to a normal request (a replaced agent) discovers again."""
     agent, address = await serve(client, lambda a, m, r: response(a, r))
     await get(client, address)
@@ -208,14 +209,14 @@ async def test_an_unknown_engine_report_rediscovers_once(client: v3.V3Client) ->
     assert agent.discoveries == 2
 
 
-async def test_silence_is_a_timeout(client: v3.V3Client) -> None:
+async def test_silence_is_a_timeout(client: v3c.V3Client) -> None:
     """No reply at all: TimeoutError after the tries."""
     _agent, address = await serve(client, lambda a, m, r: None)
     with pytest.raises(TimeoutError):
         await get(client, address)
 
 
-async def test_a_clock_ahead_of_the_agent_is_set_back_by_its_report(client: v3.V3Client) -> None:
+async def test_a_clock_ahead_of_the_agent_is_set_back_by_its_report(client: v3c.V3Client) -> None:
     """Our estimate of the agent's time ran 1,000 s ahead (outside the 150 s window): its
     authenticated notInTimeWindow report sets it back, though that time is earlier."""
 
@@ -234,7 +235,7 @@ async def test_a_clock_ahead_of_the_agent_is_set_back_by_its_report(client: v3.V
     assert [abs(m.engine_time - agent.time) > 150 for m in agent.requests] == [False, True, False]
 
 
-async def test_garbage_from_the_agent_is_junk(client: v3.V3Client) -> None:
+async def test_garbage_from_the_agent_is_junk(client: v3c.V3Client) -> None:
     """A datagram from the polled agent that is not SNMPv3 counts in ``junk`` (the poller's
     ``protocol`` failure), not in ``dropped``; the request itself then times out."""
     _agent, address = await serve(client, lambda a, m, r: b"\x30\x03\x02\x01\x09")
