@@ -5,9 +5,10 @@ plain types, which the exporter and the web pages read without loading this modu
 
 - :mod:`~netwatch.probes.snmp_clients`: the transport, one SNMPv2c client
   (:mod:`netwatch.probes.snmp_v2c`: our own BER codec, ~90x cheaper than pyasn1 on a table
-  reply) and one SNMPv3 client (:mod:`netwatch.probes.snmp_v3`: RFC 3412 messages and the USM
-  of :mod:`netwatch.probes.snmp_usm` around the same PDU codec), each with one UDP socket per
-  address family; both send numeric-OID GET and GETBULK;
+  reply) and one SNMPv3 client (:mod:`netwatch.probes.snmp_v3_client`, over the RFC 3412
+  messages of :mod:`netwatch.probes.snmp_v3` and the USM of :mod:`netwatch.probes.snmp_usm`
+  around the same PDU codec), each with one UDP socket per address family; both send
+  numeric-OID GET and GETBULK;
 - :mod:`~netwatch.probes.snmp_walk`: table walks, and what each device's agent takes;
 - :mod:`~netwatch.probes.snmp_values`: the replies' values read into the data types;
 - :mod:`~netwatch.probes.snmp_errors`: the one translation of errors into a ``Failure``.

@@ -1,6 +1,7 @@
 """SNMPv3 User-based Security Model: keys, authentication and privacy (RFC 3414, 3826, 7860).
 
-What the v3 codec (:mod:`netwatch.probes.snmp_v3`) needs from the USM, and nothing else:
+What the v3 codec and client (:mod:`netwatch.probes.snmp_v3`, ``snmp_v3_client``) and the v3
+trap receiver need from the USM, and nothing else:
 
 * password → key (RFC 3414 A.2: one hash over 1 MiB of the repeated password) and key
   localization to an agent's engine id (``H(Ku + engineID + Ku)``). The 1 MiB hash costs
