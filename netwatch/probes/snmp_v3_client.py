@@ -311,7 +311,7 @@ class V3Client(UdpClient[tuple[V3Message, v2c.Message | None], _Asked]):
             return
         try:
             pdu = self._open(message, data, *asked)
-        except UsmError as exc:
+        except Exception as exc:  # the request's failure, not the reader's
             future.set_exception(exc)
             return
         future.set_result((message, pdu))

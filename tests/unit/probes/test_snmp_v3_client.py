@@ -154,6 +154,25 @@ async def test_a_tampered_response_fails_authentication(client: v3c.V3Client) ->
     assert "auth-secret" not in caught.value.reason
 
 
+async def test_a_reply_that_cannot_be_opened_fails_its_request_at_once(
+    client: v3c.V3Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replies are opened in the socket's reader: whatever goes wrong there (here a stand-in
+    for a bug in the decoder) is the request's error at once, not a timeout 0.5 s later, and
+    the reader goes on reading."""
+    _agent, address = await serve(client, lambda a, m, r: response(a, r))
+    await get(client, address)  # discovery and keys, before the decoder breaks
+
+    def broken(data: bytes) -> v2c.Message:
+        raise RuntimeError("decoder bug")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(v3c, "decode_scoped_pdu", broken)
+        with pytest.raises(RuntimeError, match="decoder bug"):
+            await get(client, address)
+    assert (await get(client, address)).varbinds == [(OID, b"fake")]
+
+
 async def test_not_in_time_window_resynchronises_once(client: v3c.V3Client) -> None:
     """An authenticated notInTimeWindow report (the agent rebooted) updates boots/time and
     the request is sent once more; a second report in a row is the failure."""
