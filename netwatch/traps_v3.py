@@ -196,9 +196,7 @@ class V3Receiver:
         digest, or out of the time window; ``None`` when it passes or is not authenticated."""
         if keys.auth is None:
             return None
-        size = len(msg.auth_params)
-        zeroed = data[: msg.auth_at] + bytes(size) + data[msg.auth_at + size :]
-        if size != keys.auth.mac_length or not keys.verify(zeroed, msg.auth_params):
+        if not v3.authentic(msg, data, keys):
             return self._refuse(msg, "auth", "wrong digest", v3.WRONG_DIGEST)
         late = self._timely(msg, ours)
         if late is not None:

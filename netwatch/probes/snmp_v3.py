@@ -179,6 +179,16 @@ def decode_message(buf: bytes) -> V3Message:
     )  # fmt: skip
 
 
+def authentic(msg: V3Message, data: bytes, keys: usm.UserKeys) -> bool:
+    """Whether ``data`` (decoded as ``msg``) carries ``keys``' MAC (RFC 3414 3.2 6): its
+    authentication parameters are the MAC's length and match the message with them zeroed."""
+    size = len(msg.auth_params)
+    if keys.auth is None or size != keys.auth.mac_length:
+        return False
+    zeroed = data[: msg.auth_at] + bytes(size) + data[msg.auth_at + size :]
+    return keys.verify(zeroed, msg.auth_params)
+
+
 def split_scoped_pdu(data: bytes) -> tuple[bytes, bytes, bytes]:
     """(contextEngineID, contextName, the PDU's TLV) of a (decrypted) scoped PDU; trailing
     bytes (DES padding) are ignored."""

@@ -37,6 +37,7 @@ from netwatch.probes.snmp_v3 import (
     EngineState,
     Oid,
     V3Message,
+    authentic,
     decode_message,
     decode_scoped_pdu,
     encode_message,
@@ -220,9 +221,7 @@ class V3Client(UdpClient[tuple[V3Message, v2c.Message | None], _Asked]):
         if reply.flags & FLAG_AUTH:
             if keys.auth is None or reply.engine_id != state.engine_id:
                 raise UsmError(FailureKind.PROTOCOL, "authenticated reply for another engine")
-            size = len(reply.auth_params)
-            zeroed = raw[: reply.auth_at] + bytes(size) + raw[reply.auth_at + size :]
-            if size != keys.auth.mac_length or not keys.verify(zeroed, reply.auth_params):
+            if not authentic(reply, raw, keys):
                 raise UsmError(
                     FailureKind.AUTH,
                     f"the agent's reply failed authentication ({_CHECK_AUTH})",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from netwatch.probes import snmp_usm as usm
@@ -46,6 +48,12 @@ def test_round_trip(auth: str | None, priv: str | None) -> None:
         tampered = bytearray(zeroed)
         tampered[-1] ^= 1
         assert not k.verify(bytes(tampered), msg.auth_params)
+        assert v3.authentic(msg, wire, k)
+        changed = bytearray(wire)
+        changed[-1] ^= 1
+        assert not v3.authentic(msg, bytes(changed), k)
+        short = dataclasses.replace(msg, auth_params=msg.auth_params[:-1])
+        assert not v3.authentic(short, wire, k)  # a truncated MAC is not the MAC
 
 
 def test_flags_without_keys_are_refused() -> None:
